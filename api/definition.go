@@ -260,6 +260,9 @@ type Reason struct {
 func (r Reason) String() string {
 	switch r.Kind {
 	case ReasonCovers:
+		if r.File == "" {
+			return r.Detail
+		}
 		return fmt.Sprintf("%s matches %q", r.File, r.Pattern)
 	case ReasonAlways:
 		return "always: true"
