@@ -98,3 +98,18 @@ func Of(err error) Code {
 	}
 	return Usage
 }
+
+// errReported marks an outcome whose explanation was already printed in full.
+var errReported = errors.New("already reported")
+
+// Reported is the error for an outcome the command has already explained to the
+// person: it carries the code, and the top prints nothing more. OK gives nil.
+func Reported(c Code) error {
+	if c == OK {
+		return nil
+	}
+	return &Error{Code: c, Err: errReported}
+}
+
+// IsReported reports whether err's explanation was already printed.
+func IsReported(err error) bool { return errors.Is(err, errReported) }

@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/zof-ai/zof-ci/api"
+)
+
+// Store is everything the engine remembers across a restart: runs (snapshot and
+// definition), their event logs and idempotency keys. memstore implements it
+// for the embedded runner; `zof serve` backs it with SQLite or PostgreSQL. Each
+// method is one atomic operation, so a SQL implementation maps it to one
+// transaction. Values passed in and handed out are treated as immutable.
+type Store interface {
+	// CreateRun stores a new run: rec, its first event (seq 1) and, when idem is
+	// not nil, the idempotency record, all or nothing. If idem's (tenant, key)
+	// is already held by an unexpired record (ExpiresAt after idem.CreatedAt),
+	// nothing is stored and that holder is returned with a nil error: this is
+	// what makes N concurrent identical creates produce exactly one run. On
+	// success it sets rec.Order to a value larger than any earlier run's.
+	CreateRun(ctx context.Context, rec *RunRecord, first api.Event, idem *IdempotencyRecord) (holder *IdempotencyRecord, err error)
+	// Append adds events to a run's log and replaces its snapshot (the fold of
+	// the whole log), atomically. The events' seqs must continue the log without
+	// a gap and snapshot.LastSeq must be the last of them; otherwise nothing is
+	// stored and the error wraps ErrSeqConflict.
+	Append(ctx context.Context, runID string, snapshot *api.Run, events []api.Event) error
+	// GetRun returns the run with its definition. A run of another tenant is
+	// ErrNotFound, exactly like a missing one.
+	GetRun(ctx context.Context, tenant, id string) (*RunRecord, error)
+	// ListRuns returns the tenant's runs newest first (by Order), filtered, at
+	// most f.Limit of them, and an opaque cursor for the next page ("" at the
+	// end). A cursor the store did not make wraps ErrInvalidCursor.
+	ListRuns(ctx context.Context, tenant string, f ListFilter) (runs []*api.Run, next string, err error)
+	// Events returns up to limit events of the run with seq > after, in order.
+	Events(ctx context.Context, runID string, after int64, limit int) ([]api.Event, error)
+	// NonTerminal returns every run that is initial, queued or running, oldest
+	// first (by Order): what the scheduler resumes after a restart.
+	NonTerminal(ctx context.Context) ([]*RunRecord, error)
+}
+
+// RunRecord is a run as stored: its snapshot and the definition it executes
+// (kept so the run can execute after a restart and be rerun). The tenant is
+// Run.Tenant.
+type RunRecord struct {
+	// Order is the creation order, assigned by the store; FIFO queues and
+	// newest-first lists sort by it.
+	Order   int64
+	Run     *api.Run
+	Request *api.RunRequest
+}
+
+// IdempotencyRecord binds a tenant's Idempotency-Key to the run it created.
+type IdempotencyRecord struct {
+	Tenant      string
+	Key         string
+	Fingerprint string
+	RunID       string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// ListFilter selects runs for List. Zero values match everything.
+type ListFilter struct {
+	Statuses    []api.Status
+	Project     string
+	Environment string
+	// Limit is the page size (engine default DefaultListLimit, at most MaxListLimit).
+	Limit  int
+	Cursor string
+}
+
+// Match reports whether a run passes the filter's Statuses, Project and
+// Environment (stores may use it, or do the same in SQL).
+func (f ListFilter) Match(r *api.Run) bool {
+	if f.Project != "" && r.Project != f.Project {
+		return false
+	}
+	if f.Environment != "" && r.Environment != f.Environment {
+		return false
+	}
+	if len(f.Statuses) == 0 {
+		return true
+	}
+	for _, s := range f.Statuses {
+		if r.Status == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Store errors, matched with errors.Is.
+var (
+	// ErrNotFound: no such run for this tenant.
+	ErrNotFound = errors.New("run not found")
+	// ErrSeqConflict: Append's events do not continue the run's log.
+	ErrSeqConflict = errors.New("event seq does not continue the run's log")
+	// ErrInvalidCursor: a List cursor that no List returned.
+	ErrInvalidCursor = errors.New("invalid list cursor")
+	// ErrDuplicateRun: CreateRun with an id that exists.
+	ErrDuplicateRun = errors.New("a run with this id already exists")
+)
