@@ -1,0 +1,156 @@
+package suite
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestExpand(t *testing.T) {
+	env := map[string]string{"HOST": "example.com", "EMPTY": "", "TOKEN": "s3cr3t"}
+	look := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	tests := []struct {
+		in   string
+		out  string
+		subs []string
+		refs []runtimeRef
+		errs []string
+	}{
+		{in: "plain", out: "plain"},
+		{in: "https://${HOST}/x", out: "https://example.com/x", subs: []string{"example.com"}},
+		{in: "${MISSING:-fallback}", out: "fallback"},
+		{in: "${EMPTY:-fallback}", out: "fallback"},
+		{in: "${EMPTY}", out: ""},
+		{in: "${HOST:-other}", out: "example.com", subs: []string{"example.com"}},
+		{in: "${MISSING:-}", out: ""},
+		{in: "$$", out: "$"},
+		{in: "$${HOST}", out: "${HOST}"},
+		{in: "cost: $5 and $HOME", out: "cost: $5 and $HOME"},
+		{in: "trailing $", out: "trailing $"},
+		{in: "Bearer ${TOKEN} ${TOKEN}", out: "Bearer s3cr3t s3cr3t", subs: []string{"s3cr3t", "s3cr3t"}},
+		{in: "/${vars.currency}/${capture.id}", out: "/${vars.currency}/${capture.id}",
+			refs: []runtimeRef{{kind: "vars", name: "currency", off: 1}, {kind: "capture", name: "id", off: 18}}},
+		{in: "${MISSING}", out: "", errs: []string{"0 unknown variable ${MISSING}: it is not set"}},
+		{in: "a ${", out: "a ${", errs: []string{"2 unterminated ${ (no closing })"}},
+		{in: "${}", out: "", errs: []string{"0 empty ${}"}},
+		{in: "${1X}", out: "", errs: []string{"0 invalid variable reference ${1X}"}},
+		{in: "${A:=b}", out: "", errs: []string{"0 invalid variable reference ${A:=b}"}},
+		{in: "${A:-${B}}", out: "}", errs: []string{"0 nested ${...} in the default of ${A:-${B} is not supported"}},
+		{in: "${vars.x:-y}", out: "${vars.x:-y}", errs: []string{"0 ${vars.x:-y}: ${vars.NAME} takes no default"}},
+		{in: "${capture.a-b}", out: "${capture.a-b}", errs: []string{"0 invalid reference ${capture.a-b}"}},
+	}
+	for _, tt := range tests {
+		x := expand(tt.in, look)
+		var errs []string
+		for _, e := range x.errs {
+			errs = append(errs, itoa(e.off)+" "+e.msg)
+		}
+		if x.out != tt.out {
+			t.Errorf("expand(%q) = %q, want %q", tt.in, x.out, tt.out)
+		}
+		if diff := cmp.Diff(tt.subs, x.subs); diff != "" {
+			t.Errorf("expand(%q) subs (-want +got):\n%s", tt.in, diff)
+		}
+		if diff := cmp.Diff(tt.refs, x.refs, cmp.AllowUnexported(runtimeRef{})); diff != "" {
+			t.Errorf("expand(%q) refs (-want +got):\n%s", tt.in, diff)
+		}
+		if diff := cmp.Diff(tt.errs, errs); diff != "" {
+			t.Errorf("expand(%q) errs (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	s := ""
+	for ; n > 0; n /= 10 {
+		s = string(rune('0'+n%10)) + s
+	}
+	return s
+}
+
+func TestExpandNilLookup(t *testing.T) {
+	x := expand("${A}", nil)
+	if len(x.errs) != 1 || !x.errs[0].unset {
+		t.Fatalf("want one unset error, got %+v", x.errs)
+	}
+}
+
+func TestParseJSONPath(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []PathSegment
+		err  string
+	}{
+		{in: "$", want: nil},
+		{in: "$.token", want: []PathSegment{{Key: "token"}}},
+		{in: "$.a.b[0]", want: []PathSegment{{Key: "a"}, {Key: "b"}, {Index: 0, IsIndex: true}}},
+		{in: "$['content-type'][12].x_y", want: []PathSegment{{Key: "content-type"}, {Index: 12, IsIndex: true}, {Key: "x_y"}}},
+		{in: `$["a b"]`, want: []PathSegment{{Key: "a b"}}},
+		{in: "token", err: "a JSONPath starts with $, e.g. $.token or $.items[0].id"},
+		{in: "$..a", err: "recursive descent (..) is not supported; write the full path"},
+		{in: "$.*", err: "wildcards are not supported; index the element, e.g. [0]"},
+		{in: "$[*]", err: "wildcards are not supported; index the element, e.g. [0]"},
+		{in: "$[-1]", err: "[-1] is neither an index [N] (N >= 0) nor a quoted name ['name']"},
+		{in: "$[0", err: "unclosed [ at offset 1"},
+		{in: "$.", err: "empty name after . at offset 1; use ['name'] for names with other characters"},
+		{in: "$a", err: `unexpected 'a' at offset 1; segments are .name, ['name'] or [N]`},
+		{in: `$['it's']`, err: "quotes inside a bracketed name are not supported"},
+	}
+	for _, tt := range tests {
+		got, err := ParseJSONPath(tt.in)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("ParseJSONPath(%q) err = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseJSONPath(%q): %v", tt.in, err)
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("ParseJSONPath(%q) (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func TestClosest(t *testing.T) {
+	fieldsOfCase := fields["case"]
+	tests := []struct{ in, want string }{
+		{"stpes", "steps"},
+		{"Steps", "steps"},
+		{"tag", "tags"},
+		{"cover", "covers"},
+		{"timout", "timeout"},
+		{"retry", ""}, // two edits in a 5-letter word is not a typo
+		{"description", ""},
+		{"x", ""},
+	}
+	for _, tt := range tests {
+		if got := closest(tt.in, fieldsOfCase); got != tt.want {
+			t.Errorf("closest(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestIDRule(t *testing.T) {
+	good := []string{"a", "login", "user-login", "v1.2", "a_b", "0day"}
+	bad := []string{"", "Login", "-a", ".a", "_a", "a b", "a/b", "a:b", "é", string(make([]byte, MaxIDLength+1))}
+	for _, s := range good {
+		if !isID(s) {
+			t.Errorf("isID(%q) = false", s)
+		}
+	}
+	for _, s := range bad {
+		if isID(s) {
+			t.Errorf("isID(%q) = true", s)
+		}
+	}
+	for in, want := range map[string]string{"Log In": "log-in", "--x": "x", "Über Test!": "ber-test", "***": "my-id"} {
+		if got := suggestID(in); got != want || !isID(got) {
+			t.Errorf("suggestID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,326 @@
+package suite
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads and validates the suite file at path. On any error-severity
+// problem it returns a *Error (exit code 64) listing every problem.
+func Load(path string, opts Options) (*Suite, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		hint := "check the path (--suite or ZOF_SUITE)"
+		msg := "cannot read suite file: " + err.Error()
+		if errors.Is(err, fs.ErrNotExist) {
+			msg = "suite file not found"
+			hint = "create zof.yaml at the repository root, or point --suite / ZOF_SUITE at the file"
+		}
+		return nil, &Error{Problems: []Problem{{File: path, Message: msg, Hint: hint}}}
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil {
+		if st.IsDir() {
+			return nil, &Error{Problems: []Problem{{File: path, Message: "is a directory, not a suite file", Hint: "point --suite at the zof.yaml file inside it"}}}
+		}
+		if st.Mode().IsRegular() && st.Size() > MaxFileSize {
+			return nil, &Error{Problems: []Problem{tooBig(path)}}
+		}
+	}
+	return Parse(path, f, opts)
+}
+
+func tooBig(name string) Problem {
+	return Problem{File: name, Message: fmt.Sprintf("suite file is larger than %d MiB", MaxFileSize>>20),
+		Hint: "a suite is a small YAML file; is --suite pointing at the right file?"}
+}
+
+// Parse reads a suite from r; name is used in problems (usually the path).
+// It never reads more than MaxFileSize+1 bytes.
+func Parse(name string, r io.Reader, opts Options) (*Suite, error) {
+	src, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, &Error{Problems: []Problem{{File: name, Message: "cannot read suite file: " + err.Error()}}}
+	}
+	if len(src) > MaxFileSize {
+		return nil, &Error{Problems: []Problem{tooBig(name)}}
+	}
+	return parseBytes(name, src, opts)
+}
+
+func parseBytes(name string, src []byte, opts Options) (*Suite, error) {
+	sum := sha256.Sum256(src)
+	d := &decoder{file: name, src: src, lookup: opts.Lookup}
+	root := d.parseYAML(src)
+	if root == nil {
+		return nil, &Error{Problems: sortProblems(d.probs)}
+	}
+	s := d.decodeSuite(root, opts)
+	s.File = name
+	s.Digest = hex.EncodeToString(sum[:])
+	probs := sortProblems(d.probs)
+	if d.dropped > 0 {
+		probs = append(probs, Problem{File: name, Severity: SeverityWarning, Message: fmt.Sprintf("%d more problems not shown", d.dropped),
+			Hint: "fix the ones above and run again"})
+	}
+	if hasErrors(probs) {
+		return nil, &Error{Problems: probs}
+	}
+	s.Warnings = probs
+	return s, nil
+}
+
+// parseYAML checks the bytes and parses them into the top-level mapping
+// node; nil means problems were recorded and decoding cannot go on.
+func (d *decoder) parseYAML(src []byte) *yaml.Node {
+	if p, ok := d.checkText(src); !ok {
+		d.probs = append(d.probs, p)
+		return nil
+	}
+	body := bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))
+	if countStructure(body) > MaxNodes/2 {
+		d.add(SeverityError, 0, 0, fmt.Sprintf("suite file has more than %d YAML values", MaxNodes/2),
+			"a suite is a small YAML file; is --suite pointing at the right file?")
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(body))
+	var doc yaml.Node
+	if err := safeDecode(dec, &doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.empty()
+			return nil
+		}
+		d.yamlError(err)
+		return nil
+	}
+	var next yaml.Node
+	if err := safeDecode(dec, &next); err == nil {
+		d.add(SeverityError, next.Line, 1, "suite file has more than one YAML document", "remove the `---` separator: everything belongs in one document")
+		return nil
+	} else if !errors.Is(err, io.EOF) {
+		d.yamlError(err)
+		return nil
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			d.empty()
+			return nil
+		}
+		root = root.Content[0]
+	}
+	if isNull(root) {
+		d.empty()
+		return nil
+	}
+	if !d.checkSize(root) {
+		return nil
+	}
+	if deref(root).Kind != yaml.MappingNode {
+		d.errAt(root, "the file is a mapping of fields: version: 1, project: ..., cases: [...]", "top level: expected a mapping, got %s", describe(root))
+		return nil
+	}
+	return root
+}
+
+func (d *decoder) empty() {
+	d.add(SeverityError, 0, 0, "suite file is empty: start with `version: 1`", "then add `cases:`, a list of cases, each with an `id` and `steps`")
+}
+
+// checkText refuses input that is not UTF-8 text before YAML sees it.
+func (d *decoder) checkText(src []byte) (Problem, bool) {
+	if bytes.HasPrefix(src, []byte{0xff, 0xfe}) || bytes.HasPrefix(src, []byte{0xfe, 0xff}) {
+		return Problem{File: d.file, Message: "suite file is UTF-16 encoded", Hint: "save it as UTF-8"}, false
+	}
+	bad := -1
+	if i := bytes.IndexByte(src, 0); i >= 0 {
+		bad = i
+	}
+	if !utf8.Valid(src) {
+		for i := 0; i < len(src); {
+			r, size := utf8.DecodeRune(src[i:])
+			if r == utf8.RuneError && size == 1 {
+				if bad < 0 || i < bad {
+					bad = i
+				}
+				break
+			}
+			i += size
+		}
+	}
+	if bad < 0 {
+		return Problem{}, true
+	}
+	line := 1 + bytes.Count(src[:bad], []byte("\n"))
+	col := 1 + utf8.RuneCount(src[bytes.LastIndexByte(src[:bad], '\n')+1:bad])
+	return Problem{File: d.file, Line: line, Col: col,
+		Message: fmt.Sprintf("suite file is not UTF-8 text (byte 0x%02x): is this a binary file?", src[bad]),
+		Hint:    "a suite file is YAML text saved as UTF-8; check that --suite points at zof.yaml"}, false
+}
+
+// countStructure is a cheap upper-bound estimate of a YAML file's values
+// (about one per line, comma or bracket), checked before parsing so a huge
+// file of tiny values cannot make the parser allocate gigabytes.
+func countStructure(b []byte) int {
+	n := 0
+	for _, c := range b {
+		switch c {
+		case '\n', ',', '[', '{':
+			n++
+		}
+	}
+	return n
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlError turns a yaml.v3 syntax error into problems; tabs used for
+// indentation are reported line by line instead, since they are the cause.
+func (d *decoder) yamlError(err error) {
+	if d.tabs() {
+		return
+	}
+	msg := err.Error()
+	line := 0
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	hint := "check the indentation and quoting of this line and the one above"
+	switch {
+	case strings.Contains(msg, "mapping values are not allowed"):
+		hint = "a value containing \": \" must be quoted, or the indentation is off"
+	case strings.Contains(msg, "could not find expected ':'"):
+		hint = "a key needs a colon; a multi-line string needs | or quotes"
+	case strings.Contains(msg, "found character that cannot start any token"):
+		hint = "quote values that start with @, ` or %"
+	case strings.Contains(msg, "did not find expected"):
+		hint = "check the indentation: items of one list or mapping line up"
+	case strings.Contains(msg, "unknown anchor"):
+		hint = "define the anchor (&name) before using the alias (*name)"
+	case strings.Contains(msg, "exceeded max depth"):
+		hint = fmt.Sprintf("a suite is nested at most %d levels deep", MaxDepth)
+	}
+	col := 0
+	if line > 0 {
+		col = 1
+	}
+	d.add(SeverityError, line, col, "invalid YAML: "+msg, hint)
+}
+
+// maxTabProblems bounds tab reports: after a few lines the point is made.
+const maxTabProblems = 20
+
+// tabs reports lines indented with tabs; it returns whether it found any.
+func (d *decoder) tabs() bool {
+	found := 0
+	line := 0
+	for _, l := range bytes.Split(d.src, []byte("\n")) {
+		line++
+		for i, c := range l {
+			if c == ' ' {
+				continue
+			}
+			if c == '\t' {
+				if found < maxTabProblems {
+					d.add(SeverityError, line, i+1, "tab character used for indentation: YAML allows only spaces",
+						"replace the tabs with spaces (2 per level is usual); most editors can show and convert them")
+				}
+				found++
+			}
+			break
+		}
+	}
+	if found > maxTabProblems {
+		d.add(SeverityError, line, 1, fmt.Sprintf("%d more lines are indented with tabs", found-maxTabProblems), "replace every tab used for indentation with spaces")
+	}
+	return found > 0
+}
+
+// checkSize walks the tree as a decoder would (following aliases) and
+// refuses it when it is too deep or expands to more than MaxNodes nodes.
+func (d *decoder) checkSize(root *yaml.Node) bool {
+	w := sizeWalker{budget: MaxNodes}
+	if w.walk(root, 0) {
+		return true
+	}
+	switch {
+	case w.cycle != nil:
+		d.errAt(w.at, "an anchored value cannot contain an alias to itself", "alias *%s refers to the value that contains it", w.cycle.Anchor)
+	case w.tooDeep:
+		d.errAt(w.at, "flatten the structure", "suite file is nested more than %d levels deep", MaxDepth)
+	default:
+		d.errAt(w.at, "aliases (*name) that repeat large anchors multiply the file's size; this looks like a YAML bomb",
+			"suite file expands to more than %d YAML values", MaxNodes)
+	}
+	return false
+}
+
+type sizeWalker struct {
+	budget  int
+	tooDeep bool
+	at      *yaml.Node
+	cycle   *yaml.Node
+	active  []*yaml.Node // anchors being expanded
+}
+
+func (w *sizeWalker) walk(n *yaml.Node, depth int) bool {
+	if n == nil {
+		return true
+	}
+	w.budget--
+	if w.budget < 0 {
+		w.at = n
+		return false
+	}
+	if depth > MaxDepth {
+		w.tooDeep, w.at = true, n
+		return false
+	}
+	if n.Kind == yaml.AliasNode {
+		for _, a := range w.active {
+			if a == n.Alias {
+				w.cycle, w.at = n.Alias, n
+				return false
+			}
+		}
+		w.active = append(w.active, n.Alias)
+		ok := w.walk(n.Alias, depth+1)
+		w.active = w.active[:len(w.active)-1]
+		if !ok {
+			w.at = n // report the outermost alias: that is the line to fix
+		}
+		return ok
+	}
+	for _, c := range n.Content {
+		if !w.walk(c, depth+1) {
+			return false
+		}
+	}
+	return true
+}
+
+// safeDecode turns a panic inside the YAML library into an error: whatever
+// the input, loading a suite reports a problem and never crashes the job.
+func safeDecode(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: the YAML parser failed on this file (%v)", r)
+		}
+	}()
+	return dec.Decode(n)
+}

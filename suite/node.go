@@ -1,0 +1,699 @@
+package suite
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// decoder walks yaml.Node trees and collects every problem.
+type decoder struct {
+	file   string
+	src    []byte
+	lines  []int // byte offset of each line start, built lazily
+	lookup func(string) (string, bool)
+	probs  []Problem
+	seen   map[Problem]bool
+	// dropped counts problems past MaxProblems.
+	dropped int
+
+	// unset, when non-nil, receives unknown-${VAR} problems instead of
+	// probs (environments: only the used one must resolve).
+	unset *[]Problem
+	// secrets, when non-nil, receives secret values.
+	secrets *[]string
+	// refs, when non-nil, receives ${vars.X}/${capture.X} uses; nil means
+	// they are not allowed here.
+	refs *[]refUse
+	step int // index of the step being decoded, for refs
+}
+
+// refUse is a runtime placeholder used by step `step` of a case; its
+// position is only computed when it is reported.
+type refUse struct {
+	runtimeRef
+	step int
+	node *yaml.Node
+}
+
+// pair is one key/value of a mapping.
+type pair struct {
+	key  string
+	k, v *yaml.Node
+}
+
+// textMode says how a string value is expanded.
+type textMode struct {
+	expand   bool // ${VAR} expansion
+	secretEx bool // values substituted from Lookup are secrets (headers, env)
+	secret   bool // the whole value is a secret
+}
+
+var (
+	expanded = textMode{expand: true}
+	secretEx = textMode{expand: true, secretEx: true}
+)
+
+func (d *decoder) add(sev Severity, line, col int, msg, hint string) {
+	d.push(Problem{File: d.file, Line: line, Col: col, Severity: sev, Message: msg, Hint: hint})
+}
+
+// push records a problem once. Past MaxProblems it only counts: a hostile
+// file (one alias repeated 100,000 times) must not turn into a gigabyte of
+// identical messages.
+func (d *decoder) push(p Problem) {
+	if d.full() {
+		d.dropped++
+		return
+	}
+	if d.seen == nil {
+		d.seen = map[Problem]bool{}
+	}
+	if d.seen[p] {
+		return
+	}
+	d.seen[p] = true
+	d.probs = append(d.probs, p)
+}
+
+func (d *decoder) full() bool { return len(d.probs) >= MaxProblems }
+
+func (d *decoder) errAt(n *yaml.Node, hint, format string, args ...any) {
+	if d.full() {
+		d.dropped++
+		return
+	}
+	line, col := pos(n)
+	d.add(SeverityError, line, col, fmt.Sprintf(format, args...), hint)
+}
+
+func (d *decoder) warnAt(n *yaml.Node, hint, format string, args ...any) {
+	if d.full() {
+		d.dropped++
+		return
+	}
+	line, col := pos(n)
+	d.add(SeverityWarning, line, col, fmt.Sprintf(format, args...), hint)
+}
+
+func pos(n *yaml.Node) (int, int) {
+	if n == nil {
+		return 0, 0
+	}
+	return n.Line, n.Column
+}
+
+// deref follows an alias to its anchored node.
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	n = deref(n)
+	return n == nil || n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+// describe names what a node is, for "expected X, got Y" messages.
+func describe(n *yaml.Node) string {
+	n = deref(n)
+	if n == nil {
+		return "nothing"
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return "an empty value"
+		case "!!bool":
+			return "a boolean (" + n.Value + ")"
+		case "!!int", "!!float":
+			return "a number (" + n.Value + ")"
+		case "!!str":
+			return "a string (" + quote(n.Value) + ")"
+		}
+		return "a " + strings.TrimPrefix(n.Tag, "!!") + " value"
+	}
+	return "a value"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+// pairs returns a mapping's entries with merge keys (<<: *anchor) applied,
+// reporting duplicate keys. ok is false when n is not a mapping.
+func (d *decoder) pairs(n *yaml.Node, path, want string) ([]pair, bool) {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		if want == "" {
+			want = "a mapping"
+		}
+		d.errAt(n, "", "%s: expected %s, got %s", path, want, describe(n))
+		return nil, false
+	}
+	out := make([]pair, 0, len(n.Content)/2)
+	var merged []pair
+	var seen map[string]*yaml.Node
+	if len(n.Content) > 16 {
+		seen = make(map[string]*yaml.Node, len(n.Content)/2)
+	}
+	find := func(key string) *yaml.Node {
+		if seen != nil {
+			return seen[key]
+		}
+		for _, p := range out {
+			if p.key == key {
+				return p.k
+			}
+		}
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			merged = append(merged, d.merge(v, path)...)
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.errAt(k, "keys are plain names", "%s: a key must be a string, got %s", path, describe(k))
+			continue
+		}
+		if first := find(k.Value); first != nil {
+			d.errAt(k, fmt.Sprintf("remove one; the first is at line %d", first.Line), "%s: duplicate key %q", path, k.Value)
+			continue
+		}
+		if seen != nil {
+			seen[k.Value] = k
+		}
+		out = append(out, pair{key: k.Value, k: k, v: v})
+	}
+	if len(merged) > 0 {
+		var keep []pair
+		have := map[string]bool{}
+		for _, p := range out {
+			have[p.key] = true
+		}
+		for _, p := range merged {
+			if !have[p.key] {
+				have[p.key] = true
+				keep = append(keep, p)
+			}
+		}
+		out = append(keep, out...)
+	}
+	return out, true
+}
+
+// merge returns the entries a merge key brings in: one mapping or a list of them.
+func (d *decoder) merge(v *yaml.Node, path string) []pair {
+	v = deref(v)
+	var maps []*yaml.Node
+	switch v.Kind {
+	case yaml.MappingNode:
+		maps = []*yaml.Node{v}
+	case yaml.SequenceNode:
+		maps = v.Content
+	default:
+		d.errAt(v, "merge a mapping: <<: *anchor", "%s: << expects a mapping or a list of mappings, got %s", path, describe(v))
+		return nil
+	}
+	var out []pair
+	for _, m := range maps {
+		ps, ok := d.pairs(m, path+".<<", "")
+		if ok {
+			out = append(out, ps...)
+		}
+	}
+	return out
+}
+
+// object is pairs plus a check that every key is a field of ctx.
+func (d *decoder) object(n *yaml.Node, path, ctx string) ([]pair, bool) {
+	ps, ok := d.pairs(n, path, "a mapping ("+ctx+")")
+	if !ok {
+		return nil, false
+	}
+	known := fields[ctx]
+	out := ps[:0]
+	for _, p := range ps {
+		if contains(known, p.key) {
+			out = append(out, p)
+			continue
+		}
+		if ctx == "suite" && strings.HasPrefix(p.key, "x-") {
+			continue // extension keys hold anchors to reuse (<<: *x or *x)
+		}
+		d.errAt(p.k, unknownHint(p.key, ctx), "%s: unknown field %q in %s", path, p.key, ctxName[ctx])
+	}
+	return out, true
+}
+
+// require reports fields of ctx that ps lacks.
+func (d *decoder) require(n *yaml.Node, ps []pair, path, hint string, names ...string) {
+	for _, name := range names {
+		if !hasKey(ps, name) {
+			d.errAt(deref(n), hint, "%s: missing required field %q", path, name)
+		}
+	}
+}
+
+func hasKey(ps []pair, key string) bool {
+	for _, p := range ps {
+		if p.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// unknownHint suggests the closest field of ctx, or where the field belongs.
+func unknownHint(key, ctx string) string {
+	if s := closest(key, fields[ctx]); s != "" {
+		return fmt.Sprintf("did you mean %q?", s)
+	}
+	for _, other := range ctxOrder {
+		if other != ctx && contains(fields[other], key) {
+			return fmt.Sprintf("%q is a field of %s, not of %s", key, ctxName[other], ctxName[ctx])
+		}
+	}
+	return "valid fields: " + strings.Join(fields[ctx], ", ")
+}
+
+// closest returns the candidate nearest to s by edit distance, if near enough
+// to be a typo (at most a third of the word, and at least one edit allowed).
+func closest(s string, candidates []string) string {
+	best, bestD := "", 1<<30
+	ls := strings.ToLower(s)
+	for _, c := range candidates {
+		if ls == c {
+			return c
+		}
+		dist := levenshtein(ls, c)
+		if dist < bestD {
+			best, bestD = c, dist
+		}
+	}
+	max := utf8.RuneCountInString(s) / 3
+	if max < 1 {
+		max = 1
+	}
+	if max > 3 {
+		max = 3
+	}
+	if bestD <= max {
+		return best
+	}
+	return ""
+}
+
+// levenshtein is the optimal-string-alignment distance: insertions,
+// deletions, substitutions and swaps of neighbours ("stpes") count one each.
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 64 || len(rb) > 64 {
+		return 1 << 20
+	}
+	m := make([][]int, len(ra)+1)
+	for i := range m {
+		m[i] = make([]int, len(rb)+1)
+		m[i][0] = i
+	}
+	for j := range m[0] {
+		m[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			m[i][j] = min(m[i-1][j]+1, m[i][j-1]+1, m[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				m[i][j] = min(m[i][j], m[i-2][j-2]+1)
+			}
+		}
+	}
+	return m[len(ra)][len(rb)]
+}
+
+// seq returns a list's items.
+func (d *decoder) seq(n *yaml.Node, path, hint string) ([]*yaml.Node, bool) {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.SequenceNode {
+		d.errAt(n, hint, "%s: expected a list, got %s", path, describe(n))
+		return nil, false
+	}
+	return n.Content, true
+}
+
+// scalar returns a scalar's text; any non-null scalar is accepted as text.
+func (d *decoder) scalar(n *yaml.Node, path, what string) (string, bool) {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.errAt(n, "", "%s: expected %s, got %s", path, what, describe(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+// text returns a string value, expanded according to mode.
+func (d *decoder) text(n *yaml.Node, path string, mode textMode) (string, bool) {
+	s, ok := d.scalar(n, path, "a string")
+	if !ok {
+		return "", false
+	}
+	if mode.secret && s != "" && !mode.expand {
+		d.secret(s)
+	}
+	if !mode.expand {
+		return s, true
+	}
+	x := expand(s, d.lookup)
+	n = deref(n)
+	ok = true
+	for _, e := range x.errs {
+		line, col := d.posAt(n, e.off)
+		p := Problem{File: d.file, Line: line, Col: col, Severity: SeverityError, Message: path + ": " + e.msg, Hint: e.hint}
+		if e.unset && d.unset != nil {
+			if len(*d.unset) < MaxProblems {
+				*d.unset = append(*d.unset, p)
+			}
+		} else {
+			d.push(p)
+		}
+		ok = false
+	}
+	for _, r := range x.refs {
+		if d.refs == nil {
+			line, col := d.posAt(n, r.off)
+			d.add(SeverityError, line, col, fmt.Sprintf("%s: ${%s.%s} is only available inside a case's steps", path, r.kind, r.name),
+				"use ${VAR} from the environment here")
+			ok = false
+			continue
+		}
+		*d.refs = append(*d.refs, refUse{runtimeRef: r, step: d.step, node: n})
+	}
+	if mode.secret {
+		d.secret(x.out)
+	} else if mode.secretEx {
+		for _, v := range x.subs {
+			d.secret(v)
+		}
+	}
+	return x.out, ok
+}
+
+func (d *decoder) secret(v string) {
+	if d.secrets != nil && v != "" {
+		*d.secrets = append(*d.secrets, v)
+	}
+}
+
+// posAt is the position of byte offset off inside scalar n's value, when the
+// source shows the value verbatim on one line; otherwise the scalar's position.
+func (d *decoder) posAt(n *yaml.Node, off int) (int, int) {
+	line, col := pos(n)
+	if n == nil || off == 0 && n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) == 0 {
+		return line, col
+	}
+	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 || strings.ContainsAny(n.Value[:off], "\n\\\"'") {
+		return line, col
+	}
+	src := d.line(line)
+	start := runeOffset(src, col-1)
+	if start < 0 {
+		return line, col
+	}
+	want := n.Value[:off]
+	quoted := 0
+	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+		quoted = 1
+	}
+	if start+quoted+len(want) > len(src) || string(src[start+quoted:start+quoted+len(want)]) != want {
+		return line, col
+	}
+	return line, col + quoted + utf8.RuneCountInString(want)
+}
+
+// line returns the bytes of 1-based line l of the source.
+func (d *decoder) line(l int) []byte {
+	if d.lines == nil {
+		d.lines = []int{0}
+		for i, c := range d.src {
+			if c == '\n' {
+				d.lines = append(d.lines, i+1)
+			}
+		}
+	}
+	if l < 1 || l > len(d.lines) {
+		return nil
+	}
+	start := d.lines[l-1]
+	end := len(d.src)
+	if l < len(d.lines) {
+		end = d.lines[l] - 1
+	}
+	return d.src[start:end]
+}
+
+// runeOffset is the byte offset of rune index r in b, or -1.
+func runeOffset(b []byte, r int) int {
+	off := 0
+	for i := 0; i < r; i++ {
+		if off >= len(b) {
+			return -1
+		}
+		_, size := utf8.DecodeRune(b[off:])
+		off += size
+	}
+	return off
+}
+
+// boolean reads true/false.
+func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path, describe(n))
+		return false, false
+	}
+	var b bool
+	if err := n.Decode(&b); err != nil {
+		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path, describe(n))
+		return false, false
+	}
+	return b, true
+}
+
+// integer reads a whole number in [lo, hi].
+func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		hint := ""
+		if n != nil && n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+			if _, err := strconv.Atoi(strings.TrimSpace(n.Value)); err == nil {
+				hint = "remove the quotes"
+			}
+		}
+		d.errAt(n, hint, "%s: expected a whole number, got %s", path, describe(n))
+		return 0, false
+	}
+	var v int64
+	if err := n.Decode(&v); err != nil || v < int64(lo) || v > int64(hi) {
+		d.errAt(n, "", "%s: %s is out of range: use %d to %d", path, n.Value, lo, hi)
+		return 0, false
+	}
+	return int(v), true
+}
+
+// duration reads a positive Go duration ("500ms", "30s", "5m").
+func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
+	const hint = "use a number with a unit: 500ms, 30s, 5m, 1h30m"
+	n = deref(n)
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.errAt(n, hint, "%s: expected a duration, got %s", path, describe(n))
+		return 0, false
+	}
+	if n.Tag == "!!int" || n.Tag == "!!float" {
+		d.errAt(n, fmt.Sprintf("write %q for seconds", n.Value+"s"), "%s: duration %s has no unit", path, n.Value)
+		return 0, false
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if err != nil {
+		h := hint
+		s := strings.TrimSpace(n.Value)
+		switch {
+		case strings.HasSuffix(s, "d"):
+			h = "there is no d unit; write hours, e.g. 24h"
+		case strings.ContainsAny(s, " "):
+			h = "no spaces: write 5m, not 5 m"
+		case strings.HasSuffix(s, "sec") || strings.HasSuffix(s, "min") || strings.HasSuffix(s, "mins") || strings.HasSuffix(s, "secs"):
+			h = "units are ns, us, ms, s, m, h: write 30s or 5m"
+		}
+		d.errAt(n, h, "%s: invalid duration %s", path, quote(n.Value))
+		return 0, false
+	}
+	if v <= 0 {
+		d.errAt(n, hint, "%s: duration must be positive, got %s", path, n.Value)
+		return 0, false
+	}
+	return v, true
+}
+
+// enum reads one of the allowed values.
+func (d *decoder) enum(n *yaml.Node, path string, allowed ...string) (string, bool) {
+	s, ok := d.scalar(n, path, "one of "+strings.Join(allowed, ", "))
+	if !ok {
+		return "", false
+	}
+	if !contains(allowed, s) {
+		hint := "use one of: " + strings.Join(allowed, ", ")
+		if c := closest(s, allowed); c != "" {
+			hint = fmt.Sprintf("did you mean %q?", c)
+		}
+		d.errAt(n, hint, "%s: invalid value %s", path, quote(s))
+		return "", false
+	}
+	return s, true
+}
+
+// id reads a value that must follow the id rule.
+func (d *decoder) id(n *yaml.Node, path, what string) (string, bool) {
+	s, ok := d.scalar(n, path, what)
+	if !ok {
+		return "", false
+	}
+	if !d.checkID(n, s, path, what) {
+		return s, false
+	}
+	return s, true
+}
+
+func (d *decoder) checkID(n *yaml.Node, s, path, what string) bool {
+	if isID(s) {
+		return true
+	}
+	if len(s) > MaxIDLength {
+		d.errAt(n, "", "%s: %s is longer than %d characters", path, what, MaxIDLength)
+		return false
+	}
+	d.errAt(n, fmt.Sprintf("use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit, e.g. %q", suggestID(s)),
+		"%s: invalid %s %s", path, what, quote(s))
+	return false
+}
+
+// idList reads a list of ids (tags, references).
+func (d *decoder) idList(n *yaml.Node, path, what string) ([]string, []*yaml.Node) {
+	items, ok := d.seq(n, path, "write a list: [a, b]")
+	if !ok {
+		return nil, nil
+	}
+	out := make([]string, 0, len(items))
+	nodes := make([]*yaml.Node, 0, len(items))
+	for i, it := range items {
+		s, ok := d.id(it, index(path, i), what)
+		if ok {
+			out = append(out, s)
+			nodes = append(nodes, deref(it))
+		}
+	}
+	return out, nodes
+}
+
+// stringMap reads a map of string values; each value may also be written as
+// {value: "...", secret: true}. header validates keys as HTTP header names and
+// refuses keys that differ only in case.
+func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header bool) map[string]string {
+	ps, ok := d.pairs(n, path, "a mapping of names to values")
+	if !ok || len(ps) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(ps))
+	var lower map[string]*yaml.Node
+	if header {
+		lower = map[string]*yaml.Node{}
+	}
+	for _, p := range ps {
+		kp := join(path, p.key)
+		if header {
+			if !isToken(p.key) {
+				d.errAt(p.k, "header names use letters, digits and -", "%s: invalid header name %s", path, quote(p.key))
+				continue
+			}
+			l := strings.ToLower(p.key)
+			if first, dup := lower[l]; dup {
+				d.errAt(p.k, fmt.Sprintf("header names are case-insensitive; the first is at line %d", first.Line), "%s: duplicate header %q", path, p.key)
+				continue
+			}
+			lower[l] = p.k
+		}
+		m := mode
+		v := deref(p.v)
+		if v != nil && v.Kind == yaml.MappingNode {
+			sp, ok := d.object(v, kp, "secret_value")
+			if !ok {
+				continue
+			}
+			d.require(v, sp, kp, "write {value: \"...\", secret: true}", "value")
+			var valNode *yaml.Node
+			for _, q := range sp {
+				switch q.key {
+				case "value":
+					valNode = q.v
+				case "secret":
+					if b, ok := d.boolean(q.v, join(kp, "secret")); ok && b {
+						m.secret = true
+					}
+				}
+			}
+			if valNode == nil {
+				continue
+			}
+			v = valNode
+			kp = join(kp, "value")
+		}
+		if s, ok := d.text(v, kp, m); ok {
+			out[p.key] = s
+		}
+	}
+	return out
+}
+
+// isToken reports whether s is an RFC 9110 token (header names, methods).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
