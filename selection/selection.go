@@ -380,7 +380,12 @@ func (s *Selector) changed(out api.Selection, d *diff.Result) (api.Selection, er
 				reasons[i] = append(reasons[i], r)
 			}
 		case ModeNone:
-			out.Warnings = append(out.Warnings, fmt.Sprintf("%d changed files are covered by no case and select nothing (selection.unmapped: none)", len(out.Unmapped)))
+			n := len(out.Unmapped)
+			files, verb := "files are", "select"
+			if n == 1 {
+				files, verb = "file is", "selects"
+			}
+			out.Warnings = append(out.Warnings, fmt.Sprintf("%d changed %s covered by no case and %s nothing (selection.unmapped: none)", n, files, verb))
 		}
 	}
 

@@ -105,7 +105,7 @@ func TestSelectChanged(t *testing.T) {
 			diff: files("services/checkout/legacy/old.go", "services/checkout/legacy/keep.go"),
 			want: api.Selection{Scope: "changed", Effective: "changed", Diff: sum(2),
 				Unmapped: []string{"services/checkout/legacy/old.go"},
-				Warnings: []string{"1 changed files are covered by no case and select nothing (selection.unmapped: none)"},
+				Warnings: []string{"1 changed file is covered by no case and selects nothing (selection.unmapped: none)"},
 				Cases: []api.SelectedCase{
 					sc("checkout", covers("services/checkout/legacy/keep.go", "services/checkout/legacy/keep.go")),
 					sc("audit", always),
@@ -221,7 +221,7 @@ func TestSelectChanged(t *testing.T) {
 			diff:  files("Makefile"),
 			want: api.Selection{Scope: "changed", Effective: "changed", Diff: sum(1),
 				Unmapped: []string{"Makefile"},
-				Warnings: []string{"1 changed files are covered by no case and select nothing (selection.unmapped: none)"},
+				Warnings: []string{"1 changed file is covered by no case and selects nothing (selection.unmapped: none)"},
 				Cases:    []api.SelectedCase{sc("audit", always)}},
 		},
 		{

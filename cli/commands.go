@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/zof-ai/zof-ci/exitcode"
+	"github.com/zof-ai/zof-ci/runner"
+)
+
+// version is stamped at build time: -ldflags "-X github.com/zof-ai/zof-ci/cli.version=v1.2.3".
+var version = "dev"
+
+func versionCommand() *command {
+	c := &command{name: "version", short: "print the version, commit and Go version", example: "zof version"}
+	c.run = func(ctx context.Context, a *app, args []string) error {
+		fs := newFlags(a, c)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		commit := "unknown"
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" {
+					commit = s.Value
+				}
+			}
+		}
+		fmt.Fprintf(a.stdout, "zof %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return nil
+	}
+	return c
+}
+
+// selectFlags are the flags shared by run and plan: which suite, which cases.
+type selectFlags struct {
+	suite, scope, env, base, changedFiles string
+}
+
+func (s *selectFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+}) {
+	fs.StringVar(&s.suite, "suite", "zof.yaml", "suite file (env ZOF_SUITE)")
+	fs.StringVar(&s.scope, "scope", "all", "all | smoke | changed | tag:NAME | set:NAME | id:A,B (env ZOF_SCOPE)")
+	fs.StringVar(&s.env, "env", "", "environment from the suite file (env ZOF_ENV; default: the suite's defaults.environment)")
+	fs.StringVar(&s.base, "base", "", "base ref for --scope changed (env ZOF_BASE; default: the upstream default branch)")
+	fs.StringVar(&s.changedFiles, "changed-files", "", "file with one changed path per line, or - for stdin; overrides diff acquisition")
+}
+
+func (s *selectFlags) fromEnv(set map[string]bool, env Env) {
+	fromEnv(set, "suite", env, "ZOF_SUITE", &s.suite)
+	fromEnv(set, "scope", env, "ZOF_SCOPE", &s.scope)
+	fromEnv(set, "env", env, "ZOF_ENV", &s.env)
+	fromEnv(set, "base", env, "ZOF_BASE", &s.base)
+}
+
+func (s *selectFlags) options(a *app) runner.SelectOptions {
+	return runner.SelectOptions{
+		SuitePath:    s.suite,
+		Scope:        s.scope,
+		Environment:  s.env,
+		Base:         s.base,
+		ChangedFiles: s.changedFiles,
+		Stdin:        a.stdin,
+		Lookup:       a.env.Lookup,
+		Environ:      a.env.List(),
+	}
+}
+
+func validateCommand() *command {
+	c := &command{
+		name:    "validate",
+		short:   "check a suite file; every problem as file:line:col: message",
+		long:    "Exits 0 when the file is valid (warnings are shown but do not fail), 64 when it is not.",
+		example: "zof validate --suite zof.yaml",
+	}
+	c.run = func(ctx context.Context, a *app, args []string) error {
+		fs := newFlags(a, c)
+		var suitePath, env string
+		fs.StringVar(&suitePath, "suite", "zof.yaml", "suite file (env ZOF_SUITE)")
+		fs.StringVar(&env, "env", "", "environment whose ${VAR}s must be set (env ZOF_ENV; default: defaults.environment)")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		set := setFlags(fs)
+		fromEnv(set, "suite", a.env, "ZOF_SUITE", &suitePath)
+		fromEnv(set, "env", a.env, "ZOF_ENV", &env)
+		return runner.Validate(a.stdout, a.stderr, suitePath, env, a.env.Lookup)
+	}
+	return c
+}
+
+func planCommand() *command {
+	c := &command{
+		name:  "plan",
+		short: "show which cases would run and why; nothing is submitted",
+		long: "The selection only. --output json prints the same as stable JSON (schema zof.plan/v1, see\n" +
+			"docs/plan-json.md). Exits 0 when cases are selected, 5 when none are and gate.on_empty is fail.",
+		example: "zof plan --scope changed --base origin/main",
+	}
+	c.run = func(ctx context.Context, a *app, args []string) error {
+		fs := newFlags(a, c)
+		var sf selectFlags
+		sf.register(fs)
+		var output string
+		fs.StringVar(&output, "output", "text", "text | json")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return exitcode.Errorf(exitcode.Usage, "unexpected argument %q: plan takes only flags", fs.Arg(0))
+		}
+		sf.fromEnv(setFlags(fs), a.env)
+		if output != "text" && output != "json" {
+			return exitcode.Errorf(exitcode.Usage, "--output %q: use text or json", output)
+		}
+		p, err := runner.MakePlan(ctx, sf.options(a))
+		if err != nil {
+			return err
+		}
+		if output == "json" {
+			err = runner.WritePlanJSON(a.stdout, p)
+		} else {
+			err = runner.WritePlanText(a.stdout, p)
+		}
+		if err != nil {
+			return exitcode.Wrap(exitcode.Usage, fmt.Errorf("writing the plan: %w", err))
+		}
+		return exitcode.Reported(p.Exit())
+	}
+	return c
+}
+
+func runCommand() *command {
+	c := &command{
+		name:  "run",
+		short: "select → execute (embedded) or submit → follow live → report → exit with the gate's code",
+		long: "With no --server (or ZOF_SERVER) the run executes here on the embedded engine: the\n" +
+			"environment's serve command is started, the cases run, the service is stopped.",
+		example: "zof run --suite examples/checkout/zof.yaml --junit junit.xml",
+	}
+	c.run = func(ctx context.Context, a *app, args []string) error {
+		fs := newFlags(a, c)
+		var sf selectFlags
+		sf.register(fs)
+		var (
+			server, token, junit, jsonPath, failOn, idemKey string
+			timeout, pollInterval                           time.Duration
+			noStream, supersede, detach                     bool
+			cancelOnInterrupt, cancelOnTimeout              bool
+		)
+		fs.StringVar(&server, "server", "", "execution service URL (env ZOF_SERVER); empty: embedded engine")
+		fs.StringVar(&token, "token", "", "execution service token (env ZOF_TOKEN)")
+		fs.DurationVar(&timeout, "timeout", 30*time.Minute, "overall deadline for a verdict; then exit 4")
+		fs.BoolVar(&noStream, "no-stream", false, "poll instead of streaming events (server runs)")
+		fs.DurationVar(&pollInterval, "poll-interval", 2*time.Second, "polling interval (server runs)")
+		fs.StringVar(&junit, "junit", "", "write JUnit XML to this path")
+		fs.StringVar(&jsonPath, "json", "", "write the run result as JSON to this path")
+		fs.StringVar(&failOn, "fail-on", "", "comma-separated statuses that fail the gate: failed,blocked,cancelled,timeout (default: the suite's gate.fail_on)")
+		fs.BoolVar(&supersede, "supersede", false, "cancel older runs of the same concurrency group (server runs)")
+		fs.BoolVar(&detach, "detach", false, "submit, print the run id, exit 0 (server runs)")
+		fs.BoolVar(&cancelOnInterrupt, "cancel-on-interrupt", true, "cancel the run on SIGINT/SIGTERM")
+		fs.BoolVar(&cancelOnTimeout, "cancel-on-timeout", false, "cancel the run when --timeout passes (the embedded engine always stops)")
+		fs.StringVar(&idemKey, "idempotency-key", "", "override the idempotency key derived from the CI context (server runs)")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return exitcode.Errorf(exitcode.Usage, "unexpected argument %q: run takes only flags", fs.Arg(0))
+		}
+		set := setFlags(fs)
+		sf.fromEnv(set, a.env)
+		fromEnv(set, "server", a.env, "ZOF_SERVER", &server)
+		fromEnv(set, "token", a.env, "ZOF_TOKEN", &token)
+		if server != "" {
+			return exitcode.Errorf(exitcode.Usage, "--server %s: running on an execution service is not available in this version of zof. Unset --server/ZOF_SERVER to run on the embedded engine", server)
+		}
+		if timeout <= 0 {
+			return exitcode.Errorf(exitcode.Usage, "--timeout %s: must be positive, e.g. 30m", timeout)
+		}
+		var failOnList []string
+		if failOn != "" {
+			failOnList = strings.Split(failOn, ",")
+		}
+		code, err := runner.RunEmbedded(ctx, runner.RunOptions{
+			Select:            sf.options(a),
+			Timeout:           timeout,
+			JUnit:             junit,
+			JSON:              jsonPath,
+			FailOn:            failOnList,
+			CancelOnInterrupt: cancelOnInterrupt,
+			Stdout:            a.stdout,
+			Stderr:            a.stderr,
+			TTY:               isTerminal(a.stdout) && a.env.Get("NO_COLOR") == "" && a.env.Get("CI") == "",
+			GitHubActions:     a.env.Get("GITHUB_ACTIONS") == "true",
+		})
+		if err != nil {
+			return err
+		}
+		return exitcode.Reported(code)
+	}
+	return c
+}
+
+// isTerminal reports whether w is a character device (a terminal), without a
+// dependency: CI logs are pipes and files, so plain lines are the default.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

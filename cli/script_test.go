@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets testscript run the real zof entrypoint as a subprocess named "zof".
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"zof": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ())) },
+	})
+}
+
+// TestScripts runs the end-to-end scripts in testdata/script against the real binary.
+// $REPO is the repository root, so scripts can use the shipped examples.
+func TestScripts(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	repo := filepath.Dir(filepath.Dir(file))
+	testscript.Run(t, testscript.Params{
+		Dir: filepath.Join("testdata", "script"),
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("REPO", repo)
+			// Keep the host's caches: scripts that start the example service use go run.
+			for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY", "PATH"} {
+				if v, ok := os.LookupEnv(k); ok {
+					e.Setenv(k, v)
+				}
+			}
+			if os.Getenv("GOCACHE") == "" {
+				if d, err := os.UserCacheDir(); err == nil {
+					e.Setenv("GOCACHE", filepath.Join(d, "go-build"))
+				}
+			}
+			e.Setenv("HOME", e.WorkDir)
+			e.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// freeport VAR: set VAR to a loopback port nobody listens on, so scripts
+			// that start the example service can run in parallel.
+			"freeport": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: freeport VAR")
+				}
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				ts.Check(err)
+				port := l.Addr().(*net.TCPAddr).Port
+				ts.Check(l.Close())
+				ts.Setenv(args[0], strconv.Itoa(port))
+			},
+			// waitfile FILE: wait (up to 60s) until FILE exists, e.g. a step's marker.
+			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: waitfile FILE")
+				}
+				for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+					if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+						return
+					}
+				}
+				ts.Fatalf("%s did not appear within 60s", args[0])
+			},
+			// portfree PORT: nothing listens on 127.0.0.1:PORT any more (a stopped service).
+			"portfree": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: portfree PORT")
+				}
+				c, err := net.DialTimeout("tcp", "127.0.0.1:"+args[0], time.Second)
+				if err == nil {
+					c.Close()
+					ts.Fatalf("something still listens on 127.0.0.1:%s", args[0])
+				}
+			},
+			// exits N CMD ARGS...: run CMD and require exit code N (testscript's exec
+			// only knows success or failure, and the gate's codes are the product).
+			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 2 {
+					ts.Fatalf("usage: exits CODE COMMAND [ARGS...]")
+				}
+				want, err := strconv.Atoi(args[0])
+				if err != nil {
+					ts.Fatalf("exits: bad code %q", args[0])
+				}
+				got := 0
+				if err := ts.Exec(args[1], args[2:]...); err != nil {
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) {
+						ts.Fatalf("exits: %v", err)
+					}
+					got = ee.ExitCode()
+				}
+				if got != want {
+					ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+				}
+			},
+		},
+	})
+}

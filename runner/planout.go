@@ -1,0 +1,195 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/zof-ai/zof-ci/api"
+)
+
+// PlanSchema names the shape of `zof plan --output json` (docs/plan-json.md).
+const PlanSchema = "zof.plan/v1"
+
+// PlanJSON is the stable JSON form of a plan.
+type PlanJSON struct {
+	Schema      string           `json:"schema"`
+	Suite       string           `json:"suite"`
+	Project     string           `json:"project"`
+	Environment string           `json:"environment"`
+	TotalCases  int              `json:"total_cases"`
+	Scope       string           `json:"scope"`
+	Effective   string           `json:"effective"`
+	Widened     *api.Reason      `json:"widened"`
+	Cases       []PlanCase       `json:"cases"`
+	Unmapped    []string         `json:"unmapped"`
+	Ignored     []string         `json:"ignored"`
+	Diff        *api.DiffSummary `json:"diff"`
+	Warnings    []string         `json:"warnings"`
+	// Empty is true when nothing is selected; OnEmpty says what the gate does then.
+	Empty   bool   `json:"empty"`
+	OnEmpty string `json:"on_empty"`
+}
+
+// PlanCase is one selected case in the plan's JSON.
+type PlanCase struct {
+	ID       string       `json:"id"`
+	Name     string       `json:"name"`
+	Tags     []string     `json:"tags"`
+	Members  int          `json:"members"`
+	Reasons  []api.Reason `json:"reasons"`
+	Line     int          `json:"line"`
+	Sequence string       `json:"ordered_set,omitempty"`
+}
+
+func (p *Plan) toJSON() PlanJSON {
+	out := PlanJSON{
+		Schema:      PlanSchema,
+		Suite:       p.Request.SuiteFile,
+		Project:     p.Request.Project,
+		Environment: p.Request.Environment.Name,
+		TotalCases:  len(p.Suite.Cases),
+		Scope:       p.Selection.Scope,
+		Effective:   p.Selection.Effective,
+		Widened:     p.Selection.Widened,
+		Cases:       []PlanCase{},
+		Unmapped:    nonNil(p.Selection.Unmapped),
+		Ignored:     nonNil(p.Selection.Ignored),
+		Diff:        p.Selection.Diff,
+		Warnings:    nonNil(p.Selection.Warnings),
+		Empty:       p.Empty(),
+		OnEmpty:     p.Suite.Gate.OnEmpty,
+	}
+	byID := map[string]api.Case{}
+	for _, c := range p.Request.Cases {
+		byID[c.ID] = c
+	}
+	ordered := map[string]string{}
+	for _, s := range p.Request.Sets {
+		if s.Sequential {
+			for _, id := range s.Cases {
+				ordered[id] = s.Name
+			}
+		}
+	}
+	for _, sc := range p.Selection.Cases {
+		c := byID[sc.ID]
+		members := len(c.Variants)
+		if members == 0 {
+			members = 1
+		}
+		out.Cases = append(out.Cases, PlanCase{
+			ID: sc.ID, Name: c.Name, Tags: nonNil(c.Tags), Members: members,
+			Reasons: sc.Reasons, Line: c.Line, Sequence: ordered[sc.ID],
+		})
+	}
+	return out
+}
+
+func nonNil(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
+}
+
+// WritePlanJSON writes the plan as indented, stable JSON.
+func WritePlanJSON(w io.Writer, p *Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p.toJSON())
+}
+
+// WritePlanText writes the plan as a table for a person: the scope and any
+// widening first, then each selected case with its reasons, then the changed
+// files that selected nothing.
+func WritePlanText(w io.Writer, p *Plan) error {
+	j := p.toJSON()
+	var b strings.Builder
+	fmt.Fprintf(&b, "Suite %s · project %s · environment %s\n", j.Suite, j.Project, j.Environment)
+	scope := "Scope: " + j.Scope
+	if d := j.Diff; d != nil {
+		scope += fmt.Sprintf(" (%d changed %s from %s", d.Files, plural(d.Files, "file", "files"), d.Source)
+		if d.Base != "" {
+			scope += fmt.Sprintf(", %s...%s", short(d.Base), short(d.Head))
+		}
+		scope += ")"
+	}
+	b.WriteString(scope + "\n")
+	if j.Widened != nil {
+		fmt.Fprintf(&b, "Widened to %s: %s\n", j.Effective, j.Widened.String())
+	}
+	for _, warn := range j.Warnings {
+		fmt.Fprintf(&b, "Warning: %s\n", warn)
+	}
+	b.WriteString("\n")
+	if j.Empty {
+		fmt.Fprintf(&b, "No cases selected (of %d). ", j.TotalCases)
+		if j.OnEmpty == "pass" {
+			b.WriteString("gate.on_empty is pass: a run would pass with nothing to do.\n")
+		} else {
+			b.WriteString("gate.on_empty is fail: a run would exit 5 (nothing to run).\n")
+		}
+	} else {
+		fmt.Fprintf(&b, "Selected %d of %d %s:\n", len(j.Cases), j.TotalCases, plural(j.TotalCases, "case", "cases"))
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  CASE\tNAME\tWHY")
+		for _, c := range j.Cases {
+			id := c.ID
+			if c.Members > 1 {
+				id += fmt.Sprintf(" (×%d)", c.Members)
+			}
+			name := c.Name
+			if c.Sequence != "" {
+				name += " [ordered set " + c.Sequence + "]"
+			}
+			for i, r := range c.Reasons {
+				if i == 0 {
+					fmt.Fprintf(tw, "  %s\t%s\t%s\n", id, oneLine(name), oneLine(r.String()))
+				} else {
+					fmt.Fprintf(tw, "  \t\t%s\n", oneLine(r.String()))
+				}
+			}
+			if len(c.Reasons) == 0 {
+				fmt.Fprintf(tw, "  %s\t%s\t\n", id, oneLine(name))
+			}
+		}
+		tw.Flush()
+	}
+	if len(j.Unmapped) > 0 || len(j.Ignored) > 0 {
+		b.WriteString("\nChanged files that selected nothing:\n")
+		for _, f := range j.Unmapped {
+			fmt.Fprintf(&b, "  %s  (no case covers it)\n", quoteIfOdd(f))
+		}
+		for _, f := range j.Ignored {
+			fmt.Fprintf(&b, "  %s  (ignored by selection.ignore)\n", quoteIfOdd(f))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func short(sha string) string {
+	if len(sha) == 40 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// oneLine keeps a table row on one line whatever a name contains.
+func oneLine(s string) string {
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", " ").Replace(s)
+}
+
+// quoteIfOdd quotes file names with spaces, control characters or invalid UTF-8,
+// so that what a person copies from the log is the real name.
+func quoteIfOdd(s string) string {
+	for _, r := range s {
+		if r <= ' ' || r == '"' || r == 0x7f || r == '\uFFFD' {
+			return fmt.Sprintf("%q", s)
+		}
+	}
+	return s
+}
