@@ -82,6 +82,14 @@ func StartService(ctx context.Context, s api.Serve, baseURL string, opts Service
 	if grace <= 0 {
 		grace = DefaultKillGrace
 	}
+	if addr := listenAddr(baseURL); addr != "" {
+		// A stale copy of the service (or anything else) already answering on the
+		// port would pass the readiness check and be tested instead of ours.
+		if c, err := net.DialTimeout("tcp", addr, portCheckTimeout); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("serve: something already listens on %s before the serve command started; stop it (a copy left running?) or point the environment url at another port, or zof would test the wrong service", addr)
+		}
+	}
 	cmd := exec.Command(shell, "-c", s.Command)
 	cmd.Dir = wd
 	cmd.Env = append(make([]string, 0, len(opts.Env)+len(s.Env)), opts.Env...)
@@ -296,4 +304,29 @@ func (l *lineWriter) flush() {
 		_, _ = io.WriteString(l.w, l.mask.String(string(l.buf))+"\n")
 		l.buf = l.buf[:0]
 	}
+}
+
+// portCheckTimeout bounds the check that nothing listens on the service's port
+// yet; a loopback connect answers in microseconds, a filtered port never does.
+const portCheckTimeout = 300 * time.Millisecond
+
+// listenAddr is the host:port the service will listen on, from its base URL
+// ("" when the URL has no host we can check).
+func listenAddr(baseURL string) string {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		switch u.Scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		default:
+			return ""
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }

@@ -218,3 +218,35 @@ func TestServiceConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestServicePortAlreadyTaken: a stale copy answering on the port would pass the
+// readiness check, so the start is refused before the command runs.
+func TestServicePortAlreadyTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	marker := filepath.Join(t.TempDir(), "ran")
+	_, err = StartService(context.Background(), api.Serve{Command: "touch " + marker, Ready: "/healthz"}, "http://"+l.Addr().String(), ServiceOptions{})
+	if err == nil || !strings.Contains(err.Error(), "something already listens on "+l.Addr().String()) {
+		t.Fatalf("err = %v, want a refusal naming the address", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the serve command ran although the port was taken")
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://127.0.0.1:8089/base": "127.0.0.1:8089",
+		"http://localhost":           "localhost:80",
+		"https://[::1]":              "[::1]:443",
+		"unix:///tmp/x":              "",
+		"::bad":                      "",
+	} {
+		if got := listenAddr(in); got != want {
+			t.Errorf("listenAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
