@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -17,9 +18,15 @@ const (
 	// DefaultMaxRedirects is how many redirects an http step follows; more is
 	// treated as a loop (the same limit as Go's and browsers' order of magnitude).
 	DefaultMaxRedirects = 10
-	// DefaultKillGrace is how long a process group gets between SIGTERM and
-	// SIGKILL (lifecycle.md: a cancelled run stops within 2 seconds).
-	DefaultKillGrace = 2 * time.Second
+	// DefaultKillGrace is how long a run step's process group gets between
+	// SIGTERM and SIGKILL. lifecycle.md: a cancelled run stops within 2 seconds,
+	// and the engine abandons a step that has not returned 1.5s after its context
+	// ended (engine.DefaultCancelGrace): the group must be dead before that, or
+	// zof could exit with the group still alive.
+	DefaultKillGrace = 1 * time.Second
+	// DefaultServiceKillGrace is the same grace for the environment's service,
+	// which is stopped once, after the last case, and may need to flush.
+	DefaultServiceKillGrace = 2 * time.Second
 	// DefaultUserAgent identifies zof's requests in the service's access log.
 	DefaultUserAgent = "zof-ci"
 	// deadlineSlack tells a step timeout from an earlier case deadline: the
@@ -44,8 +51,9 @@ type ExecutorOptions struct {
 // Executor runs steps. It is safe for concurrent use; its http.Client is
 // shared by every step so connections are reused.
 type Executor struct {
-	client *http.Client
-	opts   ExecutorOptions
+	client   *http.Client
+	opts     ExecutorOptions
+	inFlight sync.WaitGroup
 }
 
 // errTooManyRedirects carries the count for the step's message.
@@ -120,6 +128,8 @@ func (e *Executor) Close() {
 // out"), any other cancellation marks it cancelled. A step Timeout is applied
 // here too, so callers that only pass the case deadline get it right.
 func (e *Executor) Run(ctx context.Context, s api.Step, in Input) (out Output) {
+	e.inFlight.Add(1)
+	defer e.inFlight.Done()
 	start := time.Now()
 	stepTimeout := s.Timeout.D()
 	// stepBound: the step's own timeout is what will end it (not a case deadline).
@@ -210,4 +220,21 @@ type result struct {
 
 func failed(msg string) result {
 	return result{failure: &api.Failure{Message: msg}}
+}
+
+// Wait blocks until every step in flight has returned (its process group
+// killed), or ctx ends. A caller about to exit calls it after the engine has
+// stopped, so that no step a run abandoned outlives zof.
+func (e *Executor) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		e.inFlight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("steps still running after %w", ctx.Err())
+	}
 }

@@ -40,7 +40,7 @@ type ServiceOptions struct {
 	Log       io.Writer      // receives the service's output, line by line, masked with Mask; nil discards it
 	Mask      *secret.Masker // masks the output and error messages
 	Client    *http.Client   // probes readiness; nil uses a client of its own
-	KillGrace time.Duration  // SIGTERM → SIGKILL grace (DefaultKillGrace)
+	KillGrace time.Duration  // SIGTERM → SIGKILL grace (DefaultServiceKillGrace)
 }
 
 // Service is a started system under test: a process group that Stop ends.
@@ -80,7 +80,7 @@ func StartService(ctx context.Context, s api.Serve, baseURL string, opts Service
 	}
 	grace := opts.KillGrace
 	if grace <= 0 {
-		grace = DefaultKillGrace
+		grace = DefaultServiceKillGrace
 	}
 	if addr := listenAddr(baseURL); addr != "" {
 		// A stale copy of the service (or anything else) already answering on the
