@@ -16,6 +16,8 @@ import (
 // TestLargeRunIsCapped: hundreds of members keep the summary and the TTY block bounded.
 func TestLargeRunIsCapped(t *testing.T) {
 	res := reporttest.Large(t, 300)
+	// One case selected for its own reason, so the reasons are listed per case.
+	res.Run.Selection.Cases[0].Reasons = []api.Reason{{Kind: api.ReasonCovers, File: "a/b.go", Pattern: "a/**"}}
 	got := follow(t, report.Options{}, res)
 	_, sum, _ := strings.Cut(got, "\nRun r-0001")
 	if n := strings.Count(sum, "\n    failure:  "); n != 20 {
@@ -100,3 +102,12 @@ func BenchmarkFollowPlain500(b *testing.B) { benchFollow(b, report.Options{}) }
 
 // BenchmarkFollowTTY500 is the same with the redrawn TTY block.
 func BenchmarkFollowTTY500(b *testing.B) { benchFollow(b, report.Options{TTY: true, Color: true}) }
+
+// TestSameReasonsCollapse: an explicit scope gives every case the same reason,
+// said once instead of once per case.
+func TestSameReasonsCollapse(t *testing.T) {
+	got := follow(t, report.Options{}, reporttest.Large(t, 5))
+	if !strings.Contains(got, "\n  all 5 cases: scope all\n") || strings.Contains(got, "\n  case-1: ") {
+		t.Errorf("reasons not collapsed:\n%s", got)
+	}
+}

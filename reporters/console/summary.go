@@ -6,6 +6,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/reporters/report"
+	"github.com/zof-ai/zof-ci/secret"
 )
 
 // summary renders the final report (see the package doc).
@@ -177,6 +178,38 @@ func hang(t string) string {
 func (r *Reporter) selection(s *summaryWriter, sel *api.Selection) {
 	line := func(t string) string { return report.Line(r.mask, t) }
 	s.text("Selection: " + report.ScopeLine(r.mask, sel))
+	if why, same := sameReasons(r.mask, sel.Cases); same && len(sel.Cases) > 1 {
+		// An explicit scope or a widening gives every case the same reason:
+		// one line says it, instead of one line per case.
+		s.text(fmt.Sprintf("  all %d cases: %s", len(sel.Cases), why))
+	} else {
+		r.caseReasons(s, sel)
+	}
+	if n := len(sel.Unmapped); n > 0 {
+		s.text(fmt.Sprintf("  unmapped files (%d): %s", n, joinCapped(sel.Unmapped, line)))
+	}
+	for _, w := range sel.Warnings {
+		s.text("  warning: " + line(w))
+	}
+}
+
+// sameReasons reports whether every case was selected for the same reasons.
+func sameReasons(mask *secret.Masker, cases []api.SelectedCase) (string, bool) {
+	if len(cases) == 0 {
+		return "", false
+	}
+	first := report.CaseReasons(mask, &cases[0])
+	for i := range cases[1:] {
+		if report.CaseReasons(mask, &cases[i+1]) != first {
+			return "", false
+		}
+	}
+	return first, true
+}
+
+// caseReasons lists each case with its reasons, capped.
+func (r *Reporter) caseReasons(s *summaryWriter, sel *api.Selection) {
+	line := func(t string) string { return report.Line(r.mask, t) }
 	for i := range sel.Cases {
 		if i == maxListed {
 			s.text(fmt.Sprintf("  … and %d more cases (zof plan explains every one)", len(sel.Cases)-maxListed))
@@ -184,12 +217,6 @@ func (r *Reporter) selection(s *summaryWriter, sel *api.Selection) {
 		}
 		c := &sel.Cases[i]
 		s.text(fmt.Sprintf("  %s: %s", line(c.ID), report.CaseReasons(r.mask, c)))
-	}
-	if n := len(sel.Unmapped); n > 0 {
-		s.text(fmt.Sprintf("  unmapped files (%d): %s", n, joinCapped(sel.Unmapped, line)))
-	}
-	for _, w := range sel.Warnings {
-		s.text("  warning: " + line(w))
 	}
 }
 
