@@ -12,6 +12,11 @@ import (
 // errRunClosed: an append to a run whose terminal event is already stored.
 var errRunClosed = errors.New("the run is finished; its event log is closed")
 
+// errFrozen: an append to a run the engine left for its next start to resume
+// (it stopped with LeaveQueuedOnStop). Nothing more is recorded, so the store
+// holds the run exactly as a crash at that moment would have left it.
+var errFrozen = fmt.Errorf("the run is left for the next start to resume: %w", ErrStopped)
+
 // commit appends events to the run's log. It masks their text, stamps seq,
 // time and run id, checks every event against the lifecycle by folding it into
 // a copy of the snapshot (checkedApply), stores the batch and the new snapshot
@@ -25,6 +30,9 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	defer rs.mu.Unlock()
 	if rs.done {
 		return errRunClosed
+	}
+	if rs.frozen {
+		return errFrozen
 	}
 	next := rs.snap.Clone()
 	now := e.cfg.Now()
@@ -49,12 +57,21 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	rs.publish(evs)
 	if terminal {
 		rs.done = true
-		for s := range rs.subs {
-			close(s.live)
-			delete(rs.subs, s)
-		}
+		rs.closeSubs(nil)
 	}
 	return nil
+}
+
+// freeze stops all recording for rs and ends its subscriptions with
+// ErrStopped (their readers resume against the next start).
+func (rs *runState) freeze() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.done {
+		return
+	}
+	rs.frozen = true
+	rs.closeSubs(ErrStopped)
 }
 
 // maskEvent masks every free text of an event with the run's secrets.

@@ -34,9 +34,67 @@
 //     failed when a member had already failed, else cancelled; the reason keeps
 //     the cancel reason. A step that ignores its cancelled context is abandoned
 //     after Config.CancelGrace so the run still ends within CancelWithin.
-//   - When Run's context ends, running runs are cancelled (services stopped);
-//     initial and queued runs are cancelled too unless LeaveQueuedOnStop, in
-//     which case the next Run resumes them. A run found running at start (the
-//     process died) is ended as cancelled: its steps and service died with the
-//     old process and executing it again could repeat side effects.
+//   - When Run's context ends, running runs are cancelled (services stopped)
+//     and initial and queued runs are cancelled too, unless LeaveQueuedOnStop
+//     (zof serve): then nothing more is recorded for any unfinished run (the
+//     in-flight steps are stopped, the services stopped, followers end with
+//     ErrStopped) and the next Run on the store takes them all up again.
+//
+// Restart (a new process on the same store, after a stop or a crash):
+//
+//   - Initial and queued runs are queued again in their creation order (the
+//     store's Order), ahead of anything created later.
+//   - A run found running is resumed, not repeated: finished members keep
+//     their results and are never run again; unfinished ones run again from
+//     their first step, as a new attempt. A member whose interrupted attempt
+//     had already completed gets that outcome without running (every step
+//     passed: passed; a step failed: retried within the case's retries, else
+//     failed). Otherwise the in-flight step is marked cancelled ("interrupted:
+//     the run engine restarted during this step"), the steps not reached
+//     skipped, and the member runs from step 1 with Attempt+1; members not
+//     started yet start at attempt 1. An interrupted attempt is not a failure:
+//     it does not count against retries nor make the member flaky (the
+//     engine counts interruptions from the log; api.Run.Apply still lists the
+//     attempt in FailedAttempts, as "attempt N failed"). The environment's serve is started again (unless no member is left to
+//     run), the run keeps its tenant slot and exclusive environment, and its
+//     log carries a line saying what resumes; the engine logs it too (slog,
+//     with members_rerun and members_kept). Steps therefore have
+//     at-least-once semantics across a crash: a step in flight when the
+//     process died runs again.
+//   - Unless a cancel had been requested (Cancel of a running run records a
+//     "cancel requested" log line first): then the cancel is finished instead
+//     — in-flight steps cancelled, steps not reached skipped, unfinished
+//     members cancelled, the run ends with its members' aggregate and the
+//     cancel's reason — and nothing runs.
+//   - A follower resumes with Subscribe(after = the last seq it saw) and
+//     gets exactly the later events; subscribing before Run has loaded the
+//     run waits for it.
+//
+// More than one engine on one store (PostgreSQL, a later issue): today one
+// process owns the store, and the tenant limit and exclusive environments
+// are exact because this engine's scheduler alone starts runs (under e.mu).
+// With several replicas each scheduler must claim a run in the store, in
+// one transaction, instead of deciding from memory:
+//
+//	UPDATE runs SET status = 'running', owner = $me, lease_until = now() + $lease
+//	WHERE id = (
+//	    SELECT id FROM runs q WHERE q.status = 'queued' AND q.tenant = $tenant
+//	      AND (SELECT count(*) FROM runs r WHERE r.tenant = q.tenant AND r.status = 'running') < $limit
+//	      AND NOT EXISTS (exclusive holder of q's (tenant, project, environment))
+//	    ORDER BY q.ord LIMIT 1
+//	    FOR UPDATE SKIP LOCKED)
+//	RETURNING id
+//
+// The count and the claim must not race: run it SERIALIZABLE (retrying on
+// serialization failures), or first lock a per-tenant row (SELECT ... FROM
+// tenants WHERE name = $tenant FOR UPDATE) so claims of one tenant queue up
+// while other tenants proceed. SKIP LOCKED alone is not enough, since it
+// keeps two replicas off the same run but not off the same last free slot.
+// A replica renews its lease while it executes; a run whose lease expired is
+// resumed by another replica under the rule above (that is where "found
+// running at start" generalises to). Queue positions and stuck detection
+// then come from the store, not from memory. This needs a Store method such
+// as Claim(ctx, tenant, limit) that the scheduler calls in place of its
+// in-memory check; it is not built yet, because an in-memory store and
+// SQLite (one writer, one process) gain nothing from it.
 package engine

@@ -94,9 +94,12 @@ type Config struct {
 	CancelGrace time.Duration
 	// ServiceStopTimeout: see DefaultServiceStopTimeout.
 	ServiceStopTimeout time.Duration
-	// LeaveQueuedOnStop keeps initial and queued runs in the store when Run
-	// returns, for the next start to resume (zof serve). When false (the
-	// embedded runner) they are cancelled. Running runs are always cancelled.
+	// LeaveQueuedOnStop leaves every unfinished run in the store when Run
+	// returns, for the next start to resume (zof serve): initial and queued
+	// runs keep their place; running runs have their in-flight steps stopped
+	// and their service stopped, but nothing more is recorded, so the next
+	// start finds them running and resumes them (see the package doc). When
+	// false (the embedded runner) every unfinished run is cancelled.
 	LeaveQueuedOnStop bool
 	// RunURL, when set, gives a run's URL (Run.URL).
 	RunURL func(runID string) string
@@ -130,6 +133,9 @@ type Engine struct {
 	wg        sync.WaitGroup // executing runs
 
 	wake chan struct{}
+	// resumed is closed once Run has loaded the store's unfinished runs.
+	resumed     chan struct{}
+	resumedOnce sync.Once
 }
 
 type exKey struct{ tenant, project, env string }
@@ -142,10 +148,17 @@ type runState struct {
 	req    *api.RunRequest
 	mask   *secret.Masker
 
-	mu   sync.Mutex // serialises the run's appends; guards snap, done, subs
-	snap *api.Run
-	done bool // the terminal run.status is stored
-	subs map[*subscriber]struct{}
+	mu     sync.Mutex // serialises the run's appends; guards snap, done, frozen, subs
+	snap   *api.Run
+	done   bool // the terminal run.status is stored
+	frozen bool // the engine stopped and left the run for the next start: nothing more is recorded
+	subs   map[*subscriber]struct{}
+
+	// resumed: the run was running when a previous process stopped; this
+	// engine continues it (see resumeRunning). interrupted counts, per
+	// member, the attempts restarts cut short (set before execution starts).
+	resumed     bool
+	interrupted map[string]int
 
 	// Guarded by Engine.mu.
 	exSince      time.Time // when it started waiting behind an exclusive environment
@@ -158,6 +171,12 @@ func (rs *runState) snapshot() *api.Run {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return rs.snap.Clone()
+}
+
+// failures is how many of m's attempts failed: its FailedAttempts less those
+// a restart interrupted.
+func (rs *runState) failures(m *api.Member) int {
+	return len(m.FailedAttempts) - rs.interrupted[m.ID]
 }
 
 func (rs *runState) status() (api.Status, int) {
@@ -211,6 +230,7 @@ func New(cfg Config) (*Engine, error) {
 		running:   map[string]int{},
 		exclusive: map[exKey]*runState{},
 		wake:      make(chan struct{}, 1),
+		resumed:   make(chan struct{}),
 	}, nil
 }
 
@@ -382,9 +402,13 @@ func (e *Engine) Create(ctx context.Context, tenant string, req *api.RunRequest,
 			}
 		}
 	}
-	if e.stopped && !e.cfg.LeaveQueuedOnStop {
+	switch {
+	case e.stopped && !e.cfg.LeaveQueuedOnStop:
 		// Run returned while this create was in flight: nothing will execute it.
 		_ = e.cancelLocked(rs, reasonStopped)
+	case e.stopped:
+		// Stored; the next start runs it. Followers resume against that one.
+		rs.freeze()
 	}
 	e.mu.Unlock()
 	e.kick()
@@ -512,6 +536,12 @@ func (e *Engine) Cancel(ctx context.Context, tenant, id, reason string) (*api.Ru
 	if rec.Run.Status.Terminal() {
 		return nil, &StateError{RunID: id, Status: rec.Run.Status, Op: "cancel"}
 	}
+	e.mu.Lock()
+	stopped := e.stopped
+	e.mu.Unlock()
+	if stopped {
+		return nil, ErrStopped
+	}
 	return nil, fmt.Errorf("run %s is %s but this engine has not loaded it yet (it resumes stored runs when it starts); retry in a moment", id, rec.Run.Status)
 }
 
@@ -523,6 +553,14 @@ func (e *Engine) cancelLocked(rs *runState, reason string) error {
 		return &StateError{RunID: rs.id, Status: st, Op: "cancel"}
 	case rs.cancel != nil: // running: the executor finishes the run
 		if rs.cancelReason == "" {
+			// Recorded, so that a restart before the run has stopped
+			// finishes the cancel instead of resuming the run.
+			switch err := e.commit(rs, cancelRequestEvent(reason)); {
+			case errors.Is(err, errFrozen):
+				return err
+			case err != nil && !errors.Is(err, errRunClosed):
+				e.cfg.Logger.Error("recording a cancel request", "run", rs.id, "err", err)
+			}
 			rs.cancelReason = reason
 		}
 		rs.cancel(errCancelled)
@@ -550,7 +588,7 @@ func (e *Engine) endWaiting(rs *runState, to api.Status, reason string) error {
 	}
 	evs = append(evs, api.Event{Type: api.EventRunStatus, Status: to, Reason: reason})
 	err := e.commit(rs, evs...)
-	if err != nil {
+	if err != nil && !errors.Is(err, errFrozen) {
 		e.cfg.Logger.Error("ending run", "run", rs.id, "status", to, "err", err)
 	}
 	delete(e.active, rs.id)

@@ -75,10 +75,34 @@ func units(req *api.RunRequest, ts []target) [][]target {
 	return out
 }
 
+// pendingUnits are the units of the members still to finish, in order; for
+// a resumed run the finished members are left out (each unit keeps its order).
+func pendingUnits(req *api.RunRequest, snap *api.Run) [][]target {
+	var out [][]target
+	for _, u := range units(req, targets(req)) {
+		var left []target
+		for _, t := range u {
+			if m := snap.Member(t.member); m != nil && !m.Status.Terminal() {
+				left = append(left, t)
+			}
+		}
+		if len(left) > 0 {
+			out = append(out, left)
+		}
+	}
+	return out
+}
+
 // execute runs a running run to its end: serve, members, stop, verdict.
 func (e *Engine) execute(ctx context.Context, rs *runState) {
 	defer e.retire(rs)
 	env := rs.req.Environment
+	us := pendingUnits(rs.req, rs.snapshot())
+	if rs.resumed && len(us) == 0 {
+		// Every member had finished before the restart: only the verdict is missing.
+		e.finish(ctx, rs)
+		return
+	}
 	var svc Service
 	if env.Serve != nil {
 		e.record(rs, api.Event{Type: api.EventRunSubstate, Substate: api.SubstateStarting})
@@ -93,7 +117,7 @@ func (e *Engine) execute(ctx context.Context, rs *runState) {
 		}
 		e.record(rs, api.Event{Type: api.EventRunSubstate, Substate: api.SubstateNone})
 	}
-	e.runMembers(ctx, rs)
+	e.runMembers(ctx, rs, us)
 	if svc != nil {
 		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.ServiceStopTimeout)
 		if err := svc.Stop(stopCtx); err != nil {
@@ -116,24 +140,30 @@ func (e *Engine) startService(ctx context.Context, env api.Environment) (Service
 	return svc, nil
 }
 
-// record commits events whose loss is logged but cannot stop the run.
+// record commits events whose loss is logged but cannot stop the run. A
+// run frozen by a stop records nothing, by design: that is not logged.
 func (e *Engine) record(rs *runState, evs ...api.Event) {
-	if err := e.commit(rs, evs...); err != nil {
+	if err := e.commit(rs, evs...); err != nil && !errors.Is(err, errFrozen) {
 		e.cfg.Logger.Error("recording run events", "run", rs.id, "err", err)
 	}
 }
 
-// failAll fails every member of a run that could not execute at all: each
-// goes running then failed (initial cannot become failed), its steps skipped.
+// failAll fails every unfinished member of a run that could not execute at
+// all: each goes running (as a new attempt) then failed (initial cannot
+// become failed), its steps skipped.
 func (e *Engine) failAll(rs *runState, reason string) {
 	snap := rs.snapshot()
 	var evs []api.Event
 	for _, m := range snap.Members {
-		evs = append(evs, api.Event{Type: api.EventMemberStatus, Member: m.ID, Status: api.StatusRunning, Attempt: 1})
+		if m.Status.Terminal() {
+			continue
+		}
+		attempt := m.Attempt + 1
+		evs = append(evs, api.Event{Type: api.EventMemberStatus, Member: m.ID, Status: api.StatusRunning, Attempt: attempt})
 		for j := range m.Steps {
 			evs = append(evs, api.Event{Type: api.EventStepStatus, Member: m.ID, Step: j + 1, StepStatus: api.StepSkipped})
 		}
-		evs = append(evs, api.Event{Type: api.EventMemberStatus, Member: m.ID, Status: api.StatusFailed, Attempt: 1, Reason: reason})
+		evs = append(evs, api.Event{Type: api.EventMemberStatus, Member: m.ID, Status: api.StatusFailed, Attempt: attempt, Reason: reason})
 	}
 	e.record(rs, evs...)
 }
@@ -183,14 +213,16 @@ func (e *Engine) finish(ctx context.Context, rs *runState) {
 	e.record(rs, evs...)
 }
 
-// runMembers executes the members, at most MaxParallel at once, units in
-// declaration order. When ctx ends no further member starts.
-func (e *Engine) runMembers(ctx context.Context, rs *runState) {
-	us := units(rs.req, targets(rs.req))
+// runMembers executes the units' members, at most MaxParallel at once,
+// units in declaration order. When ctx ends no further member starts.
+func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
+	snap := rs.snapshot()
 	var waits []api.Event
 	for _, u := range us {
 		for _, t := range u[min(1, len(u)):] {
-			waits = append(waits, api.Event{Type: api.EventMemberSubstate, Member: t.member, Substate: api.SubstateWaitingForPreceding})
+			if snap.Member(t.member).Substate != api.SubstateWaitingForPreceding {
+				waits = append(waits, api.Event{Type: api.EventMemberSubstate, Member: t.member, Substate: api.SubstateWaitingForPreceding})
+			}
 		}
 	}
 	e.record(rs, waits...)
@@ -231,15 +263,31 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState) {
 
 // runMember runs one member's attempts: a failed attempt is retried up to
 // the case's Retries (the member stays running, with the next Attempt); a
-// pass after a failure is flaky.
+// pass after a failure is flaky. A member a restart found running (resumed
+// run) continues with its next attempt: after a failed attempt as a retry,
+// after an interrupted one from its first step, the interruption counting
+// neither as a failure nor against Retries.
 func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
-	attempt := 1
-	e.record(rs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})
+	m := rs.snapshot().Member(t.member)
+	attempt := m.Attempt + 1
+	failures := rs.failures(m)
+	var evs []api.Event
+	if m.Status == api.StatusRunning {
+		if st, why := attemptOutcome(m); st == api.StatusFailed {
+			// resumeRunning settled the other outcomes: this one has retries left.
+			failures++
+			evs = append(evs, api.Event{Type: api.EventLog, Member: t.member, Message: fmt.Sprintf("attempt %d failed: %s; retrying (retry %d of %d)", m.Attempt, why, failures, t.c.Retries)})
+		} else {
+			evs = append(interruptedSteps(m, "interrupted: the run engine restarted during this step"),
+				api.Event{Type: api.EventLog, Member: t.member, Message: fmt.Sprintf("%sattempt %d is run again from its first step as attempt %d", interruptedPrefix, m.Attempt, attempt)})
+		}
+	}
+	e.record(rs, append(evs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})...)
 	for {
 		status, why := e.runAttempt(ctx, rs, t)
 		switch {
 		case status == api.StatusPassed:
-			e.record(rs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusPassed, Attempt: attempt, Flaky: attempt > 1})
+			e.record(rs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusPassed, Attempt: attempt, Flaky: failures > 0})
 			return
 		case status == api.StatusCancelled:
 			reason := why
@@ -248,10 +296,11 @@ func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
 			}
 			e.record(rs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusCancelled, Attempt: attempt, Reason: reason})
 			return
-		case attempt <= t.c.Retries && ctx.Err() == nil:
+		case failures < t.c.Retries && ctx.Err() == nil:
+			failures++
 			attempt++
 			e.record(rs,
-				api.Event{Type: api.EventLog, Member: t.member, Message: fmt.Sprintf("attempt %d of %d failed: %s; retrying", attempt-1, t.c.Retries+1, why)},
+				api.Event{Type: api.EventLog, Member: t.member, Message: fmt.Sprintf("attempt %d failed: %s; retrying (retry %d of %d)", attempt-1, why, failures, t.c.Retries)},
 				api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})
 		default:
 			e.record(rs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusFailed, Attempt: attempt, Reason: why})

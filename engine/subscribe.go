@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/zof-ai/zof-ci/api"
 )
@@ -10,8 +11,8 @@ import (
 // subscriber is a live follower of a run. The engine never waits for it: an
 // event that does not fit in live drops the subscriber.
 type subscriber struct {
-	live    chan api.Event
-	dropped bool // guarded by runState.mu
+	live chan api.Event
+	end  error // why live was closed: nil (the run ended), ErrDropped or ErrStopped; guarded by runState.mu
 }
 
 // publish hands events to the run's subscribers. Caller holds rs.mu.
@@ -19,12 +20,21 @@ func (rs *runState) publish(evs []api.Event) {
 	for s := range rs.subs {
 		for _, ev := range evs {
 			if !s.offer(ev) {
-				s.dropped = true
+				s.end = ErrDropped
 				close(s.live)
 				delete(rs.subs, s)
 				break
 			}
 		}
+	}
+}
+
+// closeSubs ends every live delivery with end. Caller holds rs.mu.
+func (rs *runState) closeSubs(end error) {
+	for s := range rs.subs {
+		s.end = end
+		close(s.live)
+		delete(rs.subs, s)
 	}
 }
 
@@ -39,8 +49,8 @@ func (s *subscriber) offer(ev api.Event) bool {
 
 // Subscription delivers a run's events in order, each once. C is closed
 // after the run's terminal run.status event has been delivered, or earlier
-// when the subscriber was dropped for falling behind, its context ended or the
-// store failed; Err tells which.
+// when the subscriber was dropped for falling behind, the engine stopped, its
+// context ended or the store failed; Err tells which.
 type Subscription struct {
 	C   <-chan api.Event
 	err error
@@ -49,35 +59,32 @@ type Subscription struct {
 // Err is valid once C is closed: nil when the terminal event was delivered
 // (or had been seen before `after`), ErrDropped when the reader fell more
 // than Config.SubscriberBuffer events behind (subscribe again with the last
-// seq received), the context's error, or a store error.
+// seq received), ErrStopped when the engine stopped before the run ended (a
+// server closes the stream without its end; the client resumes with the last
+// seq against the restarted server), the context's error, or a store error.
 func (s *Subscription) Err() error { return s.err }
+
+// attachPoll is how often a subscription to an unfinished run the engine is
+// not executing looks again (a create registering it, a restart loading it).
+const attachPoll = 20 * time.Millisecond
 
 // Subscribe follows a run from after (0: from the start): every later event
 // exactly once, in order, first those already stored, then live ones. A
-// slow reader never blocks the engine or other subscribers.
+// slow reader never blocks the engine or other subscribers. Subscribing to an
+// unfinished run before Run has loaded it from the store (just after a
+// restart) waits for Run to load it.
 func (e *Engine) Subscribe(ctx context.Context, tenant, id string, after int64) (*Subscription, error) {
-	if _, err := e.getRecord(ctx, tenant, id); err != nil {
+	rec, err := e.getRecord(ctx, tenant, id)
+	if err != nil {
 		return nil, err
 	}
 	out := make(chan api.Event)
 	sub := &Subscription{C: out}
-	p := &pump{e: e, id: id, out: out, last: after, upto: -1}
-
-	e.mu.Lock()
-	rs := e.active[id]
-	e.mu.Unlock()
-	if rs != nil {
-		rs.mu.Lock()
-		if !rs.done {
-			// Registered under the run's lock: everything up to upto is in the
-			// store, everything after it will arrive on live.
-			p.rs = rs
-			p.s = &subscriber{live: make(chan api.Event, e.cfg.SubscriberBuffer)}
-			rs.subs[p.s] = struct{}{}
-			p.upto = rs.snap.LastSeq
-		}
-		rs.mu.Unlock()
-	}
+	p := &pump{e: e, id: id, out: out, last: after, upto: -1,
+		ended: rec.Run.Status.Terminal() && after >= rec.Run.LastSeq}
+	// Attach before returning, so every event after this call reaches the
+	// subscriber through live (or, if it falls behind, drops it).
+	p.tryAttach()
 	go func() {
 		defer close(out)
 		sub.err = p.run(ctx)
@@ -86,48 +93,121 @@ func (e *Engine) Subscribe(ctx context.Context, tenant, id string, after int64) 
 }
 
 type pump struct {
-	e    *Engine
-	id   string
-	out  chan<- api.Event
-	last int64
-	upto int64 // last stored seq to read before live; -1: read the store to its end
-	rs   *runState
-	s    *subscriber
+	e     *Engine
+	id    string
+	out   chan<- api.Event
+	last  int64
+	upto  int64 // last stored seq to read before live; -1: read the store to its end
+	ended bool  // the run's terminal event was delivered or lies at or before last
+	// stopped: the engine will record nothing more for this run (it stopped).
+	stopped bool
+	rs      *runState
+	s       *subscriber
+}
+
+// tryAttach registers p for live events when the engine is executing the
+// run. Without it p reads only the store.
+func (p *pump) tryAttach() {
+	p.e.mu.Lock()
+	rs := p.e.active[p.id]
+	stopped := p.e.stopped
+	p.e.mu.Unlock()
+	if rs == nil {
+		p.stopped = stopped
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	switch {
+	case rs.frozen:
+		p.stopped = true
+	case !rs.done:
+		// Registered under the run's lock: everything up to upto is in the
+		// store, everything after it will arrive on live.
+		p.rs = rs
+		p.s = &subscriber{live: make(chan api.Event, p.e.cfg.SubscriberBuffer)}
+		rs.subs[p.s] = struct{}{}
+		p.upto = rs.snap.LastSeq
+	}
 }
 
 func (p *pump) run(ctx context.Context) error {
 	defer p.unregister()
+	first := true
+	for {
+		if err := p.drain(ctx); err != nil {
+			return err
+		}
+		switch {
+		case p.s != nil:
+			return p.follow(ctx)
+		case p.ended:
+			return nil
+		case p.stopped:
+			return ErrStopped
+		}
+		// An unfinished run nobody executes yet: wait for Run to load what
+		// the store holds, then look again now and then.
+		if err := p.pause(ctx, first); err != nil {
+			return err
+		}
+		first = false
+		p.tryAttach()
+	}
+}
+
+// pause waits for the engine's resume the first time, attachPoll after.
+func (p *pump) pause(ctx context.Context, first bool) error {
+	if first {
+		select {
+		case <-p.e.resumed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	t := time.NewTimer(attachPoll)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// drain sends the stored events after last, up to upto (or to the end).
+func (p *pump) drain(ctx context.Context) error {
 	for p.upto < 0 || p.last < p.upto {
 		evs, err := p.e.cfg.Store.Events(ctx, p.id, p.last, eventPage)
 		if err != nil {
 			return fmt.Errorf("reading events of run %s: %w", p.id, err)
 		}
 		if len(evs) == 0 {
-			break
+			return nil
 		}
 		for _, ev := range evs {
 			if p.upto >= 0 && ev.Seq > p.upto {
-				break
+				return nil
 			}
 			if err := p.send(ctx, ev); err != nil {
 				return err
 			}
 		}
 	}
-	if p.s == nil {
-		return nil // the run had ended: the store held everything
-	}
+	return nil
+}
+
+// follow delivers live events until the run ends or delivery stops.
+func (p *pump) follow(ctx context.Context) error {
 	for {
 		select {
 		case ev, ok := <-p.s.live:
 			if !ok {
 				p.rs.mu.Lock()
-				dropped := p.s.dropped
+				end := p.s.end
 				p.rs.mu.Unlock()
-				if dropped {
-					return ErrDropped
-				}
-				return nil
+				return end
 			}
 			if ev.Seq <= p.last {
 				continue
@@ -145,6 +225,9 @@ func (p *pump) send(ctx context.Context, ev api.Event) error {
 	select {
 	case p.out <- ev:
 		p.last = ev.Seq
+		if ev.Type == api.EventRunStatus && ev.Status.Terminal() {
+			p.ended = true
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

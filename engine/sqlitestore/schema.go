@@ -1,0 +1,108 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// migrations are the schema's versions in order: migrations[i] takes the
+// database from version i to i+1. Never edit a released migration; append a
+// new one. The SQL is kept portable to PostgreSQL; where PostgreSQL needs
+// something else the comment says so. Beyond the schema, the store's queries
+// use ? placeholders (PostgreSQL: $1, $2, ...) and otherwise only
+// INSERT ... ON CONFLICT DO NOTHING, RETURNING and LIMIT, which both have.
+//
+// Types: BIGINT is 64-bit in PostgreSQL and has INTEGER affinity in SQLite
+// (where every integer is up to 64-bit anyway); TEXT holds JSON (JSONB would
+// be the PostgreSQL choice for snapshot, request and body). Times are Unix
+// nanoseconds in BIGINT, so comparisons are plain integer comparisons in both.
+var migrations = [][]string{
+	// 1: runs, their event logs and idempotency keys.
+	{
+		// ord is the creation order: FIFO queues and newest-first lists sort by
+		// it. SQLite assigns it as MAX(ord)+1 inside the single writer's
+		// transaction; PostgreSQL would use `ord BIGINT GENERATED ALWAYS AS
+		// IDENTITY` (a sequence), since MAX+1 races between concurrent writers.
+		`CREATE TABLE runs (
+			id          TEXT   NOT NULL PRIMARY KEY,
+			tenant      TEXT   NOT NULL,
+			ord         BIGINT NOT NULL UNIQUE,
+			status      TEXT   NOT NULL,
+			project     TEXT   NOT NULL,
+			environment TEXT   NOT NULL,
+			created_at  BIGINT NOT NULL,
+			last_seq    BIGINT NOT NULL,
+			snapshot    TEXT   NOT NULL,
+			request     TEXT   NOT NULL
+		)`,
+		// List: newest first per tenant, optionally by status, project and
+		// environment; the cursor is an ord bound.
+		`CREATE INDEX runs_tenant_ord ON runs (tenant, ord)`,
+		`CREATE INDEX runs_tenant_status_ord ON runs (tenant, status, ord)`,
+		`CREATE INDEX runs_tenant_project_environment_ord ON runs (tenant, project, environment, ord)`,
+		// NonTerminal: the scheduler's resume, oldest first. (PostgreSQL could
+		// make it a partial index WHERE status IN ('initial','queued','running').)
+		`CREATE INDEX runs_status_ord ON runs (status, ord)`,
+		`CREATE TABLE events (
+			run_id TEXT   NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+			seq    BIGINT NOT NULL,
+			body   TEXT   NOT NULL,
+			PRIMARY KEY (run_id, seq)
+		)`,
+		// The unique (tenant, idem_key) is what makes N concurrent identical
+		// creates produce one run; "key" is avoided as a column name because it
+		// is reserved in some SQL dialects.
+		`CREATE TABLE idempotency (
+			tenant      TEXT   NOT NULL,
+			idem_key    TEXT   NOT NULL,
+			fingerprint TEXT   NOT NULL,
+			run_id      TEXT   NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+			created_at  BIGINT NOT NULL,
+			expires_at  BIGINT NOT NULL,
+			UNIQUE (tenant, idem_key)
+		)`,
+		`CREATE INDEX idempotency_expires_at ON idempotency (expires_at)`,
+	},
+}
+
+// migrate brings the schema to the latest version in one transaction (DDL is
+// transactional in SQLite and PostgreSQL), so two processes opening the same
+// new file do not both create it and a failed migration leaves nothing half done.
+func migrate(ctx context.Context, db *sql.DB, path string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("starting the schema migration of %s: %w", path, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("creating schema_version in %s: %w", path, err)
+	}
+	var version int
+	switch err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version); {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("initialising schema_version in %s: %w", path, err)
+		}
+	case err != nil:
+		return fmt.Errorf("reading the schema version of %s: %w", path, err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("%s has schema version %d but this zof knows only up to %d: it was written by a newer zof; upgrade zof or point --data at another directory", path, version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		for _, stmt := range migrations[v] {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migrating %s to schema version %d: %w", path, v+1, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v+1); err != nil {
+			return fmt.Errorf("recording schema version %d in %s: %w", v+1, path, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing the schema migration of %s: %w", path, err)
+	}
+	return nil
+}
