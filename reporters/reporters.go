@@ -22,6 +22,9 @@ type (
 	Reporter = report.Reporter
 	// Live reporters also see every event as it happens.
 	Live = report.Live
+	// Starter reporters are also told when the run is submitted (Start), before
+	// its first event; callers check for it with a type assertion.
+	Starter = report.Starter
 	// Options configure a reporter.
 	Options = report.Options
 	// Factory builds a reporter.

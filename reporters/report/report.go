@@ -45,6 +45,15 @@ type Live interface {
 	Event(run *api.Run, e api.Event)
 }
 
+// Starter reporters also hear when the run is submitted, before any event:
+// e.g. a GitHub check run goes in_progress with the run's link. run is the
+// first snapshot (id, URL, members); reporters must not keep or change it.
+// An error is for the log only: it never changes the gate.
+type Starter interface {
+	Reporter
+	Start(ctx context.Context, run *api.Run) error
+}
+
 // Options configure a reporter. Fields a reporter has no use for are ignored.
 type Options struct {
 	// Out is where stream reporters (console) write.

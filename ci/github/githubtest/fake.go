@@ -1,0 +1,439 @@
+// Package githubtest is a fake of the parts of GitHub's REST API zof uses (pull
+// request files, check runs), for tests: it follows the documented request and
+// response shapes and limits, counts calls, stores bodies, and can be told to
+// fail like the real one (403 without permission, rate limits, 5xx).
+package githubtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+)
+
+// Limits the fake enforces, as GitHub documents them
+// (https://docs.github.com/rest/checks/runs, https://docs.github.com/rest/pulls/pulls#list-pull-requests-files).
+const (
+	MaxAnnotationsPerRequest = 50
+	MaxOutputChars           = 65535
+	MaxFiles                 = 3000
+	MaxPerPage               = 100
+	DefaultPerPage           = 30
+)
+
+// File is one entry of a pull request's files.
+type File struct {
+	Filename         string `json:"filename"`
+	Status           string `json:"status"`
+	PreviousFilename string `json:"previous_filename,omitempty"`
+}
+
+// Request is one call the fake received.
+type Request struct {
+	Method, Path, Query string
+	Body                []byte
+	Auth                string
+}
+
+// Annotation is a check run annotation as stored.
+type Annotation struct {
+	Path            string `json:"path"`
+	StartLine       int    `json:"start_line"`
+	EndLine         int    `json:"end_line"`
+	AnnotationLevel string `json:"annotation_level"`
+	Message         string `json:"message"`
+	Title           string `json:"title,omitempty"`
+	RawDetails      string `json:"raw_details,omitempty"`
+}
+
+// Output is a check run's output as stored (annotations accumulate over updates).
+type Output struct {
+	Title       string       `json:"title"`
+	Summary     string       `json:"summary"`
+	Text        string       `json:"text,omitempty"`
+	Annotations []Annotation `json:"annotations,omitempty"`
+}
+
+// CheckRun is a stored check run.
+type CheckRun struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	HeadSHA     string `json:"head_sha"`
+	Status      string `json:"status"`
+	Conclusion  string `json:"conclusion,omitempty"`
+	DetailsURL  string `json:"details_url,omitempty"`
+	ExternalID  string `json:"external_id,omitempty"`
+	Output      Output `json:"output"`
+	Annotations []Annotation
+}
+
+// Fault is a canned failure: status, headers and a JSON body.
+type Fault struct {
+	Status int
+	Header map[string]string
+	Body   string
+}
+
+// Forbidden is GitHub's answer to a token without the permission (a fork's
+// read-only GITHUB_TOKEN, or no `checks: write`).
+var Forbidden = Fault{Status: 403, Body: `{"message":"Resource not accessible by integration","documentation_url":"https://docs.github.com/rest/checks/runs#create-a-check-run"}`}
+
+// ServerError is a 502 as GitHub's front end gives it.
+var ServerError = Fault{Status: 502, Body: `{"message":"Server Error"}`}
+
+// Fake is the fake API. Set fields before the first request.
+type Fake struct {
+	*httptest.Server
+
+	mu sync.Mutex
+	// Files are the pull requests' files by number.
+	Files map[int][]File
+	// CheckRuns by id.
+	CheckRuns map[int64]*CheckRun
+	nextID    int64
+	// Requests received, in order.
+	Requests []Request
+	// Faults are served instead of the real answer: the first fault whose
+	// pattern ("METHOD /path-regexp") matches is used and removed, unless
+	// Sticky. Tests add them with Fail.
+	faults []fault
+}
+
+type fault struct {
+	re     *regexp.Regexp
+	method string
+	f      Fault
+	sticky bool
+}
+
+// New starts a fake; it is closed when the test ends.
+func New(t testing.TB) *Fake {
+	f := &Fake{Files: map[int][]File{}, CheckRuns: map[int64]*CheckRun{}, nextID: 1000}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Server.Close)
+	return f
+}
+
+// Fail serves fault for the next request to method and a path matching
+// pathRE; sticky faults stay for every later request too.
+func (f *Fake) Fail(method, pathRE string, ft Fault, sticky bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults = append(f.faults, fault{re: regexp.MustCompile("^" + pathRE + "$"), method: method, f: ft, sticky: sticky})
+}
+
+// Calls counts the requests to method and a path matching pathRE.
+func (f *Fake) Calls(method, pathRE string) int {
+	re := regexp.MustCompile("^" + pathRE + "$")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, r := range f.Requests {
+		if r.Method == method && re.MatchString(r.Path) {
+			n++
+		}
+	}
+	return n
+}
+
+// Bodies are the bodies of the requests to method and a path matching pathRE.
+func (f *Fake) Bodies(method, pathRE string) [][]byte {
+	re := regexp.MustCompile("^" + pathRE + "$")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out [][]byte
+	for _, r := range f.Requests {
+		if r.Method == method && re.MatchString(r.Path) {
+			out = append(out, r.Body)
+		}
+	}
+	return out
+}
+
+// Run returns a copy of the check run with id, or nil.
+func (f *Fake) Run(id int64) *CheckRun {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cr, ok := f.CheckRuns[id]
+	if !ok {
+		return nil
+	}
+	c := *cr
+	c.Annotations = append([]Annotation(nil), cr.Annotations...)
+	return &c
+}
+
+// Only returns the only check run, failing the test if there is not exactly one.
+func (f *Fake) Only(t testing.TB) *CheckRun {
+	t.Helper()
+	f.mu.Lock()
+	ids := make([]int64, 0, len(f.CheckRuns))
+	for id := range f.CheckRuns {
+		ids = append(ids, id)
+	}
+	f.mu.Unlock()
+	if len(ids) != 1 {
+		t.Fatalf("want exactly one check run, have %d", len(ids))
+	}
+	return f.Run(ids[0])
+}
+
+// AddRun stores a check run as if created earlier (a retried step finds it).
+func (f *Fake) AddRun(cr CheckRun) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	cr.ID = f.nextID
+	f.CheckRuns[cr.ID] = &cr
+	return cr.ID
+}
+
+var (
+	filesPath  = regexp.MustCompile(`^/repos/([^/]+)/([^/]+)/pulls/(\d+)/files$`)
+	createPath = regexp.MustCompile(`^/repos/([^/]+)/([^/]+)/check-runs$`)
+	updatePath = regexp.MustCompile(`^/repos/([^/]+)/([^/]+)/check-runs/(\d+)$`)
+	listPath   = regexp.MustCompile(`^/repos/([^/]+)/([^/]+)/commits/([^/]+)/check-runs$`)
+)
+
+func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	f.Requests = append(f.Requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body, Auth: r.Header.Get("Authorization")})
+	for i, ft := range f.faults {
+		if ft.method == r.Method && ft.re.MatchString(r.URL.Path) {
+			if !ft.sticky {
+				f.faults = append(f.faults[:i], f.faults[i+1:]...)
+			}
+			f.mu.Unlock()
+			for k, v := range ft.f.Header {
+				w.Header().Set(k, v)
+			}
+			writeJSONRaw(w, ft.f.Status, ft.f.Body)
+			return
+		}
+	}
+	defer f.mu.Unlock()
+	switch {
+	case r.Method == http.MethodGet && filesPath.MatchString(r.URL.Path):
+		m := filesPath.FindStringSubmatch(r.URL.Path)
+		n, _ := strconv.Atoi(m[3])
+		f.listFiles(w, r, n)
+	case r.Method == http.MethodPost && createPath.MatchString(r.URL.Path):
+		f.createRun(w, body)
+	case r.Method == http.MethodPatch && updatePath.MatchString(r.URL.Path):
+		id, _ := strconv.ParseInt(updatePath.FindStringSubmatch(r.URL.Path)[3], 10, 64)
+		f.updateRun(w, id, body)
+	case r.Method == http.MethodGet && listPath.MatchString(r.URL.Path):
+		f.listRuns(w, r, listPath.FindStringSubmatch(r.URL.Path)[3])
+	default:
+		writeJSONRaw(w, 404, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}`)
+	}
+}
+
+func (f *Fake) listFiles(w http.ResponseWriter, r *http.Request, n int) {
+	files, ok := f.Files[n]
+	if !ok {
+		writeJSONRaw(w, 404, `{"message":"Not Found"}`)
+		return
+	}
+	page, per := atoiOr(r.URL.Query().Get("page"), 1), atoiOr(r.URL.Query().Get("per_page"), DefaultPerPage)
+	per = min(max(per, 1), MaxPerPage)
+	page = max(page, 1)
+	if len(files) > MaxFiles {
+		files = files[:MaxFiles] // the silent cap
+	}
+	lo := min((page-1)*per, len(files))
+	hi := min(lo+per, len(files))
+	if hi < len(files) {
+		w.Header().Set("Link", fmt.Sprintf(`<%s%s?page=%d&per_page=%d>; rel="next"`, f.URL, r.URL.Path, page+1, per))
+	}
+	writeJSON(w, 200, files[lo:hi])
+}
+
+type runBody struct {
+	Name        *string `json:"name"`
+	HeadSHA     *string `json:"head_sha"`
+	Status      *string `json:"status"`
+	Conclusion  *string `json:"conclusion"`
+	DetailsURL  *string `json:"details_url"`
+	ExternalID  *string `json:"external_id"`
+	StartedAt   *string `json:"started_at"`
+	CompletedAt *string `json:"completed_at"`
+	Output      *Output `json:"output"`
+}
+
+// validate applies the documented rules; it returns a 422 message or "".
+func validate(b *runBody) string {
+	if b.Status != nil && !oneOf(*b.Status, "queued", "in_progress", "completed") {
+		return "status is not included in the list"
+	}
+	if b.Conclusion != nil && !oneOf(*b.Conclusion, "action_required", "cancelled", "failure", "neutral", "success", "skipped", "stale", "timed_out") {
+		return "conclusion is not included in the list"
+	}
+	if b.Status != nil && *b.Status == "completed" && b.Conclusion == nil {
+		return "conclusion is required when status is completed"
+	}
+	o := b.Output
+	if o == nil {
+		return ""
+	}
+	if o.Title == "" || o.Summary == "" {
+		return "output requires title and summary"
+	}
+	for name, s := range map[string]string{"title": o.Title, "summary": o.Summary, "text": o.Text} {
+		if name != "title" && utf8.RuneCountInString(s) > MaxOutputChars {
+			return fmt.Sprintf("output.%s is too long (maximum is %d characters)", name, MaxOutputChars)
+		}
+		if nonBMP(s) {
+			return "output." + name + " contains characters outside the Basic Multilingual Plane"
+		}
+	}
+	if len(o.Annotations) > MaxAnnotationsPerRequest {
+		return fmt.Sprintf("only %d annotations are allowed per request", MaxAnnotationsPerRequest)
+	}
+	for _, a := range o.Annotations {
+		if a.Path == "" || a.StartLine < 1 || a.EndLine < a.StartLine || a.Message == "" {
+			return "annotation requires path, start_line, end_line and message"
+		}
+		if !oneOf(a.AnnotationLevel, "notice", "warning", "failure") {
+			return "annotation_level is not included in the list"
+		}
+		if nonBMP(a.Message) || nonBMP(a.Title) || nonBMP(a.RawDetails) {
+			return "annotation contains characters outside the Basic Multilingual Plane"
+		}
+		if utf8.RuneCountInString(a.Title) > 255 {
+			return "annotation title is too long (maximum is 255 characters)"
+		}
+		if len(a.Message) > 64*1024 || len(a.RawDetails) > 64*1024 {
+			return "annotation message is too long (maximum is 64 KB)"
+		}
+	}
+	return ""
+}
+
+func (f *Fake) createRun(w http.ResponseWriter, body []byte) {
+	var b runBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		writeJSONRaw(w, 400, `{"message":"Problems parsing JSON"}`)
+		return
+	}
+	if b.Name == nil || *b.Name == "" || b.HeadSHA == nil || *b.HeadSHA == "" {
+		writeJSONRaw(w, 422, `{"message":"Invalid request.\n\nname and head_sha are required."}`)
+		return
+	}
+	if msg := validate(&b); msg != "" {
+		writeJSON(w, 422, map[string]string{"message": msg})
+		return
+	}
+	f.nextID++
+	cr := &CheckRun{ID: f.nextID, Name: *b.Name, HeadSHA: *b.HeadSHA, Status: "queued"}
+	apply(cr, &b)
+	f.CheckRuns[cr.ID] = cr
+	writeJSON(w, 201, cr)
+}
+
+func (f *Fake) updateRun(w http.ResponseWriter, id int64, body []byte) {
+	cr, ok := f.CheckRuns[id]
+	if !ok {
+		writeJSONRaw(w, 404, `{"message":"Not Found"}`)
+		return
+	}
+	var b runBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		writeJSONRaw(w, 400, `{"message":"Problems parsing JSON"}`)
+		return
+	}
+	if msg := validate(&b); msg != "" {
+		writeJSON(w, 422, map[string]string{"message": msg})
+		return
+	}
+	apply(cr, &b)
+	writeJSON(w, 200, cr)
+}
+
+func apply(cr *CheckRun, b *runBody) {
+	if b.Name != nil {
+		cr.Name = *b.Name
+	}
+	if b.Status != nil {
+		cr.Status = *b.Status
+	}
+	if b.Conclusion != nil {
+		cr.Conclusion = *b.Conclusion
+		cr.Status = "completed"
+	}
+	if b.DetailsURL != nil {
+		cr.DetailsURL = *b.DetailsURL
+	}
+	if b.ExternalID != nil {
+		cr.ExternalID = *b.ExternalID
+	}
+	if b.Output != nil {
+		cr.Output.Title, cr.Output.Summary, cr.Output.Text = b.Output.Title, b.Output.Summary, b.Output.Text
+		cr.Annotations = append(cr.Annotations, b.Output.Annotations...)
+	}
+}
+
+func (f *Fake) listRuns(w http.ResponseWriter, r *http.Request, ref string) {
+	name := r.URL.Query().Get("check_name")
+	var runs []*CheckRun
+	for _, cr := range f.CheckRuns {
+		if cr.HeadSHA == ref && (name == "" || cr.Name == name) {
+			runs = append(runs, cr)
+		}
+	}
+	writeJSON(w, 200, map[string]any{"total_count": len(runs), "check_runs": runs})
+}
+
+func nonBMP(s string) bool {
+	for _, r := range s {
+		if r > 0xFFFF {
+			return true
+		}
+	}
+	return false
+}
+
+func oneOf(s string, set ...string) bool {
+	for _, v := range set {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+func atoiOr(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	writeJSONRaw(w, status, string(b))
+}
+
+func writeJSONRaw(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, strings.TrimSpace(body))
+}
+
+// Files makes n files "dir/file-0001.go" … with status modified.
+func Files(n int) []File {
+	out := make([]File, n)
+	for i := range out {
+		out[i] = File{Filename: fmt.Sprintf("dir/file-%04d.go", i+1), Status: "modified"}
+	}
+	return out
+}
