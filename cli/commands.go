@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zof-ai/zof-ci/ci"
 	"github.com/zof-ai/zof-ci/exitcode"
+	"github.com/zof-ai/zof-ci/reporters"
 	"github.com/zof-ai/zof-ci/runner"
 )
 
@@ -141,7 +143,13 @@ func runCommand() *command {
 		name:  "run",
 		short: "select → execute (embedded) or submit → follow live → report → exit with the gate's code",
 		long: "With no --server (or ZOF_SERVER) the run executes here on the embedded engine: the\n" +
-			"environment's serve command is started, the cases run, the service is stopped.",
+			"environment's serve command is started, the cases run, the service is stopped.\n\n" +
+			"With --server the run is submitted to zof serve with an idempotency key derived from the CI\n" +
+			"context (project, environment, cases, suite digest, commit, CI run id, attempt, job, ZOF_SHARD):\n" +
+			"a retried step attaches to the run it already started. Without a CI run identity (a laptop)\n" +
+			"the key is random, so every invocation starts a new run. The run is followed over the event\n" +
+			"stream (polling when the stream is unavailable) and reported like an embedded run. At\n" +
+			"--timeout the run is left running (exit 4) unless --cancel-on-timeout.",
 		example: "zof run --suite examples/checkout/zof.yaml --junit junit.xml",
 	}
 	c.run = func(ctx context.Context, a *app, args []string) error {
@@ -164,7 +172,7 @@ func runCommand() *command {
 		fs.StringVar(&failOn, "fail-on", "", "comma-separated statuses that fail the gate: failed,blocked,cancelled,timeout (default: the suite's gate.fail_on)")
 		fs.BoolVar(&supersede, "supersede", false, "cancel older runs of the same concurrency group (server runs)")
 		fs.BoolVar(&detach, "detach", false, "submit, print the run id, exit 0 (server runs)")
-		fs.BoolVar(&cancelOnInterrupt, "cancel-on-interrupt", true, "cancel the run on SIGINT/SIGTERM")
+		fs.BoolVar(&cancelOnInterrupt, "cancel-on-interrupt", true, "cancel the remote run on SIGINT/SIGTERM (an embedded run always stops)")
 		fs.BoolVar(&cancelOnTimeout, "cancel-on-timeout", false, "cancel the run when --timeout passes (the embedded engine always stops)")
 		fs.StringVar(&idemKey, "idempotency-key", "", "override the idempotency key derived from the CI context (server runs)")
 		if err := parse(fs, args); err != nil {
@@ -177,28 +185,57 @@ func runCommand() *command {
 		sf.fromEnv(set, a.env)
 		fromEnv(set, "server", a.env, "ZOF_SERVER", &server)
 		fromEnv(set, "token", a.env, "ZOF_TOKEN", &token)
-		if server != "" {
-			return exitcode.Errorf(exitcode.Usage, "--server %s: running on an execution service is not available in this version of zof. Unset --server/ZOF_SERVER to run on the embedded engine", server)
-		}
 		if timeout <= 0 {
 			return exitcode.Errorf(exitcode.Usage, "--timeout %s: must be positive, e.g. 30m", timeout)
+		}
+		if pollInterval <= 0 {
+			return exitcode.Errorf(exitcode.Usage, "--poll-interval %s: must be positive, e.g. 2s", pollInterval)
 		}
 		var failOnList []string
 		if failOn != "" {
 			failOnList = strings.Split(failOn, ",")
 		}
-		code, err := runner.RunEmbedded(ctx, runner.RunOptions{
+		tty, color, gha := reporters.Terminal(isTerminal(a.stdout), a.env.Lookup)
+		opts := runner.RunOptions{
 			Select:            sf.options(a),
 			Timeout:           timeout,
 			JUnit:             junit,
 			JSON:              jsonPath,
 			FailOn:            failOnList,
 			CancelOnInterrupt: cancelOnInterrupt,
+			CancelOnTimeout:   cancelOnTimeout,
+			NoStream:          noStream,
+			PollInterval:      pollInterval,
 			Stdout:            a.stdout,
 			Stderr:            a.stderr,
-			TTY:               isTerminal(a.stdout) && a.env.Get("NO_COLOR") == "" && a.env.Get("CI") == "",
-			GitHubActions:     a.env.Get("GITHUB_ACTIONS") == "true",
-		})
+			TTY:               tty,
+			Color:             color,
+			GitHubActions:     gha,
+		}
+		var (
+			code exitcode.Code
+			err  error
+		)
+		if server == "" {
+			for _, f := range []string{"detach", "supersede", "idempotency-key", "no-stream", "poll-interval", "cancel-on-timeout", "token"} {
+				if set[f] {
+					return exitcode.Errorf(exitcode.Usage, "--%s needs an execution service: set --server or ZOF_SERVER (without one the run executes here, on the embedded engine)", f)
+				}
+			}
+			code, err = runner.RunEmbedded(ctx, opts)
+		} else {
+			cl, cerr := newClient(server, token)
+			if cerr != nil {
+				return cerr
+			}
+			code, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{
+				Client:         cl,
+				IdempotencyKey: idemKey,
+				Supersede:      supersede,
+				Detach:         detach,
+				CI:             ci.Detect(a.env.Lookup),
+			})
+		}
 		if err != nil {
 			return err
 		}

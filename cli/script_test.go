@@ -2,16 +2,20 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/zof-ai/zof-ci/client/clienttest"
 )
 
 // TestMain lets testscript run the real zof entrypoint as a subprocess named "zof".
@@ -43,6 +47,7 @@ func TestScripts(t *testing.T) {
 			}
 			e.Setenv("HOME", e.WorkDir)
 			e.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+			e.Values[serverKey{}] = &scriptServer{}
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -81,6 +86,20 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("something still listens on 127.0.0.1:%s", args[0])
 				}
 			},
+			// zofserve start|restart|drop|stop: a real zof serve (server.New over a real engine
+			// executing steps in $WORK) in this test process; start sets ZOF_SERVER and ZOF_TOKEN.
+			"zofserve": zofserve,
+			// runid VAR: set VAR to the first run id (run_...) in the last command's stdout.
+			"runid": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: runid VAR")
+				}
+				m := runIDPattern.FindString(ts.ReadFile("stdout"))
+				if m == "" {
+					ts.Fatalf("no run id in stdout")
+				}
+				ts.Setenv(args[0], m)
+			},
 			// exits N CMD ARGS...: run CMD and require exit code N (testscript's exec
 			// only knows success or failure, and the gate's codes are the product).
 			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -105,4 +124,45 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+var runIDPattern = regexp.MustCompile(`run_[a-z0-9]+`)
+
+type serverKey struct{}
+
+// scriptServer holds a script's zofserve.
+type scriptServer struct{ srv *clienttest.Server }
+
+// scriptTB lets clienttest report through the script.
+type scriptTB struct{ ts *testscript.TestScript }
+
+func (s scriptTB) Helper()                           {}
+func (s scriptTB) Fatalf(format string, args ...any) { s.ts.Fatalf(format, args...) }
+func (s scriptTB) Errorf(format string, args ...any) {
+	s.ts.Fatalf("%s", fmt.Sprintf(format, args...))
+}
+func (s scriptTB) Cleanup(f func()) { s.ts.Defer(f) }
+
+func zofserve(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: zofserve start|restart|drop|stop")
+	}
+	h := ts.Value(serverKey{}).(*scriptServer)
+	if args[0] != "start" && h.srv == nil {
+		ts.Fatalf("zofserve %s: no server; zofserve start first", args[0])
+	}
+	switch args[0] {
+	case "start":
+		h.srv = clienttest.Start(scriptTB{ts}, clienttest.Options{RealSteps: true, Dir: ts.Getenv("WORK")})
+		ts.Setenv("ZOF_SERVER", h.srv.URL)
+		ts.Setenv("ZOF_TOKEN", clienttest.Token)
+	case "restart":
+		h.srv.Restart()
+	case "drop":
+		h.srv.DropConnections()
+	case "stop":
+		h.srv.Stop()
+	default:
+		ts.Fatalf("zofserve: unknown %q", args[0])
+	}
 }

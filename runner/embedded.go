@@ -21,25 +21,33 @@ import (
 // localTenant is the tenant of every embedded run: there is only one user.
 const localTenant = "local"
 
-// stopWait bounds how long the follower waits for the terminal status after it
-// cancelled a run (interrupt or deadline). The engine stops a run within 2 s
-// (lifecycle.md); the rest is room for stopping the environment's service.
-const stopWait = 15 * time.Second
-
-// RunOptions configure `zof run`.
+// RunOptions configure `zof run` and `zof watch`.
 type RunOptions struct {
 	Select  SelectOptions
 	Timeout time.Duration
 	JUnit   string
 	JSON    string
 	// FailOn overrides the suite's gate.fail_on.
-	FailOn            []string
+	FailOn []string
+	// CancelOnInterrupt cancels a remote run on SIGINT/SIGTERM (an embedded run always stops).
 	CancelOnInterrupt bool
-	Stdout, Stderr    io.Writer
-	TTY, Color        bool
-	GitHubActions     bool
+	// CancelOnTimeout cancels a remote run at the deadline (an embedded run always stops).
+	CancelOnTimeout bool
+	// NoStream polls instead of streaming; PollInterval is the polling period (remote runs).
+	NoStream       bool
+	PollInterval   time.Duration
+	Stdout, Stderr io.Writer
+	TTY, Color     bool
+	GitHubActions  bool
 	// Now is the clock (nil: time.Now); tests pin it.
 	Now func() time.Time
+	// StuckAfter (default StuckInitialAfter) and StopWait (default: 15 s embedded, 5 s
+	// remote) are shortened by tests.
+	StuckAfter time.Duration
+	StopWait   time.Duration
+	// Sleep replaces the waits between reconnects and polls of a remote run (tests scale
+	// them down); nil sleeps for real.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // RunEmbedded plans the run, executes it on an in-process engine with live
@@ -99,7 +107,16 @@ func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
 	if err != nil {
 		return 0, fmt.Errorf("starting the run: %w", err)
 	}
-	out := follow(ctx, eng, run.ID, con, o)
+	out := follow(ctx, &embeddedSource{eng: eng, id: run.ID}, con, followOptions{
+		RunID:   run.ID,
+		Timeout: o.Timeout,
+		// The engine lives in this process: its run cannot be left running.
+		CancelOnInterrupt: true,
+		CancelOnTimeout:   true,
+		StopWait:          o.StopWait,
+		StuckAfter:        o.StuckAfter,
+		Now:               o.Now,
+	})
 	code, verdict, notices := Verdict(out.Outcome, failOn)
 	notices = append(selectionNotices(plan), notices...)
 	res := &reporters.Result{Run: out.Run, Events: out.events, Exit: code, Verdict: verdict, Notices: notices}
@@ -108,70 +125,50 @@ func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
 	return code, nil
 }
 
-// followed is an Outcome plus the event log it was folded from.
-type followed struct {
-	Outcome
-	events []api.Event
+// embeddedSource follows a run of the in-process engine.
+type embeddedSource struct {
+	eng *engine.Engine
+	id  string
 }
 
-// follow folds the run's events into a snapshot, feeding the console live, until
-// a terminal status, the deadline or an interrupt.
-func follow(ctx context.Context, eng *engine.Engine, id string, con *console.Reporter, o RunOptions) followed {
-	out := followed{Outcome: Outcome{Run: &api.Run{}, Timeout: o.Timeout}}
-	snap := out.Run
-	deadline := time.NewTimer(o.Timeout)
-	defer deadline.Stop()
-	interrupt := ctx.Done()
-	var giveUp <-chan time.Time
-	cancel := func(reason string) {
-		if _, err := eng.Cancel(context.Background(), localTenant, id, reason); err != nil {
-			var se *engine.StateError
-			if !errors.As(err, &se) { // already terminal is fine
-				con.Notice(now(o), "could not cancel the run: "+err.Error())
+var _ source = (*embeddedSource)(nil)
+
+func (s *embeddedSource) watch(ctx context.Context, after int64, ch chan<- change) error {
+	for {
+		sub, err := s.eng.Subscribe(ctx, localTenant, s.id, after)
+		if err != nil {
+			return err
+		}
+		for e := range sub.C {
+			after = e.Seq
+			select {
+			case ch <- change{event: &e}:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
-		giveUp = time.After(stopWait)
-	}
-	sub, err := eng.Subscribe(context.Background(), localTenant, id, 0)
-	for err == nil && !(snap.LastSeq > 0 && snap.Status.Terminal()) {
-		select {
-		case e, ok := <-sub.C:
-			if !ok {
-				switch serr := sub.Err(); {
-				case errors.Is(serr, engine.ErrDropped):
-					// Fell behind (a slow terminal): resume from the last event seen.
-					sub, err = eng.Subscribe(context.Background(), localTenant, id, snap.LastSeq)
-				case serr == nil:
-					err = errors.New("the event stream ended before the run finished")
-				default:
-					err = serr
-				}
-				continue
-			}
-			if aerr := snap.Apply(e); aerr != nil {
-				con.Notice(now(o), "event log: "+aerr.Error())
-				continue
-			}
-			out.events = append(out.events, e)
-			con.Event(snap, e)
-		case <-interrupt:
-			interrupt = nil
-			out.Interrupted = true
-			con.Notice(now(o), "interrupted: cancelling the run, writing reports with what finished")
-			cancel("interrupted (SIGINT/SIGTERM)")
-		case <-deadline.C:
-			out.TimedOut = true
-			con.Notice(now(o), fmt.Sprintf("no verdict within --timeout %s: cancelling the run", o.Timeout))
-			cancel(fmt.Sprintf("timed out: no verdict within %s", o.Timeout))
-		case <-giveUp:
-			con.Notice(now(o), "the run did not stop in time; reporting its last state")
-			err = errors.New("gave up waiting")
+		switch err := sub.Err(); {
+		case errors.Is(err, engine.ErrDropped):
+			// Fell behind (a slow terminal): resume from the last event seen.
+		case err == nil:
+			return nil
+		default:
+			return err
 		}
 	}
-	if err != nil && !out.Interrupted && !out.TimedOut {
-		con.Notice(now(o), "lost the run's events: "+err.Error())
+}
+
+func (s *embeddedSource) cancel(ctx context.Context, reason string) error {
+	_, err := s.eng.Cancel(ctx, localTenant, s.id, reason)
+	var se *engine.StateError
+	if errors.As(err, &se) {
+		return nil // already terminal
 	}
-	return out
+	return err
+}
+
+func (s *embeddedSource) snapshot(ctx context.Context) (*api.Run, error) {
+	return s.eng.Get(ctx, localTenant, s.id)
 }
 
 func now(o RunOptions) time.Time {

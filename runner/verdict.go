@@ -42,6 +42,10 @@ type Outcome struct {
 	TimedOut    bool          // no terminal status before the deadline
 	Timeout     time.Duration // the deadline, for the message
 	Interrupted bool          // SIGINT/SIGTERM
+	// Lost is why the follower could not follow the run to its end: the service stayed
+	// unreachable past the deadline, refused the token, or no longer knows the run.
+	// Its exit code (69 when it has none) wins over the timeout's.
+	Lost error
 }
 
 // Verdict is the gate's decision: the exit code, one line saying why, and notices
@@ -59,7 +63,14 @@ func Verdict(o Outcome, failOn []string) (exitcode.Code, string, []string) {
 	}
 	switch {
 	case o.Interrupted:
+		// An interrupt is the person's decision; it wins over everything else.
 		return exitcode.Interrupted, fmt.Sprintf("interrupted: run %s was %s; reports hold what finished", r.ID, strings.ToLower(r.Status.Display())), notices
+	case o.Lost != nil && !r.Status.Terminal():
+		code := exitcode.Of(o.Lost)
+		if code == exitcode.Usage || code == exitcode.OK {
+			code = exitcode.Unavailable // no code of its own: an infrastructure failure, not the user's input
+		}
+		return code, fmt.Sprintf("gate failed: lost run %s (last status %s): %v", r.ID, r.Status.Display(), o.Lost), notices
 	case o.TimedOut:
 		return judge(OutcomeTimeout, exitcode.Timeout, fmt.Sprintf("no verdict within %s; run %s was %s (%d of %d cases finished)", o.Timeout, r.ID, strings.ToLower(r.Status.Display()), c.Passed+c.Failed+c.Cancelled+c.Blocked, c.Total))
 	}

@@ -1,0 +1,553 @@
+// Package client is the typed HTTP client of the `zof serve` API (shared/spec/api.md): create
+// (idempotent), get, list, cancel, rerun and the live event stream. Transient faults (connection
+// errors, 5xx, 429, a proxy's HTML page) are retried with capped full-jitter backoff; every error
+// carries the gate's exit code (77 credentials, 64 refused request, 69 service unavailable).
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/exitcode"
+)
+
+// Limits and retry policy. Backoff is "full jitter" (a uniform wait in [0, min(cap, base·2ⁿ)),
+// AWS Architecture Blog, "Exponential Backoff And Jitter"), so many CI jobs retrying at once
+// do not hit a recovering server in lockstep.
+const (
+	// DefaultMaxRetries is how often a transient failure is retried after the first attempt.
+	DefaultMaxRetries = 4
+	// BackoffBase and BackoffCap bound the full-jitter wait between attempts.
+	BackoffBase = 250 * time.Millisecond
+	BackoffCap  = 8 * time.Second
+	// MaxRetryAfter caps a server's Retry-After (429/503, RFC 9110 §10.2.3): a CI job
+	// should not sleep for an hour because a proxy said so; the deadline still rules.
+	MaxRetryAfter = 2 * time.Minute
+	// RequestTimeout bounds one attempt of a unary call (not a stream).
+	RequestTimeout = 30 * time.Second
+	// MaxResponseBytes bounds a JSON response (a run with many members and step outputs,
+	// a page of runs); the server's own request limit is 5 MiB (api.md).
+	MaxResponseBytes = 32 << 20
+	// maxErrorBytes bounds what is read of an error body (a problem, a proxy's page).
+	maxErrorBytes = 64 << 10
+	// maxEventBytes bounds one event of the stream (run.created carries the whole snapshot).
+	maxEventBytes = 8 << 20
+	// KeepaliveInterval is the server's promise: a comment at least every 15 s (api.md).
+	KeepaliveInterval = 15 * time.Second
+	// DefaultStreamSilence is how long a stream may say nothing at all (no event, no
+	// keepalive) before it is treated as dead: twice the keepalive interval (cli.md).
+	DefaultStreamSilence = 2 * KeepaliveInterval
+)
+
+// Options tune a Client. Zero values take the defaults.
+type Options struct {
+	// HTTPClient sends the requests (default: a client over http.DefaultTransport). Its
+	// Timeout must be zero: a stream lasts as long as the run.
+	HTTPClient *http.Client
+	// UserAgent is sent on every request (default "zof").
+	UserAgent string
+	// MaxRetries is how often a transient failure is retried (0: DefaultMaxRetries;
+	// negative: never).
+	MaxRetries int
+	// StreamSilence: see DefaultStreamSilence.
+	StreamSilence time.Duration
+	// Sleep waits between attempts (default: a timer that ends early with ctx).
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock for Retry-After dates (default time.Now).
+	Now func() time.Time
+	// Random returns a uniform value in [0, n) for the jitter (default math/rand/v2).
+	Random func(n int64) int64
+}
+
+// Client talks to one `zof serve`. It is safe for concurrent use.
+type Client struct {
+	base    *url.URL
+	display string // the base URL as printed: no user info
+	token   string
+	hc      *http.Client
+	opts    Options
+	retries int
+}
+
+// New returns a client for the server at baseURL ("https://zof.example.com", optionally with a
+// path prefix) authenticating with token (may be empty for servers that need none).
+func New(baseURL, token string, o Options) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(baseURL))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, exitcode.Errorf(exitcode.Usage, "--server %q: use the service's base URL, e.g. https://zof.example.com (check --server / ZOF_SERVER)", redactRaw(baseURL))
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, exitcode.Errorf(exitcode.Usage, "--server %s: the base URL takes no query or fragment", u.Redacted())
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	if strings.ContainsAny(token, "\r\n") {
+		return nil, exitcode.Errorf(exitcode.Usage, "the token contains a line break: check --token / ZOF_TOKEN")
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "zof"
+	}
+	if o.StreamSilence <= 0 {
+		o.StreamSilence = DefaultStreamSilence
+	}
+	if o.Sleep == nil {
+		o.Sleep = Sleep
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Random == nil {
+		o.Random = rand.Int64N
+	}
+	retries := o.MaxRetries
+	switch {
+	case retries == 0:
+		retries = DefaultMaxRetries
+	case retries < 0:
+		retries = 0
+	}
+	display := *u
+	display.User = nil
+	return &Client{base: u, display: display.String(), token: token, hc: o.HTTPClient, opts: o, retries: retries}, nil
+}
+
+// WithRetries returns a copy of c that retries a transient failure n times (0: never); the
+// follower uses it to run its own loop, which lasts until the deadline.
+func (c *Client) WithRetries(n int) *Client {
+	cp := *c
+	cp.retries = max(n, 0)
+	return &cp
+}
+
+// Server is the base URL as shown to a person (no user info, never the token).
+func (c *Client) Server() string { return c.display }
+
+// RunURL is the API URL of a run, printed so a person can find it.
+func (c *Client) RunURL(id string) string { return c.display + "/v1/runs/" + url.PathEscape(id) }
+
+// Sleep waits d, or until ctx ends (then it returns ctx's error).
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Backoff is the full-jitter wait before retry number attempt (0-based): uniform in
+// [0, min(cap, base·2^attempt)). random(n) returns a value in [0, n); nil uses math/rand/v2.
+func Backoff(attempt int, base, cap time.Duration, random func(n int64) int64) time.Duration {
+	if random == nil {
+		random = rand.Int64N
+	}
+	ceil := cap
+	if attempt < 30 && base<<attempt < cap && base<<attempt > 0 {
+		ceil = base << attempt
+	}
+	if ceil <= 0 {
+		return 0
+	}
+	return time.Duration(random(int64(ceil)))
+}
+
+// Error is a failed call: what was attempted, how the server answered, and the exit code.
+type Error struct {
+	// Op is what was attempted ("create a run", "get run r_1").
+	Op string
+	// Status is the HTTP status, 0 when no response came.
+	Status int
+	// Problem is the server's problem details, when it sent some.
+	Problem *api.Problem
+	// RetryAfter is the server's Retry-After on 429/503, else 0.
+	RetryAfter time.Duration
+	// Temporary errors may succeed when tried again (5xx, 429, connection errors,
+	// bodies that are not our JSON); the others will not (401, 404, 409, 422).
+	Temporary bool
+	// Code is the exit code the error means for the gate.
+	Code exitcode.Code
+	// Msg is the sentence for the person; Err the cause, if any.
+	Msg string
+	Err error
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the cause (a network error, a context error).
+func (e *Error) Unwrap() error { return e.Err }
+
+// ExitCode is the gate's exit code for the error.
+func (e *Error) ExitCode() int { return int(e.Code) }
+
+var _ exitcode.Coder = (*Error)(nil)
+
+// IsTemporary reports whether err is a failure that may pass when tried again.
+func IsTemporary(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Temporary
+}
+
+// call is one API request.
+type call struct {
+	op     string
+	method string
+	path   string // below the base URL, already escaped
+	query  url.Values
+	body   []byte
+	header http.Header
+	runID  string // for "run R not found"
+	// safe: a retry cannot do the work twice (GET, an idempotent create, cancel). Unsafe
+	// calls are retried only when the request surely did not reach the handler.
+	safe bool
+	want []int
+}
+
+// response is a decoded success.
+type response struct {
+	status int
+	header http.Header
+}
+
+// do runs a call with retries and decodes a JSON success into out.
+func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
+	var last *Error
+	attempts := 0
+	for {
+		attempts++
+		resp, err := c.once(ctx, cl, out)
+		if err == nil {
+			return resp, nil
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			return nil, err
+		}
+		last = e
+		retryable := e.Temporary && (cl.safe || notDelivered(e))
+		if !retryable || attempts > c.retries || ctx.Err() != nil {
+			break
+		}
+		wait := Backoff(attempts-1, BackoffBase, BackoffCap, c.opts.Random)
+		if e.RetryAfter > 0 {
+			wait = e.RetryAfter
+		}
+		if err := c.opts.Sleep(ctx, wait); err != nil {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		// The caller gave up (an interrupt, its deadline): say so, not "unreachable".
+		return nil, &Error{Op: cl.op, Status: last.Status, Temporary: true, Code: exitcode.Unavailable, Err: ctx.Err(),
+			Msg: fmt.Sprintf("%s: gave up: %v (last: %s)", cl.op, context.Cause(ctx), last.Msg)}
+	}
+	if last.Temporary {
+		return nil, c.unreachable(last, attempts)
+	}
+	return nil, last
+}
+
+// unreachable turns the last transient failure into the 69 error a person reads.
+func (c *Client) unreachable(e *Error, attempts int) *Error {
+	out := *e
+	out.Code = exitcode.Unavailable
+	tries := ""
+	if attempts > 1 {
+		tries = fmt.Sprintf(" (after %d attempts)", attempts)
+	}
+	out.Msg = fmt.Sprintf("the execution service at %s could not be reached: %s%s. Is zof serve running? Check --server / ZOF_SERVER", c.display, e.Msg, tries)
+	return &out
+}
+
+// notDelivered reports whether a failure proves the handler never ran: the connection was
+// refused, or the server declined the request (429, 503) before doing anything.
+func notDelivered(e *Error) bool {
+	if e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable {
+		return true
+	}
+	var op *net.OpError
+	return e.Status == 0 && errors.As(e.Err, &op) && op.Op == "dial"
+}
+
+// once is one attempt of a call.
+func (c *Client) once(ctx context.Context, cl call, out any) (*response, error) {
+	actx, cancel := context.WithTimeout(ctx, RequestTimeout)
+	defer cancel()
+	req, err := c.request(actx, cl.method, cl.path, cl.query, cl.body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range cl.header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "application/json, "+api.MediaProblem)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, cl.op, err)
+	}
+	defer resp.Body.Close()
+	if !contains(cl.want, resp.StatusCode) {
+		return nil, c.statusError(cl, resp)
+	}
+	body, err := readLimited(resp.Body, MaxResponseBytes)
+	if err != nil {
+		return nil, c.bodyError(ctx, cl.op, resp, err)
+	}
+	if !isJSON(resp.Header.Get("Content-Type")) {
+		return nil, &Error{Op: cl.op, Status: resp.StatusCode, Temporary: true, Code: exitcode.Unavailable,
+			Msg: fmt.Sprintf("%s: the server answered %d with %s instead of JSON", cl.op, resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), body))}
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return nil, &Error{Op: cl.op, Status: resp.StatusCode, Temporary: true, Code: exitcode.Unavailable, Err: err,
+			Msg: fmt.Sprintf("%s: the server's answer is not the expected JSON (%v)", cl.op, err)}
+	}
+	return &response{status: resp.StatusCode, header: resp.Header}, nil
+}
+
+// request builds a request below the base URL with the common headers.
+func (c *Client) request(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Request, error) {
+	u, err := url.Parse(c.base.String() + path) // path is already escaped
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("building the request to %s: %w", c.display, err))
+	}
+	u.RawQuery = q.Encode()
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), r)
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("building the request to %s: %w", c.display, err))
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	req.Header.Set("User-Agent", c.opts.UserAgent)
+	return req, nil
+}
+
+// transportError is a failure without a response: refused, reset, timed out, DNS.
+func (c *Client) transportError(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil {
+		// The caller gave up (interrupt, deadline): not the server's fault.
+		return &Error{Op: op, Temporary: true, Code: exitcode.Unavailable, Err: ctx.Err(), Msg: fmt.Sprintf("%s: %v", op, ctx.Err())}
+	}
+	cause := err
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		cause = ue.Err
+	}
+	msg := cause.Error()
+	if errors.Is(cause, context.DeadlineExceeded) {
+		msg = fmt.Sprintf("no answer within %s", RequestTimeout)
+	}
+	return &Error{Op: op, Temporary: true, Code: exitcode.Unavailable, Err: err, Msg: fmt.Sprintf("%s: %s", op, msg)}
+}
+
+// bodyError is a failure while reading a response body.
+func (c *Client) bodyError(ctx context.Context, op string, resp *http.Response, err error) error {
+	if errors.Is(err, errTooLarge) {
+		return &Error{Op: op, Status: resp.StatusCode, Code: exitcode.Unavailable, Err: err,
+			Msg: fmt.Sprintf("%s: the server's answer is larger than %d MiB; is --server a zof server?", op, MaxResponseBytes>>20)}
+	}
+	e := c.transportError(ctx, op, err).(*Error)
+	e.Status = resp.StatusCode
+	e.Msg = fmt.Sprintf("%s: the answer was cut off: %v", op, err)
+	return e
+}
+
+// statusError maps an unexpected status to an error with its exit code.
+func (c *Client) statusError(cl call, resp *http.Response) error {
+	body, _ := readLimited(resp.Body, maxErrorBytes)
+	ctype := resp.Header.Get("Content-Type")
+	var p *api.Problem
+	if isJSON(ctype) {
+		var pb api.Problem
+		if json.Unmarshal(body, &pb) == nil && (pb.Title != "" || pb.Detail != "" || pb.Status != 0) {
+			p = &pb
+		}
+	}
+	e := &Error{Op: cl.op, Status: resp.StatusCode, Problem: p}
+	detail := ""
+	if p != nil {
+		detail = clean(firstNonEmpty(p.Detail, p.Title))
+	}
+	withDetail := func(s string) string {
+		if detail != "" {
+			return s + ": " + detail
+		}
+		return s
+	}
+	st := resp.StatusCode
+	switch {
+	case st == http.StatusUnauthorized:
+		e.Code = exitcode.NoPerm
+		if c.token == "" {
+			e.Msg = "the server wants a token (401): set --token or ZOF_TOKEN"
+		} else {
+			e.Msg = "the server refused the token (401): check --token / ZOF_TOKEN"
+		}
+	case st == http.StatusForbidden:
+		e.Code = exitcode.NoPerm
+		e.Msg = withDetail(fmt.Sprintf("the server refused the token (403): its role may not %s; check --token / ZOF_TOKEN", cl.op))
+	case st == http.StatusNotFound && p != nil && cl.runID != "":
+		e.Code = exitcode.Usage
+		e.Msg = fmt.Sprintf("run %s not found on %s (or it belongs to another tenant)", clean(cl.runID), c.display)
+	case st == http.StatusTooManyRequests || st >= 500 || p == nil:
+		// 5xx, throttling, and any answer that is not our problem JSON (a proxy's error
+		// page, a 404 from something that is not zof) may be a passing fault: retried.
+		e.Temporary = true
+		e.Code = exitcode.Unavailable
+		if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
+			e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.opts.Now())
+		}
+		what := "a problem"
+		if p == nil {
+			what = describeBody(ctype, body)
+		}
+		e.Msg = withDetail(fmt.Sprintf("%s: the server answered %d %s with %s", cl.op, st, http.StatusText(st), what))
+		if st == http.StatusNotFound {
+			e.Msg += " (is --server the base URL of a zof server?)"
+		}
+	default:
+		// 400, 404 of something else, 409, 413, 422: the request itself is refused.
+		e.Code = exitcode.Usage
+		e.Msg = withDetail(fmt.Sprintf("%s: refused (%d %s)", cl.op, st, http.StatusText(st)))
+		if p != nil && p.RunID != "" && !strings.Contains(e.Msg, p.RunID) {
+			e.Msg += " (run " + clean(p.RunID) + ")"
+		}
+		for _, pe := range p.Errors {
+			e.Msg += "\n  " + clean(pe)
+		}
+	}
+	return e
+}
+
+// retryAfter parses a Retry-After header: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0
+		}
+		if n > int64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter
+		}
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), MaxRetryAfter)
+}
+
+var errTooLarge = errors.New("response too large")
+
+// readLimited reads at most limit bytes; more is errTooLarge.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return b, err
+	}
+	if int64(len(b)) > limit {
+		return b[:limit], errTooLarge
+	}
+	return b, nil
+}
+
+func isJSON(ctype string) bool {
+	mt, _, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// describeBody says what came back when it was not our JSON, without dumping a page.
+func describeBody(ctype string, body []byte) string {
+	mt, _, _ := mime.ParseMediaType(ctype)
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case len(trimmed) == 0:
+		return "an empty body"
+	case mt == "text/html" || bytes.HasPrefix(bytes.ToLower(trimmed), []byte("<!doctype html")) || bytes.HasPrefix(bytes.ToLower(trimmed), []byte("<html")):
+		return "an HTML page (a proxy or load balancer answered, not zof serve)"
+	}
+	const most = 120
+	s := clean(string(trimmed))
+	if len(s) > most {
+		s = strings.ToValidUTF8(s[:most], "") + "…"
+	}
+	if mt == "" {
+		mt = "no content type"
+	}
+	return fmt.Sprintf("%s %q", mt, s)
+}
+
+// clean makes outside text one printable line.
+func clean(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "?")
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func contains(list []int, v int) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// redactRaw hides user info of a URL that did not parse well enough to use Redacted.
+func redactRaw(s string) string {
+	if i := strings.Index(s, "@"); i >= 0 {
+		if j := strings.Index(s, "://"); j >= 0 && j < i {
+			return s[:j+3] + "xxxxx" + s[i:]
+		}
+	}
+	return s
+}
