@@ -210,6 +210,9 @@ type Source struct {
 	Actor    string `json:"actor,omitempty"`
 	URL      string `json:"url,omitempty"`
 	Trigger  string `json:"trigger,omitempty"` // ci | api | webhook | schedule
+	// TriggerID names what triggered the run within its kind: the webhook's
+	// delivery id, or the schedule and its tick ("nightly@2025-03-01T02:00:00Z").
+	TriggerID string `json:"trigger_id,omitempty"`
 }
 
 // Selection is the chosen scope and why each case is in it.

@@ -156,6 +156,12 @@ func firstFailure(m *Member) string {
 			return s.Name + ": " + s.Failure.Message
 		}
 	}
+	for _, s := range m.Steps {
+		// A new attempt after a cancelled step: the engine restarted under it.
+		if s.Status == StepCancelled {
+			return "attempt " + itoa(int64(m.Attempt)) + " was interrupted at " + s.Name
+		}
+	}
 	return "attempt " + itoa(int64(m.Attempt)) + " failed"
 }
 

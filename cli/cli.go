@@ -76,7 +76,7 @@ func commands() []*command {
 		cancelCommand(),
 		rerunCommand(),
 		runsCommand(),
-		remoteCommand("serve", "", "run the execution service (HTTP API, queue, tenants, persistence)", "zof serve --data ./zof-data --config server.yaml"),
+		serveCommand(),
 		remoteCommand("action", "", "the GitHub Action entrypoint: reads the action inputs and the CI context, then does run", "(used by action.yml; not run by hand)"),
 		versionCommand(),
 	}

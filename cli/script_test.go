@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,6 +100,22 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("no run id in stdout")
 				}
 				ts.Setenv(args[0], m)
+			},
+			// waithttp URL: wait (up to 30s) until URL answers 200, e.g. a zof serve's /readyz.
+			"waithttp": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: waithttp URL")
+				}
+				c := &http.Client{Timeout: time.Second}
+				for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+					if resp, err := c.Get(args[0]); err == nil {
+						resp.Body.Close()
+						if resp.StatusCode == http.StatusOK {
+							return
+						}
+					}
+				}
+				ts.Fatalf("%s did not answer 200 within 30s", args[0])
 			},
 			// exits N CMD ARGS...: run CMD and require exit code N (testscript's exec
 			// only knows success or failure, and the gate's codes are the product).

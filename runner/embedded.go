@@ -21,6 +21,10 @@ import (
 // localTenant is the tenant of every embedded run: there is only one user.
 const localTenant = "local"
 
+// stepsExitWait bounds the wait for abandoned steps at exit: their process
+// groups get SIGKILL after step.DefaultKillGrace, so this is ample.
+const stepsExitWait = 5 * time.Second
+
 // RunOptions configure `zof run` and `zof watch`.
 type RunOptions struct {
 	Select  SelectOptions
@@ -79,10 +83,11 @@ func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
 	if err != nil {
 		return 0, exitcode.Wrap(exitcode.Usage, fmt.Errorf("suite directory: %w", err))
 	}
+	steps := step.NewExecutor(step.ExecutorOptions{})
 	eng, err := engine.New(engine.Config{
 		Store:    memstore.New(),
-		Steps:    step.NewExecutor(step.ExecutorOptions{}),
-		Services: services{opts: step.ServiceOptions{Dir: dir, Env: o.Select.Environ, Mask: mask}},
+		Steps:    steps,
+		Services: Services(step.ServiceOptions{Dir: dir, Env: o.Select.Environ, Mask: mask}),
 		Dir:      dir,
 		Env:      o.Select.Environ,
 		Now:      o.Now,
@@ -101,6 +106,13 @@ func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
 	defer func() {
 		stopEngine()
 		<-engDone
+		// A step the engine abandoned (it ignored its cancel) is still being
+		// killed: zof must not exit and leave its process group behind.
+		waitCtx, cancel := context.WithTimeout(context.Background(), stepsExitWait)
+		defer cancel()
+		if err := steps.Wait(waitCtx); err != nil {
+			fmt.Fprintf(o.Stderr, "zof: %v; some step processes may still be running\n", err)
+		}
 	}()
 
 	run, _, err := eng.Create(engCtx, localTenant, plan.Request, engine.CreateOptions{})
@@ -203,6 +215,9 @@ func writeReports(ctx context.Context, res *reporters.Result, con *console.Repor
 
 // services adapts step's service starter to the engine's interface.
 type services struct{ opts step.ServiceOptions }
+
+// Services starts environments' services for an engine (`zof run` and `zof serve`).
+func Services(opts step.ServiceOptions) engine.ServiceStarter { return services{opts: opts} }
 
 func (s services) Start(ctx context.Context, sv api.Serve, baseURL string) (engine.Service, error) {
 	return step.StartService(ctx, sv, baseURL, s.opts)
