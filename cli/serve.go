@@ -116,6 +116,7 @@ func serve(ctx context.Context, a *app, log *slog.Logger, dataDir, configPath, l
 		Services:          runner.Services(step.ServiceOptions{Dir: workDir, Env: env}),
 		TenantLimit:       cfg.TenantLimit,
 		RunURL:            cfg.RunURL,
+		URLPolicy:         cfg.TargetPolicy,
 		BlockAfter:        cfg.BlockAfter,
 		LeaveQueuedOnStop: true,
 		// 1,000 watchers × the default 1,024-event buffer cost ~350 MB; 256 keeps

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -103,6 +104,9 @@ type Config struct {
 	LeaveQueuedOnStop bool
 	// RunURL, when set, gives a run's URL (Run.URL).
 	RunURL func(runID string) string
+	// URLPolicy, when set, gives the check every URL a tenant's http steps
+	// reach must pass, redirects included (zof serve: allowed_targets).
+	URLPolicy func(tenant string) func(*url.URL) error
 	// Logger receives faults the engine cannot put in a run's log (store errors).
 	Logger *slog.Logger
 }

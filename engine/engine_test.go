@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -1023,5 +1024,27 @@ func TestStuck(t *testing.T) {
 	s := e.Stuck()
 	if len(s) != 1 || s[0].RunID != r.ID || s[0].Status != api.StatusInitial || s[0].Tenant != tenant {
 		t.Fatalf("Stuck = %+v, want the initial run", s)
+	}
+}
+
+// TestURLPolicyReachesSteps: the tenant's URL policy is handed to every step,
+// so the executor can check redirects too.
+func TestURLPolicyReachesSteps(t *testing.T) {
+	var got error
+	h := newHarness(t, func(ctx context.Context, c call) step.Output {
+		if c.In.AllowURL == nil {
+			got = errors.New("no AllowURL")
+		} else {
+			got = c.In.AllowURL(&url.URL{Scheme: "http", Host: "elsewhere"})
+		}
+		return step.Output{Status: api.StepPassed}
+	}, func(c *engine.Config) {
+		c.URLPolicy = func(tenant string) func(*url.URL) error {
+			return func(u *url.URL) error { return fmt.Errorf("%s may not reach %s", tenant, u.Host) }
+		}
+	})
+	h.wait(tenant, h.create(tenant, runReq("run", tcase("a", "s"))).ID)
+	if got == nil || got.Error() != tenant+" may not reach elsewhere" {
+		t.Errorf("policy seen by the step: %v", got)
 	}
 }

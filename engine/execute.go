@@ -356,6 +356,9 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target) (api.St
 				Env:      e.cfg.Env,
 				Mask:     rs.mask,
 			}
+			if e.cfg.URLPolicy != nil {
+				in.AllowURL = e.cfg.URLPolicy(rs.tenant)
+			}
 			out := e.runStep(ctx, caseCtx, s, in)
 			ev = api.Event{StepStatus: out.Status, Failure: out.Failure, Output: out.Output, Duration: api.Duration(out.Duration)}
 			if out.Status == api.StepPassed {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -56,6 +57,19 @@ type Executor struct {
 	inFlight sync.WaitGroup
 }
 
+// allowURLKey carries a step's Input.AllowURL to the client's redirect check.
+type allowURLKey struct{}
+
+// errRedirectRefused is a redirect to a URL the step may not reach.
+type errRedirectRefused struct {
+	url string
+	err error
+}
+
+func (e errRedirectRefused) Error() string {
+	return fmt.Sprintf("refused to follow a redirect to %s: %v", e.url, e.err)
+}
+
 // errTooManyRedirects carries the count for the step's message.
 type errTooManyRedirects struct{ n int }
 
@@ -95,6 +109,11 @@ func NewExecutor(opts ExecutorOptions) *Executor {
 				}
 				if len(via) > maxRedirects {
 					return errTooManyRedirects{maxRedirects}
+				}
+				if allow, ok := req.Context().Value(allowURLKey{}).(func(*url.URL) error); ok {
+					if err := allow(req.URL); err != nil {
+						return errRedirectRefused{url: req.URL.Redacted(), err: err}
+					}
 				}
 				return nil
 			},

@@ -68,9 +68,17 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 	case body != nil:
 		reqBody = strings.NewReader(*body)
 	}
+	if in.AllowURL != nil {
+		ctx = context.WithValue(ctx, allowURLKey{}, in.AllowURL)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, target, reqBody)
 	if err != nil {
 		return failed(fmt.Sprintf("invalid request %s %s: %v", method, target, err))
+	}
+	if in.AllowURL != nil {
+		if err := in.AllowURL(req.URL); err != nil {
+			return failed(fmt.Sprintf("%s %s is not allowed: %v", method, req.URL.Redacted(), err))
+		}
 	}
 	req.Header.Set("User-Agent", e.opts.UserAgent)
 	if contentType != "" {

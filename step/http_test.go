@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
 	"strings"
 	"testing"
 	"time"
@@ -589,5 +591,40 @@ func BenchmarkHTTPStep(b *testing.B) {
 		if out := ex.Run(context.Background(), st, in); out.Status != api.StepPassed {
 			b.Fatal(out.Failure)
 		}
+	}
+}
+
+// TestAllowURLCoversRedirects: a target the policy allows cannot send the step
+// to one it does not (zof serve's allowed_targets).
+func TestAllowURLCoversRedirects(t *testing.T) {
+	var outsideHits atomic.Int32
+	outside := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		outsideHits.Add(1)
+	}))
+	defer outside.Close()
+	inside := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, outside.URL+"/metadata", http.StatusFound)
+	}))
+	defer inside.Close()
+	insideHost := strings.TrimPrefix(inside.URL, "http://")
+	allow := func(u *url.URL) error {
+		if u.Host != insideHost {
+			return fmt.Errorf("%s is not in allowed_targets", u.Host)
+		}
+		return nil
+	}
+	e := NewExecutor(ExecutorOptions{})
+
+	out := e.Run(context.Background(), get("/start", nil), Input{BaseURL: inside.URL, AllowURL: allow})
+	if out.Status != api.StepFailed || out.Failure == nil || !strings.Contains(out.Failure.Message, "refused to follow a redirect to "+outside.URL+"/metadata") {
+		t.Fatalf("status %s, failure %+v", out.Status, out.Failure)
+	}
+	if n := outsideHits.Load(); n != 0 {
+		t.Errorf("the refused target was reached %d times", n)
+	}
+
+	out = e.Run(context.Background(), get("/start", nil), Input{BaseURL: outside.URL, AllowURL: allow})
+	if out.Status != api.StepFailed || !strings.Contains(out.Failure.Message, "is not allowed") || outsideHits.Load() != 0 {
+		t.Fatalf("direct request: status %s, failure %+v, hits %d", out.Status, out.Failure, outsideHits.Load())
 	}
 }

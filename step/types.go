@@ -2,6 +2,7 @@
 package step
 
 import (
+	"net/url"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -17,6 +18,10 @@ type Input struct {
 	Dir      string            // working directory for run steps
 	Env      []string          // base environment for commands
 	Mask     *secret.Masker
+	// AllowURL, when set, must accept every URL an http step reaches, the
+	// first request and each redirect (zof serve: the tenant's allowed_targets,
+	// so an allowed target cannot redirect a step elsewhere).
+	AllowURL func(*url.URL) error
 }
 
 // Output is the result of one step.

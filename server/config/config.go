@@ -546,3 +546,16 @@ func lineOf(root *yaml.Node, path ...any) int {
 	}
 	return line
 }
+
+// TargetPolicy is the check every URL a tenant's http steps reach must pass,
+// redirects included (engine.Config.URLPolicy); submission checks only see the
+// first URL, this one sees where the target sends the step.
+func (c *Config) TargetPolicy(tenant string) func(*url.URL) error {
+	t := c.Tenants[tenant]
+	return func(u *url.URL) error {
+		if t == nil || !Allowed(t.AllowedTargets, u) {
+			return fmt.Errorf("tenant %s may not reach %s (allowed_targets in server.yaml)", tenant, u.Redacted())
+		}
+		return nil
+	}
+}

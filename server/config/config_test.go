@@ -280,3 +280,26 @@ func FuzzPattern(f *testing.F) {
 		}
 	})
 }
+
+func TestTargetPolicy(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+tenants:
+  a:
+    allowed_targets: ["http://127.0.0.1:*"]
+    tokens: [{name: ci, role: runner, sha256: "`+strings.Repeat("ab", 32)+`"}]
+`), "server.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, _ := url.Parse("http://127.0.0.1:8089/x")
+	bad, _ := url.Parse("http://169.254.169.254/latest/meta-data")
+	if err := cfg.TargetPolicy("a")(ok); err != nil {
+		t.Errorf("allowed target refused: %v", err)
+	}
+	if err := cfg.TargetPolicy("a")(bad); err == nil || !strings.Contains(err.Error(), "tenant a may not reach http://169.254.169.254/latest/meta-data") {
+		t.Errorf("outside target: %v", err)
+	}
+	if err := cfg.TargetPolicy("nope")(ok); err == nil {
+		t.Error("unknown tenant allowed")
+	}
+}
