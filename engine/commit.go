@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/secret"
@@ -28,38 +29,128 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if rs.done {
-		return errRunClosed
-	}
-	if rs.frozen {
-		return errFrozen
-	}
-	next := rs.snap.Clone()
-	now := e.cfg.Now()
-	terminal := false
-	for i := range evs {
-		ev := &evs[i]
-		ev.Seq = next.LastSeq + 1
-		ev.At = now
-		ev.RunID = rs.id
-		maskEvent(rs.mask, ev)
-		if err := checkedApply(next, *ev); err != nil {
-			return fmt.Errorf("run %s: %w", rs.id, err)
-		}
-		terminal = terminal || (ev.Type == api.EventRunStatus && ev.Status.Terminal())
+	p, err := e.prepare(rs, evs)
+	if err != nil {
+		return err
 	}
 	// Store writes are not tied to any caller's context: an event that
 	// happened must be recorded even while the engine is shutting down.
-	if err := e.cfg.Store.Append(context.Background(), rs.id, next, evs); err != nil {
+	if err := e.cfg.Store.Append(context.Background(), rs.id, p.next, p.evs); err != nil {
 		return fmt.Errorf("storing events of run %s: %w", rs.id, err)
 	}
-	rs.snap = next
-	rs.publish(evs)
-	if terminal {
+	p.install(e)
+	return nil
+}
+
+// prepared is a commit checked and folded but not yet stored. Caller holds rs.mu.
+type prepared struct {
+	rs       *runState
+	base     int64 // the log's last seq the events follow
+	next     *api.Run
+	evs      []api.Event
+	terminal bool
+}
+
+// prepare stamps, masks and checks evs against a copy of rs's snapshot.
+// Caller holds rs.mu.
+func (e *Engine) prepare(rs *runState, evs []api.Event) (*prepared, error) {
+	if rs.done {
+		return nil, errRunClosed
+	}
+	if rs.frozen {
+		return nil, errFrozen
+	}
+	p := &prepared{rs: rs, base: rs.snap.LastSeq, next: rs.snap.Clone(), evs: evs}
+	now := e.cfg.Now()
+	for i := range evs {
+		ev := &evs[i]
+		ev.Seq = p.next.LastSeq + 1
+		ev.At = now
+		ev.RunID = rs.id
+		maskEvent(rs.mask, ev)
+		if err := checkedApply(p.next, *ev); err != nil {
+			return nil, fmt.Errorf("run %s: %w", rs.id, err)
+		}
+		p.terminal = p.terminal || (ev.Type == api.EventRunStatus && ev.Status.Terminal())
+	}
+	return p, nil
+}
+
+// install makes a stored commit the run's snapshot and publishes its events.
+// Caller holds rs.mu.
+func (p *prepared) install(e *Engine) {
+	rs := p.rs
+	rs.snap = p.next
+	rs.publish(p.evs)
+	for _, fn := range e.observers {
+		fn(rs.tenant, p.next, p.evs)
+	}
+	if p.terminal {
 		rs.done = true
 		rs.closeSubs(nil)
 	}
-	return nil
+}
+
+// runEvents are events for one run, for commitAll.
+type runEvents struct {
+	rs  *runState
+	evs []api.Event
+}
+
+// commitAll commits events of several runs. When the store can append to many
+// runs at once (BatchAppender) it is one store operation: a finished run moves
+// the queue position of every queued run of its tenant, and one transaction
+// for a thousand queued runs instead of a thousand keeps the scheduler (and
+// every Create waiting on it) fast. Otherwise, or if the batch is refused, each
+// run is committed on its own. Errors are logged: a queue position is not
+// worth failing the pass over.
+func (e *Engine) commitAll(items []runEvents) {
+	ba, ok := e.cfg.Store.(BatchAppender)
+	if !ok || len(items) < 2 {
+		e.commitEach(items)
+		return
+	}
+	var (
+		ps      []*prepared
+		batch   []Append
+		pending []runEvents // items to retry one by one if the batch fails
+	)
+	for _, it := range items {
+		it.rs.mu.Lock()
+		p, err := e.prepare(it.rs, slices.Clone(it.evs))
+		it.rs.mu.Unlock()
+		if err != nil {
+			e.cfg.Logger.Error("queueing run", "run", it.rs.id, "err", err)
+			continue
+		}
+		ps = append(ps, p)
+		batch = append(batch, Append{RunID: it.rs.id, Snapshot: p.next, Events: p.evs})
+		pending = append(pending, it)
+	}
+	if err := ba.AppendBatch(context.Background(), batch); err != nil {
+		e.cfg.Logger.Warn("appending to queued runs in one batch failed; one by one instead", "runs", len(batch), "err", err)
+		e.commitEach(pending)
+		return
+	}
+	for _, p := range ps {
+		p.rs.mu.Lock()
+		if p.rs.snap.LastSeq == p.base {
+			p.install(e)
+		} else {
+			// Only the scheduler (holding e.mu) appends to waiting runs, so this
+			// cannot happen; if it did, the store refused the later append.
+			e.cfg.Logger.Error("a queued run changed during a batch append", "run", p.rs.id)
+		}
+		p.rs.mu.Unlock()
+	}
+}
+
+func (e *Engine) commitEach(items []runEvents) {
+	for _, it := range items {
+		if err := e.commit(it.rs, it.evs...); err != nil {
+			e.cfg.Logger.Error("queueing run", "run", it.rs.id, "err", err)
+		}
+	}
 }
 
 // freeze stops all recording for rs and ends its subscriptions with

@@ -124,7 +124,8 @@ type CreateOptions struct {
 // Engine schedules and executes runs and keeps their event logs. All methods
 // are safe for concurrent use.
 type Engine struct {
-	cfg Config
+	observers []Observer // see Observe; appended under mu before Run
+	cfg       Config
 
 	mu        sync.Mutex
 	active    map[string]*runState // non-terminal runs this engine manages
@@ -143,6 +144,19 @@ type Engine struct {
 }
 
 type exKey struct{ tenant, project, env string }
+
+// Observer sees every change the engine records, right after it is stored:
+// the run's tenant, its snapshot after the events (read-only) and the events.
+// It is called with the run's lock held, so it must be quick and must not call
+// the engine; `zof serve` counts metrics with it.
+type Observer func(tenant string, run *api.Run, events []api.Event)
+
+// Observe registers fn for every later change. Register before Run.
+func (e *Engine) Observe(fn Observer) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.observers = append(e.observers, fn)
+}
 
 // runState is the engine's live view of one non-terminal run.
 type runState struct {

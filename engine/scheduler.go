@@ -268,6 +268,7 @@ func (e *Engine) schedule() time.Time {
 	var next time.Time
 	pos := map[string]int{}
 	kept := make([]*runState, 0, len(e.waiting))
+	var queued []runEvents // position changes, committed together at the end
 	for _, rs := range e.waiting {
 		status, position := rs.status()
 		if status.Terminal() {
@@ -319,11 +320,12 @@ func (e *Engine) schedule() time.Time {
 		if status == api.StatusInitial || position != p {
 			evs = append(evs, api.Event{Type: api.EventRunSubstate, Substate: api.SubstateQueuePosition, Position: p})
 		}
-		if err := e.commit(rs, evs...); err != nil {
-			e.cfg.Logger.Error("queueing run", "run", rs.id, "err", err)
+		if len(evs) > 0 {
+			queued = append(queued, runEvents{rs: rs, evs: evs})
 		}
 		kept = append(kept, rs)
 	}
+	e.commitAll(queued)
 	e.waiting = kept
 	return next
 }

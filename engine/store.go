@@ -40,6 +40,20 @@ type Store interface {
 	NonTerminal(ctx context.Context) ([]*RunRecord, error)
 }
 
+// BatchAppender is an optional Store capability: Append to several runs as one
+// atomic operation (all or nothing). The scheduler uses it for queue positions,
+// which move for every queued run of a tenant whenever one of its runs ends.
+type BatchAppender interface {
+	AppendBatch(ctx context.Context, batch []Append) error
+}
+
+// Append is one run's part of a batch: the same arguments as Store.Append.
+type Append struct {
+	RunID    string
+	Snapshot *api.Run
+	Events   []api.Event
+}
+
 // RunRecord is a run as stored: its snapshot and the definition it executes
 // (kept so the run can execute after a restart and be rerun). The tenant is
 // Run.Tenant.

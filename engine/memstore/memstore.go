@@ -13,6 +13,7 @@ import (
 )
 
 var _ engine.Store = (*Store)(nil)
+var _ engine.BatchAppender = (*Store)(nil)
 
 // Store keeps runs, event logs and idempotency keys in memory.
 type Store struct {
@@ -66,9 +67,31 @@ func (s *Store) CreateRun(_ context.Context, rec *engine.RunRecord, first api.Ev
 }
 
 // Append implements engine.Store.
-func (s *Store) Append(_ context.Context, runID string, snapshot *api.Run, events []api.Event) error {
+func (s *Store) Append(ctx context.Context, runID string, snapshot *api.Run, events []api.Event) error {
+	return s.AppendBatch(ctx, []engine.Append{{RunID: runID, Snapshot: snapshot, Events: events}})
+}
+
+// AppendBatch implements engine.BatchAppender: every append is checked before
+// any is applied, so the batch is all or nothing.
+func (s *Store) AppendBatch(_ context.Context, batch []engine.Append) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, a := range batch {
+		if err := s.checkAppend(a); err != nil {
+			return err
+		}
+	}
+	for _, a := range batch {
+		e := s.runs[a.RunID]
+		e.events = append(e.events, a.Events...)
+		e.run = a.Snapshot
+	}
+	return nil
+}
+
+// checkAppend refuses an append that does not continue the run's log. Caller holds s.mu.
+func (s *Store) checkAppend(a engine.Append) error {
+	runID, snapshot, events := a.RunID, a.Snapshot, a.Events
 	e, ok := s.runs[runID]
 	if !ok {
 		return fmt.Errorf("appending to run %s: %w", runID, engine.ErrNotFound)
@@ -82,8 +105,6 @@ func (s *Store) Append(_ context.Context, runID string, snapshot *api.Run, event
 	if want := last + int64(len(events)); snapshot.LastSeq != want {
 		return fmt.Errorf("appending to run %s: snapshot is at seq %d, the log at %d: %w", runID, snapshot.LastSeq, want, engine.ErrSeqConflict)
 	}
-	e.events = append(e.events, events...)
-	e.run = snapshot
 	return nil
 }
 

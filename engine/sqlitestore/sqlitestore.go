@@ -39,6 +39,7 @@ import (
 )
 
 var _ engine.Store = (*Store)(nil)
+var _ engine.BatchAppender = (*Store)(nil)
 
 const (
 	// DriverName is the database/sql driver of modernc.org/sqlite.
@@ -325,31 +326,78 @@ func isConstraint(err error, code int) bool {
 // the write are one step in any SQL database), then the events are inserted;
 // the (run_id, seq) primary key backs the rule up.
 func (s *Store) Append(ctx context.Context, runID string, snapshot *api.Run, events []api.Event) error {
-	start := snapshot.LastSeq - int64(len(events)) // the seq the log must be at
+	return s.AppendBatch(ctx, []engine.Append{{RunID: runID, Snapshot: snapshot, Events: events}})
+}
+
+// AppendBatch implements engine.BatchAppender: every run's append in one
+// transaction, all or nothing (the scheduler moves a whole queue at once).
+func (s *Store) AppendBatch(ctx context.Context, batch []engine.Append) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	enc := make([]encodedAppend, len(batch))
+	for i, a := range batch {
+		var err error
+		if enc[i], err = encodeAppend(a); err != nil {
+			return err
+		}
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("appending to run %s in %s: %w", batch[0].RunID, s.path, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	for _, a := range enc {
+		if err := s.appendTx(ctx, tx, a); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("appending to run %s in %s: %w", batch[0].RunID, s.path, err)
+	}
+	return nil
+}
+
+// encodedAppend is an append checked and encoded before the transaction starts,
+// so the single writer is held only for the writes.
+type encodedAppend struct {
+	runID  string
+	start  int64 // the seq the log must be at
+	status string
+	last   int64
+	snap   string
+	events []api.Event
+	bodies []string
+}
+
+func encodeAppend(a engine.Append) (encodedAppend, error) {
+	runID, snapshot, events := a.RunID, a.Snapshot, a.Events
+	start := snapshot.LastSeq - int64(len(events))
 	for i, ev := range events {
 		if ev.Seq != start+int64(i)+1 {
-			return fmt.Errorf("appending to run %s: event %d of the batch has seq %d, want %d: %w", runID, i+1, ev.Seq, start+int64(i)+1, engine.ErrSeqConflict)
+			return encodedAppend{}, fmt.Errorf("appending to run %s: event %d of the batch has seq %d, want %d: %w", runID, i+1, ev.Seq, start+int64(i)+1, engine.ErrSeqConflict)
 		}
 	}
 	snap, err := json.Marshal(snapshot)
 	if err != nil {
-		return fmt.Errorf("appending to run %s: encoding the snapshot: %w", runID, err)
+		return encodedAppend{}, fmt.Errorf("appending to run %s: encoding the snapshot: %w", runID, err)
 	}
 	bodies := make([]string, len(events))
 	for i, ev := range events {
 		b, err := json.Marshal(ev)
 		if err != nil {
-			return fmt.Errorf("appending to run %s: encoding event %d: %w", runID, ev.Seq, err)
+			return encodedAppend{}, fmt.Errorf("appending to run %s: encoding event %d: %w", runID, ev.Seq, err)
 		}
 		bodies[i] = string(b)
 	}
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("appending to run %s in %s: %w", runID, s.path, err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	res, err := tx.StmtContext(ctx, s.updateRun).ExecContext(ctx,
-		string(snapshot.Status), snapshot.LastSeq, string(snap), runID, start)
+	return encodedAppend{runID: runID, start: start, status: string(snapshot.Status), last: snapshot.LastSeq, snap: string(snap), events: events, bodies: bodies}, nil
+}
+
+// appendTx writes one run's append inside tx: the snapshot only if the log is
+// still at a.start (else ErrSeqConflict), then the events.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, a encodedAppend) error {
+	runID, start, events, bodies := a.runID, a.start, a.events, a.bodies
+	res, err := tx.StmtContext(ctx, s.updateRun).ExecContext(ctx, a.status, a.last, a.snap, runID, start)
 	if err != nil {
 		return fmt.Errorf("appending to run %s in %s: %w", runID, s.path, err)
 	}
@@ -383,9 +431,6 @@ func (s *Store) Append(ctx context.Context, runID string, snapshot *api.Run, eve
 			}
 			return fmt.Errorf("appending to run %s in %s: %w", runID, s.path, err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("appending to run %s in %s: %w", runID, s.path, err)
 	}
 	return nil
 }

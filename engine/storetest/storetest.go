@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"IdempotencyKeyExpires", testIdempotencyKeyExpires},
 		{"ConcurrentIdenticalCreates", testConcurrentIdenticalCreates},
 		{"ConcurrentDistinctCreatesAndAppends", testConcurrentDistinct},
+		{"AppendBatchAllOrNothing", testAppendBatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
