@@ -77,7 +77,7 @@ func commands() []*command {
 		rerunCommand(),
 		runsCommand(),
 		serveCommand(),
-		remoteCommand("action", "", "the GitHub Action entrypoint: reads the action inputs and the CI context, then does run", "(used by action.yml; not run by hand)"),
+		actionCommand(),
 		versionCommand(),
 	}
 }
@@ -193,18 +193,4 @@ func fromEnv(set map[string]bool, flagName string, env Env, key string, dst *str
 	if v, ok := env.Lookup(key); ok && v != "" {
 		*dst = v
 	}
-}
-
-func remoteCommand(name, args, short, example string) *command {
-	c := &command{name: name, args: args, short: short, example: example}
-	c.long = "Not available in this version of zof: it arrives with the execution service (zof serve)\n" +
-		"and the CI integration. Use 'zof run' without --server to run on the embedded engine."
-	c.run = func(ctx context.Context, a *app, argv []string) error {
-		fs := newFlags(a, c)
-		if err := parse(fs, argv); err != nil {
-			return err
-		}
-		return exitcode.Errorf(exitcode.Usage, "not available in this version of zof; use 'zof run' (embedded engine) meanwhile")
-	}
-	return c
 }

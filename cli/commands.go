@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -149,7 +150,12 @@ func runCommand() *command {
 			"a retried step attaches to the run it already started. Without a CI run identity (a laptop)\n" +
 			"the key is random, so every invocation starts a new run. The run is followed over the event\n" +
 			"stream (polling when the stream is unavailable) and reported like an embedded run. At\n" +
-			"--timeout the run is left running (exit 4) unless --cancel-on-timeout.",
+			"--timeout the run is left running (exit 4) unless --cancel-on-timeout.\n\n" +
+			"In a GitLab CI job, --scope changed diffs the pipeline's range by git\n" +
+			"(CI_MERGE_REQUEST_DIFF_BASE_SHA..CI_COMMIT_SHA in merge request pipelines), with the merge\n" +
+			"request's diffs API as fallback, unless --base or --changed-files say otherwise; with\n" +
+			"ZOF_GITLAB_TOKEN (a token with api scope) it posts a commit status and one merge request\n" +
+			"note, updated in place. See docs/ci.md.",
 		example: "zof run --suite examples/checkout/zof.yaml --junit junit.xml",
 	}
 	c.run = func(ctx context.Context, a *app, args []string) error {
@@ -212,6 +218,21 @@ func runCommand() *command {
 			Color:             color,
 			GitHubActions:     gha,
 		}
+		ciCtx := ci.Detect(a.env.Lookup)
+		opts.CI = ciCtx
+		if ciCtx.Provider == ci.GitLab {
+			log := a.stdout
+			if detach {
+				log = a.stderr // stdout carries only the run id
+			}
+			if j := detectGitLab(a.env, log); j != nil {
+				// --base, ZOF_BASE and --changed-files are the person's own choice of change.
+				if sf.base == "" && sf.changedFiles == "" {
+					opts.Select.Diff = j.diffSource(filepath.Dir(sf.suite), a.env.List())
+				}
+				opts.Reporters = j.reporters
+			}
+		}
 		var (
 			code exitcode.Code
 			err  error
@@ -233,7 +254,7 @@ func runCommand() *command {
 				IdempotencyKey: idemKey,
 				Supersede:      supersede,
 				Detach:         detach,
-				CI:             ci.Detect(a.env.Lookup),
+				CI:             ciCtx,
 			})
 		}
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -374,42 +373,12 @@ func runsCommand() *command {
 		if out == "json" {
 			return writeJSON(a.stdout, list)
 		}
-		return writeRuns(a.stdout, list, time.Now())
+		return runner.WriteRunList(a.stdout, list, time.Now())
 	}
 	return c
 }
 
 // writeRuns prints a page of runs as a table, newest first as the server sends them.
-func writeRuns(w io.Writer, list *api.RunList, now time.Time) error {
-	if len(list.Runs) == 0 {
-		_, err := fmt.Fprintln(w, "no runs match")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATUS\tPROJECT\tENVIRONMENT\tCREATED\tDURATION\tMEMBERS\tDETAIL")
-	for i := range list.Runs {
-		r := &list.Runs[i]
-		cnt := r.Count()
-		detail := ""
-		switch {
-		case r.Substate != api.SubstateNone:
-			detail = r.Substate.Display(r.Position)
-		case r.Reason != "":
-			detail = r.Reason
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", oneLine(r.ID), r.Status.Display(), oneLine(r.Project), oneLine(r.Environment),
-			r.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"), r.Duration(now).Round(time.Second), cnt.Passed+cnt.Failed+cnt.Cancelled+cnt.Blocked, cnt.Total, oneLine(detail))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if list.Next != "" {
-		_, err := fmt.Fprintf(w, "more: add --cursor %s\n", list.Next)
-		return err
-	}
-	return nil
-}
-
 // oneLine keeps outside text on one printable line in a table.
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {

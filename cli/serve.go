@@ -19,11 +19,14 @@ import (
 	"github.com/zof-ai/zof-ci/runner"
 	"github.com/zof-ai/zof-ci/server"
 	"github.com/zof-ai/zof-ci/server/config"
+	"github.com/zof-ai/zof-ci/server/schedule"
+	"github.com/zof-ai/zof-ci/server/webhook"
 	"github.com/zof-ai/zof-ci/step"
 )
 
-// pruneEvery is how often expired idempotency keys are deleted; they are kept
-// 7 days (api.md), so an hourly sweep keeps the table small without mattering.
+// pruneEvery is how often expired idempotency keys, deliveries and ticks are
+// deleted; they are kept 7 days (api.md), so an hourly sweep keeps the tables
+// small without mattering.
 const pruneEvery = time.Hour
 
 // serveStopWait bounds the wait for steps still being killed at shutdown.
@@ -129,8 +132,19 @@ func serve(ctx context.Context, a *app, log *slog.Logger, dataDir, configPath, l
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Ready: store.Ping, Logger: log, Audit: audit})
+	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Triggers: store, Ready: store.Ping, Logger: log, Audit: audit})
 	if err != nil {
+		return exitcode.Wrap(exitcode.Usage, err)
+	}
+	hooks, err := webhook.New(webhook.Options{Config: cfg, Store: store, Submitter: srv, Logger: log})
+	if err != nil {
+		srv.Close()
+		return exitcode.Wrap(exitcode.Usage, err)
+	}
+	srv.SetWebhooks(hooks)
+	sched, err := schedule.New(schedule.Options{Config: cfg, Store: store, Submitter: srv, Logger: log})
+	if err != nil {
+		srv.Close()
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
 	ln, err := net.Listen("tcp", listen)
@@ -148,14 +162,30 @@ func serve(ctx context.Context, a *app, log *slog.Logger, dataDir, configPath, l
 		}
 	}()
 	go prune(engCtx, store, log)
+	// Deliveries and ticks a previous process accepted but did not finish.
+	if n, err := hooks.Resume(engCtx); err != nil {
+		log.Warn("resuming webhook deliveries", "err", err)
+	} else if n > 0 {
+		log.Info("resumed unfinished webhook deliveries", "count", n)
+	}
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		if err := sched.Run(engCtx); err != nil && engCtx.Err() == nil {
+			log.Error("schedules stopped", "err", err)
+		}
+	}()
 
 	log.Info("zof serve listening", "url", "http://"+ln.Addr().String(), "data", dataDir,
 		"tenants", strings.Join(cfg.TenantNames(), ","), "version", version, "startup", time.Since(start).Round(time.Millisecond).String())
 	serveErr := srv.Serve(ctx, ln)
 
-	// Streams have ended; now stop the engine, which leaves unfinished runs in
-	// the store for the next start, and wait for step processes to die.
+	// Streams have ended; stop triggers, then the engine, which leaves
+	// unfinished runs in the store for the next start, and wait for step
+	// processes to die.
+	hooks.Close()
 	stopEngine()
+	<-schedDone
 	<-engDone
 	waitCtx, cancel := context.WithTimeout(context.Background(), serveStopWait)
 	defer cancel()
@@ -182,6 +212,11 @@ func prune(ctx context.Context, store *sqlitestore.Store, log *slog.Logger) {
 				log.Warn("pruning idempotency keys", "err", err)
 			} else if n > 0 {
 				log.Info("pruned expired idempotency keys", "count", n)
+			}
+			if n, err := store.PruneTriggers(ctx, now); err != nil {
+				log.Warn("pruning webhook deliveries and schedule ticks", "err", err)
+			} else if n > 0 {
+				log.Info("pruned expired triggers", "count", n)
 			}
 		}
 	}

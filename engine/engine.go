@@ -124,7 +124,8 @@ type CreateOptions struct {
 // Engine schedules and executes runs and keeps their event logs. All methods
 // are safe for concurrent use.
 type Engine struct {
-	observers []Observer // see Observe; appended under mu before Run
+	creating  map[string]bool // runs a Create is storing; resume leaves them to it (under mu)
+	observers []Observer      // see Observe; appended under mu before Run
 	cfg       Config
 
 	mu        sync.Mutex
@@ -245,6 +246,7 @@ func New(cfg Config) (*Engine, error) {
 	return &Engine{
 		cfg:       cfg,
 		active:    map[string]*runState{},
+		creating:  map[string]bool{},
 		running:   map[string]int{},
 		exclusive: map[exKey]*runState{},
 		wake:      make(chan struct{}, 1),
@@ -388,7 +390,18 @@ func (e *Engine) Create(ctx context.Context, tenant string, req *api.RunRequest,
 		}
 		idem = &IdempotencyRecord{Tenant: tenant, Key: opts.IdempotencyKey, Fingerprint: fp, RunID: id, CreatedAt: now, ExpiresAt: now.Add(IdempotencyTTL)}
 	}
+	// Marked before it is stored: Run's resume loads unfinished runs from the
+	// store, and must leave one that is being created to this Create (else a
+	// fast run could execute and finish there, and be registered again here).
+	e.mu.Lock()
+	e.creating[id] = true
+	e.mu.Unlock()
 	holder, err := e.cfg.Store.CreateRun(ctx, rec, first, idem)
+	if err != nil || holder != nil {
+		e.mu.Lock()
+		delete(e.creating, id)
+		e.mu.Unlock()
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("storing run %s: %w", id, err)
 	}
@@ -406,13 +419,9 @@ func (e *Engine) Create(ctx context.Context, tenant string, req *api.RunRequest,
 	created := snap.Clone()
 	rs := newRunState(rec)
 	e.mu.Lock()
-	if loaded := e.active[id]; loaded != nil {
-		// Run's resume loaded it from the store in between.
-		rs = loaded
-	} else {
-		e.active[id] = rs
-		e.insertWaiting(rs)
-	}
+	delete(e.creating, id)
+	e.active[id] = rs
+	e.insertWaiting(rs)
 	if req.Supersede && req.ConcurrencyGroup != "" && opts.RerunOf == "" {
 		for _, o := range e.active {
 			if o != rs && o.tenant == tenant && o.order < rs.order && o.req.ConcurrencyGroup == req.ConcurrencyGroup {

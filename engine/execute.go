@@ -110,7 +110,10 @@ func (e *Engine) execute(ctx context.Context, rs *runState) {
 		svc, err = e.startService(ctx, env)
 		if err != nil {
 			if ctx.Err() == nil {
-				e.failAll(rs, fmt.Sprintf("not run: %v", err))
+				// The why (exit status, the service's last output) is said once, in
+				// the run's log; every member only points at it.
+				e.record(rs, api.Event{Type: api.EventLog, Message: err.Error()})
+				e.failAll(rs, fmt.Sprintf("not run: the service of environment %s did not start (the run's log says why)", env.Name))
 			}
 			e.finish(ctx, rs)
 			return

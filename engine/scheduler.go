@@ -58,8 +58,8 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // resume loads the runs a previous process left unfinished.
 func (e *Engine) resume(ctx context.Context) error {
-	// Under e.mu: a Create that stored its run but has not registered it yet
-	// finds it registered here and keeps this runState (see Create).
+	// Under e.mu: a run a Create is still storing or registering is skipped
+	// (e.creating); Create registers it.
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	recs, err := e.cfg.Store.NonTerminal(ctx)
@@ -67,8 +67,8 @@ func (e *Engine) resume(ctx context.Context) error {
 		return fmt.Errorf("engine: loading unfinished runs from the store: %w", err)
 	}
 	for _, rec := range recs {
-		if e.active[rec.Run.ID] != nil {
-			continue // created by this process before Run
+		if e.active[rec.Run.ID] != nil || e.creating[rec.Run.ID] {
+			continue // created by this process before Run, or being created now
 		}
 		rs := newRunState(rec)
 		switch rec.Run.Status {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/ci"
 	"github.com/zof-ai/zof-ci/engine"
 	"github.com/zof-ai/zof-ci/engine/memstore"
 	"github.com/zof-ai/zof-ci/exitcode"
@@ -52,6 +53,19 @@ type RunOptions struct {
 	// Sleep replaces the waits between reconnects and polls of a remote run (tests scale
 	// them down); nil sleeps for real.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// CI is the CI context of an embedded run (RemoteOptions.CI is a remote run's): in a
+	// CI job (GitHub, GitLab) the run records its source (commit, ref, CI run) and gets the
+	// idempotency key a remote run would, so reports and outputs name them. The zero
+	// value (or ci.Local) leaves an embedded run as it is on a laptop.
+	CI ci.Context
+	// Reporters, when set, is called once the plan is made (mask masks the suite's
+	// secrets) and returns reporters besides the console, JUnit and JSON ones: CI
+	// reports (a check run, a step summary, outputs, a merge request note). Those that
+	// are Starters hear Start with the first snapshot as soon as the run is created or
+	// submitted; all are fed the same final Result, after the built-in reports, also
+	// when nothing was selected (Run is then nil). Their errors are said on Stderr and
+	// never change the gate's code.
+	Reporters func(p *Plan, mask *secret.Masker) []reporters.Reporter
 }
 
 // RunEmbedded plans the run, executes it on an in-process engine with live
@@ -71,9 +85,13 @@ func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
 	}
 	mask := secret.NewMasker(plan.Request.Secrets)
 	fmt.Fprintln(o.Stdout, mask.String(planHeadline(plan)))
+	extra := extraReporters(o, plan, mask)
 	if plan.Empty() {
-		return emptyPlan(o.Stdout, plan), nil
+		code := emptyPlan(o.Stdout, plan)
+		reportEmpty(ctx, o, plan, code, extra)
+		return code, nil
 	}
+	key := embeddedIdentity(plan, o.CI)
 
 	con, err := console.NewConsole(reporters.Options{Out: o.Stdout, TTY: o.TTY, Color: o.Color, GitHubActions: o.GitHubActions, Mask: mask, Now: o.Now})
 	if err != nil {
@@ -115,10 +133,11 @@ func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
 		}
 	}()
 
-	run, _, err := eng.Create(engCtx, localTenant, plan.Request, engine.CreateOptions{})
+	run, _, err := eng.Create(engCtx, localTenant, plan.Request, engine.CreateOptions{IdempotencyKey: key})
 	if err != nil {
 		return 0, fmt.Errorf("starting the run: %w", err)
 	}
+	startReporters(ctx, o, run, extra)
 	out := follow(ctx, &embeddedSource{eng: eng, id: run.ID}, con, followOptions{
 		RunID:   run.ID,
 		Timeout: o.Timeout,
@@ -129,12 +148,83 @@ func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
 		StuckAfter:        o.StuckAfter,
 		Now:               o.Now,
 	})
+	if out.Run.IdempotencyKey == "" {
+		out.Run.IdempotencyKey = key
+	}
 	code, verdict, notices := Verdict(out.Outcome, failOn)
 	notices = append(selectionNotices(plan), notices...)
 	res := &reporters.Result{Run: out.Run, Events: out.events, Exit: code, Verdict: verdict, Notices: notices}
 	// Reports are written after an interrupt too: that is what the person needs then.
-	writeReports(context.WithoutCancel(ctx), res, con, o, mask)
+	writeReports(context.WithoutCancel(ctx), res, con, o, mask, extra)
 	return code, nil
+}
+
+// embeddedIdentity fills an embedded run's source from the CI context and returns its
+// idempotency key: derived as for a remote run when the context names a CI job execution,
+// else "" (a laptop: the key would identify nothing).
+func embeddedIdentity(plan *Plan, c ci.Context) string {
+	if c.Provider == "" || c.Provider == ci.Local {
+		return ""
+	}
+	plan.Request.Source = requestSource(c)
+	if !c.HasIdentity() {
+		return ""
+	}
+	return IdempotencyKey(KeyInput{Project: plan.Request.Project, Environment: plan.Request.Environment.Name, Cases: selectedIDs(plan), SuiteDigest: plan.Suite.Digest, SHA: c.SHA, CI: c})
+}
+
+// selectedIDs are the ids of the selected cases.
+func selectedIDs(plan *Plan) []string {
+	ids := make([]string, len(plan.Selection.Cases))
+	for i, sc := range plan.Selection.Cases {
+		ids[i] = sc.ID
+	}
+	return ids
+}
+
+// extraReporters builds RunOptions.Reporters for the plan.
+func extraReporters(o RunOptions, plan *Plan, mask *secret.Masker) []reporters.Reporter {
+	if o.Reporters == nil {
+		return nil
+	}
+	return o.Reporters(plan, mask)
+}
+
+// startReporters tells the Starters among the extra reporters that the run exists. A
+// failure is said and never changes the gate.
+func startReporters(ctx context.Context, o RunOptions, run *api.Run, extra []reporters.Reporter) {
+	for _, r := range extra {
+		s, ok := r.(reporters.Starter)
+		if !ok {
+			continue
+		}
+		if err := s.Start(ctx, run); err != nil {
+			fmt.Fprintf(o.Stderr, "zof: %v (the gate's exit code is unchanged)\n", err)
+		}
+	}
+}
+
+// reportEmpty feeds the extra reporters the result of a plan that selected nothing: no
+// run (Run is nil), the gate's code and why.
+func reportEmpty(ctx context.Context, o RunOptions, plan *Plan, code exitcode.Code, extra []reporters.Reporter) {
+	if len(extra) == 0 {
+		return
+	}
+	verdict := "nothing to run: " + emptyReason(plan)
+	if code == exitcode.OK {
+		verdict += " (gate.on_empty is pass)"
+	}
+	res := &reporters.Result{Exit: code, Verdict: verdict, Notices: selectionNotices(plan)}
+	feedExtra(context.WithoutCancel(ctx), o, res, extra)
+}
+
+// feedExtra gives every extra reporter the result.
+func feedExtra(ctx context.Context, o RunOptions, res *reporters.Result, extra []reporters.Reporter) {
+	for _, r := range extra {
+		if err := r.Report(ctx, res); err != nil {
+			fmt.Fprintf(o.Stderr, "zof: %v (the gate's exit code is unchanged)\n", err)
+		}
+	}
 }
 
 // embeddedSource follows a run of the in-process engine.
@@ -192,7 +282,7 @@ func now(o RunOptions) time.Time {
 
 // writeReports feeds every reporter the same result. A report that cannot be
 // written is said plainly but never changes the gate's code.
-func writeReports(ctx context.Context, res *reporters.Result, con *console.Reporter, o RunOptions, mask *secret.Masker) {
+func writeReports(ctx context.Context, res *reporters.Result, con *console.Reporter, o RunOptions, mask *secret.Masker, extra []reporters.Reporter) {
 	if err := con.Report(ctx, res); err != nil {
 		fmt.Fprintf(o.Stderr, "zof: writing the console summary: %v\n", err)
 	}
@@ -211,6 +301,7 @@ func writeReports(ctx context.Context, res *reporters.Result, con *console.Repor
 		}
 		fmt.Fprintf(o.Stdout, "Wrote %s report to %s\n", f.name, f.path)
 	}
+	feedExtra(ctx, o, res, extra)
 }
 
 // services adapts step's service starter to the engine's interface.
@@ -259,6 +350,17 @@ func selectionNotices(p *Plan) []string {
 
 // emptyPlan reports an empty selection per gate.on_empty.
 func emptyPlan(w io.Writer, p *Plan) exitcode.Code {
+	why := emptyReason(p)
+	if p.Exit() == exitcode.Empty {
+		fmt.Fprintf(w, "nothing to run: no cases selected or suite empty: %s. gate.on_empty is fail (exit 5); set it to pass if an empty selection is fine.\n", why)
+		return exitcode.Empty
+	}
+	fmt.Fprintf(w, "notice: nothing to run: %s. gate.on_empty is pass, so the gate passes.\n", why)
+	return exitcode.OK
+}
+
+// emptyReason says why nothing was selected.
+func emptyReason(p *Plan) string {
 	why := fmt.Sprintf("scope %s selected none of the %d %s", p.Selection.Scope, len(p.Suite.Cases), plural(len(p.Suite.Cases), "case", "cases"))
 	if len(p.Suite.Cases) == 0 {
 		why = "the suite has no cases"
@@ -266,10 +368,5 @@ func emptyPlan(w io.Writer, p *Plan) exitcode.Code {
 	if n := len(p.Selection.Unmapped) + len(p.Selection.Ignored); n > 0 && p.Selection.Scope == "changed" {
 		why += fmt.Sprintf(" (%d changed %s selected nothing: see zof plan)", n, plural(n, "file", "files"))
 	}
-	if p.Exit() == exitcode.Empty {
-		fmt.Fprintf(w, "nothing to run: no cases selected or suite empty: %s. gate.on_empty is fail (exit 5); set it to pass if an empty selection is fine.\n", why)
-		return exitcode.Empty
-	}
-	fmt.Fprintf(w, "notice: nothing to run: %s. gate.on_empty is pass, so the gate passes.\n", why)
-	return exitcode.OK
+	return why
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/diff"
@@ -29,6 +30,9 @@ type SelectOptions struct {
 	Environ      []string // passed to git and to commands
 	// Diff, when set, is used for scope changed instead of git (CI API sources).
 	Diff diff.Source
+	// RepoRoot, when set, is the repository root the run's suite_file is relative to
+	// (annotations point at it); "" makes it relative to the current directory.
+	RepoRoot string
 }
 
 // Plan is a selection made from a suite, ready to run.
@@ -56,26 +60,56 @@ func MakePlan(ctx context.Context, o SelectOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	sel, err := selection.New(selectionInput(s))
-	if err != nil {
-		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("%s: %w", o.SuitePath, err))
-	}
 	var d *diff.Result
 	if o.Scope == "changed" {
 		d, err = acquireDiff(ctx, o, s)
 		if err != nil {
 			// An unknown diff is a rule of the selection (on_unknown_diff), not a crash.
-			d = nil
-		}
-		if d == nil {
-			reason := "the diff could not be computed"
-			if err != nil {
-				reason = err.Error()
-			}
-			d = &diff.Result{Source: "git", Complete: false, Reason: reason}
+			d = &diff.Result{Source: "git", Complete: false, Reason: err.Error()}
 		}
 	}
-	selected, err := sel.Select(o.Scope, d)
+	return PlanSuite(s, o.Scope, o.Environment, d, suiteFile(o.SuitePath, o.RepoRoot))
+}
+
+// suiteFile is the suite's path relative to root (the current directory when root is
+// ""), /-separated; "" when it cannot be said (e.g. the suite is outside root).
+func suiteFile(path, root string) string {
+	if root == "" {
+		if rel, err := filepath.Rel(".", path); err == nil {
+			return filepath.ToSlash(rel)
+		}
+		return ""
+	}
+	absRoot, err := filepath.Abs(root)
+	if err != nil {
+		return ""
+	}
+	absPath, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	rel, err := filepath.Rel(absRoot, absPath)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return ""
+	}
+	return filepath.ToSlash(rel)
+}
+
+// PlanSuite selects from a loaded suite for scope and builds the run request
+// for environment: what MakePlan does once the suite is loaded and the diff
+// acquired. d is the change for scope changed (nil: the diff is unknown, and
+// on_unknown_diff applies); suiteFile is the suite's path relative to the
+// repository root, for annotations. The server's webhooks and schedules plan
+// with it too.
+func PlanSuite(s *suite.Suite, scope, environment string, d *diff.Result, suiteFile string) (*Plan, error) {
+	sel, err := selection.New(selectionInput(s))
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("%s: %w", s.File, err))
+	}
+	if scope == "changed" && d == nil {
+		d = &diff.Result{Source: "git", Complete: false, Reason: "the diff could not be computed"}
+	}
+	selected, err := sel.Select(scope, d)
 	if err != nil {
 		// Includes on_unknown_diff: fail: nothing is submitted, the reason is printed.
 		return nil, exitcode.Wrap(exitcode.Usage, err)
@@ -84,14 +118,12 @@ func MakePlan(ctx context.Context, o SelectOptions) (*Plan, error) {
 	for i, c := range selected.Cases {
 		ids[i] = c.ID
 	}
-	req, err := s.Request(o.Environment, ids)
+	req, err := s.Request(environment, ids)
 	if err != nil {
 		return nil, exitcode.Wrap(exitcode.Usage, err)
 	}
 	req.Selection = selected
-	if rel, err := filepath.Rel(".", o.SuitePath); err == nil {
-		req.SuiteFile = filepath.ToSlash(rel)
-	}
+	req.SuiteFile = suiteFile
 	return &Plan{Suite: s, Selection: selected, Request: req}, nil
 }
 

@@ -90,8 +90,15 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Cod
 		info = o.Stderr
 	}
 	fmt.Fprintln(info, mask.String(planHeadline(plan)))
+	var extra []reporters.Reporter
+	if !r.Detach {
+		// A detached run is not followed here: nothing would complete what a Starter began.
+		extra = extraReporters(o, plan, mask)
+	}
 	if plan.Empty() {
-		return emptyPlan(info, plan), nil
+		code := emptyPlan(info, plan)
+		reportEmpty(ctx, o, plan, code, extra)
+		return code, nil
 	}
 
 	req := plan.Request
@@ -129,11 +136,7 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Cod
 	switch {
 	case key != "":
 	case c.HasIdentity():
-		ids := make([]string, len(plan.Selection.Cases))
-		for i, sc := range plan.Selection.Cases {
-			ids[i] = sc.ID
-		}
-		key = IdempotencyKey(KeyInput{Project: req.Project, Environment: req.Environment.Name, Cases: ids, SuiteDigest: plan.Suite.Digest, SHA: c.SHA, CI: c})
+		key = IdempotencyKey(KeyInput{Project: req.Project, Environment: req.Environment.Name, Cases: selectedIDs(plan), SuiteDigest: plan.Suite.Digest, SHA: c.SHA, CI: c})
 		why = fmt.Sprintf("derived from %s run %s", c.Provider, c.RunID)
 		if c.Attempt > 0 {
 			why += fmt.Sprintf(" attempt %d", c.Attempt)
@@ -173,7 +176,14 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Cod
 		fmt.Fprintln(o.Stdout, run.ID)
 		return exitcode.OK, nil
 	}
-	return followRemote(ctx, o, r.Client, run, failOn, mask, selectionNotices(plan), deadline)
+	if run.URL == "" {
+		run.URL = url
+	}
+	if run.IdempotencyKey == "" {
+		run.IdempotencyKey = key
+	}
+	startReporters(ctx, o, run, extra)
+	return followRemote(ctx, o, r.Client, run, failOn, mask, selectionNotices(plan), deadline, extra)
 }
 
 // interruptedSubmit handles Ctrl-C while the create was in flight: the run may exist. Sending
@@ -231,11 +241,11 @@ func Watch(ctx context.Context, o RunOptions, w WatchOptions) (exitcode.Code, er
 		url = w.Client.RunURL(run.ID)
 	}
 	fmt.Fprintf(o.Stdout, "following run %s (%s on %s, %s) on %s: %s\n", run.ID, run.Project, run.Environment, run.Status.Display(), w.Client.Server(), url)
-	return followRemote(ctx, o, w.Client, run, failOn, secret.NewMasker(nil), nil, start.Add(o.Timeout))
+	return followRemote(ctx, o, w.Client, run, failOn, secret.NewMasker(nil), nil, start.Add(o.Timeout), nil)
 }
 
 // followRemote follows a server's run to its verdict and writes the reports.
-func followRemote(ctx context.Context, o RunOptions, c *client.Client, run *api.Run, failOn []string, mask *secret.Masker, notices []string, deadline time.Time) (exitcode.Code, error) {
+func followRemote(ctx context.Context, o RunOptions, c *client.Client, run *api.Run, failOn []string, mask *secret.Masker, notices []string, deadline time.Time, extra []reporters.Reporter) (exitcode.Code, error) {
 	con, err := console.NewConsole(reporters.Options{Out: o.Stdout, TTY: o.TTY, Color: o.Color, GitHubActions: o.GitHubActions, Mask: mask, Now: o.Now})
 	if err != nil {
 		return 0, err
@@ -269,9 +279,12 @@ func followRemote(ctx context.Context, o RunOptions, c *client.Client, run *api.
 	if out.Run.URL == "" {
 		out.Run.URL = url
 	}
+	if out.Run.IdempotencyKey == "" {
+		out.Run.IdempotencyKey = run.IdempotencyKey
+	}
 	code, verdict, vnotices := Verdict(out.Outcome, failOn)
 	res := &reporters.Result{Run: out.Run, Events: out.events, Exit: code, Verdict: verdict, Notices: append(notices, vnotices...)}
-	writeReports(context.WithoutCancel(ctx), res, con, o, mask)
+	writeReports(context.WithoutCancel(ctx), res, con, o, mask, extra)
 	return code, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -143,7 +144,57 @@ func sourceLine(s api.Source) string {
 	if s.Actor != "" {
 		parts = append(parts, "by "+clean(s.Actor))
 	}
+	if s.Trigger == api.TriggerWebhook || s.Trigger == api.TriggerSchedule {
+		parts = append(parts, TriggerLabel(s))
+	}
 	return strings.Join(parts, " · ")
+}
+
+// TriggerLabel says what started a run, for `zof runs` and `zof status`:
+// "ci", "api", "webhook DELIVERY-ID", "schedule NAME@TICK", or "-" when the
+// run does not say (created by an older client).
+func TriggerLabel(s api.Source) string {
+	t := clean(s.Trigger)
+	switch {
+	case t == "":
+		return "-"
+	case s.TriggerID != "":
+		return t + " " + clean(s.TriggerID)
+	}
+	return t
+}
+
+// WriteRunList prints a page of runs as the `zof runs` table, newest first as
+// the server sends them, with what triggered each.
+func WriteRunList(w io.Writer, list *api.RunList, now time.Time) error {
+	if len(list.Runs) == 0 {
+		_, err := fmt.Fprintln(w, "no runs match")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tPROJECT\tENVIRONMENT\tTRIGGER\tCREATED\tDURATION\tMEMBERS\tDETAIL")
+	for i := range list.Runs {
+		r := &list.Runs[i]
+		cnt := r.Count()
+		detail := ""
+		switch {
+		case r.Substate != api.SubstateNone:
+			detail = r.Substate.Display(r.Position)
+		case r.Reason != "":
+			detail = r.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", clean(r.ID), r.Status.Display(), clean(r.Project), clean(r.Environment),
+			TriggerLabel(r.Source), r.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"), r.Duration(now).Round(time.Second),
+			cnt.Passed+cnt.Failed+cnt.Cancelled+cnt.Blocked, cnt.Total, clean(detail))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if list.Next != "" {
+		_, err := fmt.Fprintf(w, "more: add --cursor %s\n", list.Next)
+		return err
+	}
+	return nil
 }
 
 func shortSHA(s string) string {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,7 +28,7 @@ const (
 	MetricHTTPRequests    = "zof_http_requests_total"           // counter: requests by route and status code
 	MetricHTTPRequestSecs = "zof_http_request_duration_seconds" // histogram: non-stream request durations by route
 	collectTimeout        = 5 * time.Second
-	followPageLimit       = engine.MaxListLimit
+	listPageLimit         = engine.MaxListLimit
 )
 
 type metrics struct {
@@ -143,7 +142,7 @@ func (c *runsCollector) Collect(ch chan<- prometheus.Metric) {
 func (s *Server) eachRun(ctx context.Context, tenant string, statuses []api.Status, fn func(*api.Run)) error {
 	cursor := ""
 	for {
-		runs, next, err := s.eng.List(ctx, tenant, engine.ListFilter{Statuses: statuses, Limit: followPageLimit, Cursor: cursor})
+		runs, next, err := s.eng.List(ctx, tenant, engine.ListFilter{Statuses: statuses, Limit: listPageLimit, Cursor: cursor})
 		if err != nil {
 			return err
 		}
@@ -157,77 +156,19 @@ func (s *Server) eachRun(ctx context.Context, tenant string, statuses []api.Stat
 	}
 }
 
-// followUnfinished follows the runs the store holds unfinished, so their
-// queue and verdict times are measured too.
-func (s *Server) followUnfinished() {
-	for _, t := range s.cfg.TenantNames() {
-		err := s.eachRun(s.ctx, t, []api.Status{api.StatusInitial, api.StatusQueued, api.StatusRunning}, func(r *api.Run) { s.follow(r) })
-		if err != nil && s.ctx.Err() == nil {
-			s.log.Warn("metrics: listing unfinished runs", "tenant", t, "err", err)
+// observe is the engine's Observer: it measures time in queue when a run
+// starts and time to verdict when it ends, from the events as they are stored
+// (no subscription per run, no store reads).
+func (s *Server) observe(tenant string, run *api.Run, evs []api.Event) {
+	for _, ev := range evs {
+		if ev.Type != api.EventRunStatus {
+			continue
 		}
-	}
-}
-
-// follow measures one run from its snapshot on: time in queue when it starts
-// running, time to verdict and its terminal status when it ends.
-func (s *Server) follow(run *api.Run) {
-	s.followMu.Lock()
-	if s.following[run.ID] || s.ctx.Err() != nil {
-		s.followMu.Unlock()
-		return
-	}
-	s.following[run.ID] = true
-	s.bg.Add(1)
-	s.followMu.Unlock()
-	go func() {
-		defer s.bg.Done()
-		defer func() {
-			s.followMu.Lock()
-			delete(s.following, run.ID)
-			s.followMu.Unlock()
-		}()
-		s.followRun(run.Tenant, run.ID, run.CreatedAt, !run.StartedAt.IsZero(), run.LastSeq)
-	}()
-}
-
-func (s *Server) followRun(tenant, id string, created time.Time, started bool, after int64) {
-	for s.ctx.Err() == nil {
-		sub, err := s.eng.Subscribe(s.ctx, tenant, id, after)
-		if err != nil {
-			return
-		}
-		for ev := range sub.C {
-			after = ev.Seq
-			if ev.Type != api.EventRunStatus {
-				continue
-			}
-			if ev.Status == api.StatusRunning && !started {
-				started = true
-				s.metrics.queue.WithLabelValues(tenant).Observe(ev.At.Sub(created).Seconds())
-			}
-			if ev.Status.Terminal() {
-				s.finish(tenant, ev.Status, ev.At.Sub(created))
-				return
-			}
-		}
-		if err := sub.Err(); err != nil && !errors.Is(err, engine.ErrDropped) {
-			return // the server is closing, or the store failed
-		}
-		if sub.Err() == nil {
-			// Ended before the run's end: the engine has not loaded it yet.
-			run, err := s.eng.Get(s.ctx, tenant, id)
-			if err != nil {
-				return
-			}
-			if run.Status.Terminal() && run.LastSeq <= after {
-				s.finish(tenant, run.Status, run.FinishedAt.Sub(created))
-				return
-			}
-			select {
-			case <-time.After(resubscribeDelay):
-			case <-s.ctx.Done():
-				return
-			}
+		switch {
+		case ev.Status == api.StatusRunning:
+			s.metrics.queue.WithLabelValues(tenant).Observe(ev.At.Sub(run.CreatedAt).Seconds())
+		case ev.Status.Terminal():
+			s.finish(tenant, ev.Status, ev.At.Sub(run.CreatedAt))
 		}
 	}
 }

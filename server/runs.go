@@ -33,30 +33,85 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, p config.Prin
 		s.audit.record(p, "create", "", key, berr.status, berr.title)
 		return
 	}
-	if probs := s.refusals(p.Tenant, &req); len(probs) > 0 {
-		writeProblemBody(w, api.Problem{Type: probRefused, Title: "Run refused", Status: http.StatusUnprocessableEntity,
-			Detail: refusedDetail(probs), Errors: probs})
-		s.audit.record(p, "create", "", key, http.StatusUnprocessableEntity, "refused: "+strings.Join(probs, "; "))
-		return
-	}
-	run, replayed, err := s.eng.Create(r.Context(), p.Tenant, &req, engine.CreateOptions{IdempotencyKey: key})
+	run, replayed, err := s.create(r.Context(), p, &req, engine.CreateOptions{IdempotencyKey: key})
 	if err != nil {
-		status := s.engineError(w, err)
-		s.audit.record(p, "create", runIDOf(err), key, status, errTitle(err))
+		if re, ok := errorsAs[*RefusedError](err); ok {
+			writeProblemBody(w, api.Problem{Type: probRefused, Title: "Run refused", Status: http.StatusUnprocessableEntity,
+				Detail: refusedDetail(re.Problems), Errors: re.Problems})
+			return
+		}
+		s.engineError(w, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/runs/"+url.PathEscape(run.ID))
 	if replayed {
-		s.metrics.replay(p.Tenant)
 		w.Header().Set(api.HeaderReplayed, "true")
 		writeJSON(w, http.StatusOK, run)
-		s.audit.record(p, "replay", run.ID, key, http.StatusOK, "replayed")
 		return
 	}
-	s.metrics.created(p.Tenant)
-	s.follow(run)
 	writeJSON(w, http.StatusCreated, run)
+}
+
+// RefusedError is a run refused before anything ran (api.md, Safety):
+// every problem, each telling what to change.
+type RefusedError struct{ Problems []string }
+
+func (e *RefusedError) Error() string { return refusedDetail(e.Problems) }
+
+// Submit creates a run through the same path as POST /v1/runs: the safety
+// checks of the principal's tenant, engine.Create with opts (idempotency key
+// and fingerprint), metrics, and an audit line naming the principal (for
+// triggers "webhook:github", "schedule:NAME"). A refused run is a
+// *RefusedError; engine errors are returned as they are. replayed is true
+// when opts.IdempotencyKey already named a run, which is returned.
+func (s *Server) Submit(ctx context.Context, p config.Principal, req *api.RunRequest, opts engine.CreateOptions) (run *api.Run, replayed bool, err error) {
+	return s.create(ctx, p, req, opts)
+}
+
+// Get returns a run of tenant (engine.Get).
+func (s *Server) Get(ctx context.Context, tenant, id string) (*api.Run, error) {
+	return s.eng.Get(ctx, tenant, id)
+}
+
+// Wait follows a run of tenant until it is terminal (engine.Wait).
+func (s *Server) Wait(ctx context.Context, tenant, id string) (*api.Run, error) {
+	return s.eng.Wait(ctx, tenant, id)
+}
+
+func (s *Server) create(ctx context.Context, p config.Principal, req *api.RunRequest, opts engine.CreateOptions) (*api.Run, bool, error) {
+	key := opts.IdempotencyKey
+	if probs := s.refusals(p.Tenant, req); len(probs) > 0 {
+		s.audit.record(p, "create", "", key, http.StatusUnprocessableEntity, "refused: "+strings.Join(probs, "; "))
+		return nil, false, &RefusedError{Problems: probs}
+	}
+	run, replayed, err := s.eng.Create(ctx, p.Tenant, req, opts)
+	if err != nil {
+		s.audit.record(p, "create", runIDOf(err), key, statusOf(err), errTitle(err))
+		return nil, false, err
+	}
+	if replayed {
+		s.metrics.replay(p.Tenant)
+		s.audit.record(p, "replay", run.ID, key, http.StatusOK, "replayed")
+		return run, true, nil
+	}
+	s.metrics.created(p.Tenant)
 	s.audit.record(p, "create", run.ID, key, http.StatusCreated, "created")
+	return run, false, nil
+}
+
+// statusOf is the HTTP status engineError answers for err.
+func statusOf(err error) int {
+	switch {
+	case errors.As(err, new(*engine.NotFoundError)):
+		return http.StatusNotFound
+	case errors.As(err, new(*engine.StateError)):
+		return http.StatusConflict
+	case errors.As(err, new(*engine.IdempotencyConflictError)), errors.As(err, new(*engine.ValidationError)):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, engine.ErrStopped) || errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 func refusedDetail(probs []string) string {
@@ -286,7 +341,6 @@ func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request, p config.Princ
 		return
 	}
 	s.metrics.created(p.Tenant)
-	s.follow(run)
 	w.Header().Set("Location", "/v1/runs/"+url.PathEscape(run.ID))
 	writeJSON(w, http.StatusCreated, run)
 	s.audit.record(p, "rerun", run.ID, "", http.StatusCreated, "rerun of "+id)

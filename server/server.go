@@ -27,8 +27,7 @@
 //     Retry-After beyond it).
 //   - Metrics: gauges of non-terminal runs and queue depth are read from the
 //     engine at scrape time; time in queue, time to verdict and finished runs
-//     come from following every run this server creates or finds unfinished
-//     at start; stuck runs are checked periodically (a run listed by
+//     come from the engine's observer as events are stored; stuck runs are checked periodically (a run listed by
 //     engine.Stuck on two checks in a row is reported, as the engine advises).
 package server
 
@@ -45,6 +44,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/engine"
 	"github.com/zof-ai/zof-ci/server/config"
+	"github.com/zof-ai/zof-ci/trigger"
 )
 
 // Timeouts and intervals. Each is overridable through Options (tests use short ones).
@@ -94,6 +94,10 @@ type Options struct {
 	Audit io.Writer
 	// Now is the clock of audit lines (default time.Now).
 	Now func() time.Time
+	// Triggers is the store of webhook deliveries and schedule ticks that
+	// GET /v1/triggers lists (the same sqlitestore.Store as the engine's);
+	// nil lists none. The webhook receiver is mounted with SetWebhooks.
+	Triggers trigger.Store
 
 	// Zero values take the Default* constants.
 	ReadHeaderTimeout  time.Duration
@@ -130,8 +134,7 @@ type Server struct {
 
 	frames frameCache // encoded events shared by the streams of a run
 
-	followMu  sync.Mutex
-	following map[string]bool // runs whose events feed the metrics
+	webhooks webhooksBox // set by SetWebhooks
 }
 
 // New builds a Server and starts its background work (metrics of runs the
@@ -165,16 +168,15 @@ func New(opts Options) (*Server, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		opts:      opts,
-		cfg:       opts.Config,
-		eng:       opts.Engine,
-		log:       opts.Logger,
-		audit:     newAuditLog(opts.Audit, opts.Logger, opts.Now),
-		ctx:       ctx,
-		cancel:    cancel,
-		closing:   make(chan struct{}),
-		streams:   map[string]int{},
-		following: map[string]bool{},
+		opts:    opts,
+		cfg:     opts.Config,
+		eng:     opts.Engine,
+		log:     opts.Logger,
+		audit:   newAuditLog(opts.Audit, opts.Logger, opts.Now),
+		ctx:     ctx,
+		cancel:  cancel,
+		closing: make(chan struct{}),
+		streams: map[string]int{},
 	}
 	s.metrics = newMetrics(s)
 	s.mux = http.NewServeMux()
@@ -183,8 +185,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s.handler = s.top()
 
-	s.bg.Add(2)
-	go func() { defer s.bg.Done(); s.followUnfinished() }()
+	opts.Engine.Observe(s.observe)
+	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.watchStuck() }()
 	return s, nil
 }

@@ -22,6 +22,9 @@ type Store struct {
 	runs  map[string]*entry
 	list  []*entry // by Order, oldest first
 	idem  map[idemKey]engine.IdempotencyRecord
+
+	trigOnce sync.Once
+	trigs    *triggers
 }
 
 type entry struct {

@@ -65,6 +65,31 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX idempotency_expires_at ON idempotency (expires_at)`,
 	},
+	// 2: triggers (webhook deliveries and schedule ticks, package trigger).
+	{
+		// The unique (tenant, source, trigger_key) deduplicates redeliveries
+		// and ticks seen by two processes. body is the api.Trigger as JSON;
+		// the columns beside it are what queries filter on. ord as in runs
+		// (PostgreSQL: an identity column).
+		`CREATE TABLE triggers (
+			id          TEXT   NOT NULL PRIMARY KEY,
+			tenant      TEXT   NOT NULL,
+			source      TEXT   NOT NULL,
+			trigger_key TEXT   NOT NULL,
+			ord         BIGINT NOT NULL UNIQUE,
+			state       TEXT   NOT NULL,
+			event       TEXT   NOT NULL,
+			reported    BIGINT NOT NULL,
+			created_at  BIGINT NOT NULL,
+			expires_at  BIGINT NOT NULL,
+			body        TEXT   NOT NULL,
+			detail      TEXT   NOT NULL,
+			UNIQUE (tenant, source, trigger_key)
+		)`,
+		`CREATE INDEX triggers_tenant_ord ON triggers (tenant, ord)`,
+		`CREATE INDEX triggers_state_ord ON triggers (state, ord)`,
+		`CREATE INDEX triggers_expires_at ON triggers (expires_at)`,
+	},
 }
 
 // migrate brings the schema to the latest version in one transaction (DDL is

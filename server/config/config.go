@@ -6,8 +6,9 @@
 // the name of an environment variable holding it (looked up through the
 // function the caller passes, so nothing here reads the process environment).
 //
-// allowed_targets patterns are described at Pattern. A minimal config with
-// two tenants:
+// allowed_targets patterns are described at Pattern. Webhook repositories and
+// schedules (tenant `repositories:` and `schedules:`) are described at
+// Repository and Schedule. A minimal config with two tenants:
 //
 //	listen: 127.0.0.1:8080
 //	public_url: https://zof.example.com
@@ -138,6 +139,10 @@ type Tenant struct {
 	// MaxStreams bounds the tenant's open event streams.
 	MaxStreams int
 	Tokens     []Token
+	// Repositories are the tenant's repositories for webhooks and schedules.
+	Repositories []*Repository
+	// Schedules are the tenant's cron schedules.
+	Schedules []*Schedule
 }
 
 // Token is a named principal of a tenant; the token itself is not kept.
@@ -247,6 +252,8 @@ type rawTenant struct {
 	AllowedTargets    []string   `yaml:"allowed_targets"`
 	MaxStreams        *int       `yaml:"max_streams"`
 	Tokens            []rawToken `yaml:"tokens"`
+	Repositories      []rawRepo  `yaml:"repositories"`
+	Schedules         []rawSched `yaml:"schedules"`
 }
 
 type rawToken struct {
@@ -481,8 +488,10 @@ func build(r *raw, root *yaml.Node, filename string, lookup Lookup) (*Config, er
 			t.Tokens = append(t.Tokens, Token{Name: rk.Name, Role: role})
 			c.tokens = append(c.tokens, tokenEntry{hash: hash, principal: Principal{Tenant: name, Name: rk.Name, Role: role}})
 		}
+		buildTriggers(c, t, rt, root, lookup, at)
 		c.Tenants[name] = t
 	}
+	checkSharedRepos(c, root, at)
 	if len(probs) > 0 {
 		return nil, &Error{filename, probs}
 	}

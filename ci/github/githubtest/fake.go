@@ -1,5 +1,5 @@
 // Package githubtest is a fake of the parts of GitHub's REST API zof uses (pull
-// request files, check runs), for tests: it follows the documented request and
+// request files, comparisons, check runs, GitHub App tokens), for tests: it follows the documented request and
 // response shapes and limits, counts calls, stores bodies, and can be told to
 // fail like the real one (403 without permission, rate limits, 5xx).
 package githubtest
@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,6 +105,11 @@ type Fake struct {
 	// pattern ("METHOD /path-regexp") matches is used and removed, unless
 	// Sticky. Tests add them with Fail.
 	faults []fault
+	// App, when set (EnableApp), makes the fake authenticate like GitHub
+	// with a GitHub App; nil accepts any token.
+	App *App
+	// compares answers the compare endpoint, by "base...head" (SetCompare).
+	compares map[string]Comparison
 }
 
 type fault struct {
@@ -113,8 +119,16 @@ type fault struct {
 	sticky bool
 }
 
+// Cleaner is the part of testing.TB New needs, so a testscript command (or a
+// benchmark) can start a fake too.
+type Cleaner interface {
+	Cleanup(func())
+}
+
+var _ Cleaner = (testing.TB)(nil)
+
 // New starts a fake; it is closed when the test ends.
-func New(t testing.TB) *Fake {
+func New(t Cleaner) *Fake {
 	f := &Fake{Files: map[int][]File{}, CheckRuns: map[int64]*CheckRun{}, nextID: 1000}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Server.Close)
@@ -185,6 +199,27 @@ func (f *Fake) Only(t testing.TB) *CheckRun {
 	return f.Run(ids[0])
 }
 
+// SetFiles sets pull request n's files (safe while the fake serves).
+func (f *Fake) SetFiles(n int, files []File) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Files[n] = files
+}
+
+// Runs returns copies of every check run, by id.
+func (f *Fake) Runs() []CheckRun {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]CheckRun, 0, len(f.CheckRuns))
+	for _, cr := range f.CheckRuns {
+		c := *cr
+		c.Annotations = append([]Annotation(nil), cr.Annotations...)
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
 // AddRun stores a check run as if created earlier (a retried step finds it).
 func (f *Fake) AddRun(cr CheckRun) int64 {
 	f.mu.Lock()
@@ -220,7 +255,12 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	defer f.mu.Unlock()
+	if f.App != nil && (f.App.serve(w, r, body) || !f.App.authorize(w, r)) {
+		return
+	}
 	switch {
+	case r.Method == http.MethodGet && comparePath.MatchString(r.URL.Path):
+		f.compare(w, r, comparePath.FindStringSubmatch(r.URL.Path)[3])
 	case r.Method == http.MethodGet && filesPath.MatchString(r.URL.Path):
 		m := filesPath.FindStringSubmatch(r.URL.Path)
 		n, _ := strconv.Atoi(m[3])

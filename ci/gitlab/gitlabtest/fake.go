@@ -98,8 +98,16 @@ type fault struct {
 	sticky bool
 }
 
+// Cleaner is the part of testing.TB New needs, so a testscript command (or a
+// benchmark) can start a fake too.
+type Cleaner interface {
+	Cleanup(func())
+}
+
+var _ Cleaner = (testing.TB)(nil)
+
 // New starts a fake with one token, "glpat-api", that has api scope.
-func New(t testing.TB) *Fake {
+func New(t Cleaner) *Fake {
 	f := &Fake{Tokens: map[string]bool{"glpat-api": true}, Diffs: map[int64][]Diff{}, Notes: map[int64][]*Note{}, MaxDiffFiles: 1000, nextID: 500}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Server.Close)
@@ -153,6 +161,20 @@ func (f *Fake) AddNote(iid int64, body, author string, system bool) int64 {
 	n.Author.Username = author
 	f.Notes[iid] = append(f.Notes[iid], n)
 	return n.ID
+}
+
+// SetDiffs sets merge request iid's diffs (safe while the fake serves).
+func (f *Fake) SetDiffs(iid int64, diffs []Diff) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Diffs[iid] = diffs
+}
+
+// StatusList returns a copy of the commit statuses posted, in order.
+func (f *Fake) StatusList() []Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Status(nil), f.Statuses...)
 }
 
 // NotesOf returns copies of the merge request's notes.
