@@ -72,15 +72,8 @@ type RunOptions struct {
 // progress, writes the reports and returns the gate's exit code. ctx is the
 // interrupt: when it ends, the run is cancelled and the code is 130.
 func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
-	plan, err := MakePlan(ctx, o.Select)
+	plan, failOn, err := planAndGate(ctx, o)
 	if err != nil {
-		return 0, err
-	}
-	failOn := o.FailOn
-	if len(failOn) == 0 {
-		failOn = plan.Suite.Gate.FailOn
-	}
-	if failOn, err = ParseFailOn(failOn); err != nil {
 		return 0, err
 	}
 	mask := secret.NewMasker(plan.Request.Secrets)
@@ -225,6 +218,24 @@ func feedExtra(ctx context.Context, o RunOptions, res *reporters.Result, extra [
 			fmt.Fprintf(o.Stderr, "zof: %v (the gate's exit code is unchanged)\n", err)
 		}
 	}
+}
+
+// planAndGate makes the plan and settles which outcomes fail the gate:
+// --fail-on, else the suite's gate.fail_on.
+func planAndGate(ctx context.Context, o RunOptions) (*Plan, []string, error) {
+	plan, err := MakePlan(ctx, o.Select)
+	if err != nil {
+		return nil, nil, err
+	}
+	failOn := o.FailOn
+	if len(failOn) == 0 {
+		failOn = plan.Suite.Gate.FailOn
+	}
+	failOn, err = ParseFailOn(failOn)
+	if err != nil {
+		return nil, nil, err
+	}
+	return plan, failOn, nil
 }
 
 // embeddedSource follows a run of the in-process engine.

@@ -72,15 +72,8 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Cod
 	if r.Client == nil {
 		return 0, exitcode.Errorf(exitcode.Usage, "no execution service: set --server or ZOF_SERVER")
 	}
-	plan, err := MakePlan(ctx, o.Select)
+	plan, failOn, err := planAndGate(ctx, o)
 	if err != nil {
-		return 0, err
-	}
-	failOn := o.FailOn
-	if len(failOn) == 0 {
-		failOn = plan.Suite.Gate.FailOn
-	}
-	if failOn, err = ParseFailOn(failOn); err != nil {
 		return 0, err
 	}
 	mask := secret.NewMasker(plan.Request.Secrets)
