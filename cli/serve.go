@@ -142,7 +142,7 @@ func serve(ctx context.Context, a *app, log *slog.Logger, dataDir, configPath, l
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
 	srv.SetWebhooks(hooks)
-	sched, err := schedule.New(schedule.Options{Config: cfg, Store: store, Submitter: srv, Logger: log})
+	sched, err := schedule.New(schedule.Options{Config: cfg, Store: store, Submitter: srv, Repos: hooks.Repos(), Logger: log})
 	if err != nil {
 		srv.Close()
 		return exitcode.Wrap(exitcode.Usage, err)

@@ -1,8 +1,15 @@
 package config
 
 import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -51,7 +58,11 @@ func (s Secret) Value() string { return string(s) }
 //	    repo: acme/checkout               # GitHub owner/repo; GitLab project path (group/sub/project)
 //	    api_url: https://api.github.com   # optional: GitHub Enterprise https://HOST/api/v3, GitLab https://HOST/api/v4
 //	    webhook_secret_env: ZOF_HOOK_SECRET  # the webhook's secret (GitHub: Secret; GitLab: Secret token)
-//	    token_env: ZOF_GITHUB_TOKEN       # API token: reads the suite and the change, posts check runs / notes
+//	    token_env: ZOF_GITHUB_TOKEN       # API token: reads the suite and the change, posts notes (GitLab) ...
+//	    # ... or, GitHub, a GitHub App (needed for check runs) instead of token_env:
+//	    # app_id: 123456
+//	    # private_key_env: ZOF_GITHUB_APP_KEY   # the App's private key (PEM), or private_key_file: /etc/zof/app.pem
+//	    # installation_id: 7890123             # optional: else the webhook's installation.id, or looked up
 //	    suite: zof.yaml                   # the suite file's path in the repository
 //	    vars: {STAGING_URL: https://staging.example.com}   # what ${VAR} in the suite resolves to
 //	    vars_env: {STAGING_TOKEN: ZOF_STAGING_TOKEN}       # ... read from the server's environment
@@ -69,12 +80,94 @@ type Repository struct {
 	APIURL string
 	// WebhookSecret is empty when the repository takes no webhooks (schedules only).
 	WebhookSecret Secret
-	Token         Secret
-	Suite         string
+	// Token is token_env's token ("" with App or without credentials).
+	Token Secret
+	// App is the GitHub App the server acts as for this repository (nil: Token).
+	App   *GitHubApp
+	Suite string
 	// Vars resolve ${VAR} in the suite; nothing else does (never the server's own environment).
 	Vars   map[string]Secret
 	Events map[string]EventRule
 	Tenant string
+}
+
+// GitHub App credentials are per repository, like token_env: each
+// repository names the App it is reached through (several may name the same
+// App; `zof serve` then shares its tokens).
+//
+// MaxPrivateKeySize bounds private_key_file: a 4096-bit RSA key in PEM is
+// about 3.3 KB, so anything much larger is not a key.
+const MaxPrivateKeySize = 64 << 10
+
+// GitHubApp is a GitHub App's credentials (app_id, private_key_env or
+// private_key_file, installation_id). It prints without the key.
+type GitHubApp struct {
+	// ID is the App's numeric ID (the App's settings page: "App ID").
+	ID int64
+	// InstallationID is the installation to act as; 0: the webhook
+	// payload's installation.id, or else looked up from the repository.
+	InstallationID int64
+	// Key is the App's private key; it never leaves the process but as JWT signatures.
+	Key *rsa.PrivateKey
+	// KeySource says where the key came from ("env NAME", "file PATH"), for messages.
+	KeySource string
+}
+
+func (a *GitHubApp) String() string {
+	if a == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("GitHub App %d (key from %s)", a.ID, a.KeySource)
+}
+
+// GoString keeps %#v from printing the key.
+func (a *GitHubApp) GoString() string { return a.String() }
+
+// ParsePrivateKey reads a GitHub App's private key: PEM, PKCS#1 ("BEGIN RSA
+// PRIVATE KEY", the .pem file GitHub generates) or PKCS#8 ("BEGIN PRIVATE
+// KEY") holding an RSA key. A value whose line breaks were written as the
+// two characters \n (common when a PEM is pasted into one environment
+// variable) is accepted too. Errors never quote the data.
+func ParsePrivateKey(data []byte) (*rsa.PrivateKey, error) {
+	data = bytes.TrimSpace(data)
+	if !bytes.ContainsRune(data, '\n') && bytes.Contains(data, []byte(`\n`)) {
+		data = bytes.ReplaceAll(data, []byte(`\n`), []byte("\n"))
+	}
+	block, rest := pem.Decode(data)
+	switch {
+	case block == nil:
+		return nil, errors.New("it is not PEM: use the .pem file GitHub generated for the App (it starts with -----BEGIN RSA PRIVATE KEY-----)")
+	case len(bytes.TrimSpace(rest)) > 0:
+		return nil, errors.New("it holds more than one PEM block: give the App's private key alone")
+	case block.Headers["Proc-Type"] != "" || block.Type == "ENCRYPTED PRIVATE KEY":
+		return nil, errors.New("it is encrypted: GitHub's App keys are not; give the key as GitHub generated it")
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("it is a PEM %q, not a private key: use the .pem file GitHub generated for the App", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("its PEM does not hold a readable key (%v)", sanitize(err))
+	}
+	rk, ok := key.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("it is a %T key; GitHub Apps sign with RSA (RS256)", key)
+	}
+	if err := rk.Validate(); err != nil {
+		return nil, fmt.Errorf("it is not a valid RSA key (%v)", sanitize(err))
+	}
+	return rk, nil
+}
+
+// sanitize keeps an x509/rsa error's message and nothing of the input.
+func sanitize(err error) string {
+	return strings.TrimPrefix(err.Error(), "x509: ")
 }
 
 // EventRule is what a run from one kind of event targets.
@@ -159,6 +252,10 @@ type rawRepo struct {
 	APIURL           string               `yaml:"api_url"`
 	WebhookSecretEnv string               `yaml:"webhook_secret_env"`
 	TokenEnv         string               `yaml:"token_env"`
+	AppID            int64                `yaml:"app_id"`
+	PrivateKeyEnv    string               `yaml:"private_key_env"`
+	PrivateKeyFile   string               `yaml:"private_key_file"`
+	InstallationID   int64                `yaml:"installation_id"`
 	Suite            string               `yaml:"suite"`
 	Vars             map[string]string    `yaml:"vars"`
 	VarsEnv          map[string]string    `yaml:"vars_env"`
@@ -254,6 +351,12 @@ func buildTriggers(c *Config, t *Tenant, rt rawTenant, root *yaml.Node, lookup L
 		} else if rr.Provider == ProviderGitLab {
 			at(line, "%s: token_env is required for GitLab (a token with api scope reads the suite and posts the note and commit status)", where)
 		}
+		r.App = buildApp(c, rr, lookup, where, func(field string) int {
+			if l := lineOf(root, "tenants", name, "repositories", i, field); l > 0 {
+				return l
+			}
+			return line
+		}, at)
 		for _, k := range sortedKeys(rr.Vars) {
 			if !varNameRE.MatchString(k) {
 				at(line, "%s: vars: %q is not a variable name", where, k)
@@ -353,6 +456,81 @@ func buildTriggers(c *Config, t *Tenant, rt rawTenant, root *yaml.Node, lookup L
 		}
 		t.Schedules = append(t.Schedules, sc)
 	}
+}
+
+// buildApp reads a repository's GitHub App credentials (nil without app_id
+// and a key); lineOf gives a field's line.
+func buildApp(c *Config, rr rawRepo, lookup Lookup, where string, fieldLine func(string) int, at func(int, string, ...any)) *GitHubApp {
+	if rr.AppID == 0 && rr.PrivateKeyEnv == "" && rr.PrivateKeyFile == "" && rr.InstallationID == 0 {
+		return nil
+	}
+	ok := true
+	bad := func(field, format string, args ...any) {
+		at(fieldLine(field), "%s: "+format, append([]any{where}, args...)...)
+		ok = false
+	}
+	switch {
+	case rr.Provider != ProviderGitHub:
+		bad("app_id", "app_id, private_key_env, private_key_file and installation_id are for GitHub repositories (a GitHub App); GitLab uses token_env")
+		return nil
+	case rr.TokenEnv != "":
+		bad("token_env", "give either token_env (a token) or app_id with a private key (a GitHub App), not both")
+	}
+	if rr.AppID <= 0 {
+		bad("app_id", "app_id: give the GitHub App's numeric ID (its settings page: \"App ID\") with the private key")
+	}
+	if rr.InstallationID < 0 {
+		bad("installation_id", "installation_id must be a positive number (the installation's settings URL ends with it); leave it out to use the webhook's")
+	}
+	var data []byte
+	var source string
+	switch {
+	case rr.PrivateKeyEnv != "" && rr.PrivateKeyFile != "":
+		bad("private_key_file", "give either private_key_env or private_key_file, not both")
+	case rr.PrivateKeyEnv != "":
+		source = "env " + rr.PrivateKeyEnv
+		v, set := lookup(rr.PrivateKeyEnv)
+		if !set || strings.TrimSpace(v) == "" {
+			bad("private_key_env", "private_key_env: environment variable %s is not set; export the App's private key (the .pem file's contents) before starting zof serve", rr.PrivateKeyEnv)
+			break
+		}
+		c.tokenEnvs = append(c.tokenEnvs, rr.PrivateKeyEnv)
+		data = []byte(v)
+	case rr.PrivateKeyFile != "":
+		source = "file " + rr.PrivateKeyFile
+		f, err := os.Open(rr.PrivateKeyFile)
+		if err != nil {
+			bad("private_key_file", "private_key_file: %v; give the path of the App's .pem file", err)
+			break
+		}
+		data, err = io.ReadAll(io.LimitReader(f, MaxPrivateKeySize+1))
+		f.Close()
+		switch {
+		case err != nil:
+			bad("private_key_file", "private_key_file %s: %v", rr.PrivateKeyFile, err)
+		case len(data) > MaxPrivateKeySize:
+			bad("private_key_file", "private_key_file %s is larger than %d KiB: it is not a private key", rr.PrivateKeyFile, MaxPrivateKeySize>>10)
+			data = nil
+		}
+	default:
+		bad("app_id", "app_id needs the App's private key: private_key_env (an environment variable holding the PEM) or private_key_file")
+	}
+	var key *rsa.PrivateKey
+	if len(data) > 0 {
+		var err error
+		key, err = ParsePrivateKey(data)
+		if err != nil {
+			field := "private_key_env"
+			if rr.PrivateKeyFile != "" {
+				field = "private_key_file"
+			}
+			bad(field, "the GitHub App private key from %s is not an RSA private key: %v", source, err)
+		}
+	}
+	if !ok || key == nil {
+		return nil
+	}
+	return &GitHubApp{ID: rr.AppID, InstallationID: rr.InstallationID, Key: key, KeySource: source}
 }
 
 // checkSharedRepos refuses a repository configured in two tenants.

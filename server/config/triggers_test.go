@@ -1,13 +1,23 @@
 package config_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/zof-ai/zof-ci/ci/github/githubtest"
 	"github.com/zof-ai/zof-ci/server/config"
 )
 
@@ -162,4 +172,158 @@ func TestParseTriggerErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// appPEM is a GitHub App key as GitHub hands it out (PKCS#1 PEM).
+func appPEM() string { return string(githubtest.KeyPEM(githubtest.TestKey())) }
+
+func appLookup(extra map[string]string) config.Lookup {
+	return func(name string) (string, bool) {
+		if v, ok := extra[name]; ok {
+			return v, true
+		}
+		return triggerLookup(name)
+	}
+}
+
+func TestParseGitHubApp(t *testing.T) {
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(githubtest.TestKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "app.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	oneLine := strings.ReplaceAll(strings.TrimSpace(appPEM()), "\n", `\n`)
+	yaml := `
+tenants:
+  a:
+    tokens: [{name: x, role: runner, env: TOK_A}]
+    repositories:
+      - {provider: github, repo: acme/env, webhook_secret_env: HOOK, app_id: 101, private_key_env: APP_KEY, installation_id: 7}
+      - {provider: github, repo: acme/file, app_id: 102, private_key_file: ` + file + `}
+      - {provider: github, repo: acme/oneline, app_id: 103, private_key_env: APP_KEY_ONE_LINE}
+      - {provider: github, repo: acme/pat, token_env: GH_TOKEN}
+`
+	c, err := config.Parse([]byte(yaml), "server.yaml", appLookup(map[string]string{"APP_KEY": appPEM(), "APP_KEY_ONE_LINE": oneLine}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := githubtest.TestKey()
+	tests := []struct {
+		repo         string
+		id, inst     int64
+		source       string
+		tokenEnvHas  string
+		tokenEnvLack string
+	}{
+		{"acme/env", 101, 7, "env APP_KEY", "APP_KEY", ""},
+		{"acme/file", 102, 0, "file " + file, "", ""},
+		{"acme/oneline", 103, 0, "env APP_KEY_ONE_LINE", "APP_KEY_ONE_LINE", ""},
+	}
+	for _, tt := range tests {
+		r := c.FindRepository(config.ProviderGitHub, tt.repo)
+		if r == nil || r.App == nil {
+			t.Fatalf("%s: %+v", tt.repo, r)
+		}
+		if r.App.ID != tt.id || r.App.InstallationID != tt.inst || r.App.KeySource != tt.source || !r.App.Key.Equal(want) || r.Token != "" {
+			t.Errorf("%s: app %d inst %d source %q key equal %v token %q", tt.repo, r.App.ID, r.App.InstallationID, r.App.KeySource, r.App.Key.Equal(want), r.Token.Value())
+		}
+		if tt.tokenEnvHas != "" && !slices.Contains(c.TokenEnv(), tt.tokenEnvHas) {
+			t.Errorf("TokenEnv %v lacks %s: runs would inherit the App's key", c.TokenEnv(), tt.tokenEnvHas)
+		}
+		// Neither the key nor its numbers ever print.
+		for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+			s := fmt.Sprintf(f, r) + fmt.Sprintf(f, r.App) + fmt.Sprintf(f, *r)
+			if strings.Contains(s, "PRIVATE KEY") || strings.Contains(s, want.D.String()[:20]) || strings.Contains(s, want.N.String()[:20]) {
+				t.Errorf("%s prints the key: %s", f, s)
+			}
+		}
+	}
+	if pat := c.FindRepository(config.ProviderGitHub, "acme/pat"); pat.App != nil || pat.Token.Value() != "ghs_token" {
+		t.Errorf("PAT repository: %+v", pat)
+	}
+}
+
+func TestParseGitHubAppErrors(t *testing.T) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, _ := x509.MarshalPKCS8PrivateKey(ec)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&githubtest.TestKey().PublicKey)
+	keys := map[string]string{
+		"GOOD":      appPEM(),
+		"GARBAGE":   "not a key at all",
+		"EC":        string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecDER})),
+		"PUBLIC":    string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})),
+		"TRUNCATED": appPEM()[:200] + "\n-----END RSA PRIVATE KEY-----\n",
+		"BROKEN":    "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+		"ENCRYPTED": "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+		"TWO":       appPEM() + appPEM(),
+	}
+	head := "tenants:\n  a:\n    tokens: [{name: x, role: runner, env: TOK_A}]\n    repositories:\n      - provider: github\n        repo: acme/shop\n"
+	tests := []struct {
+		name, fields string
+		line         int
+		want         string
+	}{
+		{"garbage", "        app_id: 1\n        private_key_env: GARBAGE\n", 8, "private key from env GARBAGE is not an RSA private key: it is not PEM"},
+		{"EC key", "        app_id: 1\n        private_key_env: EC\n", 8, "GitHub Apps sign with RSA"},
+		{"public key", "        app_id: 1\n        private_key_env: PUBLIC\n", 8, `PEM "PUBLIC KEY", not a private key`},
+		{"truncated", "        app_id: 1\n        private_key_env: TRUNCATED\n", 8, "not an RSA private key"},
+		{"broken", "        app_id: 1\n        private_key_env: BROKEN\n", 8, "does not hold a readable key"},
+		{"encrypted", "        app_id: 1\n        private_key_env: ENCRYPTED\n", 8, "encrypted"},
+		{"two keys", "        app_id: 1\n        private_key_env: TWO\n", 8, "more than one PEM block"},
+		{"unset env", "        app_id: 1\n        private_key_env: NOPE\n", 8, "NOPE is not set"},
+		{"missing file", "        app_id: 1\n        private_key_file: /nonexistent/app.pem\n", 8, "/nonexistent/app.pem"},
+		{"no key", "        app_id: 1\n", 7, "needs the App's private key"},
+		{"key without app_id", "        private_key_env: GOOD\n", 5, "give the GitHub App's numeric ID"},
+		{"both key sources", "        app_id: 1\n        private_key_env: GOOD\n        private_key_file: /x.pem\n", 9, "either private_key_env or private_key_file"},
+		{"token and app", "        token_env: GH_TOKEN\n        app_id: 1\n        private_key_env: GOOD\n", 7, "either token_env"},
+		{"negative installation", "        app_id: 1\n        private_key_env: GOOD\n        installation_id: -3\n", 9, "installation_id must be a positive number"},
+		{"not a number", "        app_id: abc\n        private_key_env: GOOD\n", 7, "abc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(head+tt.fields), "server.yaml", appLookup(keys))
+			var ce *config.Error
+			if !errors.As(err, &ce) || len(ce.Problems) != 1 {
+				t.Fatalf("err = %v, want one problem", err)
+			}
+			p := ce.Problems[0]
+			if !strings.HasPrefix(p, fmt.Sprintf("line %d: ", tt.line)) || !strings.Contains(p, tt.want) {
+				t.Errorf("problem %q, want line %d and %q", p, tt.line, tt.want)
+			}
+			if strings.Contains(err.Error(), "MII") || strings.Contains(err.Error(), "AAAA") {
+				t.Errorf("the error quotes the key: %v", err)
+			}
+		})
+	}
+	gitlab := "tenants:\n  a:\n    tokens: [{name: x, role: runner, env: TOK_A}]\n    repositories:\n      - {provider: gitlab, repo: g/p, token_env: GL_TOKEN, app_id: 1, private_key_env: GOOD}\n"
+	if _, err := config.Parse([]byte(gitlab), "server.yaml", appLookup(keys)); err == nil || !strings.Contains(err.Error(), "are for GitHub repositories") {
+		t.Errorf("gitlab with an App: %v", err)
+	}
+}
+
+// FuzzParsePrivateKey: no input panics the key parser, and an accepted key is a usable RSA key.
+func FuzzParsePrivateKey(f *testing.F) {
+	f.Add([]byte(appPEM()))
+	f.Add([]byte(strings.ReplaceAll(appPEM(), "\n", `\n`)))
+	f.Add([]byte("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"))
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, err := config.ParsePrivateKey(data)
+		if err == nil && (k == nil || k.Validate() != nil) {
+			t.Fatalf("accepted an unusable key")
+		}
+		// The error never quotes the key material (the PEM body).
+		if block, _ := pem.Decode(data); err != nil && block != nil && len(block.Bytes) >= 12 {
+			if body := base64.StdEncoding.EncodeToString(block.Bytes[:12]); strings.Contains(err.Error(), body) {
+				t.Fatalf("the error quotes the key: %v", err)
+			}
+		}
+	})
 }

@@ -12,6 +12,8 @@ func FuzzDecodeGitHub(f *testing.F) {
 	f.Add("pull_request", []byte(`{"action":"synchronize","number":7,"pull_request":{"number":7,"head":{"sha":"`+sha+`","ref":"f","repo":{"full_name":"a/b"}},"base":{"sha":"`+sha+`","ref":"main","repo":{"full_name":"a/b"}}},"repository":{"full_name":"a/b"},"sender":{"login":"x"}}`))
 	f.Add("push", []byte(`{"ref":"refs/heads/main","before":"`+sha+`","after":"`+sha+`","repository":{"full_name":"a/b"}}`))
 	f.Add("merge_group", []byte(`{"action":"checks_requested","merge_group":{"head_sha":"`+sha+`","base_sha":"`+sha+`","head_ref":"refs/heads/gh-readonly-queue/main/pr-1"},"repository":{"full_name":"a/b"}}`))
+	f.Add("push", []byte(`{"ref":"refs/heads/f","before":"0000000000000000000000000000000000000000","after":"`+sha+`","created":true,"repository":{"full_name":"a/b","default_branch":"main"},"installation":{"id":7}}`))
+	f.Add("push", []byte(`{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000","after":"`+sha+`","created":true,"repository":{"full_name":"a/b","default_branch":"main"}}`))
 	f.Add("pull_request", []byte(`{"action":"opened","pull_request":null}`))
 	f.Add("ping", []byte(`{}`))
 	f.Add("push", []byte(`[`))
@@ -28,6 +30,12 @@ func FuzzDecodeGitHub(f *testing.F) {
 		}
 		if j.Event == "pull_request" && j.PR <= 0 {
 			t.Fatalf("a pull request without a number: %+v", j)
+		}
+		if j.Event != "pull_request" && (j.CompareBase == "") == (j.NoCompare == "") {
+			t.Fatalf("a %s job must say what it compares with, or why nothing: %+v", j.Event, j)
+		}
+		if j.InstallationID < 0 {
+			t.Fatalf("a negative installation: %+v", j)
 		}
 	})
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/zof-ai/zof-ci/reporters/report"
 	"github.com/zof-ai/zof-ci/secret"
 	"github.com/zof-ai/zof-ci/server/config"
+	"github.com/zof-ai/zof-ci/trigger"
 )
 
 // GitHub's webhook headers
@@ -140,12 +141,19 @@ func decodeGitHub(event string, body []byte) (j *job, reason string, err error) 
 		Sender *struct {
 			Login string `json:"login"`
 		} `json:"sender"`
+		// Installation is sent with the deliveries of a GitHub App's webhook.
+		Installation *struct {
+			ID int64 `json:"id"`
+		} `json:"installation"`
 	}
-	_ = json.Unmarshal(body, &extra) // it parsed above; sender is optional
+	_ = json.Unmarshal(body, &extra) // it parsed above; sender and installation are optional
 	j = &job{Provider: config.ProviderGitHub, Event: event, Action: ev.Action, Repo: ev.Owner + "/" + ev.Repo,
 		PR: ev.PR, BaseSHA: ev.BaseSHA, HeadSHA: ev.HeadSHA, ChangedFiles: ev.ChangedFiles}
 	if extra.Sender != nil {
 		j.Actor = extra.Sender.Login
+	}
+	if extra.Installation != nil && extra.Installation.ID > 0 {
+		j.InstallationID = extra.Installation.ID
 	}
 	switch ev.Kind {
 	case cigithub.KindPullRequest:
@@ -173,6 +181,15 @@ func decodeGitHub(event string, body []byte) (j *job, reason string, err error) 
 	if !validSHA(j.HeadSHA) {
 		return nil, "", fmt.Errorf("the %s payload's head commit %q is not a commit sha", event, j.HeadSHA)
 	}
+	if ev.Kind != cigithub.KindPullRequest {
+		// What scope changed compares (the compare API), decided now while
+		// the payload is at hand; why not, when there is nothing to compare.
+		if base, _, err := ev.CompareRange(); err != nil {
+			j.NoCompare = err.Error()
+		} else {
+			j.CompareBase = base
+		}
+	}
 	return j, "", nil
 }
 
@@ -198,29 +215,53 @@ type githubProvider struct {
 	check       *ghreport.CheckRun
 }
 
+// patCheckHint is logged with a refused check run of a repository that
+// authenticates with token_env: GitHub creates check runs only for Apps.
+const patCheckHint = "GitHub lets only GitHub Apps create check runs (a personal access token gets 403): configure app_id and private_key_env for this repository in server.yaml (see docs/triggers.md)"
+
 func (r *Receiver) githubProvider(repo *config.Repository, j *job, mask *secret.Masker) (*githubProvider, error) {
-	c, err := r.repos().github(repo)
+	c, err := r.repos.github(repo, j.InstallationID)
 	if err != nil {
 		return nil, err
 	}
 	owner, name, _ := strings.Cut(j.Repo, "/")
 	p := &githubProvider{r: r, c: c, owner: owner, name: name, j: j, repo: repo}
+	log := logWriter{log: r.log, what: "github check run", repo: j.Repo}
+	if repo.App == nil {
+		log.hint = patCheckHint
+	}
 	p.check = &ghreport.CheckRun{Client: c, Owner: owner, Repo: name, HeadSHA: j.HeadSHA, SuiteFile: repo.Suite, Mask: mask,
-		Log: logWriter{r.log, "github check run", j.Repo}, Retry: r.opts.GitHubRetry}
+		Log: log, Retry: r.opts.GitHubRetry}
 	return p, nil
 }
 
 func (p *githubProvider) readSuite(ctx context.Context) ([]byte, error) {
-	return p.r.repos().readGitHub(ctx, p.c, p.owner, p.name, p.repo.Suite, p.j.HeadSHA)
+	return p.r.repos.readGitHub(ctx, p.c, p.repo, p.owner, p.name, p.j.HeadSHA)
 }
 
+// changes reads the change: a pull request's files (PRFiles), or for a push
+// or merge group the comparison of the range decided from the payload
+// (cigithub.Compare). Errors retrying cannot fix are *trigger.Permanent.
 func (p *githubProvider) changes(ctx context.Context) (*diff.Result, error) {
-	if p.j.Event != string(cigithub.KindPullRequest) {
-		return nil, fmt.Errorf("a %s delivery has no change the server can read (only pull requests do): configure scope all or smoke for %s", p.j.Event, p.j.Event)
+	var src diff.Source
+	switch {
+	case p.j.Event == string(cigithub.KindPullRequest):
+		src = &cigithub.PRFiles{Client: p.c, Owner: p.owner, Repo: p.name, Number: p.j.PR, Base: p.j.BaseSHA, Head: p.j.HeadSHA,
+			ChangedFiles: p.j.ChangedFiles, Retry: p.r.opts.GitHubRetry}
+	case p.j.CompareBase == "":
+		why := p.j.NoCompare
+		if why == "" {
+			why = "the delivery names no commit to compare with"
+		}
+		return nil, &trigger.Permanent{Err: fmt.Errorf("%w: %s", errNoChange, why)}
+	default:
+		src = &cigithub.Compare{Client: p.c, Owner: p.owner, Repo: p.name, Base: p.j.CompareBase, Head: p.j.HeadSHA, Retry: p.r.opts.GitHubRetry}
 	}
-	src := &cigithub.PRFiles{Client: p.c, Owner: p.owner, Repo: p.name, Number: p.j.PR, Base: p.j.BaseSHA, Head: p.j.HeadSHA,
-		ChangedFiles: p.j.ChangedFiles, Retry: p.r.opts.GitHubRetry}
-	return src.Changes(ctx)
+	d, err := src.Changes(ctx)
+	if err != nil && permanentGitHub(err) {
+		return nil, &trigger.Permanent{Err: err}
+	}
+	return d, err
 }
 
 func (p *githubProvider) start(ctx context.Context, run *api.Run) {
@@ -247,6 +288,10 @@ func (p *githubProvider) failed(ctx context.Context, triggerID, reason string) {
 		Output:     &gh.CheckRunOutput{Title: gh.String("Zof could not start a run"), Summary: gh.String(summary)},
 	})
 	if err != nil {
+		if p.repo.App == nil && cigithub.IsPermissionDenied(err) {
+			p.r.log.Warn("the failed trigger could not be posted as a check run", "repo", p.j.Repo, "trigger", triggerID, "err", err, "hint", patCheckHint)
+			return
+		}
 		p.r.log.Warn("the failed trigger could not be posted as a check run", "repo", p.j.Repo, "trigger", triggerID, "err", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/zof-ai/zof-ci/reporters/report"
 	"github.com/zof-ai/zof-ci/secret"
 	"github.com/zof-ai/zof-ci/server/config"
+	"github.com/zof-ai/zof-ci/trigger"
 )
 
 // GitLab's webhook headers (https://docs.gitlab.com/user/project/integrations/webhooks/).
@@ -208,7 +209,7 @@ type gitlabProvider struct {
 }
 
 func (r *Receiver) gitlabProvider(repo *config.Repository, j *job, mask *secret.Masker) (*gitlabProvider, error) {
-	c, err := r.repos().gitlab(repo)
+	c, err := r.repos.gitlab(repo)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +217,7 @@ func (r *Receiver) gitlabProvider(repo *config.Repository, j *job, mask *secret.
 	if j.ProjectID > 0 {
 		project = strconv.FormatInt(j.ProjectID, 10)
 	}
-	log := logWriter{r.log, "gitlab report", j.Repo}
+	log := logWriter{log: r.log, what: "gitlab report", repo: j.Repo}
 	p := &gitlabProvider{r: r, c: c, project: project, j: j, repo: repo,
 		status: &glreport.Status{Client: c, Project: project, SHA: j.HeadSHA, Mask: mask, Log: log}}
 	if j.Event == "merge_request" {
@@ -231,7 +232,7 @@ func (p *gitlabProvider) readSuite(ctx context.Context) ([]byte, error) {
 
 func (p *gitlabProvider) changes(ctx context.Context) (*diff.Result, error) {
 	if p.j.Event != "merge_request" {
-		return nil, fmt.Errorf("a %s delivery has no change the server can read (only merge requests do): configure scope all or smoke for %s", p.j.Event, p.j.Event)
+		return nil, &trigger.Permanent{Err: fmt.Errorf("%w (only merge requests have one on GitLab): configure scope all or smoke for %s", errNoChange, p.j.Event)}
 	}
 	src := &cigitlab.MRDiffs{Client: p.c, Project: p.project, MRIID: int64(p.j.PR), Head: p.j.HeadSHA}
 	return src.Changes(ctx)

@@ -114,6 +114,7 @@ type repoAPI struct {
 	block    chan struct{}     // when set, file reads wait for it
 	reads    int
 	accepted []string
+	auths    []string // the Authorization of each file read
 }
 
 var (
@@ -143,6 +144,7 @@ func (a *repoAPI) serve(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.reads++
 	a.accepted = append(a.accepted, r.Header.Get("Accept"))
+	a.auths = append(a.auths, r.Header.Get("Authorization"))
 	block, fail := a.block, a.fail > 0
 	if fail {
 		a.fail--
@@ -157,7 +159,7 @@ func (a *repoAPI) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch {
-	case gh != nil && r.Header.Get("Authorization") != "Bearer "+ghToken:
+	case gh != nil && !a.githubAuthorized(r.Header.Get("Authorization"), gh[1]+"/"+gh[2]):
 		w.WriteHeader(401)
 		io.WriteString(w, `{"message":"Bad credentials"}`)
 	case gl != nil && r.Header.Get("PRIVATE-TOKEN") != glToken:
@@ -172,6 +174,15 @@ func (a *repoAPI) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		io.WriteString(w, content)
 	}
+}
+
+// githubAuthorized: token_env's token, or (with the fake App on) an
+// installation token the fake issued for the repository.
+func (a *repoAPI) githubAuthorized(auth, repo string) bool {
+	if app := a.gh.App; app != nil {
+		return app.Valid(auth, repo)
+	}
+	return auth == "Bearer "+ghToken
 }
 
 func unescape(s string) string {
@@ -225,19 +236,67 @@ type harness struct {
 	logs  *syncBuffer
 	stop  func()
 	opts  harnessOpts
+	clock *clock
 }
 
 type harnessOpts struct {
 	attempts int
 	scope    string // of pull_request and merge_request events (default changed)
+	// pushScope is the scope of GitHub push and merge_group events (default smoke).
+	pushScope string
+	// app: the GitHub repository authenticates as GitHub App appID (no
+	// token_env), and the fake GitHub API authenticates like GitHub.
+	app bool
+	// appChecksOnly: the fake GitHub API authenticates like GitHub (check
+	// runs only for Apps) while the repository keeps token_env.
+	appChecksOnly bool
+}
+
+// The fake GitHub App: its ID and the installation on acme/shop.
+const (
+	appID          = 4242
+	installationID = 77
+)
+
+// clock is the fake clock of GitHub App tokens and the fake App.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
-	h := &harness{t: t, api: newRepoAPI(t), sut: newSUT(t), path: filepath.Join(t.TempDir(), "zof.db"), logs: &syncBuffer{}, opts: o}
+	h := &harness{t: t, api: newRepoAPI(t), sut: newSUT(t), path: filepath.Join(t.TempDir(), "zof.db"), logs: &syncBuffer{}, opts: o,
+		clock: &clock{t: time.Now()}}
 	if o.scope == "" {
 		h.opts.scope = "changed"
 	}
-	env := map[string]string{"HOOK": hookSecret, "OTHER_HOOK": otherSecret, "VIEWER": viewerToken, "GH_TOKEN": ghToken, "GL_TOKEN": glToken}
+	if o.pushScope == "" {
+		h.opts.pushScope = "smoke"
+	}
+	env := map[string]string{"HOOK": hookSecret, "OTHER_HOOK": otherSecret, "VIEWER": viewerToken, "GH_TOKEN": ghToken, "GL_TOKEN": glToken,
+		"APP_KEY": string(githubtest.KeyPEM(githubtest.TestKey()))}
+	credentials := "token_env: GH_TOKEN"
+	if o.app || o.appChecksOnly {
+		app := h.api.gh.EnableApp(appID)
+		app.Now = h.clock.Now
+		app.Install(repoName, installationID)
+		app.PATs[ghToken] = true
+	}
+	if o.app {
+		credentials = fmt.Sprintf("app_id: %d\n        private_key_env: APP_KEY", appID)
+	}
 	yaml := fmt.Sprintf(`
 tenants:
   acme:
@@ -248,11 +307,12 @@ tenants:
         repo: %[1]s
         api_url: %[2]s
         webhook_secret_env: HOOK
-        token_env: GH_TOKEN
+        %[6]s
         vars: {SUT_URL: %[3]q}
         events:
           pull_request: {environment: staging, scope: %[4]s}
-          push: {environment: staging, scope: smoke}
+          push: {environment: staging, scope: %[7]s}
+          merge_group: {environment: staging, scope: %[7]s}
       - provider: gitlab
         repo: %[5]s
         api_url: %[2]s/api/v4
@@ -265,7 +325,7 @@ tenants:
     tokens: [{name: x, role: viewer, sha256: 0000000000000000000000000000000000000000000000000000000000000000}]
     repositories:
       - {provider: github, repo: other/repo, webhook_secret_env: OTHER_HOOK, events: {push: {}}}
-`, repoName, h.api.URL, h.sut.URL, h.opts.scope, gitlabRepo)
+`, repoName, h.api.URL, h.sut.URL, h.opts.scope, gitlabRepo, credentials, h.opts.pushScope)
 	cfg, err := config.Parse([]byte(yaml), "server.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +353,7 @@ func (h *harness) start() {
 		t.Fatal(err)
 	}
 	noSleep := func(context.Context, time.Duration) error { return nil }
-	recv, err := webhook.New(webhook.Options{Config: h.cfg, Store: store, Submitter: srv, Logger: log,
+	recv, err := webhook.New(webhook.Options{Config: h.cfg, Store: store, Submitter: srv, Logger: log, Now: h.clock.Now,
 		Backoff:     trigger.Backoff{Attempts: h.opts.attempts, Sleep: noSleep},
 		GitHubRetry: cigithub.Retry{Sleep: noSleep}, GitLabRetry: cigitlab.Retry{Delay: time.Nanosecond}})
 	if err != nil {

@@ -25,6 +25,14 @@ type job struct {
 	Ref          string `json:"ref,omitempty"`
 	ChangedFiles int    `json:"changed_files,omitempty"`
 	Actor        string `json:"actor,omitempty"`
+	// InstallationID is the GitHub App installation the delivery came
+	// through (the payload's installation.id; 0: none).
+	InstallationID int64 `json:"installation_id,omitempty"`
+	// CompareBase is what a GitHub push or merge group is compared with for
+	// scope changed (cigithub.Event.CompareRange); NoCompare says why there
+	// is nothing to compare with when it is empty.
+	CompareBase string `json:"compare_base,omitempty"`
+	NoCompare   string `json:"no_compare,omitempty"`
 	// FailOn is the suite's gate.fail_on, kept when the run is created so
 	// the report can be judged after a restart.
 	FailOn []string `json:"fail_on,omitempty"`

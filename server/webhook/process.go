@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -108,14 +107,14 @@ func (r *Receiver) process(ctx context.Context, rec *trigger.Record) {
 		return
 	}
 	var run *api.Run
-	var ignored string
+	var ignored, notice string
 	last := r.opts.Backoff.MaxAttempts()
 	err = r.opts.Backoff.Do(ctx, func(attempt int) error {
 		rec.Attempts++
 		rec.State, rec.Reason = api.TriggerProcessing, ""
 		r.save(ctx, rec)
 		var err error
-		run, ignored, err = r.create(ctx, rec, &j, repo, rule, prov, attempt >= last)
+		run, ignored, notice, err = r.create(ctx, rec, &j, repo, rule, prov, attempt >= last)
 		if err != nil && !trigger.IsPermanent(err) && ctx.Err() == nil {
 			rec.Reason = mask.String(err.Error())
 			r.save(ctx, rec)
@@ -136,37 +135,61 @@ func (r *Receiver) process(ctx context.Context, rec *trigger.Record) {
 		r.log.Info("webhook delivery ignored", "trigger", rec.ID, "delivery", rec.Key, "reason", ignored)
 		return
 	}
-	rec.State, rec.Reason, rec.RunID = api.TriggerRunCreated, "", run.ID
+	// A run made without knowing the change keeps the reason on the trigger,
+	// where GET /v1/triggers shows it.
+	rec.State, rec.Reason, rec.RunID = api.TriggerRunCreated, mask.String(notice), run.ID
 	rec.Detail, _ = json.Marshal(j) // with fail_on
 	r.save(ctx, rec)
+	if notice != "" {
+		r.log.Warn("webhook delivery created a run without knowing the change", "trigger", rec.ID, "delivery", rec.Key, "run", run.ID, "notice", rec.Reason)
+	}
 	r.log.Info("webhook delivery created a run", "trigger", rec.ID, "delivery", rec.Key, "run", run.ID, "members", len(run.Members))
 	r.follow(ctx, rec, &j, prov)
 }
 
+// errNoChange is a delivery without a change to read (a GitLab push, a
+// GitHub push that created the default branch).
+var errNoChange = errors.New("no change to read")
+
 // create is one attempt: read the suite, plan, submit. last says the diff
-// may count as unknown instead of being retried.
-func (r *Receiver) create(ctx context.Context, rec *trigger.Record, j *job, repo *config.Repository, rule config.EventRule, prov provider, last bool) (*api.Run, string, error) {
+// may count as unknown instead of being retried. notice says why the run
+// was made without knowing the whole change (scope changed only).
+func (r *Receiver) create(ctx context.Context, rec *trigger.Record, j *job, repo *config.Repository, rule config.EventRule, prov provider, last bool) (run *api.Run, ignored, notice string, err error) {
 	data, err := prov.readSuite(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	s, err := suite.Parse(repo.Suite, bytes.NewReader(data), suite.Options{Lookup: repo.Lookup, Environment: rule.Environment})
 	if err != nil {
-		return nil, "", &trigger.Permanent{Err: fmt.Errorf("the suite file %s at %s is invalid (${VAR}s resolve only from the repository's vars in server.yaml): %w", repo.Suite, short(j.HeadSHA), err)}
+		return nil, "", "", &trigger.Permanent{Err: fmt.Errorf("the suite file %s at %s is invalid (${VAR}s resolve only from the repository's vars in server.yaml): %w", repo.Suite, short(j.HeadSHA), err)}
 	}
 	var d *diff.Result
 	if rule.Scope == "changed" {
 		d, err = prov.changes(ctx)
+		if err == nil && d == nil {
+			err = errors.New("the change source returned nothing")
+		}
 		if err != nil {
-			if !last && !trigger.IsPermanent(err) && ctx.Err() == nil && !strings.Contains(err.Error(), "has no change the server can read") {
-				return nil, "", err
+			if !last && !trigger.IsPermanent(err) && ctx.Err() == nil {
+				return nil, "", "", err
 			}
 			d = &diff.Result{Source: diff.SourceAPI, Head: j.HeadSHA, Complete: false, Reason: err.Error()}
+		}
+		if !d.Complete {
+			what := "unknown"
+			if err == nil {
+				what = "incomplete"
+			}
+			mode := s.Selection.OnUnknownDiff
+			if mode == "" {
+				mode = suite.ScopeAll
+			}
+			notice = fmt.Sprintf("scope changed: the change is %s (%s), so the suite's selection.on_unknown_diff (%s) decided what runs", what, d.Reason, mode)
 		}
 	}
 	plan, err := runner.PlanSuite(s, rule.Scope, rule.Environment, d, repo.Suite)
 	if err != nil {
-		return nil, "", &trigger.Permanent{Err: err}
+		return nil, "", "", &trigger.Permanent{Err: err}
 	}
 	if plan.Empty() {
 		why := "nothing to run: no cases selected or suite empty"
@@ -174,9 +197,9 @@ func (r *Receiver) create(ctx context.Context, rec *trigger.Record, j *job, repo
 			why += " (" + plan.Selection.Widened.Detail + ")"
 		}
 		if s.Gate.OnEmpty == suite.OnEmptyPass {
-			return nil, why + "; gate.on_empty is pass", nil
+			return nil, why + "; gate.on_empty is pass", "", nil
 		}
-		return nil, "", &trigger.Permanent{Err: errors.New(why + "; gate.on_empty is fail")}
+		return nil, "", "", &trigger.Permanent{Err: errors.New(why + "; gate.on_empty is fail")}
 	}
 	req := plan.Request
 	req.Source = api.Source{Provider: j.Provider, Repo: j.Repo, SHA: j.HeadSHA, Ref: j.Ref, PR: j.PR, Actor: j.Actor,
@@ -185,16 +208,16 @@ func (r *Receiver) create(ctx context.Context, rec *trigger.Record, j *job, repo
 	req.Supersede = req.ConcurrencyGroup != ""
 	key := idempotencyKey(j.Provider, rec.Key)
 	p := config.Principal{Tenant: rec.Tenant, Name: "webhook:" + j.Provider, Role: config.RoleRunner}
-	run, _, err := r.opts.Submitter.Submit(ctx, p, req, engine.CreateOptions{IdempotencyKey: key, Fingerprint: key})
+	run, _, err = r.opts.Submitter.Submit(ctx, p, req, engine.CreateOptions{IdempotencyKey: key, Fingerprint: key})
 	switch {
 	case err == nil:
 	case errors.As(err, new(*server.RefusedError)), errors.As(err, new(*engine.ValidationError)), errors.As(err, new(*engine.IdempotencyConflictError)):
-		return nil, "", &trigger.Permanent{Err: fmt.Errorf("the run was refused: %w", err)}
+		return nil, "", "", &trigger.Permanent{Err: fmt.Errorf("the run was refused: %w", err)}
 	default:
-		return nil, "", fmt.Errorf("creating the run: %w", err)
+		return nil, "", "", fmt.Errorf("creating the run: %w", err)
 	}
 	j.FailOn = s.Gate.FailOn
-	return run, "", nil
+	return run, "", notice, nil
 }
 
 // follow reports the run's start, waits for its end and reports it; it

@@ -35,28 +35,38 @@
 // decode it with the repository's configured vars as the only ${VAR} source
 // (never the server's own environment: an unresolved ${VAR} without a default
 // fails the trigger, visibly), read the change for scope changed (GitHub pull
-// request files; GitLab merge request diffs; push and merge group events have
-// no change source on the server, so scope changed meets on_unknown_diff),
-// select (runner.PlanSuite), and create the run with Source{Trigger:
-// webhook, TriggerID: delivery id}, concurrency group project/env/pr-N (or
-// /branch) with supersede, so a second push cancels the first push's run, and
-// an idempotency key derived from the delivery with a fixed fingerprint, so
-// even processing a delivery twice creates one run. Errors that retrying
-// cannot fix (an invalid suite, a refused run, a missing suite file) fail at
-// once. Every step is recorded on the trigger: accepted → processing →
-// run_created (run id) | ignored (reason) | failed (error), visible in GET
-// /v1/triggers, logged, and for a failed GitHub trigger also posted as a
-// failed check run ("Zof · webhook") on the head commit, for GitLab as a
-// failed commit status.
+// request files; GitHub push and merge group: the compare API over the range
+// cigithub.Event.CompareRange decides from the payload; GitLab merge request
+// diffs; GitLab pushes have none), select (runner.PlanSuite), and create the
+// run with Source{Trigger: webhook, TriggerID: delivery id}, concurrency group
+// project/env/pr-N (or /branch) with supersede, so a second push cancels the
+// first push's run, and an idempotency key derived from the delivery with a
+// fixed fingerprint, so even processing a delivery twice creates one run. A
+// change that cannot be read (after the retries, or at once when retrying
+// cannot help) or is incomplete counts as unknown: the suite's
+// on_unknown_diff decides, and the run_created trigger keeps the reason.
+// Errors that retrying cannot fix (an invalid suite, a refused run, a missing
+// suite file, an App not installed) fail at once. Every step is recorded on
+// the trigger: accepted → processing → run_created (run id) | ignored
+// (reason) | failed (error), visible in GET /v1/triggers, logged, and for a
+// failed GitHub trigger also posted as a failed check run ("Zof · webhook")
+// on the head commit, for GitLab as a failed commit status.
+//
+// Credentials: a GitHub repository uses token_env's token or a GitHub App
+// (app_id, private_key_env or private_key_file, installation_id). With an
+// App, Repos mints installation tokens (cigithub.App: a JWT exchanged for a
+// token scoped to the repository, cached until shortly before it expires);
+// the installation is the configured one, else the delivery's
+// installation.id, else looked up. The tokens go to the contents, files,
+// compare and check run calls alike.
 //
 // Reports: on GitHub a check run (reporters/github.CheckRun) goes in_progress
 // when the run is created and is completed with the conclusion and
 // annotations when it ends, judged by the suite's gate.fail_on exactly as the
-// CLI does (runner.Verdict). Creating check runs needs a GitHub App
-// installation token (GitHub refuses check runs to personal access tokens);
-// without permission the server logs it and the run is unaffected. On GitLab
-// the commit status goes running, then to the outcome, and the merge request
-// gets the result note (reporters/gitlab).
+// CLI does (runner.Verdict). GitHub creates check runs only for GitHub Apps:
+// with token_env the refusal is logged with a hint and the run is
+// unaffected. On GitLab the commit status goes running, then to the outcome,
+// and the merge request gets the result note (reporters/gitlab).
 //
 // Restart: Resume (called once at start) processes again every stored
 // trigger left accepted or processing, and for run_created ones whose report
@@ -132,7 +142,8 @@ type Options struct {
 	GitHubRetry cigithub.Retry
 	GitLabRetry cigitlab.Retry
 	Logger      *slog.Logger
-	Now         func() time.Time
+	// Now is the clock of triggers and of GitHub App tokens (nil: time.Now).
+	Now func() time.Time
 }
 
 // DefaultGitLabAPIURL is GitLab.com's REST API.
@@ -145,6 +156,7 @@ type Receiver struct {
 	log  *slog.Logger
 	now  func() time.Time
 
+	repos  *Repos
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -171,8 +183,10 @@ func New(opts Options) (*Receiver, error) {
 	if opts.GitLabAPIURL == "" {
 		opts.GitLabAPIURL = DefaultGitLabAPIURL
 	}
+	repos := &Repos{GitHubAPIURL: opts.GitHubAPIURL, GitLabAPIURL: opts.GitLabAPIURL, HTTPClient: opts.HTTPClient,
+		GitHubRetry: opts.GitHubRetry, GitLabRetry: opts.GitLabRetry, Now: opts.Now}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Receiver{opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now, ctx: ctx, cancel: cancel,
+	return &Receiver{opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now, repos: repos, ctx: ctx, cancel: cancel,
 		sem: make(chan struct{}, MaxConcurrent)}, nil
 }
 

@@ -17,6 +17,7 @@ import (
 const (
 	sha1 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	sha2 = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	sha3 = "cccccccccccccccccccccccccccccccccccccccc"
 )
 
 // TestGitHubSignatureTestVector: GitHub's published example ("Validating
@@ -134,11 +135,17 @@ func TestIgnoredDeliveries(t *testing.T) {
 	if res := h.gitlab("Merge Request Hook", "g-upd", []byte(upd)); res.status != 200 || !strings.Contains(res.trigger.Reason, "without new commits") {
 		t.Errorf("update: %d %s", res.status, res.body)
 	}
-	// A configured repository whose event kind is not listed.
+	// A merge_group delivery without its merge_group is malformed.
 	other := []byte(`{"ref":"refs/heads/main","before":"` + sha1 + `","after":"` + sha2 + `","repository":{"full_name":"acme/shop"}}`)
 	if res := h.post("/v1/webhooks/github", map[string]string{"X-GitHub-Event": "merge_group", "X-GitHub-Delivery": "mg",
 		"X-Hub-Signature-256": webhook.SignGitHub(hookSecret, other)}, other); res.status != 400 {
 		t.Errorf("merge_group without merge_group: %d %s", res.status, res.body)
+	}
+	// A configured repository whose event kind is not listed (other/repo lists push only).
+	mg := []byte(`{"action":"checks_requested","merge_group":{"head_sha":"` + sha2 + `","base_sha":"` + sha1 + `"},"repository":{"full_name":"other/repo"}}`)
+	if res := h.post("/v1/webhooks/github", map[string]string{"X-GitHub-Event": "merge_group", "X-GitHub-Delivery": "mg2",
+		"X-Hub-Signature-256": webhook.SignGitHub(otherSecret, mg)}, mg); res.status != 200 || !strings.Contains(res.trigger.Reason, "does not list merge_group") {
+		t.Errorf("merge_group not listed: %d %s", res.status, res.body)
 	}
 	if n := len(h.triggers()); n != 0 {
 		t.Errorf("%d triggers stored, want none", n)

@@ -102,6 +102,13 @@ func (a *App) Install(repo string, id int64) {
 	a.installations[strings.ToLower(repo)] = id
 }
 
+// Uninstall removes the App from repo; its tokens stop working for it.
+func (a *App) Uninstall(repo string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.installations, strings.ToLower(repo))
+}
+
 // Exchanges counts the installation tokens issued.
 func (a *App) Exchanges() int {
 	a.mu.Lock()
