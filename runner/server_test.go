@@ -231,7 +231,15 @@ func TestRemoteInterruptWhileSubmitting(t *testing.T) {
 	if err != nil || code != exitcode.Interrupted {
 		t.Fatalf("code %d %v, want 130\n%s", code, err, out)
 	}
-	list, err := testClient(t, srv.URL).List(context.Background(), client.ListOptions{})
+	// The cancel is asked for (202) and takes effect at the run's next safe
+	// checkpoint: wait for it, boundedly.
+	var list *api.RunList
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		list, err = testClient(t, srv.URL).List(context.Background(), client.ListOptions{})
+		if err == nil && len(list.Runs) == 1 && list.Runs[0].Status == api.StatusCancelled || time.Now().After(end) {
+			break
+		}
+	}
 	if err != nil || len(list.Runs) != 1 || list.Runs[0].Status != api.StatusCancelled {
 		t.Fatalf("runs on the server: %+v, %v", list, err)
 	}
