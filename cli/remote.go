@@ -109,6 +109,24 @@ func oneRun(c *command, pos []string) (string, error) {
 	return pos[0], nil
 }
 
+// runAndClient parses a command that names one run: its flags, the run id and
+// the client for the server flags.
+func runAndClient(c *command, fs *flag.FlagSet, sf *serverFlags, a *app, args []string) (string, *client.Client, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", nil, err
+	}
+	id, err := oneRun(c, pos)
+	if err != nil {
+		return "", nil, err
+	}
+	cl, err := sf.client(fs, a.env)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, cl, nil
+}
+
 func watchCommand() *command {
 	c := &command{
 		name:  "watch",
@@ -125,19 +143,11 @@ func watchCommand() *command {
 		var ff followFlags
 		sf.register(fs)
 		ff.register(fs, false)
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := oneRun(c, pos)
+		id, cl, err := runAndClient(c, fs, &sf, a, args)
 		if err != nil {
 			return err
 		}
 		opts, err := ff.options(a)
-		if err != nil {
-			return err
-		}
-		cl, err := sf.client(fs, a.env)
 		if err != nil {
 			return err
 		}
@@ -168,20 +178,12 @@ func statusCommand() *command {
 		var exitStatus bool
 		fs.StringVar(&output, "output", "text", "text | json")
 		fs.BoolVar(&exitStatus, "exit-status", false, "exit with the gate's code (0-3 finished, 4 unfinished)")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := oneRun(c, pos)
+		id, cl, err := runAndClient(c, fs, &sf, a, args)
 		if err != nil {
 			return err
 		}
 		if output != "text" && output != "json" {
 			return exitcode.Errorf(exitcode.Usage, "--output %q: use text or json", output)
-		}
-		cl, err := sf.client(fs, a.env)
-		if err != nil {
-			return err
 		}
 		run, err := cl.Get(ctx, id)
 		if err != nil {
@@ -220,15 +222,7 @@ func cancelCommand() *command {
 		sf.register(fs)
 		var reason string
 		fs.StringVar(&reason, "reason", "", "why, recorded on the run (default: cancelled by request)")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := oneRun(c, pos)
-		if err != nil {
-			return err
-		}
-		cl, err := sf.client(fs, a.env)
+		id, cl, err := runAndClient(c, fs, &sf, a, args)
 		if err != nil {
 			return err
 		}
@@ -263,19 +257,11 @@ func rerunCommand() *command {
 		ff.register(fs, true)
 		var follow bool
 		fs.BoolVar(&follow, "follow", false, "follow the new run to its verdict and exit with the gate's code")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		id, err := oneRun(c, pos)
+		id, cl, err := runAndClient(c, fs, &sf, a, args)
 		if err != nil {
 			return err
 		}
 		opts, err := ff.options(a)
-		if err != nil {
-			return err
-		}
-		cl, err := sf.client(fs, a.env)
 		if err != nil {
 			return err
 		}
