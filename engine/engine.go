@@ -182,6 +182,7 @@ type runState struct {
 	// Guarded by Engine.mu.
 	exSince      time.Time // when it started waiting behind an exclusive environment
 	exHolder     string    // the run it waits behind
+	posAt        time.Time // when its queue position was last written (scheduler only)
 	cancel       context.CancelCauseFunc
 	cancelReason string
 }

@@ -1061,3 +1061,37 @@ func TestURLPolicyReachesSteps(t *testing.T) {
 		t.Errorf("policy seen by the step: %v", got)
 	}
 }
+
+// TestDeepQueuePositionsCatchUp: the first ten of a queue count down on every
+// change; runs further back get their new position with the next round, a
+// second later, not on every run that ends.
+func TestDeepQueuePositionsCatchUp(t *testing.T) {
+	g := newGates()
+	h := newHarness(t, func(ctx context.Context, c call) step.Output { return g.wait(ctx, c.Run) },
+		func(c *engine.Config) { c.TenantLimit = func(string) int { return 1 } })
+	head := h.create(tenant, runReq("head", tcase("a", "s")))
+	h.until("head running", func() bool { return h.steps.started("head|s") })
+	var queued []string
+	for i := range 14 {
+		r := h.create(tenant, runReq(fmt.Sprintf("q%d", i), tcase("a", "s")))
+		queued = append(queued, r.ID)
+		h.until(fmt.Sprintf("q%d queued", i), func() bool { return h.get(tenant, r.ID).Position == i+1 })
+	}
+	g.open("head")
+	h.wait(tenant, head.ID)
+	// q0 runs; q1..q10 move up at once (positions 1..10); q11..q13 keep 12..14 for now.
+	h.until("the first ten moved up", func() bool { return h.get(tenant, queued[10]).Position == 10 })
+	for i := 11; i < 14; i++ {
+		if p := h.get(tenant, queued[i]).Position; p != i+1 {
+			t.Errorf("q%d at position %d right after the change, want %d until the next round", i, p, i+1)
+		}
+	}
+	h.clock.Advance(time.Second)
+	h.e.Kick()
+	h.until("the rest caught up", func() bool { return h.get(tenant, queued[13]).Position == 13 })
+	for i := 11; i < 14; i++ {
+		if p := h.get(tenant, queued[i]).Position; p != i {
+			t.Errorf("q%d at position %d after the round, want %d", i, p, i)
+		}
+	}
+}

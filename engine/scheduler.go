@@ -252,6 +252,17 @@ func interruptedSteps(m *api.Member, why string) []api.Event {
 	return evs
 }
 
+// Queue positions are events in each queued run's log, so a run that ends
+// rewrites the position of every run queued behind it. The first
+// livePositions of a tenant's queue count down on every change (what a person
+// watching waits for); runs further back learn their new position at most
+// every deepPositionEvery, so a queue of thousands of short runs does not cost
+// thousands of writes per finished run.
+const (
+	livePositions     = 10
+	deepPositionEvery = time.Second
+)
+
 // schedule is one pass over the waiting runs, oldest first. A run starts when
 // its tenant is under max_concurrent_runs and its environment, if exclusive,
 // is free; otherwise it is queued with its position among the tenant's
@@ -317,8 +328,19 @@ func (e *Engine) schedule() time.Time {
 		if status == api.StatusInitial {
 			evs = append(evs, api.Event{Type: api.EventRunStatus, Status: api.StatusQueued})
 		}
-		if status == api.StatusInitial || position != p {
+		switch {
+		case status == api.StatusInitial:
 			evs = append(evs, api.Event{Type: api.EventRunSubstate, Substate: api.SubstateQueuePosition, Position: p})
+			rs.posAt = now
+		case position != p && p > livePositions && now.Before(rs.posAt.Add(deepPositionEvery)):
+			// Deep in a long queue: say the new position with the next round of
+			// updates, not on every run that ends (see deepPositionEvery).
+			if due := rs.posAt.Add(deepPositionEvery); next.IsZero() || due.Before(next) {
+				next = due
+			}
+		case position != p:
+			evs = append(evs, api.Event{Type: api.EventRunSubstate, Substate: api.SubstateQueuePosition, Position: p})
+			rs.posAt = now
 		}
 		if len(evs) > 0 {
 			queued = append(queued, runEvents{rs: rs, evs: evs})
