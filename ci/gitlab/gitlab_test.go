@@ -117,7 +117,7 @@ func TestMRDiffs(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", d)
 	}
 	reqs := fake.Requests
-	if len(reqs) != 1 || reqs[0].Path != "/api/v4/projects/group%2Fcheckout/merge_requests/17/diffs" || !strings.Contains(reqs[0].Query, "per_page=100") || reqs[0].Token != "glpat-api" {
+	if len(reqs) != 1 || reqs[0].Path != "/api/v4/projects/group%2Fcheckout/merge_requests/17/diffs" || !strings.Contains(reqs[0].Query, "per_page=100") || reqs[0].Auth != "glpat-api" {
 		t.Errorf("requests %+v", reqs)
 	}
 }

@@ -99,7 +99,7 @@ func TestNoteCreatedThenUpdatedInPlace(t *testing.T) {
 		t.Errorf("log: %s", log.String())
 	}
 	for _, r := range fake.Requests {
-		if r.Token != "glpat-api" {
+		if r.Auth != "glpat-api" {
 			t.Errorf("request without the token: %+v", r)
 		}
 	}

@@ -7,6 +7,7 @@ package githubtest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/zof-ai/zof-ci/internal/apifake"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -37,11 +38,7 @@ type File struct {
 }
 
 // Request is one call the fake received.
-type Request struct {
-	Method, Path, Query string
-	Body                []byte
-	Auth                string
-}
+type Request = apifake.Request
 
 // Annotation is a check run annotation as stored.
 type Annotation struct {
@@ -76,11 +73,7 @@ type CheckRun struct {
 }
 
 // Fault is a canned failure: status, headers and a JSON body.
-type Fault struct {
-	Status int
-	Header map[string]string
-	Body   string
-}
+type Fault = apifake.Fault
 
 // Forbidden is GitHub's answer to a token without the permission (a fork's
 // read-only GITHUB_TOKEN, or no `checks: write`).
@@ -99,24 +92,14 @@ type Fake struct {
 	// CheckRuns by id.
 	CheckRuns map[int64]*CheckRun
 	nextID    int64
-	// Requests received, in order.
-	Requests []Request
-	// Faults are served instead of the real answer: the first fault whose
-	// pattern ("METHOD /path-regexp") matches is used and removed, unless
-	// Sticky. Tests add them with Fail.
-	faults []fault
+	// Log has the requests received (Requests, Calls, Bodies) and the faults
+	// served instead of the real answer (Fail).
+	apifake.Log
 	// App, when set (EnableApp), makes the fake authenticate like GitHub
 	// with a GitHub App; nil accepts any token.
 	App *App
 	// compares answers the compare endpoint, by "base...head" (SetCompare).
 	compares map[string]Comparison
-}
-
-type fault struct {
-	re     *regexp.Regexp
-	method string
-	f      Fault
-	sticky bool
 }
 
 // Cleaner is the part of testing.TB New needs, so a testscript command (or a
@@ -133,42 +116,6 @@ func New(t Cleaner) *Fake {
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Server.Close)
 	return f
-}
-
-// Fail serves fault for the next request to method and a path matching
-// pathRE; sticky faults stay for every later request too.
-func (f *Fake) Fail(method, pathRE string, ft Fault, sticky bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults = append(f.faults, fault{re: regexp.MustCompile("^" + pathRE + "$"), method: method, f: ft, sticky: sticky})
-}
-
-// Calls counts the requests to method and a path matching pathRE.
-func (f *Fake) Calls(method, pathRE string) int {
-	re := regexp.MustCompile("^" + pathRE + "$")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, r := range f.Requests {
-		if r.Method == method && re.MatchString(r.Path) {
-			n++
-		}
-	}
-	return n
-}
-
-// Bodies are the bodies of the requests to method and a path matching pathRE.
-func (f *Fake) Bodies(method, pathRE string) [][]byte {
-	re := regexp.MustCompile("^" + pathRE + "$")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out [][]byte
-	for _, r := range f.Requests {
-		if r.Method == method && re.MatchString(r.Path) {
-			out = append(out, r.Body)
-		}
-	}
-	return out
 }
 
 // Run returns a copy of the check run with id, or nil.
@@ -239,21 +186,11 @@ var (
 
 func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	f.mu.Lock()
-	f.Requests = append(f.Requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body, Auth: r.Header.Get("Authorization")})
-	for i, ft := range f.faults {
-		if ft.method == r.Method && ft.re.MatchString(r.URL.Path) {
-			if !ft.sticky {
-				f.faults = append(f.faults[:i], f.faults[i+1:]...)
-			}
-			f.mu.Unlock()
-			for k, v := range ft.f.Header {
-				w.Header().Set(k, v)
-			}
-			writeJSONRaw(w, ft.f.Status, ft.f.Body)
-			return
-		}
+	if ft, ok := f.Record(r, r.URL.Path, body, r.Header.Get("Authorization")); ok {
+		ft.Write(w)
+		return
 	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.App != nil && (f.App.serve(w, r, body) || !f.App.authorize(w, r)) {
 		return

@@ -7,6 +7,7 @@ package gitlabtest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/zof-ai/zof-ci/internal/apifake"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -61,18 +62,10 @@ type Status struct {
 }
 
 // Request is one call the fake received.
-type Request struct {
-	Method, Path, Query string
-	Body                []byte
-	Token               string
-}
+type Request = apifake.Request
 
 // Fault is a canned failure.
-type Fault struct {
-	Status int
-	Header map[string]string
-	Body   string
-}
+type Fault = apifake.Fault
 
 // Fake is the fake API; its URL + "/api/v4" is CI_API_V4_URL.
 type Fake struct {
@@ -86,16 +79,10 @@ type Fake struct {
 	// Notes by merge request iid.
 	Notes    map[int64][]*Note
 	Statuses []Status
-	Requests []Request
-	faults   []fault
 	nextID   int64
-}
-
-type fault struct {
-	method string
-	re     *regexp.Regexp
-	f      Fault
-	sticky bool
+	// Log has the requests received (Requests, Calls, Bodies; Auth is the
+	// PRIVATE-TOKEN) and the faults served instead of the real answer (Fail).
+	apifake.Log
 }
 
 // Cleaner is the part of testing.TB New needs, so a testscript command (or a
@@ -116,41 +103,6 @@ func New(t Cleaner) *Fake {
 
 // APIURL is what CI_API_V4_URL would be.
 func (f *Fake) APIURL() string { return f.URL + "/api/v4" }
-
-// Fail serves ft for the next request to method and an escaped path matching pathRE.
-func (f *Fake) Fail(method, pathRE string, ft Fault, sticky bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults = append(f.faults, fault{method, regexp.MustCompile("^" + pathRE + "$"), ft, sticky})
-}
-
-// Calls counts requests to method and an escaped path matching pathRE.
-func (f *Fake) Calls(method, pathRE string) int {
-	re := regexp.MustCompile("^" + pathRE + "$")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, r := range f.Requests {
-		if r.Method == method && re.MatchString(r.Path) {
-			n++
-		}
-	}
-	return n
-}
-
-// Bodies returns the bodies of requests to method and a path matching pathRE.
-func (f *Fake) Bodies(method, pathRE string) [][]byte {
-	re := regexp.MustCompile("^" + pathRE + "$")
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out [][]byte
-	for _, r := range f.Requests {
-		if r.Method == method && re.MatchString(r.Path) {
-			out = append(out, r.Body)
-		}
-	}
-	return out
-}
 
 // AddNote stores a note as if someone had written it.
 func (f *Fake) AddNote(iid int64, body, author string, system bool) int64 {
@@ -199,21 +151,12 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	path := r.URL.EscapedPath()
 	token := r.Header.Get("PRIVATE-TOKEN")
+	if ft, ok := f.Record(r, path, body, token); ok {
+		ft.Write(w)
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.Requests = append(f.Requests, Request{Method: r.Method, Path: path, Query: r.URL.RawQuery, Body: body, Token: token})
-	for i, ft := range f.faults {
-		if ft.method == r.Method && ft.re.MatchString(path) {
-			if !ft.sticky {
-				f.faults = append(f.faults[:i], f.faults[i+1:]...)
-			}
-			for k, v := range ft.f.Header {
-				w.Header().Set(k, v)
-			}
-			raw(w, ft.f.Status, ft.f.Body)
-			return
-		}
-	}
 	api, known := f.Tokens[token]
 	if !known {
 		raw(w, 401, `{"message":"401 Unauthorized"}`)
