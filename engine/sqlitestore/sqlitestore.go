@@ -463,31 +463,14 @@ func decodeRecord(ord int64, snap, req string) (*engine.RunRecord, error) {
 // ListRuns implements engine.Store. The cursor is the ord of the last run
 // returned; the next page is the runs below it.
 func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter) ([]*api.Run, string, error) {
-	q := `SELECT ord, snapshot FROM runs WHERE tenant = ?`
-	args := []any{tenant}
-	if f.Cursor != "" {
-		n, err := strconv.ParseInt(f.Cursor, 10, 64)
-		if err != nil || n < 1 {
-			return nil, "", fmt.Errorf("cursor %q: %w", f.Cursor, engine.ErrInvalidCursor)
-		}
-		q += ` AND ord < ?`
-		args = append(args, n)
+	lq := newListQuery(`SELECT ord, snapshot FROM runs`, tenant)
+	if err := lq.cursor(f.Cursor, engine.ErrInvalidCursor); err != nil {
+		return nil, "", err
 	}
-	if f.Project != "" {
-		q += ` AND project = ?`
-		args = append(args, f.Project)
-	}
-	if f.Environment != "" {
-		q += ` AND environment = ?`
-		args = append(args, f.Environment)
-	}
-	if len(f.Statuses) > 0 {
-		q += ` AND status IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(f.Statuses)), ", ") + `)`
-		for _, st := range f.Statuses {
-			args = append(args, string(st))
-		}
-	}
-	q += ` ORDER BY ord DESC`
+	lq.eq("project", f.Project)
+	lq.eq("environment", f.Environment)
+	lq.in("status", stringsOf(f.Statuses))
+	q, args := lq.sql+` ORDER BY ord DESC`, lq.args
 	if f.Limit > 0 {
 		q += ` LIMIT ?` // one more than a page tells whether there is a next one
 		args = append(args, f.Limit+1)

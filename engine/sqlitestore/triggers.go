@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -111,30 +110,14 @@ func (s *Store) GetTrigger(ctx context.Context, tenant, id string) (*trigger.Rec
 
 // ListTriggers implements trigger.Store; the cursor is an ord bound.
 func (s *Store) ListTriggers(ctx context.Context, tenant string, f trigger.Filter) ([]*trigger.Record, string, error) {
-	q := `SELECT ` + triggerColumns + ` FROM triggers WHERE tenant = ?`
-	args := []any{tenant}
-	if f.Cursor != "" {
-		n, err := strconv.ParseInt(f.Cursor, 10, 64)
-		if err != nil || n < 1 {
-			return nil, "", fmt.Errorf("cursor %q: %w", f.Cursor, trigger.ErrInvalidCursor)
-		}
-		q += ` AND ord < ?`
-		args = append(args, n)
+	lq := newListQuery(`SELECT `+triggerColumns+` FROM triggers`, tenant)
+	if err := lq.cursor(f.Cursor, trigger.ErrInvalidCursor); err != nil {
+		return nil, "", err
 	}
-	if f.Source != "" {
-		q += ` AND source = ?`
-		args = append(args, f.Source)
-	}
-	if f.Event != "" {
-		q += ` AND event = ?`
-		args = append(args, f.Event)
-	}
-	if len(f.States) > 0 {
-		q += ` AND state IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(f.States)), ", ") + `)`
-		for _, st := range f.States {
-			args = append(args, string(st))
-		}
-	}
+	lq.eq("source", f.Source)
+	lq.eq("event", f.Event)
+	lq.in("state", stringsOf(f.States))
+	q, args := lq.sql, lq.args
 	limit := f.PageSize()
 	q += ` ORDER BY ord DESC LIMIT ?`
 	args = append(args, limit+1)
