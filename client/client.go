@@ -22,7 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/exitcode"
+	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 // Limits and retry policy. Backoff is "full jitter" (a uniform wait in [0, min(cap, base·2ⁿ)),

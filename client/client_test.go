@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/exitcode"
+	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 const testToken = "s3cr3t-token-value"

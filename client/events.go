@@ -17,7 +17,7 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/exitcode"
+	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 // Stream failures. All are temporary: reconnect with the last seq (Stream.Last).

@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/exitcode"
+	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 // frame is one SSE event as the server writes it.

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/exitcode"
+	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 // MaxIdempotencyKey bounds a key's length; the client's own keys are 64 hex characters.

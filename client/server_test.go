@@ -11,8 +11,8 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/client"
-	"github.com/zof-ai/zof-ci/client/clienttest"
-	"github.com/zof-ai/zof-ci/exitcode"
+	"github.com/zof-ai/zof-ci/internal/clienttest"
+	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 // waitLimit bounds every wait on the real server; it needs a fraction of it.

@@ -11,4 +11,4 @@ if [ -z "${VERSION:-}" ]; then
   VERSION="${VERSION:-dev}"
 fi
 export VERSION
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/zof-ai/zof-ci/cli.version=${VERSION}" -o "$out" ./cmd/zof
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/zof-ai/zof-ci/internal/cli.version=${VERSION}" -o "$out" ./cmd/zof

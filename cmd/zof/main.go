@@ -4,7 +4,7 @@ package main
 import (
 	"os"
 
-	"github.com/zof-ai/zof-ci/cli"
+	"github.com/zof-ai/zof-ci/internal/cli"
 )
 
 func main() {

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/secret"
-	"github.com/zof-ai/zof-ci/step"
-	"github.com/zof-ai/zof-ci/suite"
+	"github.com/zof-ai/zof-ci/internal/secret"
+	"github.com/zof-ai/zof-ci/internal/step"
+	"github.com/zof-ai/zof-ci/internal/suite"
 )
 
 // runSuite runs every case and variant of ../zof.yaml against baseURL the

@@ -1,0 +1,86 @@
+package github_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+
+	cigithub "github.com/zof-ai/zof-ci/internal/ci/github"
+	rgithub "github.com/zof-ai/zof-ci/internal/reporters/github"
+)
+
+// keys returns a mapping node's keys in file order.
+func keys(t *testing.T, n *yaml.Node) []string {
+	t.Helper()
+	if n == nil || n.Kind != yaml.MappingNode {
+		t.Fatalf("not a mapping: %v", n)
+	}
+	var out []string
+	for i := 0; i < len(n.Content); i += 2 {
+		out = append(out, n.Content[i].Value)
+	}
+	return out
+}
+
+func child(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind == yaml.DocumentNode {
+		n = n.Content[0]
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// TestActionYAML holds action.yml to ci.md: the inputs and outputs exactly,
+// a container action built from the Dockerfile whose entrypoint is zof action.
+func TestActionYAML(t *testing.T) {
+	root := filepath.Join("..", "..", "..")
+	b, err := os.ReadFile(filepath.Join(root, "action.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(cigithub.InputNames, keys(t, child(&doc, "inputs"))); d != "" {
+		t.Errorf("inputs (-ci.md +action.yml):\n%s", d)
+	}
+	if d := cmp.Diff(rgithub.OutputNames, keys(t, child(&doc, "outputs"))); d != "" {
+		t.Errorf("outputs (-ci.md +action.yml):\n%s", d)
+	}
+	defaults := map[string]string{"github-token": "${{ github.token }}", "checks": "auto", "summary": "true", "supersede": "false"}
+	for name, want := range defaults {
+		if got := child(child(child(&doc, "inputs"), name), "default"); got == nil || got.Value != want {
+			t.Errorf("input %s default %v, want %q", name, got, want)
+		}
+	}
+	runs := child(&doc, "runs")
+	if child(runs, "using").Value != "docker" || child(runs, "image").Value != "Dockerfile" {
+		t.Errorf("runs: want using docker, image Dockerfile")
+	}
+	df, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`scripts/build.sh /out/zof`, `ENTRYPOINT ["/usr/local/bin/zof", "action"]`, "apk add --no-cache git ca-certificates"} {
+		if !strings.Contains(string(df), want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	sh, err := os.ReadFile(filepath.Join(root, "scripts", "build.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/zof-ai/zof-ci/internal/cli.version=\$\{VERSION\}"`).Match(sh) {
+		t.Error("scripts/build.sh does not run the documented build command")
+	}
+}

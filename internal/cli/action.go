@@ -1,0 +1,395 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	gh "github.com/google/go-github/v62/github"
+	"github.com/sethvargo/go-githubactions"
+
+	"github.com/zof-ai/zof-ci/internal/ci"
+	cigithub "github.com/zof-ai/zof-ci/internal/ci/github"
+	"github.com/zof-ai/zof-ci/internal/diff"
+	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/reporters"
+	ghreport "github.com/zof-ai/zof-ci/internal/reporters/github"
+	"github.com/zof-ai/zof-ci/internal/runner"
+	"github.com/zof-ai/zof-ci/internal/secret"
+)
+
+// defaultActionTimeout is the action's `timeout` when the input is empty: zof run's default.
+const defaultActionTimeout = 30 * time.Minute
+
+func actionCommand() *command {
+	c := &command{
+		name:  "action",
+		short: "the GitHub Action's entrypoint: reads the action's inputs and the event, then does run",
+		long: "The container action's entrypoint (action.yml). The inputs come from the INPUT_* variables\n" +
+			"the runner sets (with: in the workflow), the change from the workflow's event\n" +
+			"(GITHUB_EVENT_PATH: the pull request's files from the API, or a git range), and the reports\n" +
+			"go to a check run with annotations (or workflow-command annotations without checks: write),\n" +
+			"the step summary and the step outputs. The job fails with the gate's exit code. Outside\n" +
+			"GitHub Actions it refuses (exit 64): use zof run there. See docs/ci.md.",
+		example: "uses: zof-ai/zof-ci@v1   # a workflow step, with: {suite: zof.yaml, environment: staging}",
+	}
+	c.run = func(ctx context.Context, a *app, args []string) error {
+		fs := newFlags(a, c)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return exitcode.Errorf(exitcode.Usage, "unexpected argument %q: zof action takes its inputs from INPUT_* variables (the step's with:), not from arguments", fs.Arg(0))
+		}
+		return runAction(ctx, a)
+	}
+	return c
+}
+
+// action is one `zof action`: the inputs, the event and what was said on the way.
+type action struct {
+	a      *app
+	getenv func(string) string
+	in     *cigithub.Inputs
+	mask   *secret.Masker // the action's own secrets (token, github-token)
+
+	workspace   string
+	ev          *cigithub.Event
+	owner, repo string
+	checkSHA    string
+	gh          *gh.Client
+	ghErr       error
+	// notices are said in the log as they happen and repeated in the step summary.
+	notices []string
+	// reported is set once the step outputs were written from the run's result.
+	reported bool
+}
+
+// runAction is `zof action`: the steps of the GitHub Action in the order that keeps
+// secrets out of the log and git usable, then zof run with the action's reporters.
+func runAction(ctx context.Context, a *app) error {
+	getenv := a.env.Get
+	if !cigithub.InActions(getenv) {
+		return exitcode.Errorf(exitcode.Usage, "zof action is the GitHub Action's entrypoint and runs only as a step of a GitHub Actions workflow (GITHUB_ACTIONS is not true); elsewhere use 'zof run', whose flags match the action's inputs (--suite, --scope, --env, --server, --junit, ...)")
+	}
+	in, inErr := cigithub.ReadInputs(getenv)
+	// Mask the secrets before anything could print them, even when an input is invalid.
+	if err := cigithub.Mask(a.stdout, in.Token, in.GitHubToken); err != nil {
+		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: nothing was run, so that no secret reaches the log unmasked", err))
+	}
+	x := &action{a: a, getenv: getenv, in: in, mask: secret.NewMasker([]string{in.Token, in.GitHubToken})}
+	if inErr != nil {
+		return x.fail(exitcode.Usage, fmt.Errorf("invalid action inputs (the step's with:): %w", inErr))
+	}
+
+	x.workspace = getenv("GITHUB_WORKSPACE")
+	if x.workspace == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return x.fail(exitcode.Usage, fmt.Errorf("no GITHUB_WORKSPACE and no current directory: %w", err))
+		}
+		x.workspace = wd
+	}
+	// Absolute before the directory changes: annotations are relative to it.
+	if abs, err := filepath.Abs(x.workspace); err == nil {
+		x.workspace = abs
+	}
+	dir := x.workspace
+	if wd := in.WorkingDirectory; wd != "" {
+		if filepath.IsAbs(wd) {
+			dir = wd
+		} else {
+			dir = filepath.Join(x.workspace, wd)
+		}
+	}
+	// The action is its own process (the container's entrypoint): changing its directory
+	// is what `working-directory` means, for the suite, the JUnit path and git alike.
+	if err := os.Chdir(dir); err != nil {
+		return x.fail(exitcode.Usage, fmt.Errorf("input working-directory %q: %w (a directory relative to the repository root)", in.WorkingDirectory, err))
+	}
+	// Inside the container the checkout belongs to the runner's user: git refuses it until
+	// it is marked safe, and every git call below needs it.
+	if getenv("GITHUB_WORKSPACE") != "" {
+		if err := cigithub.MarkSafeDirectory(ctx, "", x.workspace, a.env.List()); err != nil {
+			x.warn(fmt.Sprintf("%v: git may refuse the checkout, so a change computed by git may be unknown", err))
+		}
+	}
+
+	x.gh, x.ghErr = cigithub.NewClient(in.GitHubToken, getenv("GITHUB_API_URL"), nil)
+	scope, src := x.event()
+	c := ci.Detect(a.env.Lookup)
+	if x.ev != nil && x.ev.PR > 0 {
+		c.PR = x.ev.PR // pull_request_target's GITHUB_REF is the base branch
+	}
+
+	timeout := in.Timeout
+	if timeout <= 0 {
+		timeout = defaultActionTimeout
+	}
+	suitePath := in.Suite
+	if suitePath == "" {
+		suitePath = "zof.yaml"
+	}
+	tty, color, gha := reporters.Terminal(isTerminal(a.stdout), a.env.Lookup)
+	// The suite's commands and ${VAR}s see the job's environment, but not the action's
+	// secrets: those are for zof alone.
+	stepEnv := make(Env, len(a.env))
+	for k, v := range a.env {
+		if k != "INPUT_TOKEN" && k != "INPUT_GITHUB-TOKEN" {
+			stepEnv[k] = v
+		}
+	}
+	opts := runner.RunOptions{
+		Select: runner.SelectOptions{
+			SuitePath:   suitePath,
+			Scope:       scope,
+			Environment: in.Environment,
+			Stdin:       a.stdin,
+			Lookup:      stepEnv.Lookup,
+			Environ:     stepEnv.List(),
+			Diff:        src,
+			RepoRoot:    x.workspace,
+		},
+		Timeout:           timeout,
+		JUnit:             in.JUnit,
+		FailOn:            in.FailOn,
+		CancelOnInterrupt: true,
+		PollInterval:      runner.DefaultPollInterval,
+		Stdout:            a.stdout,
+		Stderr:            a.stderr,
+		TTY:               tty,
+		Color:             color,
+		GitHubActions:     gha,
+		CI:                c,
+		Reporters:         x.reporters,
+	}
+	var (
+		code exitcode.Code
+		err  error
+	)
+	if in.Server == "" {
+		if in.Token != "" {
+			x.notice("the token input is set but server is not: the run executes inside this job and the token is unused")
+		}
+		if in.Supersede {
+			x.notice("supersede has no effect without a server: the run executes inside this job")
+		}
+		code, err = runner.RunEmbedded(ctx, opts)
+	} else {
+		cl, cerr := newClient(in.Server, in.Token)
+		if cerr != nil {
+			return x.fail(exitcode.Of(cerr), fmt.Errorf("input server: %w", cerr))
+		}
+		code, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{Client: cl, Supersede: in.Supersede, CI: c})
+	}
+	if err != nil {
+		if x.reported {
+			return err
+		}
+		return x.fail(exitcode.Of(err), err)
+	}
+	return exitcode.Reported(code)
+}
+
+// event reads the workflow's event and decides the scope and where the change comes from
+// (docs/ci.md "How the change is found"). Problems with the event never stop the run:
+// it falls back to scope all and says why.
+func (x *action) event() (string, diff.Source) {
+	scope := x.in.Scope
+	ev, err := cigithub.LoadEvent(x.a.env.Lookup)
+	x.owner, x.repo, _ = strings.Cut(x.getenv("GITHUB_REPOSITORY"), "/")
+	x.checkSHA = x.getenv("GITHUB_SHA")
+	if err != nil {
+		unsupported := errors.Is(err, cigithub.ErrUnsupportedEvent)
+		switch {
+		case scope == "" || scope == "changed":
+			msg := err.Error()
+			if !unsupported {
+				msg += ": running scope all"
+			}
+			x.notice(msg)
+			scope = "all"
+		case !unsupported:
+			x.notice(err.Error())
+		}
+		return scope, nil
+	}
+	x.ev = ev
+	x.owner, x.repo = ev.Owner, ev.Repo
+	if sha := ev.CheckSHA(); sha != "" {
+		x.checkSHA = sha // a pull request's head, not GITHUB_SHA (a merge commit)
+	}
+	if scope == "" {
+		scope = "all"
+		if ev.IsPullRequest() || ev.Kind == cigithub.KindMergeGroup {
+			scope = "changed"
+		}
+	}
+	if scope != "changed" {
+		return scope, nil
+	}
+	if ev.IsPullRequest() {
+		what := fmt.Sprintf("could not list the files of pull request #%d", ev.PR)
+		if x.gh == nil {
+			return scope, &unknownDiff{source: diff.SourceAPI, base: ev.BaseSHA, head: ev.HeadSHA, err: x.ghErr, what: what, warn: x.warn}
+		}
+		prf, err := cigithub.NewPRFiles(x.gh, ev)
+		if err != nil {
+			return scope, &unknownDiff{source: diff.SourceAPI, err: err, what: what, warn: x.warn}
+		}
+		return scope, &unknownDiff{src: prf, source: diff.SourceAPI, base: ev.BaseSHA, head: ev.HeadSHA, what: what, warn: x.warn}
+	}
+	base, head, ok := ev.GitRange()
+	if !ok {
+		x.notice(fmt.Sprintf("the %s event changes nothing to run against (a deleted branch?): running scope all", ev.Kind))
+		return "all", nil
+	}
+	g := &diff.Git{Base: base, Head: head, Env: x.a.env.List(), Deepen: true}
+	return scope, &unknownDiff{src: g, source: diff.SourceGit, base: base, head: head, what: fmt.Sprintf("could not compute the %s change by git (%s..%s)", ev.Kind, short(base), short(head)), warn: x.warn}
+}
+
+// reporters are the action's reports, built once the plan is known (runner.RunOptions.Reporters).
+func (x *action) reporters(p *runner.Plan, mask *secret.Masker) []reporters.Reporter {
+	suiteFile := p.Request.SuiteFile
+	blob := ""
+	if server := strings.TrimRight(x.getenv("GITHUB_SERVER_URL"), "/"); server != "" && x.owner != "" && x.checkSHA != "" {
+		blob = server + "/" + x.owner + "/" + x.repo + "/blob/" + x.checkSHA
+	}
+	commands := func(notice string) *ghreport.Commands {
+		if notice != "" {
+			x.notices = append(x.notices, notice)
+		}
+		return &ghreport.Commands{Out: x.a.stdout, SuiteFile: suiteFile, Mask: mask, Notice: notice}
+	}
+	var out []reporters.Reporter
+	switch {
+	case x.in.Checks == cigithub.ChecksFalse:
+		out = append(out, commands(""))
+	case x.in.Checks == cigithub.ChecksAuto && x.ev != nil && x.ev.ReadOnlyToken():
+		out = append(out, commands(ghreport.ForkNotice))
+	case x.in.GitHubToken == "":
+		out = append(out, commands("no github-token: no check run, annotations go to the log instead"))
+	case x.gh == nil:
+		out = append(out, commands(fmt.Sprintf("no check run (%v): annotations go to the log instead", x.ghErr)))
+	case x.owner == "" || x.repo == "" || x.checkSHA == "":
+		out = append(out, commands("no repository or commit known (GITHUB_REPOSITORY, GITHUB_SHA): no check run, annotations go to the log instead"))
+	default:
+		out = append(out, &ghreport.CheckRun{Client: x.gh, Owner: x.owner, Repo: x.repo, HeadSHA: x.checkSHA, SuiteFile: suiteFile, BlobBase: blob, Mask: mask, Log: x.a.stdout})
+	}
+	if x.in.Summary {
+		if path := x.getenv("GITHUB_STEP_SUMMARY"); path != "" {
+			out = append(out, &ghreport.Summary{Path: path, Markdown: ghreport.MarkdownOptions{Mask: mask, BlobBase: blob, SuiteFile: suiteFile, Notices: x.notices}})
+		} else {
+			x.notice("GITHUB_STEP_SUMMARY is not set: no step summary")
+		}
+	}
+	return append(out, &actionOutputs{x: x, mask: mask})
+}
+
+// actionOutputs writes the step outputs from the run's result.
+type actionOutputs struct {
+	x    *action
+	mask *secret.Masker
+}
+
+var _ reporters.Reporter = (*actionOutputs)(nil)
+
+func (o *actionOutputs) Report(_ context.Context, res *reporters.Result) error {
+	o.x.reported = true
+	return o.x.writeOutputs(res, o.mask)
+}
+
+// writeOutputs writes every output; junit only when the file exists (it was written).
+func (x *action) writeOutputs(res *reporters.Result, mask *secret.Masker) error {
+	path := x.getenv("GITHUB_OUTPUT")
+	if path == "" {
+		return errors.New("GITHUB_OUTPUT is not set: no step outputs")
+	}
+	junit := ""
+	if x.in.JUnit != "" {
+		if _, err := os.Stat(x.in.JUnit); err == nil {
+			junit = x.in.JUnit
+		}
+	}
+	return ghreport.WriteOutputs(path, ghreport.Values(res, junit, mask))
+}
+
+// fail ends the action before a run could report: the error as an annotation, the outputs
+// (exit-code set, the rest empty) and the step summary, then exit with code.
+func (x *action) fail(code exitcode.Code, err error) error {
+	msg := x.mask.String(err.Error())
+	x.command("error", msg)
+	res := &reporters.Result{Exit: code, Verdict: msg, Notices: x.notices}
+	if x.in != nil {
+		if werr := x.writeOutputs(res, x.mask); werr != nil {
+			fmt.Fprintf(x.a.stderr, "zof: %v\n", werr)
+		}
+		if path := x.getenv("GITHUB_STEP_SUMMARY"); x.in.Summary && path != "" {
+			s := &ghreport.Summary{Path: path, Markdown: ghreport.MarkdownOptions{Mask: x.mask}}
+			if werr := s.Report(context.Background(), res); werr != nil {
+				fmt.Fprintf(x.a.stderr, "zof: %v\n", werr)
+			}
+		}
+	}
+	return exitcode.Reported(code)
+}
+
+// notice says something the person should know, in the log (a notice annotation) and in
+// the step summary.
+func (x *action) notice(msg string) {
+	msg = x.mask.String(msg)
+	x.notices = append(x.notices, msg)
+	x.command("notice", msg)
+}
+
+// warn is a notice that something did not work as it should (a warning annotation).
+func (x *action) warn(msg string) {
+	msg = x.mask.String(msg)
+	x.notices = append(x.notices, msg)
+	x.command("warning", msg)
+}
+
+func (x *action) command(name, msg string) {
+	cmd := &githubactions.Command{Name: name, Properties: githubactions.CommandProperties{"title": "Zof"}, Message: msg}
+	fmt.Fprintln(x.a.stdout, cmd.String())
+}
+
+// unknownDiff is a CI diff source whose failure makes the change unknown (so the suite's
+// selection.on_unknown_diff applies) with a warning, instead of failing the run.
+type unknownDiff struct {
+	src        diff.Source // nil: err is why there is none
+	err        error
+	source     string // diff.SourceAPI or diff.SourceGit
+	base, head string
+	what       string
+	warn       func(string)
+}
+
+var _ diff.Source = (*unknownDiff)(nil)
+
+func (u *unknownDiff) Changes(ctx context.Context) (*diff.Result, error) {
+	err := u.err
+	if u.src != nil {
+		var r *diff.Result
+		if r, err = u.src.Changes(ctx); err == nil {
+			return r, nil
+		}
+	}
+	if err == nil {
+		err = errors.New("no source for the change")
+	}
+	u.warn(fmt.Sprintf("%s: %v: the change is unknown, so the suite's selection.on_unknown_diff applies", u.what, err))
+	return &diff.Result{Base: u.base, Head: u.head, Source: u.source, Complete: false, Reason: u.what + ": " + err.Error()}, nil
+}
+
+// short abbreviates a full sha for a message.
+func short(sha string) string {
+	if len(sha) == 40 && strings.Trim(sha, "0123456789abcdef") == "" {
+		return sha[:12]
+	}
+	return sha
+}

@@ -1,0 +1,451 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/step"
+)
+
+// target is one member with the case and variant it executes.
+type target struct {
+	member  string
+	c       *api.Case
+	variant api.Variant
+}
+
+// targets lists the members in api.NewRun's order.
+func targets(req *api.RunRequest) []target {
+	var ts []target
+	for i := range req.Cases {
+		c := &req.Cases[i]
+		vs := c.Variants
+		if len(vs) == 0 {
+			vs = []api.Variant{{}}
+		}
+		for _, v := range vs {
+			ts = append(ts, target{member: api.MemberID(c.ID, v.Name), c: c, variant: v})
+		}
+	}
+	return ts
+}
+
+// units groups the members into what may run in parallel: each member alone,
+// except the members of an ordered (sequential) set, which form one unit run
+// in the set's order (each case's variants in order). A unit takes the place
+// of its first member in declaration order. A case in several sequential sets
+// belongs to the first.
+func units(req *api.RunRequest, ts []target) [][]target {
+	byCase := map[string][]target{}
+	for _, t := range ts {
+		byCase[t.c.ID] = append(byCase[t.c.ID], t)
+	}
+	chainOf := map[string]int{} // case id → index into chains
+	var chains [][]target
+	for _, s := range req.Sets {
+		if !s.Sequential {
+			continue
+		}
+		var chain []target
+		for _, id := range s.Cases {
+			if _, taken := chainOf[id]; taken {
+				continue
+			}
+			chainOf[id] = len(chains)
+			chain = append(chain, byCase[id]...)
+		}
+		chains = append(chains, chain)
+	}
+	var out [][]target
+	emitted := map[int]bool{}
+	for _, t := range ts {
+		ci, inChain := chainOf[t.c.ID]
+		switch {
+		case !inChain:
+			out = append(out, []target{t})
+		case !emitted[ci]:
+			emitted[ci] = true
+			out = append(out, chains[ci])
+		}
+	}
+	return out
+}
+
+// pendingUnits are the units of the members still to finish, in order; for
+// a resumed run the finished members are left out (each unit keeps its order).
+func pendingUnits(req *api.RunRequest, snap *api.Run) [][]target {
+	var out [][]target
+	for _, u := range units(req, targets(req)) {
+		var left []target
+		for _, t := range u {
+			if m := snap.Member(t.member); m != nil && !m.Status.Terminal() {
+				left = append(left, t)
+			}
+		}
+		if len(left) > 0 {
+			out = append(out, left)
+		}
+	}
+	return out
+}
+
+// execute runs a running run to its end: serve, members, stop, verdict.
+func (e *Engine) execute(ctx context.Context, rs *runState) {
+	defer e.retire(rs)
+	env := rs.req.Environment
+	us := pendingUnits(rs.req, rs.snapshot())
+	if rs.resumed && len(us) == 0 {
+		// Every member had finished before the restart: only the verdict is missing.
+		e.finish(ctx, rs)
+		return
+	}
+	var svc Service
+	if env.Serve != nil {
+		e.record(rs, api.Event{Type: api.EventRunSubstate, Substate: api.SubstateStarting})
+		var err error
+		svc, err = e.startService(ctx, env)
+		if err != nil {
+			if ctx.Err() == nil {
+				// The why (exit status, the service's last output) is said once, in
+				// the run's log; every member only points at it.
+				e.record(rs, api.Event{Type: api.EventLog, Message: err.Error()})
+				e.failAll(rs, fmt.Sprintf("not run: the service of environment %s did not start (the run's log says why)", env.Name))
+			}
+			e.finish(ctx, rs)
+			return
+		}
+		e.record(rs, api.Event{Type: api.EventRunSubstate, Substate: api.SubstateNone})
+	}
+	e.runMembers(ctx, rs, us)
+	if svc != nil {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.ServiceStopTimeout)
+		if err := svc.Stop(stopCtx); err != nil {
+			e.record(rs, api.Event{Type: api.EventLog, Message: fmt.Sprintf(
+				"environment %s: serve did not stop cleanly: %v; check for leftover processes", env.Name, err)})
+		}
+		cancel()
+	}
+	e.finish(ctx, rs)
+}
+
+func (e *Engine) startService(ctx context.Context, env api.Environment) (Service, error) {
+	if e.cfg.Services == nil {
+		return nil, fmt.Errorf("environment %s has a serve command but this engine cannot start services", env.Name)
+	}
+	svc, err := e.cfg.Services.Start(ctx, *env.Serve, env.URL)
+	if err != nil {
+		return nil, fmt.Errorf("environment %s: serve failed to start: %w; check serve.command and serve.ready", env.Name, err)
+	}
+	return svc, nil
+}
+
+// record commits events whose loss is logged but cannot stop the run. A
+// run frozen by a stop records nothing, by design: that is not logged.
+func (e *Engine) record(rs *runState, evs ...api.Event) {
+	if err := e.commit(rs, evs...); err != nil && !errors.Is(err, errFrozen) {
+		e.cfg.Logger.Error("recording run events", "run", rs.id, "err", err)
+	}
+}
+
+// failAll fails every unfinished member of a run that could not execute at
+// all: each goes running (as a new attempt) then failed (initial cannot
+// become failed), its steps skipped.
+func (e *Engine) failAll(rs *runState, reason string) {
+	snap := rs.snapshot()
+	var evs []api.Event
+	for _, m := range snap.Members {
+		if m.Status.Terminal() {
+			continue
+		}
+		attempt := m.Attempt + 1
+		evs = append(evs, api.Event{Type: api.EventMemberStatus, Member: m.ID, Status: api.StatusRunning, Attempt: attempt})
+		for j := range m.Steps {
+			evs = append(evs, api.Event{Type: api.EventStepStatus, Member: m.ID, Step: j + 1, StepStatus: api.StepSkipped})
+		}
+		evs = append(evs, api.Event{Type: api.EventMemberStatus, Member: m.ID, Status: api.StatusFailed, Attempt: attempt, Reason: reason})
+	}
+	e.record(rs, evs...)
+}
+
+// finish cancels the members that never started and ends the run with the
+// aggregate of its members.
+func (e *Engine) finish(ctx context.Context, rs *runState) {
+	snap := rs.snapshot()
+	cancelled := ctx.Err() != nil
+	var reason string
+	if cancelled {
+		reason = e.cancelReason(rs)
+	}
+	var evs []api.Event
+	statuses := make([]api.Status, len(snap.Members))
+	failed := 0
+	firstFailure := ""
+	for i, m := range snap.Members {
+		statuses[i] = m.Status
+		if !m.Status.Terminal() {
+			r := reason
+			if r == "" {
+				r = "not run"
+			}
+			evs = append(evs, api.Event{Type: api.EventMemberStatus, Member: m.ID, Status: api.StatusCancelled, Reason: r})
+			statuses[i] = api.StatusCancelled
+		}
+		if m.Status == api.StatusFailed {
+			failed++
+			if firstFailure == "" {
+				firstFailure = m.ID + ": " + m.Reason
+			}
+		}
+	}
+	agg := api.Aggregate(statuses)
+	switch {
+	case agg == api.StatusFailed && cancelled:
+		reason = fmt.Sprintf("%s; %d of %d members had failed (first: %s)", reason, failed, len(statuses), firstFailure)
+	case agg == api.StatusFailed:
+		reason = fmt.Sprintf("%d of %d members failed (first: %s)", failed, len(statuses), firstFailure)
+	case agg == api.StatusCancelled && reason == "":
+		reason = "members were cancelled"
+	case agg == api.StatusPassed:
+		reason = ""
+	}
+	evs = append(evs, api.Event{Type: api.EventRunStatus, Status: agg, Reason: reason})
+	e.record(rs, evs...)
+}
+
+// runMembers executes the units' members, at most MaxParallel at once,
+// units in declaration order. When ctx ends no further member starts.
+func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
+	snap := rs.snapshot()
+	var waits []api.Event
+	for _, u := range us {
+		for _, t := range u[min(1, len(u)):] {
+			if snap.Member(t.member).Substate != api.SubstateWaitingForPreceding {
+				waits = append(waits, api.Event{Type: api.EventMemberSubstate, Member: t.member, Substate: api.SubstateWaitingForPreceding})
+			}
+		}
+	}
+	e.record(rs, waits...)
+
+	limit := rs.req.MaxParallel
+	if limit <= 0 {
+		limit = e.cfg.MaxParallel
+	}
+	sem := make(chan struct{}, limit)
+	done := make(chan struct{})
+	pending := 0
+	for _, u := range us {
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		pending++
+		go func() {
+			defer func() { <-sem; done <- struct{}{} }()
+			for _, t := range u {
+				if ctx.Err() != nil {
+					return
+				}
+				e.runMember(ctx, rs, t)
+			}
+		}()
+	}
+	for range pending {
+		<-done
+	}
+}
+
+// runMember runs one member's attempts: a failed attempt is retried up to
+// the case's Retries (the member stays running, with the next Attempt); a
+// pass after a failure is flaky. A member a restart found running (resumed
+// run) continues with its next attempt: after a failed attempt as a retry,
+// after an interrupted one from its first step, the interruption counting
+// neither as a failure nor against Retries.
+func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
+	m := rs.snapshot().Member(t.member)
+	attempt := m.Attempt + 1
+	failures := rs.failures(m)
+	var evs []api.Event
+	if m.Status == api.StatusRunning {
+		if st, why := attemptOutcome(m); st == api.StatusFailed {
+			// resumeRunning settled the other outcomes: this one has retries left.
+			failures++
+			evs = append(evs, api.Event{Type: api.EventLog, Member: t.member, Message: fmt.Sprintf("attempt %d failed: %s; retrying (retry %d of %d)", m.Attempt, why, failures, t.c.Retries)})
+		} else {
+			evs = append(interruptedSteps(m, "interrupted: the run engine restarted during this step"),
+				api.Event{Type: api.EventLog, Member: t.member, Message: fmt.Sprintf("%sattempt %d is run again from its first step as attempt %d", interruptedPrefix, m.Attempt, attempt)})
+		}
+	}
+	e.record(rs, append(evs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})...)
+	for {
+		status, why := e.runAttempt(ctx, rs, t)
+		switch {
+		case status == api.StatusPassed:
+			e.record(rs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusPassed, Attempt: attempt, Flaky: failures > 0})
+			return
+		case status == api.StatusCancelled:
+			reason := why
+			if ctx.Err() != nil {
+				reason = e.cancelReason(rs)
+			}
+			e.record(rs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusCancelled, Attempt: attempt, Reason: reason})
+			return
+		case failures < t.c.Retries && ctx.Err() == nil:
+			failures++
+			attempt++
+			e.record(rs,
+				api.Event{Type: api.EventLog, Member: t.member, Message: fmt.Sprintf("attempt %d failed: %s; retrying (retry %d of %d)", attempt-1, why, failures, t.c.Retries)},
+				api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})
+		default:
+			e.record(rs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusFailed, Attempt: attempt, Reason: why})
+			return
+		}
+	}
+}
+
+// timeoutCause is the cause of a context ended by a case or step timeout.
+type timeoutCause struct {
+	step bool
+	d    time.Duration
+}
+
+func (t *timeoutCause) Error() string {
+	if t.step {
+		return fmt.Sprintf("timed out after %s (the step's timeout); raise `timeout:` on the step or find what is slow", t.d)
+	}
+	return fmt.Sprintf("timed out: the case timeout of %s ran out during this step; raise the case's `timeout:` or find what is slow", t.d)
+}
+
+// runAttempt runs a member's steps in order with captures flowing forward.
+// The first step that does not pass ends the attempt; the steps after it are
+// skipped. It returns passed, failed or cancelled, and for a failure a line
+// naming the failing step.
+func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target) (api.Status, string) {
+	caseCtx := ctx
+	if d := t.c.Timeout.D(); d > 0 {
+		var cancel context.CancelFunc
+		caseCtx, cancel = context.WithTimeoutCause(ctx, d, &timeoutCause{d: d})
+		defer cancel()
+	}
+	env := rs.req.Environment
+	captures := map[string]string{}
+	for i, s := range t.c.Steps {
+		var ev api.Event
+		switch {
+		case ctx.Err() != nil:
+			// Cancelled between steps: nothing is in flight.
+			e.record(rs, skipped(t, i)...)
+			return api.StatusCancelled, "cancelled"
+		case caseCtx.Err() != nil:
+			// The case deadline passed between steps: this step is the one it stopped.
+			ev = api.Event{StepStatus: api.StepFailed, Failure: &api.Failure{Message: context.Cause(caseCtx).Error()}}
+		default:
+			e.record(rs, api.Event{Type: api.EventStepStatus, Member: t.member, Step: i + 1, StepStatus: api.StepRunning})
+			in := step.Input{
+				BaseURL:  env.URL,
+				Headers:  env.Headers,
+				Vars:     t.variant.Vars,
+				Captures: maps.Clone(captures),
+				Dir:      e.cfg.Dir,
+				Env:      e.cfg.Env,
+				Mask:     rs.mask,
+			}
+			if e.cfg.URLPolicy != nil {
+				in.AllowURL = e.cfg.URLPolicy(rs.tenant)
+			}
+			out := e.runStep(ctx, caseCtx, s, in)
+			ev = api.Event{StepStatus: out.Status, Failure: out.Failure, Output: out.Output, Duration: api.Duration(out.Duration)}
+			if out.Status == api.StepPassed {
+				maps.Copy(captures, out.Captures)
+			}
+		}
+		ev.Type, ev.Member, ev.Step = api.EventStepStatus, t.member, i+1
+		if ev.StepStatus == api.StepPassed {
+			e.record(rs, ev)
+			continue
+		}
+		e.record(rs, append([]api.Event{ev}, skipped(t, i+1)...)...)
+		if ev.StepStatus == api.StepCancelled {
+			return api.StatusCancelled, fmt.Sprintf("step %d (%s) was cancelled", i+1, s.Title())
+		}
+		msg := "failed"
+		if ev.Failure != nil {
+			msg = ev.Failure.Message
+		}
+		return api.StatusFailed, fmt.Sprintf("step %d (%s): %s", i+1, s.Title(), msg)
+	}
+	return api.StatusPassed, ""
+}
+
+// skipped marks the steps from index `from` on as skipped.
+func skipped(t target, from int) []api.Event {
+	var evs []api.Event
+	for j := from; j < len(t.c.Steps); j++ {
+		evs = append(evs, api.Event{Type: api.EventStepStatus, Member: t.member, Step: j + 1, StepStatus: api.StepSkipped})
+	}
+	return evs
+}
+
+// runStep runs one step under its timeout and decides its status: a step
+// stopped by the run's cancellation is cancelled; one stopped by a case or
+// step timeout is failed with a message naming the timeout; a step that does
+// not return within CancelGrace of its context ending is abandoned.
+func (e *Engine) runStep(runCtx, caseCtx context.Context, s api.Step, in step.Input) step.Output {
+	stepCtx := caseCtx
+	if d := s.Timeout.D(); d > 0 {
+		var cancel context.CancelFunc
+		stepCtx, cancel = context.WithTimeoutCause(caseCtx, d, &timeoutCause{step: true, d: d})
+		defer cancel()
+	}
+	start := time.Now()
+	ch := make(chan step.Output, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				ch <- step.Output{Status: api.StepFailed, Failure: &api.Failure{Message: fmt.Sprintf("internal error in the step runner: %v (please report this)", r)}}
+			}
+		}()
+		ch <- e.cfg.Steps.Run(stepCtx, s, in)
+	}()
+	var out step.Output
+	select {
+	case out = <-ch:
+	case <-stepCtx.Done():
+		grace := time.NewTimer(e.cfg.CancelGrace)
+		select {
+		case out = <-ch:
+		case <-grace.C:
+			out = step.Output{Status: api.StepCancelled, Failure: &api.Failure{
+				Message: fmt.Sprintf("the step did not stop within %s of being told to; it was abandoned", e.cfg.CancelGrace)}}
+		}
+		grace.Stop()
+	}
+	if out.Duration == 0 {
+		out.Duration = time.Since(start)
+	}
+	var tc *timeoutCause
+	switch {
+	case out.Status == api.StepPassed:
+	case runCtx.Err() != nil:
+		out.Status = api.StepCancelled
+	case stepCtx.Err() != nil && errors.As(context.Cause(stepCtx), &tc):
+		if out.Status != api.StepFailed || out.Failure == nil {
+			out.Failure = &api.Failure{Message: tc.Error()}
+		}
+		out.Status = api.StepFailed
+	case out.Status == api.StepFailed, out.Status == api.StepCancelled:
+	default:
+		out.Failure = &api.Failure{Message: fmt.Sprintf("the step runner returned status %q; this is a bug in zof, please report it", out.Status)}
+		out.Status = api.StepFailed
+	}
+	return out
+}

@@ -1,0 +1,200 @@
+// Package memstore is the in-memory engine.Store of the embedded runner: one
+// mutex, copies handed out, nothing survives the process.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
+)
+
+var _ engine.Store = (*Store)(nil)
+var _ engine.BatchAppender = (*Store)(nil)
+
+// Store keeps runs, event logs and idempotency keys in memory.
+type Store struct {
+	mu    sync.Mutex
+	order int64
+	runs  map[string]*entry
+	list  []*entry // by Order, oldest first
+	idem  map[idemKey]engine.IdempotencyRecord
+
+	trigOnce sync.Once
+	trigs    *triggers
+}
+
+type entry struct {
+	order  int64
+	run    *api.Run
+	req    *api.RunRequest
+	events []api.Event
+}
+
+type idemKey struct{ tenant, key string }
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{runs: map[string]*entry{}, idem: map[idemKey]engine.IdempotencyRecord{}}
+}
+
+// CreateRun implements engine.Store.
+func (s *Store) CreateRun(_ context.Context, rec *engine.RunRecord, first api.Event, idem *engine.IdempotencyRecord) (*engine.IdempotencyRecord, error) {
+	if first.Seq != 1 || rec.Run.LastSeq != 1 {
+		return nil, fmt.Errorf("creating run %s: the first event must be seq 1: %w", rec.Run.ID, engine.ErrSeqConflict)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idem != nil {
+		k := idemKey{idem.Tenant, idem.Key}
+		if held, ok := s.idem[k]; ok && held.ExpiresAt.After(idem.CreatedAt) {
+			return &held, nil
+		}
+	}
+	if _, ok := s.runs[rec.Run.ID]; ok {
+		return nil, fmt.Errorf("creating run %s: %w", rec.Run.ID, engine.ErrDuplicateRun)
+	}
+	s.order++
+	rec.Order = s.order
+	// Values passed in are immutable by the Store contract: keep them, copy on the way out.
+	e := &entry{order: s.order, run: rec.Run, req: rec.Request, events: []api.Event{first}}
+	s.runs[rec.Run.ID] = e
+	s.list = append(s.list, e)
+	if idem != nil {
+		s.idem[idemKey{idem.Tenant, idem.Key}] = *idem
+	}
+	return nil, nil
+}
+
+// Append implements engine.Store.
+func (s *Store) Append(ctx context.Context, runID string, snapshot *api.Run, events []api.Event) error {
+	return s.AppendBatch(ctx, []engine.Append{{RunID: runID, Snapshot: snapshot, Events: events}})
+}
+
+// AppendBatch implements engine.BatchAppender: every append is checked before
+// any is applied, so the batch is all or nothing.
+func (s *Store) AppendBatch(_ context.Context, batch []engine.Append) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range batch {
+		if err := s.checkAppend(a); err != nil {
+			return err
+		}
+	}
+	for _, a := range batch {
+		e := s.runs[a.RunID]
+		e.events = append(e.events, a.Events...)
+		e.run = a.Snapshot
+	}
+	return nil
+}
+
+// checkAppend refuses an append that does not continue the run's log. Caller holds s.mu.
+func (s *Store) checkAppend(a engine.Append) error {
+	runID, snapshot, events := a.RunID, a.Snapshot, a.Events
+	e, ok := s.runs[runID]
+	if !ok {
+		return fmt.Errorf("appending to run %s: %w", runID, engine.ErrNotFound)
+	}
+	last := e.run.LastSeq
+	for i, ev := range events {
+		if ev.Seq != last+int64(i)+1 {
+			return fmt.Errorf("appending to run %s: got seq %d, want %d: %w", runID, ev.Seq, last+int64(i)+1, engine.ErrSeqConflict)
+		}
+	}
+	if want := last + int64(len(events)); snapshot.LastSeq != want {
+		return fmt.Errorf("appending to run %s: snapshot is at seq %d, the log at %d: %w", runID, snapshot.LastSeq, want, engine.ErrSeqConflict)
+	}
+	return nil
+}
+
+// GetRun implements engine.Store.
+func (s *Store) GetRun(_ context.Context, tenant, id string) (*engine.RunRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.runs[id]
+	if !ok || e.run.Tenant != tenant {
+		return nil, fmt.Errorf("run %s: %w", id, engine.ErrNotFound)
+	}
+	return &engine.RunRecord{Order: e.order, Run: e.run.Clone(), Request: e.req}, nil
+}
+
+// ListRuns implements engine.Store. The cursor is the Order of the last run returned.
+func (s *Store) ListRuns(_ context.Context, tenant string, f engine.ListFilter) ([]*api.Run, string, error) {
+	before := int64(-1)
+	if f.Cursor != "" {
+		n, err := strconv.ParseInt(f.Cursor, 10, 64)
+		if err != nil || n < 1 {
+			return nil, "", fmt.Errorf("cursor %q: %w", f.Cursor, engine.ErrInvalidCursor)
+		}
+		before = n
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*api.Run
+	var lastOrder int64
+	for i := len(s.list) - 1; i >= 0; i-- {
+		e := s.list[i]
+		if before >= 0 && e.order >= before {
+			continue
+		}
+		if e.run.Tenant != tenant || !f.Match(e.run) {
+			continue
+		}
+		if f.Limit > 0 && len(out) == f.Limit {
+			return out, strconv.FormatInt(lastOrder, 10), nil
+		}
+		out = append(out, e.run.Clone())
+		lastOrder = e.order
+	}
+	return out, "", nil
+}
+
+// Events implements engine.Store.
+func (s *Store) Events(_ context.Context, runID string, after int64, limit int) ([]api.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.runs[runID]
+	if !ok {
+		return nil, fmt.Errorf("events of run %s: %w", runID, engine.ErrNotFound)
+	}
+	// Seqs are 1..n without gaps, so seq k is at index k-1.
+	start := min(max(after, 0), int64(len(e.events)))
+	end := int64(len(e.events))
+	if limit > 0 {
+		end = min(end, start+int64(limit))
+	}
+	out := make([]api.Event, 0, end-start)
+	for _, ev := range e.events[start:end] {
+		out = append(out, cloneEvent(ev))
+	}
+	return out, nil
+}
+
+// NonTerminal implements engine.Store.
+func (s *Store) NonTerminal(_ context.Context) ([]*engine.RunRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*engine.RunRecord
+	for _, e := range s.list {
+		if !e.run.Status.Terminal() {
+			out = append(out, &engine.RunRecord{Order: e.order, Run: e.run.Clone(), Request: e.req})
+		}
+	}
+	return out, nil
+}
+
+// cloneEvent copies the parts of an event a caller could change.
+func cloneEvent(ev api.Event) api.Event {
+	if ev.Run != nil {
+		ev.Run = ev.Run.Clone()
+	}
+	if ev.Failure != nil {
+		f := *ev.Failure
+		ev.Failure = &f
+	}
+	return ev
+}

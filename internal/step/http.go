@@ -1,0 +1,283 @@
+package step
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/secret"
+)
+
+// response is what expectations and captures look at.
+type response struct {
+	status    int
+	statusTxt string
+	header    http.Header
+	body      []byte
+	truncated bool // body is the first MaxBody bytes; the rest was not read
+	duration  time.Duration
+	maxBody   int64
+	mask      *secret.Masker
+}
+
+func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *substituter) result {
+	h := s.HTTP
+	method := strings.ToUpper(strings.TrimSpace(sub.str(h.Method)))
+	if method == "" {
+		method = http.MethodGet
+	}
+	target, terr := requestURL(in.BaseURL, sub.str(h.Path), sub.str(h.URL), sub.strMap(h.Query))
+	envHeaders := sub.strMap(in.Headers)
+	stepHeaders := sub.strMap(h.Headers)
+	jsonBody, jerr := sub.rawJSON(h.JSON)
+	body := sub.ptr(h.Body)
+	form := sub.strMap(h.Form)
+	exp := substExpect(sub, s.Expect)
+	if sub.err != nil {
+		return failed(sub.err.Error())
+	}
+	if terr != nil {
+		return failed(terr.Error())
+	}
+	if jerr != nil {
+		return failed(fmt.Sprintf("the step's json body is not valid JSON: %v", jerr))
+	}
+
+	var reqBody io.Reader
+	contentType := ""
+	switch {
+	case len(jsonBody) > 0:
+		reqBody, contentType = bytes.NewReader(jsonBody), "application/json"
+	case form != nil:
+		v := url.Values{}
+		for k, val := range form {
+			v.Set(k, val)
+		}
+		reqBody, contentType = strings.NewReader(v.Encode()), "application/x-www-form-urlencoded"
+	case body != nil:
+		reqBody = strings.NewReader(*body)
+	}
+	if in.AllowURL != nil {
+		ctx = context.WithValue(ctx, allowURLKey{}, in.AllowURL)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, reqBody)
+	if err != nil {
+		return failed(fmt.Sprintf("invalid request %s %s: %v", method, target, err))
+	}
+	if in.AllowURL != nil {
+		if err := in.AllowURL(req.URL); err != nil {
+			return failed(fmt.Sprintf("%s %s is not allowed: %v", method, req.URL.Redacted(), err))
+		}
+	}
+	req.Header.Set("User-Agent", e.opts.UserAgent)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	// Environment headers first, the step's own override them.
+	for _, hs := range []map[string]string{envHeaders, stepHeaders} {
+		for k, v := range hs {
+			if strings.EqualFold(k, "Host") {
+				req.Host = v
+				continue
+			}
+			req.Header.Set(k, v)
+		}
+	}
+
+	line := method + " " + target
+	start := time.Now()
+	resp, err := e.client.Do(req)
+	if err != nil {
+		if expired(ctx) {
+			return result{interrupted: true, log: line + " → no response", doing: fmt.Sprintf("%s: no response after %s", line, roundDur(time.Since(start)))}
+		}
+		msg := transportError(method, target, err, e.opts.MaxRedirects)
+		return result{failure: &api.Failure{Message: msg}, log: line + " → " + msg}
+	}
+	defer resp.Body.Close()
+	r := &response{status: resp.StatusCode, statusTxt: resp.Status, header: resp.Header, maxBody: e.opts.MaxBody, mask: in.Mask}
+	r.body, err = io.ReadAll(io.LimitReader(resp.Body, e.opts.MaxBody+1))
+	r.duration = time.Since(start)
+	if int64(len(r.body)) > e.opts.MaxBody {
+		r.body, r.truncated = r.body[:e.opts.MaxBody], true
+	}
+	log := fmt.Sprintf("%s → %s (%s)\n", line, resp.Status, roundDur(r.duration))
+	if err != nil {
+		if expired(ctx) {
+			return result{interrupted: true, log: log, doing: fmt.Sprintf("%s: the response body was still arriving after %d bytes", line, len(r.body))}
+		}
+		msg := fmt.Sprintf("%s: reading the response body failed after %d bytes: %v", line, len(r.body), err)
+		return result{failure: &api.Failure{Message: msg}, log: log + msg}
+	}
+	if expired(ctx) {
+		return result{interrupted: true, log: log}
+	}
+	log += bodyExcerpt(r)
+
+	fails := checkExpect(exp, r)
+	var caps map[string]string
+	if len(fails) == 0 && len(s.Capture) > 0 {
+		var f *api.Failure
+		caps, f = capture(s.Capture, r)
+		if f != nil {
+			fails = append(fails, f)
+		}
+	}
+	res := result{captures: caps}
+	if len(fails) > 0 {
+		res.failure = fails[0]
+		var b strings.Builder
+		b.WriteString(log)
+		fmt.Fprintf(&b, "%d expectation(s) failed:\n", len(fails))
+		for _, f := range fails {
+			b.WriteString("- " + indent(f.String()) + "\n")
+		}
+		log = b.String()
+	} else if len(caps) > 0 {
+		log += "captured: " + strings.Join(sortedKeys(caps), ", ") + "\n"
+	}
+	res.log = log
+	return res
+}
+
+func bodyExcerpt(r *response) string {
+	if len(r.body) == 0 {
+		return "(empty body)\n"
+	}
+	s := strings.TrimRight(r.show(string(r.body), logBodyLen), "\n")
+	if r.truncated {
+		s += fmt.Sprintf("\n(body truncated: only the first %s were read, the rest was not)", byteSize(r.maxBody))
+	}
+	return s + "\n"
+}
+
+// requestURL is the step's URL: url as is, or path joined to the environment
+// URL (keeping the environment's own path prefix), plus query parameters.
+func requestURL(base, path, full string, query map[string]string) (string, error) {
+	target := full
+	if target == "" {
+		if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
+			target = path
+		} else {
+			if base == "" {
+				return "", fmt.Errorf("the step has path %q but the environment has no url; set the environment's url, or give the step a full http.url", path)
+			}
+			b, q, _ := strings.Cut(base, "?")
+			target = strings.TrimRight(b, "/")
+			if path != "" {
+				target += "/" + strings.TrimLeft(path, "/")
+			}
+			if q != "" {
+				if strings.Contains(target, "?") {
+					target += "&" + q
+				} else {
+					target += "?" + q
+				}
+			}
+		}
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "", fmt.Errorf("invalid url %q: %v", target, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("url %q must start with http:// or https:// (check the environment url)", target)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("url %q has no host (check the environment url)", target)
+	}
+	if len(query) > 0 {
+		v := u.Query()
+		for k, val := range query {
+			v.Set(k, val)
+		}
+		u.RawQuery = v.Encode()
+	}
+	return u.String(), nil
+}
+
+// transportError turns a failed request into a message for a CI log.
+func transportError(method, target string, err error, maxRedirects int) string {
+	origin := target
+	if u, perr := url.Parse(target); perr == nil {
+		origin = u.Scheme + "://" + u.Host
+	}
+	var redirects errTooManyRedirects
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalidCert x509.CertificateInvalidError
+	var recordErr tls.RecordHeaderError
+	var alert tls.AlertError
+	switch {
+	case errors.As(err, &redirects):
+		return fmt.Sprintf("%s %s: stopped after %d redirects — a redirect loop? (last: %s)", method, target, redirects.n, redirectTarget(err))
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("could not connect to %s: connection refused — is the service up? check the environment url", origin)
+	case errors.Is(err, syscall.ECONNRESET):
+		return fmt.Sprintf("%s %s: the connection was reset by %s before a response — did the service crash?", method, target, origin)
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("could not resolve host %q (%v) — check the environment url", dnsErr.Name, dnsErr.Err)
+	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalidCert):
+		return fmt.Sprintf("TLS error talking to %s: the certificate was not accepted: %v — is the environment url right? a private CA must be given to zof", origin, unwrapURLError(err))
+	case errors.As(err, &recordErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return fmt.Sprintf("TLS error talking to %s: the server did not answer TLS (is it plain http? use http:// in the environment url)", origin)
+	case errors.As(err, &alert):
+		return fmt.Sprintf("TLS error talking to %s: the server refused the handshake: %v", origin, alert)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf("%s %s: %s closed the connection without a response — did the service crash?", method, target, origin)
+	}
+	return fmt.Sprintf("%s %s: %v", method, target, unwrapURLError(err))
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func redirectTarget(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.URL
+	}
+	return "?"
+}
+
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func indent(s string) string {
+	return strings.ReplaceAll(s, "\n", "\n  ")
+}
