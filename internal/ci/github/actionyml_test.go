@@ -39,6 +39,9 @@ func child(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+// releaseImage is where the release workflow publishes the image action.yml runs.
+const releaseImage = "ghcr.io/zof-ai/zof-ci"
+
 // TestActionYAML holds action.yml to ci.md: the inputs and outputs exactly,
 // a container action built from the Dockerfile whose entrypoint is zof action.
 func TestActionYAML(t *testing.T) {
@@ -64,8 +67,19 @@ func TestActionYAML(t *testing.T) {
 		}
 	}
 	runs := child(&doc, "runs")
-	if child(runs, "using").Value != "docker" || child(runs, "image").Value != "Dockerfile" {
-		t.Errorf("runs: want using docker, image Dockerfile")
+	// The action pulls the published image (built from the Dockerfile by the release
+	// workflow) instead of building the Dockerfile on every job.
+	if child(runs, "using").Value != "docker" || child(runs, "image").Value != "docker://"+releaseImage+":v1" {
+		t.Errorf("runs: want using docker, image docker://%s:v1", releaseImage)
+	}
+	wf, err := os.ReadFile(filepath.Join(root, ".github", "workflows", "release.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{releaseImage + ":${TAG}", releaseImage + ":${major}", "file: Dockerfile"} {
+		if !strings.Contains(string(wf), want) {
+			t.Errorf("release workflow lacks %q: it must publish the image action.yml references", want)
+		}
 	}
 	df, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
 	if err != nil {
