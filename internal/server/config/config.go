@@ -167,7 +167,13 @@ type tokenEntry struct {
 // SHA-256 with every configured hash in constant time and does not stop at a
 // match, so timing does not reveal which (or whether a) token matched.
 func (c *Config) Authenticate(token string) (Principal, bool) {
-	sum := sha256.Sum256([]byte(token))
+	p, ok := c.AuthenticateSum(sha256.Sum256([]byte(token)))
+	return p, ok && token != ""
+}
+
+// AuthenticateSum finds the principal of a token by its SHA-256 (a console
+// session holds the hash, never the token), in constant time like Authenticate.
+func (c *Config) AuthenticateSum(sum [sha256.Size]byte) (Principal, bool) {
 	var found Principal
 	ok := 0
 	for i := range c.tokens {
@@ -177,7 +183,7 @@ func (c *Config) Authenticate(token string) (Principal, bool) {
 		}
 		ok |= eq
 	}
-	return found, ok == 1 && token != ""
+	return found, ok == 1
 }
 
 // TenantLimit is the tenant's max_concurrent_runs, for engine.Config.TenantLimit.

@@ -1,0 +1,149 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
+)
+
+// allStatuses are the filter's choices, in lifecycle order.
+var allStatuses = []api.Status{api.StatusInitial, api.StatusQueued, api.StatusRunning, api.StatusPassed, api.StatusFailed, api.StatusCancelled, api.StatusBlocked}
+
+// RunRow is one row of the runs list.
+type RunRow struct {
+	Run     *api.Run
+	Tag     Tag
+	Overlay string
+	Took    string
+	Branch  string
+	PR      Link
+	Created string
+}
+
+func newRunRow(r *api.Run, now time.Time) RunRow {
+	row := RunRow{Run: r, Tag: statusTag(r.Status), Created: r.CreatedAt.UTC().Format("2006-01-02 15:04:05"), Branch: r.Source.Ref}
+	if !r.Status.Terminal() && r.Substate != "" {
+		row.Overlay = r.Substate.Display(r.Position)
+	}
+	if !r.StartedAt.IsZero() {
+		row.Took = human(r.Duration(now))
+	}
+	_, row.PR = sourceLinks(r.Source)
+	return row
+}
+
+// StatusChoice is one checkbox of the status filter.
+type StatusChoice struct {
+	Value, Label string
+	Checked      bool
+}
+
+// listBody is the runs page.
+type listBody struct {
+	Rows        []RunRow
+	Statuses    []StatusChoice
+	Project     string
+	Environment string
+	Next        string // the next page's URL, "" on the last
+	Error       string
+}
+
+func (c *Console) runs(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
+	q := r.URL.Query()
+	f := engine.ListFilter{Project: q.Get("project"), Environment: q.Get("environment"), Limit: PageSize, Cursor: q.Get("cursor")}
+	b := &listBody{Project: f.Project, Environment: f.Environment}
+	for _, s := range allStatuses {
+		on := slices.Contains(q["status"], string(s))
+		if on {
+			f.Statuses = append(f.Statuses, s)
+		}
+		b.Statuses = append(b.Statuses, StatusChoice{Value: string(s), Label: s.Display(), Checked: on})
+	}
+	d.Title, d.Nav, d.Body = "Runs", "runs", b
+	runs, next, err := c.o.Runs.List(r.Context(), d.Principal.Tenant, f)
+	if err != nil {
+		b.Error = "Could not list runs: " + err.Error() + ". Clear the filters or the cursor and try again."
+		return "runs.html", http.StatusBadRequest
+	}
+	now := c.o.Now()
+	for _, run := range runs {
+		b.Rows = append(b.Rows, newRunRow(run, now))
+	}
+	if next != "" {
+		nq := url.Values{}
+		for k, v := range q {
+			nq[k] = v
+		}
+		nq.Set("cursor", next)
+		b.Next = "/runs?" + nq.Encode()
+	}
+	return "runs.html", http.StatusOK
+}
+
+// homeBody is the home page: the last day at a glance.
+type homeBody struct {
+	Day      int // runs finished in the last 24 h
+	Passed   int
+	PassRate string
+	Active   []RunRow
+	Failing  []RunRow // failed or blocked in the last 24 h, newest first
+	Partial  bool     // more runs than the page reads: the counts are of the newest
+}
+
+// homeScan bounds the runs the home page reads.
+const homeScan = 1000
+
+func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
+	b := &homeBody{}
+	d.Title, d.Nav, d.Body = "Home", "home", b
+	now := c.o.Now()
+	since := now.Add(-24 * time.Hour)
+	cursor := ""
+	seen := 0
+	for seen < homeScan {
+		runs, next, err := c.o.Runs.List(r.Context(), d.Principal.Tenant, engine.ListFilter{Limit: PageSize * 2, Cursor: cursor})
+		if err != nil {
+			return c.failed(d, "list runs", err)
+		}
+		old := false
+		for _, run := range runs {
+			seen++
+			if run.CreatedAt.Before(since) {
+				old = true
+				break
+			}
+			switch {
+			case !run.Status.Terminal():
+				b.Active = append(b.Active, newRunRow(run, now))
+			default:
+				b.Day++
+				if run.Status == api.StatusPassed {
+					b.Passed++
+				}
+				if (run.Status == api.StatusFailed || run.Status == api.StatusBlocked) && len(b.Failing) < 10 {
+					b.Failing = append(b.Failing, newRunRow(run, now))
+				}
+			}
+		}
+		if old || next == "" {
+			break
+		}
+		cursor = next
+	}
+	b.Partial = seen >= homeScan
+	if b.Day > 0 {
+		b.PassRate = formatPercent(b.Passed, b.Day)
+	}
+	return "home.html", http.StatusOK
+}
+
+// formatPercent is n of of as a percentage with at most one decimal: 87.5%, 100%.
+func formatPercent(n, of int) string {
+	return strings.TrimSuffix(strconv.FormatFloat(float64(n)*100/float64(of), 'f', 1, 64), ".0") + "%"
+}
