@@ -100,7 +100,7 @@ func newConsole(t *testing.T) *consoleFixture {
 		"run_a": {ID: "run_a", Tenant: "payments", Project: "checkout", Environment: "staging", Status: api.StatusRunning, CreatedAt: t0,
 			Members: []api.Member{{ID: hostile, Status: api.StatusRunning}}},
 		"run_done": {ID: "run_done", Tenant: "payments", Project: "checkout", Environment: "staging", Status: api.StatusFailed, CreatedAt: t0.Add(time.Minute)},
-		"run_b": {ID: "run_b", Tenant: "search", Project: "secret-project", Environment: "prod", Status: api.StatusPassed, CreatedAt: t0},
+		"run_b":    {ID: "run_b", Tenant: "search", Project: "secret-project", Environment: "prod", Status: api.StatusPassed, CreatedAt: t0},
 	}}
 	auth := fakeAuth{
 		"tok-pay":    {Tenant: "payments", Name: "ci", Role: config.RoleRunner},

@@ -59,9 +59,9 @@ func TestWriteReport(t *testing.T) {
 	for _, want := range []string{
 		"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;", // the hostile id, escaped
 		"&lt;/pre&gt;&lt;script&gt;steal()&lt;/script&gt;",
-		`id="m1-s0-L2"`,                      // a log line permalink
-		`href="#m1-s0-L2"`,                   // and its link
-		"zof.yaml:22",                        // the failure's place in the suite file
+		`id="m1-s0-L2"`,    // a log line permalink
+		`href="#m1-s0-L2"`, // and its link
+		"zof.yaml:22",      // the failure's place in the suite file
 		`<span class="icon" aria-hidden="true">✖</span>Failed`, // status as icon and text
 		"https://github.com/acme/shop/pull/42",
 		"services/auth/login.go matches",
