@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,8 +67,12 @@ type Console struct {
 	mux *http.ServeMux
 }
 
-// PageSize is how many runs a page of the list shows.
-const PageSize = 50
+// PageSize is how many runs a page of the list shows; MembersPageSize how
+// many members the run page shows at once (a 2,000-member run stays usable).
+const (
+	PageSize        = 50
+	MembersPageSize = 200
+)
 
 // New builds the console.
 func New(o Options) (*Console, error) {
@@ -248,6 +253,13 @@ func (c *Console) run(w http.ResponseWriter, r *http.Request, d *pageData) (stri
 		return c.failed(d, "read run "+id, err)
 	}
 	v := NewRunView(run, c.o.Now())
+	q := r.URL.Query()
+	filter := q.Get("members")
+	if filter != FilterFailed && filter != FilterFlaky {
+		filter = ""
+	}
+	page, _ := strconv.Atoi(q.Get("page"))
+	v.Page(filter, page, MembersPageSize)
 	d.Title, d.Nav, d.Body = run.Project+" · "+v.Tag.Label, "runs", v
 	return "run-page.html", http.StatusOK
 }

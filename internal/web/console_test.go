@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -302,6 +303,52 @@ func TestSafeNext(t *testing.T) {
 	} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRunPageMembersArePaged(t *testing.T) {
+	f := newConsole(t)
+	big := &api.Run{ID: "run_big", Tenant: "payments", Project: "p", Environment: "e", Status: api.StatusFailed}
+	for i := range 450 {
+		m := api.Member{ID: fmt.Sprintf("case-%03d", i), Status: api.StatusPassed}
+		switch {
+		case i%150 == 7:
+			m.Status = api.StatusFailed
+			m.Steps = []api.StepResult{{Name: "s", Status: api.StepFailed, Failure: &api.Failure{Message: "boom"}}}
+		case i%200 == 3:
+			m.Flaky = true
+		}
+		big.Members = append(big.Members, m)
+	}
+	f.runs.runs["run_big"] = big
+	b := f.login(t, "tok-pay")
+
+	count := func(body string) int { return strings.Count(body, `data-member="case-`) }
+	for _, tt := range []struct {
+		query      string
+		rows       int
+		text, next string
+	}{
+		{"", 200, "200 of 450 shown, page 1 of 3", "?page=2"},
+		{"?page=3", 50, "50 of 450 shown, page 3 of 3", ""},
+		{"?page=99", 50, "page 3 of 3", ""},
+		{"?members=failed", 3, "3 of 3 shown", ""},
+		{"?members=flaky", 3, "3 of 3 shown", ""},
+	} {
+		_, body := do(t, b, "GET", f.srv.URL+"/runs/run_big"+tt.query, nil)
+		if got := count(body); got != tt.rows {
+			t.Errorf("%q: %d member rows, want %d", tt.query, got, tt.rows)
+		}
+		if !strings.Contains(body, tt.text) {
+			t.Errorf("%q: the page does not say %q", tt.query, tt.text)
+		}
+		if tt.next != "" && !strings.Contains(body, `href="`+tt.next+`"`) {
+			t.Errorf("%q: no link to %q", tt.query, tt.next)
+		}
+		// Results list every failure whatever the page.
+		if n := strings.Count(body, `<div class="failure">`); n != 3 {
+			t.Errorf("%q: %d failures in Results, want 3", tt.query, n)
 		}
 	}
 }

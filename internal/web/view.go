@@ -74,6 +74,64 @@ type RunView struct {
 	Live bool
 	// Base prefixes links to other pages ("" at the console's root).
 	Base string
+	// Filter and Pager say which members the members panel shows (the
+	// console pages a large run; the report shows every member).
+	Filter string
+	Pager  *Pager
+}
+
+// Member filters of the run page.
+const (
+	FilterFailed = "failed" // failed and blocked members
+	FilterFlaky  = "flaky"  // members that passed after a failed attempt
+)
+
+// Pager is the members panel's page.
+type Pager struct {
+	Page, Pages, Shown, Matching int
+	Prev, Next                   string // query strings, "" at the ends
+}
+
+// keep reports whether member m passes the filter.
+func keep(m *api.Member, filter string) bool {
+	switch filter {
+	case FilterFailed:
+		return m.Status == api.StatusFailed || m.Status == api.StatusBlocked
+	case FilterFlaky:
+		return m.Flaky
+	}
+	return true
+}
+
+// Page keeps in the members panel only the members that pass filter, page
+// page (1-based) of size per page, and says so in v.Pager. Results keep
+// every failure.
+func (v *RunView) Page(filter string, page, size int) {
+	var kept []MemberView
+	for _, mv := range v.Members {
+		if keep(mv.M, filter) {
+			kept = append(kept, mv)
+		}
+	}
+	pages := max(1, (len(kept)+size-1)/size)
+	page = min(max(page, 1), pages)
+	lo, hi := (page-1)*size, min(page*size, len(kept))
+	v.Filter = filter
+	v.Members = kept[lo:hi]
+	q := func(p int) string {
+		s := fmt.Sprintf("?page=%d", p)
+		if filter != "" {
+			s += "&members=" + filter
+		}
+		return s
+	}
+	v.Pager = &Pager{Page: page, Pages: pages, Shown: hi - lo, Matching: len(kept)}
+	if page > 1 {
+		v.Pager.Prev = q(page - 1)
+	}
+	if page < pages {
+		v.Pager.Next = q(page + 1)
+	}
 }
 
 // Link is a text with an optional address.
