@@ -3,6 +3,7 @@ package suite
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/jsonpath"
 	"github.com/zof-ai/zof-ci/internal/pathmatch"
 )
 
@@ -773,8 +775,8 @@ func (d *decoder) jsonAsserts(n *yaml.Node, path string) []api.JSONAssert {
 	var out []api.JSONAssert
 	for _, p := range ps {
 		fp := path + "[" + p.key + "]"
-		if _, err := ParseJSONPath(p.key); err != nil {
-			d.errAt(p.k, err.Error(), "%s: invalid JSONPath %s", path, quote(p.key))
+		if hint, ok := checkJSONPath(p.key); !ok {
+			d.errAt(p.k, hint, "%s: invalid JSONPath %s", path, quote(p.key))
 			continue
 		}
 		a := api.JSONAssert{Path: p.key}
@@ -829,8 +831,8 @@ func (d *decoder) capture(n *yaml.Node, path string) map[string]string {
 		if !ok {
 			continue
 		}
-		if _, err := ParseJSONPath(v); err != nil {
-			d.errAt(p.v, err.Error(), "%s: invalid JSONPath %s", fp, quote(v))
+		if hint, ok := checkJSONPath(v); !ok {
+			d.errAt(p.v, hint, "%s: invalid JSONPath %s", fp, quote(v))
 			continue
 		}
 		out[p.key] = v
@@ -945,4 +947,17 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
 	default:
 		b.WriteString("null")
 	}
+}
+
+// checkJSONPath validates p with the parser the http step evaluates it with
+// (internal/jsonpath), so the two cannot disagree; the hint is the reason.
+func checkJSONPath(p string) (hint string, ok bool) {
+	if _, err := jsonpath.Parse(p); err != nil {
+		var se *jsonpath.SyntaxError
+		if errors.As(err, &se) {
+			return se.Reason, false
+		}
+		return err.Error(), false
+	}
+	return "", true
 }
