@@ -844,13 +844,18 @@ func (d *decoder) capture(n *yaml.Node, path string) map[string]string {
 // against captures of earlier steps.
 func (d *decoder) checkRefs(path string, c Case, vars []map[string]bool, refs []refUse) {
 	for _, r := range refs {
-		ref := "${" + r.kind + "." + r.name + "}"
-		path := index(join(path, "steps"), r.step)
-		line, col := d.posAt(r.node, r.off)
+		// The reference's text, path and position are only built when it is
+		// reported: finding a position indexes the file's lines.
+		ref := func() string { return "${" + r.kind + "." + r.name + "}" }
+		at := func() (string, int, int) {
+			line, col := d.posAt(r.node, r.off)
+			return index(join(path, "steps"), r.step), line, col
+		}
 		switch r.kind {
 		case refVars:
 			if len(c.Variants) == 0 {
-				d.add(SeverityError, line, col, fmt.Sprintf("%s: %s is used but the case has no variants", path, ref),
+				path, line, col := at()
+				d.add(SeverityError, line, col, fmt.Sprintf("%s: %s is used but the case has no variants", path, ref()),
 					"add `variants: [{name: a, vars: {"+r.name+": ...}}]` to the case")
 				continue
 			}
@@ -861,7 +866,8 @@ func (d *decoder) checkRefs(path string, c Case, vars []map[string]bool, refs []
 				}
 			}
 			if len(missing) > 0 {
-				d.add(SeverityError, line, col, fmt.Sprintf("%s: %s is not defined by variant %s", path, ref, strings.Join(missing, ", ")),
+				path, line, col := at()
+				d.add(SeverityError, line, col, fmt.Sprintf("%s: %s is not defined by variant %s", path, ref(), strings.Join(missing, ", ")),
 					"define "+r.name+" in the vars of every variant")
 			}
 		case refCapture:
@@ -880,7 +886,8 @@ func (d *decoder) checkRefs(path string, c Case, vars []map[string]bool, refs []
 				if later {
 					hint = "it is captured by this or a later step; steps run in order, so move the capture earlier"
 				}
-				d.add(SeverityError, line, col, fmt.Sprintf("%s: %s is not captured by an earlier step", path, ref), hint)
+				path, line, col := at()
+				d.add(SeverityError, line, col, fmt.Sprintf("%s: %s is not captured by an earlier step", path, ref()), hint)
 			}
 		}
 	}
@@ -907,8 +914,7 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			k, _ := json.Marshal(p.key)
-			b.Write(k)
+			writeJSONString(b, p.key)
 			b.WriteByte(':')
 			d.writeJSON(b, p.v, join(path, p.key))
 		}
@@ -928,6 +934,10 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
 			b.WriteString("null")
 			return
 		case "!!bool", "!!int", "!!float":
+			if plainJSON(n.Tag, n.Value) {
+				b.WriteString(n.Value)
+				return
+			}
 			var v any
 			if err := n.Decode(&v); err == nil {
 				if f, isF := v.(float64); isF && (math.IsNaN(f) || math.IsInf(f, 0)) {
@@ -942,8 +952,7 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
 			}
 		}
 		s, _ := d.text(n, path, expanded)
-		out, _ := json.Marshal(s)
-		b.Write(out)
+		writeJSONString(b, s)
 	default:
 		b.WriteString("null")
 	}
@@ -960,4 +969,48 @@ func checkJSONPath(p string) (hint string, ok bool) {
 		return err.Error(), false
 	}
 	return "", true
+}
+
+// plainJSON reports whether a YAML bool or int scalar is already written the
+// way encoding/json writes the value the YAML library gives it: true, false,
+// or a decimal integer without + or leading zeros that fits an int64.
+// Anything else (0x1F, 1_000, +1, 1.50, .inf, yes) goes through the YAML
+// library and encoding/json.
+func plainJSON(tag, s string) bool {
+	switch tag {
+	case "!!bool":
+		return s == "true" || s == "false"
+	case "!!int":
+		return isDecimal(s)
+	}
+	return false
+}
+
+// isDecimal: -?(0|[1-9][0-9]*) with at most 18 digits, and not -0.
+func isDecimal(s string) bool {
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || len(digits) > 18 || digits[0] == '0' && (len(digits) > 1 || len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// writeJSONString writes s as encoding/json.Marshal does; strings of plain
+// printable ASCII (the usual case) skip the encoder.
+func writeJSONString(b *bytes.Buffer, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			out, _ := json.Marshal(s)
+			b.Write(out)
+			return
+		}
+	}
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
 }

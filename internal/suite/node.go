@@ -30,6 +30,8 @@ type decoder struct {
 	// they are not allowed here.
 	refs *[]refUse
 	step int // index of the step being decoded, for refs
+
+	slab []pair // see pairSlice
 }
 
 // refUse is a runtime placeholder used by step `step` of a case; its
@@ -167,7 +169,7 @@ func (d *decoder) pairs(n *yaml.Node, path, want string) ([]pair, bool) {
 		d.errAt(n, "", "%s: expected %s, got %s", path, want, describe(n))
 		return nil, false
 	}
-	out := make([]pair, 0, len(n.Content)/2)
+	out := d.pairSlice(len(n.Content) / 2)
 	var merged []pair
 	var seen map[string]*yaml.Node
 	if len(n.Content) > 16 {
@@ -220,6 +222,24 @@ func (d *decoder) pairs(n *yaml.Node, path, want string) ([]pair, bool) {
 	return out, true
 }
 
+// pairSlab is how many pairs one slab holds: a suite's mappings are small,
+// and carving them from slabs saves an allocation per mapping.
+const pairSlab = 1024
+
+// pairSlice returns an empty slice with capacity n carved from the current
+// slab; appending past n reallocates, so slices never overlap.
+func (d *decoder) pairSlice(n int) []pair {
+	if n > pairSlab/8 {
+		return make([]pair, 0, n)
+	}
+	if cap(d.slab)-len(d.slab) < n {
+		d.slab = make([]pair, 0, pairSlab)
+	}
+	l := len(d.slab)
+	d.slab = d.slab[:l+n]
+	return d.slab[l : l : l+n]
+}
+
 // merge returns the entries a merge key brings in: one mapping or a list of them.
 func (d *decoder) merge(v *yaml.Node, path string) []pair {
 	v = deref(v)
@@ -245,7 +265,11 @@ func (d *decoder) merge(v *yaml.Node, path string) []pair {
 
 // object is pairs plus a check that every key is a field of ctx.
 func (d *decoder) object(n *yaml.Node, path, ctx string) ([]pair, bool) {
-	ps, ok := d.pairs(n, path, "a mapping ("+ctx+")")
+	want := "a mapping" // the context is only named when it is not one
+	if m := deref(n); m == nil || m.Kind != yaml.MappingNode {
+		want = "a mapping (" + ctx + ")"
+	}
+	ps, ok := d.pairs(n, path, want)
 	if !ok {
 		return nil, false
 	}
@@ -501,6 +525,12 @@ func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
 		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path, describe(n))
 		return false, false
 	}
+	switch n.Value {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
 	var b bool
 	if err := n.Decode(&b); err != nil {
 		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path, describe(n))
@@ -523,7 +553,13 @@ func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
 		return 0, false
 	}
 	var v int64
-	if err := n.Decode(&v); err != nil || v < int64(lo) || v > int64(hi) {
+	var err error
+	if isDecimal(n.Value) {
+		v, err = strconv.ParseInt(n.Value, 10, 64)
+	} else { // 0x10, 1_000, 0o7, +1: as the YAML library reads them
+		err = n.Decode(&v)
+	}
+	if err != nil || v < int64(lo) || v > int64(hi) {
 		d.errAt(n, "", "%s: %s is out of range: use %d to %d", path, n.Value, lo, hi)
 		return 0, false
 	}
