@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -115,4 +116,33 @@ func TestIDRule(t *testing.T) {
 			t.Errorf("suggestID(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzExpand: the ${VAR} parser never panics; every problem and placeholder
+// points inside the value; text without $ is returned as it is; every
+// placeholder found is left verbatim in the output.
+func FuzzExpand(f *testing.F) {
+	for _, s := range []string{"plain", "${A}", "${A:-x}", "$${A}", "${", "${}", "${A-b}", "${vars.x} ${capture.y}", "$", "${A:-${B}}", "a$b", "${vars.}"} {
+		f.Add(s)
+	}
+	look := func(name string) (string, bool) { return "v", name == "A" }
+	f.Fuzz(func(t *testing.T, s string) {
+		x := expand(s, look)
+		for _, e := range x.errs {
+			if e.off < 0 || e.off >= len(s) || e.msg == "" {
+				t.Fatalf("expand(%q): problem %+v outside the value", s, e)
+			}
+		}
+		for _, r := range x.refs {
+			if r.off < 0 || r.off >= len(s) || !strings.HasPrefix(s[r.off:], "${"+r.kind+"."+r.name+"}") {
+				t.Fatalf("expand(%q): placeholder %+v not at its offset", s, r)
+			}
+			if !strings.Contains(x.out, "${"+r.kind+"."+r.name+"}") {
+				t.Fatalf("expand(%q) = %q lost placeholder %+v", s, x.out, r)
+			}
+		}
+		if !strings.Contains(s, "$") && x.out != s {
+			t.Fatalf("expand(%q) = %q changed text without $", s, x.out)
+		}
+	})
 }
