@@ -23,7 +23,7 @@ func (d *decoder) cases(n *yaml.Node) ([]Case, []*yaml.Node, []*yaml.Node) {
 	retries := make([]*yaml.Node, 0, len(items))
 	first := make(map[string]int, len(items))
 	for i, it := range items {
-		path := index("cases", i)
+		path := d.index("cases", i)
 		c, t, r, idNode, ok := d.oneCase(it, path)
 		if !ok {
 			continue
@@ -53,7 +53,7 @@ func (d *decoder) oneCase(n *yaml.Node, path string) (c Case, timeout, retries, 
 	d.require(n, ps, path, "every case needs an `id` and a list of `steps`", "id", "steps")
 	var variantsNode, stepsNode *yaml.Node
 	for _, p := range ps {
-		fp := join(path, p.key)
+		fp := d.join(path, p.key)
 		switch p.key {
 		case "id":
 			if v, ok := d.id(p.v, fp, "case id"); ok {
@@ -94,11 +94,11 @@ func (d *decoder) oneCase(n *yaml.Node, path string) (c Case, timeout, retries, 
 	defer func() { d.secrets = nil }()
 	var varNames []map[string]bool
 	if variantsNode != nil {
-		c.Variants, varNames = d.variants(variantsNode, join(path, "variants"))
+		c.Variants, varNames = d.variants(variantsNode, d.join(path, "variants"))
 	}
 	if stepsNode != nil {
 		var refs []refUse
-		c.Steps = d.steps(stepsNode, join(path, "steps"), &refs)
+		c.Steps = d.steps(stepsNode, d.join(path, "steps"), &refs)
 		d.checkRefs(path, c, varNames, refs)
 	}
 	return c, timeout, retries, idNode, true
@@ -116,7 +116,7 @@ func (d *decoder) variants(n *yaml.Node, path string) ([]api.Variant, []map[stri
 	var names []map[string]bool
 	seen := map[string]int{}
 	for i, it := range items {
-		ip := index(path, i)
+		ip := d.index(path, i)
 		ps, ok := d.object(it, ip, "variant")
 		if !ok {
 			continue
@@ -126,7 +126,7 @@ func (d *decoder) variants(n *yaml.Node, path string) ([]api.Variant, []map[stri
 		keys := map[string]bool{}
 		good := true
 		for _, p := range ps {
-			fp := join(ip, p.key)
+			fp := d.join(ip, p.key)
 			switch p.key {
 			case "name":
 				s, ok := d.id(p.v, fp, "variant name")
@@ -172,7 +172,7 @@ func (d *decoder) checkRefs(path string, c Case, vars []map[string]bool, refs []
 		ref := func() string { return "${" + r.kind + "." + r.name + "}" }
 		at := func() (string, int, int) {
 			line, col := d.posAt(r.node, r.off)
-			return index(join(path, "steps"), r.step), line, col
+			return d.index(d.join(path, "steps"), r.step), line, col
 		}
 		switch r.kind {
 		case refVars:

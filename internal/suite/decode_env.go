@@ -33,7 +33,7 @@ func (d *decoder) environment(n *yaml.Node, path string, env *Environment) {
 		return
 	}
 	for _, p := range ps {
-		fp := join(path, p.key)
+		fp := d.join(path, p.key)
 		switch p.key {
 		case "url":
 			env.hasURL = true
@@ -78,7 +78,7 @@ func (d *decoder) serve(n *yaml.Node, path string) *Serve {
 	d.require(n, ps, path, "the command that starts the system under test, e.g. `go run ./cmd/app`", "command")
 	sv := &Serve{}
 	for _, p := range ps {
-		fp := join(path, p.key)
+		fp := d.join(path, p.key)
 		switch p.key {
 		case "command":
 			if v, ok := d.text(p.v, fp, expanded); ok {
@@ -112,7 +112,7 @@ func (d *decoder) defaults(n *yaml.Node, def *Defaults) (envNode *yaml.Node) {
 		return nil
 	}
 	for _, p := range ps {
-		fp := join("defaults", p.key)
+		fp := d.join("defaults", p.key)
 		switch p.key {
 		case "environment":
 			if v, ok := d.scalar(p.v, fp, "an environment name"); ok {

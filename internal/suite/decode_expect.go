@@ -22,7 +22,7 @@ func (d *decoder) expect(n *yaml.Node, path string) *api.Expect {
 	}
 	e := &api.Expect{}
 	for _, p := range ps {
-		fp := join(path, p.key)
+		fp := d.join(path, p.key)
 		switch p.key {
 		case "status":
 			e.Status = d.status(p.v, fp)
@@ -32,7 +32,7 @@ func (d *decoder) expect(n *yaml.Node, path string) *api.Expect {
 			v := deref(p.v)
 			if v.Kind == yaml.SequenceNode {
 				for i, it := range v.Content {
-					if s, ok := d.text(it, index(fp, i), expanded); ok {
+					if s, ok := d.text(it, d.index(fp, i), expanded); ok {
 						e.BodyContains = append(e.BodyContains, s)
 					}
 				}
@@ -88,7 +88,7 @@ func (d *decoder) status(n *yaml.Node, path string) []string {
 	for i, it := range items {
 		ip := path
 		if n.Kind == yaml.SequenceNode {
-			ip = index(path, i)
+			ip = d.index(path, i)
 		}
 		it = deref(it)
 		if it == nil || it.Kind != yaml.ScalarNode || it.Tag == "!!null" || it.Tag == "!!bool" || it.Tag == "!!float" {
@@ -133,7 +133,7 @@ func (d *decoder) jsonAsserts(n *yaml.Node, path string) []api.JSONAssert {
 			continue
 		}
 		for _, q := range qs {
-			qp := join(fp, q.key)
+			qp := d.join(fp, q.key)
 			switch q.key {
 			case "equals":
 				if raw, ok := d.toJSON(q.v, qp); ok {
@@ -165,7 +165,7 @@ func (d *decoder) capture(n *yaml.Node, path string) map[string]string {
 	}
 	out := make(map[string]string, len(ps))
 	for _, p := range ps {
-		fp := join(path, p.key)
+		fp := d.join(path, p.key)
 		if !isIdent(p.key) {
 			d.errAt(p.k, "names use letters, digits and _ (later steps use ${capture.NAME})", "%s: invalid capture name %s", path, quote(p.key))
 			continue

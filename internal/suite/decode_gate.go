@@ -12,7 +12,7 @@ func (d *decoder) gate(n *yaml.Node, g *Gate) {
 		return
 	}
 	for _, p := range ps {
-		fp := join("gate", p.key)
+		fp := d.join("gate", p.key)
 		switch p.key {
 		case "fail_on":
 			items, ok := d.seq(p.v, fp, "write a list: [failed, blocked, cancelled, timeout]")
@@ -21,12 +21,12 @@ func (d *decoder) gate(n *yaml.Node, g *Gate) {
 			}
 			g.FailOn = []string{}
 			for i, it := range items {
-				v, ok := d.enum(it, index(fp, i), GateFailed, GateBlocked, GateCancelled, GateTimeout)
+				v, ok := d.enum(it, d.index(fp, i), GateFailed, GateBlocked, GateCancelled, GateTimeout)
 				if !ok {
 					continue
 				}
 				if contains(g.FailOn, v) {
-					d.warnAt(it, "remove the repeat", "%s: %q is listed twice", index(fp, i), v)
+					d.warnAt(it, "remove the repeat", "%s: %q is listed twice", d.index(fp, i), v)
 					continue
 				}
 				g.FailOn = append(g.FailOn, v)

@@ -34,7 +34,7 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
 			}
 			writeJSONString(b, p.key)
 			b.WriteByte(':')
-			d.writeJSON(b, p.v, join(path, p.key))
+			d.writeJSON(b, p.v, d.join(path, p.key))
 		}
 		b.WriteByte('}')
 	case yaml.SequenceNode:
@@ -43,7 +43,7 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			d.writeJSON(b, it, index(path, i))
+			d.writeJSON(b, it, d.index(path, i))
 		}
 		b.WriteByte(']')
 	case yaml.ScalarNode:

@@ -16,7 +16,7 @@ func (d *decoder) selection(n *yaml.Node, sel *Selection) {
 		return
 	}
 	for _, p := range ps {
-		fp := join("selection", p.key)
+		fp := d.join("selection", p.key)
 		switch p.key {
 		case "global":
 			sel.Global = d.patterns(p.v, fp)
@@ -46,7 +46,7 @@ func (d *decoder) patterns(n *yaml.Node, path string) []Pattern {
 	}
 	out := make([]Pattern, 0, len(items))
 	for i, it := range items {
-		ip := index(path, i)
+		ip := d.index(path, i)
 		v, ok := d.scalar(it, ip, "a path pattern")
 		if !ok {
 			continue

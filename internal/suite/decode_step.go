@@ -25,7 +25,7 @@ func (d *decoder) steps(n *yaml.Node, path string, refs *[]refUse) []Step {
 	out := make([]Step, 0, len(items))
 	for i, it := range items {
 		d.step = i
-		if st, ok := d.oneStep(it, index(path, i)); ok {
+		if st, ok := d.oneStep(it, d.index(path, i)); ok {
 			out = append(out, st)
 		}
 	}
@@ -42,7 +42,7 @@ func (d *decoder) oneStep(n *yaml.Node, path string) (Step, bool) {
 	n = deref(n)
 	var httpNode, runNode, expectNode, captureNode *yaml.Node
 	for _, p := range ps {
-		fp := join(path, p.key)
+		fp := d.join(path, p.key)
 		switch p.key {
 		case "name":
 			st.Name, _ = d.scalar(p.v, fp, "a string")
@@ -85,7 +85,7 @@ func (d *decoder) httpRequest(n *yaml.Node, path string) *api.HTTPRequest {
 	var pathNode, urlNode *yaml.Node
 	var bodies []*yaml.Node
 	for _, p := range ps {
-		fp := join(path, p.key)
+		fp := d.join(path, p.key)
 		switch p.key {
 		case "method":
 			if v, ok := d.scalar(p.v, fp, "an HTTP method"); ok {
@@ -163,7 +163,7 @@ func (d *decoder) command(n *yaml.Node, path string) *api.Command {
 	d.require(n, ps, path, "write `run: <command>` or `run: {command: <command>, env: {...}}`", "command")
 	c := &api.Command{}
 	for _, p := range ps {
-		fp := join(path, p.key)
+		fp := d.join(path, p.key)
 		switch p.key {
 		case "command":
 			if s, ok := d.text(p.v, fp, expanded); ok {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -31,7 +32,8 @@ type decoder struct {
 	refs *[]refUse
 	step int // index of the step being decoded, for refs
 
-	slab []pair // see pairSlice
+	slab  []pair // see pairSlice
+	arena []byte // see join
 }
 
 // refUse is a runtime placeholder used by step `step` of a case; its
@@ -149,14 +151,47 @@ func describe(n *yaml.Node) string {
 	return "a value"
 }
 
-func join(path, key string) string {
+// Paths ("cases[3].steps[0].expect") are built for every value decoded but
+// only read when a problem is reported. join and index write them into
+// append-only arena chunks instead of one allocation each: bytes already
+// written are never changed, so the strings stay valid and immutable.
+const pathArena = 64 << 10
+
+func (d *decoder) join(path, key string) string {
 	if path == "" {
 		return key
 	}
-	return path + "." + key
+	start := d.grow(len(path) + 1 + len(key))
+	d.arena = append(d.arena, path...)
+	d.arena = append(d.arena, '.')
+	d.arena = append(d.arena, key...)
+	return d.pathFrom(start)
 }
 
-func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+func (d *decoder) index(path string, i int) string {
+	start := d.grow(len(path) + 2 + 20)
+	d.arena = append(d.arena, path...)
+	d.arena = append(d.arena, '[')
+	d.arena = strconv.AppendInt(d.arena, int64(i), 10)
+	d.arena = append(d.arena, ']')
+	return d.pathFrom(start)
+}
+
+// grow makes room for n more bytes in the current chunk (a new chunk when it
+// is full) and returns where the next path starts.
+func (d *decoder) grow(n int) int {
+	if cap(d.arena)-len(d.arena) < n {
+		d.arena = make([]byte, 0, max(pathArena, n))
+	}
+	return len(d.arena)
+}
+
+func (d *decoder) pathFrom(start int) string {
+	if len(d.arena) == start {
+		return ""
+	}
+	return unsafe.String(&d.arena[start], len(d.arena)-start)
+}
 
 // pairs returns a mapping's entries with merge keys (<<: *anchor) applied,
 // reporting duplicate keys. ok is false when n is not a mapping.
@@ -651,7 +686,7 @@ func (d *decoder) idList(n *yaml.Node, path, what string) ([]string, []*yaml.Nod
 	out := make([]string, 0, len(items))
 	nodes := make([]*yaml.Node, 0, len(items))
 	for i, it := range items {
-		s, ok := d.id(it, index(path, i), what)
+		s, ok := d.id(it, d.index(path, i), what)
 		if ok {
 			out = append(out, s)
 			nodes = append(nodes, deref(it))
@@ -674,7 +709,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header boo
 		lower = map[string]*yaml.Node{}
 	}
 	for _, p := range ps {
-		kp := join(path, p.key)
+		kp := d.join(path, p.key)
 		if header {
 			if !isToken(p.key) {
 				d.errAt(p.k, "header names use letters, digits and -", "%s: invalid header name %s", path, quote(p.key))
@@ -701,7 +736,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header boo
 				case "value":
 					valNode = q.v
 				case "secret":
-					if b, ok := d.boolean(q.v, join(kp, "secret")); ok && b {
+					if b, ok := d.boolean(q.v, d.join(kp, "secret")); ok && b {
 						m.secret = true
 					}
 				}
@@ -710,7 +745,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header boo
 				continue
 			}
 			v = valNode
-			kp = join(kp, "value")
+			kp = d.join(kp, "value")
 		}
 		if s, ok := d.text(v, kp, m); ok {
 			out[p.key] = s
