@@ -102,8 +102,9 @@ func planCommand() *command {
 	c := &command{
 		name:  "plan",
 		short: "show which cases would run and why; nothing is submitted",
-		long: "The selection only. --output json prints the same as stable JSON (schema zof.plan/v1, see\n" +
-			"docs/plan-json.md). Exits 0 when cases are selected, 5 when none are and gate.on_empty is fail.",
+		long: "The selection only. --output json prints the same as stable JSON (schema zof.plan/v2, see\n" +
+			"docs/plan-json.md). Each case shows its first 5 reasons and counts the rest; --all-reasons\n" +
+			"lists every one. Exits 0 when cases are selected, 5 when none are and gate.on_empty is fail.",
 		example: "zof plan --scope changed --base origin/main",
 	}
 	c.run = func(ctx context.Context, a *app, args []string) error {
@@ -112,6 +113,8 @@ func planCommand() *command {
 		sf.register(fs)
 		var output string
 		fs.StringVar(&output, "output", "text", "text | json")
+		var po runner.PlanOutput
+		fs.BoolVar(&po.AllReasons, "all-reasons", false, "list every reason of every case, not the first 5 and counts")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
@@ -127,9 +130,9 @@ func planCommand() *command {
 			return err
 		}
 		if output == "json" {
-			err = runner.WritePlanJSON(a.stdout, p)
+			err = runner.WritePlanJSON(a.stdout, p, po)
 		} else {
-			err = runner.WritePlanText(a.stdout, p)
+			err = runner.WritePlanText(a.stdout, p, po)
 		}
 		if err != nil {
 			return exitcode.Wrap(exitcode.Usage, fmt.Errorf("writing the plan: %w", err))

@@ -2,6 +2,7 @@ package pathmatch
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -226,6 +227,30 @@ func FuzzMatch(f *testing.F) {
 		}
 		if want := doublestar.MatchUnvalidated(p.Glob, path); got != want {
 			t.Fatalf("%q.Match(%q) = %v, doublestar says %v", pattern, path, got, want)
+		}
+	})
+}
+
+// FuzzCheck: the pattern checker never panics; an error is ErrInvalid and
+// names the pattern; a warning comes only with a usable pattern; Parse fails
+// exactly when Check does.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{"services/**", "!docs/**", "!", "", " ", "/abs", "C:/x", `a\b`, "../x", "a/[", "{a,b", "[]",
+		"{a,{b,c}}/{d,e}/{f,g}/{h,i}/{j,k}/{l,m}/{n,o}/{p,q}", "**.go", "a/**b", "*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, pattern string) {
+		warning, err := Check(pattern)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), strconv.Quote(pattern)) {
+				t.Fatalf("Check(%q) error %v does not wrap ErrInvalid or name the pattern", pattern, err)
+			}
+			if warning != "" {
+				t.Fatalf("Check(%q) gave both an error and a warning", pattern)
+			}
+		}
+		if _, perr := Parse(pattern); (perr != nil) != (err != nil) {
+			t.Fatalf("Check(%q) error %v, Parse error %v", pattern, err, perr)
 		}
 	})
 }

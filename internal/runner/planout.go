@@ -11,7 +11,19 @@ import (
 )
 
 // PlanSchema names the shape of `zof plan --output json` (docs/plan-json.md).
-const PlanSchema = "zof.plan/v1"
+// v2 bounds each case's reasons to PlanReasons and counts the rest (v1 listed
+// one reason per matching file and pattern: megabytes for a large diff).
+const PlanSchema = "zof.plan/v2"
+
+// PlanReasons is how many reasons per case a plan shows unless
+// PlanOutput.AllReasons asks for every one (`zof plan --all-reasons`).
+const PlanReasons = 5
+
+// PlanOutput says how much evidence a written plan carries.
+type PlanOutput struct {
+	// AllReasons lists every reason of every case instead of the first PlanReasons.
+	AllReasons bool
+}
 
 // PlanJSON is the stable JSON form of a plan.
 type PlanJSON struct {
@@ -35,16 +47,23 @@ type PlanJSON struct {
 
 // PlanCase is one selected case in the plan's JSON.
 type PlanCase struct {
-	ID       string       `json:"id"`
-	Name     string       `json:"name"`
-	Tags     []string     `json:"tags"`
-	Members  int          `json:"members"`
-	Reasons  []api.Reason `json:"reasons"`
-	Line     int          `json:"line"`
-	Sequence string       `json:"ordered_set,omitempty"`
+	ID      string       `json:"id"`
+	Name    string       `json:"name"`
+	Tags    []string     `json:"tags"`
+	Members int          `json:"members"`
+	Reasons []api.Reason `json:"reasons"`
+	// ReasonsTotal counts all the case's reasons: more than len(Reasons)
+	// when the list was cut to PlanReasons.
+	ReasonsTotal int `json:"reasons_total"`
+	// Files and Patterns count the distinct changed files and patterns among
+	// all the case's reasons.
+	Files    int    `json:"files"`
+	Patterns int    `json:"patterns"`
+	Line     int    `json:"line"`
+	Sequence string `json:"ordered_set,omitempty"`
 }
 
-func (p *Plan) toJSON() PlanJSON {
+func (p *Plan) toJSON(o PlanOutput) PlanJSON {
 	out := PlanJSON{
 		Schema:      PlanSchema,
 		Suite:       p.Request.SuiteFile,
@@ -74,18 +93,52 @@ func (p *Plan) toJSON() PlanJSON {
 			}
 		}
 	}
+	var ev evidence
 	for _, sc := range p.Selection.Cases {
 		c := byID[sc.ID]
 		members := len(c.Variants)
 		if members == 0 {
 			members = 1
 		}
+		reasons := sc.Reasons
+		if !o.AllReasons && len(reasons) > PlanReasons {
+			reasons = reasons[:PlanReasons:PlanReasons]
+		}
+		files, patterns := ev.count(sc.Reasons)
 		out.Cases = append(out.Cases, PlanCase{
 			ID: sc.ID, Name: c.Name, Tags: nonNil(c.Tags), Members: members,
-			Reasons: sc.Reasons, Line: c.Line, Sequence: ordered[sc.ID],
+			Reasons: nonNilReasons(reasons), ReasonsTotal: len(sc.Reasons), Files: files, Patterns: patterns,
+			Line: c.Line, Sequence: ordered[sc.ID],
 		})
 	}
 	return out
+}
+
+// evidence counts distinct files and patterns, reusing its sets across cases.
+type evidence struct{ files, patterns map[string]struct{} }
+
+func (e *evidence) count(rs []api.Reason) (files, patterns int) {
+	if e.files == nil {
+		e.files, e.patterns = map[string]struct{}{}, map[string]struct{}{}
+	}
+	clear(e.files)
+	clear(e.patterns)
+	for _, r := range rs {
+		if r.File != "" {
+			e.files[r.File] = struct{}{}
+		}
+		if r.Pattern != "" {
+			e.patterns[r.Pattern] = struct{}{}
+		}
+	}
+	return len(e.files), len(e.patterns)
+}
+
+func nonNilReasons(rs []api.Reason) []api.Reason {
+	if rs == nil {
+		return []api.Reason{}
+	}
+	return rs
 }
 
 func nonNil(xs []string) []string {
@@ -95,18 +148,18 @@ func nonNil(xs []string) []string {
 	return xs
 }
 
-// WritePlanJSON writes the plan as indented, stable JSON.
-func WritePlanJSON(w io.Writer, p *Plan) error {
+// WritePlanJSON writes the plan as indented, stable JSON (schema PlanSchema).
+func WritePlanJSON(w io.Writer, p *Plan, o PlanOutput) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(p.toJSON())
+	return enc.Encode(p.toJSON(o))
 }
 
 // WritePlanText writes the plan as a table for a person: the scope and any
 // widening first, then each selected case with its reasons, then the changed
 // files that selected nothing.
-func WritePlanText(w io.Writer, p *Plan) error {
-	j := p.toJSON()
+func WritePlanText(w io.Writer, p *Plan, o PlanOutput) error {
+	j := p.toJSON(o)
 	var b strings.Builder
 	fmt.Fprintf(&b, "Suite %s · project %s · environment %s\n", j.Suite, j.Project, j.Environment)
 	scope := "Scope: " + j.Scope
@@ -154,6 +207,10 @@ func WritePlanText(w io.Writer, p *Plan) error {
 			}
 			if len(c.Reasons) == 0 {
 				fmt.Fprintf(tw, "  %s\t%s\t\n", id, oneLine(name))
+			}
+			if more := c.ReasonsTotal - len(c.Reasons); more > 0 {
+				fmt.Fprintf(tw, "  \t\t… %d more %s (%d %s, %d %s in all; --all-reasons lists them)\n", more, plural(more, "reason", "reasons"),
+					c.Files, plural(c.Files, "file", "files"), c.Patterns, plural(c.Patterns, "pattern", "patterns"))
 			}
 		}
 		tw.Flush()

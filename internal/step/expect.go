@@ -176,7 +176,7 @@ func checkJSON(a api.JSONAssert, doc any, r *response) *api.Failure {
 		return &api.Failure{Message: "json: " + err.Error()}
 	}
 	p := path.String()
-	v, lerr := path.lookup(doc)
+	v, lerr := path.Lookup(doc)
 	found := lerr == nil
 	notFound := func(what string) *api.Failure {
 		msg := fmt.Sprintf("json %s: expected %s, but the path does not exist (%v)", p, what, lerr)
@@ -307,7 +307,7 @@ func capture(spec map[string]string, r *response) (map[string]string, *api.Failu
 		if err != nil {
 			return nil, &api.Failure{Message: fmt.Sprintf("capture %s: %v", name, err)}
 		}
-		v, err := path.lookup(doc)
+		v, err := path.Lookup(doc)
 		if err != nil {
 			return nil, &api.Failure{
 				Message:  fmt.Sprintf("capture %s: %s not found in the response (%v)", name, path, err),

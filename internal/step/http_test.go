@@ -165,7 +165,7 @@ func TestHTTPExpectations(t *testing.T) {
 		{"json matches fails", get("/json", jsonX(api.JSONAssert{Path: "$.token", Matches: ptr(`^x`)})), &api.Failure{
 			Message: `json $.token: expected to match /^x/, got "abc123"`, Expected: "to match /^x/", Actual: `"abc123"`}},
 		{"json invalid path", get("/json", jsonX(api.JSONAssert{Path: "token"})), &api.Failure{
-			Message: `json: JSONPath "token" must start with $ (like $.items[0].sku)`}},
+			Message: `json: JSONPath "token": must start with $, e.g. $.token or $.items[0].id`}},
 		{"json on a non-JSON body", get("/html", jsonX(api.JSONAssert{Path: "$.x"})), &api.Failure{
 			Message: "json: the response body is not JSON (invalid character '<' looking for beginning of value)", Expected: "a JSON body", Actual: "<html><h1>Sign in</h1></html>"}},
 		{"max_duration", get("/json", &api.Expect{MaxDuration: api.Duration(5 * time.Second)}), nil},

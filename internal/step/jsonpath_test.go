@@ -1,58 +1,9 @@
 package step
 
-import (
-	"strings"
-	"testing"
+import "testing"
 
-	"github.com/google/go-cmp/cmp"
-)
-
-func TestParseJSONPath(t *testing.T) {
-	tests := []struct {
-		in   string
-		want jsonPath
-		str  string // canonical form
-		err  string
-	}{
-		{in: "$", want: nil, str: "$"},
-		{in: "$.a.b", want: jsonPath{{key: "a"}, {key: "b"}}, str: "$.a.b"},
-		{in: "$.items[0].sku", want: jsonPath{{key: "items"}, {index: 0, isIdx: true}, {key: "sku"}}, str: "$.items[0].sku"},
-		{in: "$.items[-1]", want: jsonPath{{key: "items"}, {index: -1, isIdx: true}}, str: "$.items[-1]"},
-		{in: `$['a.b']["c d"]`, want: jsonPath{{key: "a.b"}, {key: "c d"}}, str: `$['a.b']['c d']`},
-		{in: `$['it\'s']`, want: jsonPath{{key: "it's"}}, str: `$['it\'s']`},
-		{in: `$['']`, want: jsonPath{{key: ""}}, str: `$['']`},
-		{in: "$[0][1]", want: jsonPath{{isIdx: true}, {index: 1, isIdx: true}}, str: "$[0][1]"},
-		{in: "a.b", err: `JSONPath "a.b" must start with $ (like $.items[0].sku)`},
-		{in: "$.", err: `JSONPath "$.": empty name at offset 1 (use $.a.b, or $['a.b'] for a key with dots)`},
-		{in: "$..a", err: `JSONPath "$..a": empty name at offset 1 (use $.a.b, or $['a.b'] for a key with dots)`},
-		{in: "$[*]", err: `JSONPath "$[*]": [*] at offset 1 is not an index; use [0], [-1] or ['key'] (filters and wildcards are not supported)`},
-		{in: "$[+1]", err: `JSONPath "$[+1]": [+1] at offset 1 is not an index; use [0], [-1] or ['key'] (filters and wildcards are not supported)`},
-		{in: "$[0", err: `JSONPath "$[0": missing ] after offset 1`},
-		{in: "$['a'", err: `JSONPath "$['a'": missing ] at offset 5`},
-		{in: "$['a]", err: `JSONPath "$['a]": unterminated quote at offset 2`},
-		{in: "$a", err: `JSONPath "$a": unexpected 'a' at offset 1; use .name, ['name'] or [N]`},
-	}
-	for _, tt := range tests {
-		got, err := parseJSONPath(tt.in)
-		gotErr := ""
-		if err != nil {
-			gotErr = err.Error()
-		}
-		if gotErr != tt.err {
-			t.Errorf("parseJSONPath(%q) error %q, want %q", tt.in, gotErr, tt.err)
-			continue
-		}
-		if err != nil {
-			continue
-		}
-		if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(pathSeg{})); diff != "" {
-			t.Errorf("parseJSONPath(%q) (-want +got):\n%s", tt.in, diff)
-		}
-		if s := got.String(); s != tt.str {
-			t.Errorf("String() = %q, want %q", s, tt.str)
-		}
-	}
-}
+// The JSONPath grammar, its parser and its fuzz test live in
+// internal/jsonpath, shared with the suite's validation.
 
 func TestJSONEqual(t *testing.T) {
 	tests := []struct {
@@ -94,33 +45,4 @@ func TestJSONEqual(t *testing.T) {
 	if _, err := decodeJSON([]byte(`{} x`)); err == nil {
 		t.Error("trailing data accepted")
 	}
-}
-
-// FuzzJSONPath: parsing never panics, and a parsed path prints to a form
-// that parses back to the same path; lookups never panic.
-func FuzzJSONPath(f *testing.F) {
-	for _, s := range []string{"$", "$.a.b[0]", "$['a.b']", `$["x\"y"]`, "$[-1]", "$..a", "$[*]", "$['", "$.a[", "$[99999999999999999999]", "$.é[0]['ü']"} {
-		f.Add(s)
-	}
-	doc, err := decodeJSON([]byte(`{"a":{"b":[1,{"c":"d"}]},"a.b":2,"":[[]]}`))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		p, err := parseJSONPath(s)
-		if err != nil {
-			if !strings.Contains(err.Error(), "JSONPath") {
-				t.Errorf("error does not name the path: %v", err)
-			}
-			return
-		}
-		again, err := parseJSONPath(p.String())
-		if err != nil {
-			t.Fatalf("%q printed as %q, which does not parse: %v", s, p.String(), err)
-		}
-		if diff := cmp.Diff(p, again, cmp.AllowUnexported(pathSeg{})); diff != "" {
-			t.Fatalf("%q → %q round trip (-first +second):\n%s", s, p.String(), diff)
-		}
-		_, _ = p.lookup(doc)
-	})
 }

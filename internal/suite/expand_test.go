@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -78,44 +79,6 @@ func TestExpandNilLookup(t *testing.T) {
 	}
 }
 
-func TestParseJSONPath(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []PathSegment
-		err  string
-	}{
-		{in: "$", want: nil},
-		{in: "$.token", want: []PathSegment{{Key: "token"}}},
-		{in: "$.a.b[0]", want: []PathSegment{{Key: "a"}, {Key: "b"}, {Index: 0, IsIndex: true}}},
-		{in: "$['content-type'][12].x_y", want: []PathSegment{{Key: "content-type"}, {Index: 12, IsIndex: true}, {Key: "x_y"}}},
-		{in: `$["a b"]`, want: []PathSegment{{Key: "a b"}}},
-		{in: "token", err: "a JSONPath starts with $, e.g. $.token or $.items[0].id"},
-		{in: "$..a", err: "recursive descent (..) is not supported; write the full path"},
-		{in: "$.*", err: "wildcards are not supported; index the element, e.g. [0]"},
-		{in: "$[*]", err: "wildcards are not supported; index the element, e.g. [0]"},
-		{in: "$[-1]", err: "[-1] is neither an index [N] (N >= 0) nor a quoted name ['name']"},
-		{in: "$[0", err: "unclosed [ at offset 1"},
-		{in: "$.", err: "empty name after . at offset 1; use ['name'] for names with other characters"},
-		{in: "$a", err: `unexpected 'a' at offset 1; segments are .name, ['name'] or [N]`},
-		{in: `$['it's']`, err: "quotes inside a bracketed name are not supported"},
-	}
-	for _, tt := range tests {
-		got, err := ParseJSONPath(tt.in)
-		if tt.err != "" {
-			if err == nil || err.Error() != tt.err {
-				t.Errorf("ParseJSONPath(%q) err = %v, want %q", tt.in, err, tt.err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("ParseJSONPath(%q): %v", tt.in, err)
-		}
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("ParseJSONPath(%q) (-want +got):\n%s", tt.in, diff)
-		}
-	}
-}
-
 func TestClosest(t *testing.T) {
 	fieldsOfCase := fields["case"]
 	tests := []struct{ in, want string }{
@@ -153,4 +116,33 @@ func TestIDRule(t *testing.T) {
 			t.Errorf("suggestID(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzExpand: the ${VAR} parser never panics; every problem and placeholder
+// points inside the value; text without $ is returned as it is; every
+// placeholder found is left verbatim in the output.
+func FuzzExpand(f *testing.F) {
+	for _, s := range []string{"plain", "${A}", "${A:-x}", "$${A}", "${", "${}", "${A-b}", "${vars.x} ${capture.y}", "$", "${A:-${B}}", "a$b", "${vars.}"} {
+		f.Add(s)
+	}
+	look := func(name string) (string, bool) { return "v", name == "A" }
+	f.Fuzz(func(t *testing.T, s string) {
+		x := expand(s, look)
+		for _, e := range x.errs {
+			if e.off < 0 || e.off >= len(s) || e.msg == "" {
+				t.Fatalf("expand(%q): problem %+v outside the value", s, e)
+			}
+		}
+		for _, r := range x.refs {
+			if r.off < 0 || r.off >= len(s) || !strings.HasPrefix(s[r.off:], "${"+r.kind+"."+r.name+"}") {
+				t.Fatalf("expand(%q): placeholder %+v not at its offset", s, r)
+			}
+			if !strings.Contains(x.out, "${"+r.kind+"."+r.name+"}") {
+				t.Fatalf("expand(%q) = %q lost placeholder %+v", s, x.out, r)
+			}
+		}
+		if !strings.Contains(s, "$") && x.out != s {
+			t.Fatalf("expand(%q) = %q changed text without $", s, x.out)
+		}
+	})
 }

@@ -31,7 +31,9 @@ func Load(path string, opts Options) (*Suite, error) {
 		return nil, &Error{Problems: []Problem{{File: path, Message: msg, Hint: hint}}}
 	}
 	defer f.Close()
+	var size int64
 	if st, err := f.Stat(); err == nil {
+		size = st.Size()
 		if st.IsDir() {
 			return nil, &Error{Problems: []Problem{{File: path, Message: "is a directory, not a suite file", Hint: "point --suite at the zof.yaml file inside it"}}}
 		}
@@ -39,7 +41,7 @@ func Load(path string, opts Options) (*Suite, error) {
 			return nil, &Error{Problems: []Problem{tooBig(path)}}
 		}
 	}
-	return Parse(path, f, opts)
+	return parse(path, f, size, opts)
 }
 
 func tooBig(name string) Problem {
@@ -50,7 +52,22 @@ func tooBig(name string) Problem {
 // Parse reads a suite from r; name is used in problems (usually the path).
 // It never reads more than MaxFileSize+1 bytes.
 func Parse(name string, r io.Reader, opts Options) (*Suite, error) {
-	src, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	var size int64
+	if l, ok := r.(interface{ Len() int }); ok { // bytes.Reader, strings.Reader, bytes.Buffer
+		size = int64(l.Len())
+	}
+	return parse(name, r, size, opts)
+}
+
+// parse reads r into one buffer sized by size (the file's size, when known)
+// instead of growing it by doubling.
+func parse(name string, r io.Reader, size int64, opts Options) (*Suite, error) {
+	var buf bytes.Buffer
+	if size > 0 && size <= MaxFileSize {
+		buf.Grow(int(size) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r, MaxFileSize+1))
+	src := buf.Bytes()
 	if err != nil {
 		return nil, &Error{Problems: []Problem{{File: name, Message: "cannot read suite file: " + err.Error()}}}
 	}

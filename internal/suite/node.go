@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -30,6 +31,9 @@ type decoder struct {
 	// they are not allowed here.
 	refs *[]refUse
 	step int // index of the step being decoded, for refs
+
+	slab  []pair // see pairSlice
+	arena []byte // see join
 }
 
 // refUse is a runtime placeholder used by step `step` of a case; its
@@ -147,14 +151,47 @@ func describe(n *yaml.Node) string {
 	return "a value"
 }
 
-func join(path, key string) string {
+// Paths ("cases[3].steps[0].expect") are built for every value decoded but
+// only read when a problem is reported. join and index write them into
+// append-only arena chunks instead of one allocation each: bytes already
+// written are never changed, so the strings stay valid and immutable.
+const pathArena = 64 << 10
+
+func (d *decoder) join(path, key string) string {
 	if path == "" {
 		return key
 	}
-	return path + "." + key
+	start := d.grow(len(path) + 1 + len(key))
+	d.arena = append(d.arena, path...)
+	d.arena = append(d.arena, '.')
+	d.arena = append(d.arena, key...)
+	return d.pathFrom(start)
 }
 
-func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+func (d *decoder) index(path string, i int) string {
+	start := d.grow(len(path) + 2 + 20)
+	d.arena = append(d.arena, path...)
+	d.arena = append(d.arena, '[')
+	d.arena = strconv.AppendInt(d.arena, int64(i), 10)
+	d.arena = append(d.arena, ']')
+	return d.pathFrom(start)
+}
+
+// grow makes room for n more bytes in the current chunk (a new chunk when it
+// is full) and returns where the next path starts.
+func (d *decoder) grow(n int) int {
+	if cap(d.arena)-len(d.arena) < n {
+		d.arena = make([]byte, 0, max(pathArena, n))
+	}
+	return len(d.arena)
+}
+
+func (d *decoder) pathFrom(start int) string {
+	if len(d.arena) == start {
+		return ""
+	}
+	return unsafe.String(&d.arena[start], len(d.arena)-start)
+}
 
 // pairs returns a mapping's entries with merge keys (<<: *anchor) applied,
 // reporting duplicate keys. ok is false when n is not a mapping.
@@ -167,7 +204,7 @@ func (d *decoder) pairs(n *yaml.Node, path, want string) ([]pair, bool) {
 		d.errAt(n, "", "%s: expected %s, got %s", path, want, describe(n))
 		return nil, false
 	}
-	out := make([]pair, 0, len(n.Content)/2)
+	out := d.pairSlice(len(n.Content) / 2)
 	var merged []pair
 	var seen map[string]*yaml.Node
 	if len(n.Content) > 16 {
@@ -220,6 +257,24 @@ func (d *decoder) pairs(n *yaml.Node, path, want string) ([]pair, bool) {
 	return out, true
 }
 
+// pairSlab is how many pairs one slab holds: a suite's mappings are small,
+// and carving them from slabs saves an allocation per mapping.
+const pairSlab = 1024
+
+// pairSlice returns an empty slice with capacity n carved from the current
+// slab; appending past n reallocates, so slices never overlap.
+func (d *decoder) pairSlice(n int) []pair {
+	if n > pairSlab/8 {
+		return make([]pair, 0, n)
+	}
+	if cap(d.slab)-len(d.slab) < n {
+		d.slab = make([]pair, 0, pairSlab)
+	}
+	l := len(d.slab)
+	d.slab = d.slab[:l+n]
+	return d.slab[l : l : l+n]
+}
+
 // merge returns the entries a merge key brings in: one mapping or a list of them.
 func (d *decoder) merge(v *yaml.Node, path string) []pair {
 	v = deref(v)
@@ -245,7 +300,11 @@ func (d *decoder) merge(v *yaml.Node, path string) []pair {
 
 // object is pairs plus a check that every key is a field of ctx.
 func (d *decoder) object(n *yaml.Node, path, ctx string) ([]pair, bool) {
-	ps, ok := d.pairs(n, path, "a mapping ("+ctx+")")
+	want := "a mapping" // the context is only named when it is not one
+	if m := deref(n); m == nil || m.Kind != yaml.MappingNode {
+		want = "a mapping (" + ctx + ")"
+	}
+	ps, ok := d.pairs(n, path, want)
 	if !ok {
 		return nil, false
 	}
@@ -501,6 +560,12 @@ func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
 		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path, describe(n))
 		return false, false
 	}
+	switch n.Value {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
 	var b bool
 	if err := n.Decode(&b); err != nil {
 		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path, describe(n))
@@ -523,7 +588,13 @@ func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
 		return 0, false
 	}
 	var v int64
-	if err := n.Decode(&v); err != nil || v < int64(lo) || v > int64(hi) {
+	var err error
+	if isDecimal(n.Value) {
+		v, err = strconv.ParseInt(n.Value, 10, 64)
+	} else { // 0x10, 1_000, 0o7, +1: as the YAML library reads them
+		err = n.Decode(&v)
+	}
+	if err != nil || v < int64(lo) || v > int64(hi) {
 		d.errAt(n, "", "%s: %s is out of range: use %d to %d", path, n.Value, lo, hi)
 		return 0, false
 	}
@@ -615,7 +686,7 @@ func (d *decoder) idList(n *yaml.Node, path, what string) ([]string, []*yaml.Nod
 	out := make([]string, 0, len(items))
 	nodes := make([]*yaml.Node, 0, len(items))
 	for i, it := range items {
-		s, ok := d.id(it, index(path, i), what)
+		s, ok := d.id(it, d.index(path, i), what)
 		if ok {
 			out = append(out, s)
 			nodes = append(nodes, deref(it))
@@ -638,7 +709,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header boo
 		lower = map[string]*yaml.Node{}
 	}
 	for _, p := range ps {
-		kp := join(path, p.key)
+		kp := d.join(path, p.key)
 		if header {
 			if !isToken(p.key) {
 				d.errAt(p.k, "header names use letters, digits and -", "%s: invalid header name %s", path, quote(p.key))
@@ -665,7 +736,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header boo
 				case "value":
 					valNode = q.v
 				case "secret":
-					if b, ok := d.boolean(q.v, join(kp, "secret")); ok && b {
+					if b, ok := d.boolean(q.v, d.join(kp, "secret")); ok && b {
 						m.secret = true
 					}
 				}
@@ -674,7 +745,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header boo
 				continue
 			}
 			v = valNode
-			kp = join(kp, "value")
+			kp = d.join(kp, "value")
 		}
 		if s, ok := d.text(v, kp, m); ok {
 			out[p.key] = s

@@ -29,7 +29,7 @@ func (d *decoder) sets(n *yaml.Node, s *Suite) []Set {
 			d.errAt(deref(p.v), "list members with `cases: [id, ...]`, `sets: [name, ...]` or `tags: [tag, ...]`", "%s: a set needs members", path)
 		}
 		for _, q := range qs {
-			fp := join(path, q.key)
+			fp := d.join(path, q.key)
 			switch q.key {
 			case "cases", "sets", "tags":
 				kind := map[string]string{"cases": MemberCase, "sets": MemberSet, "tags": MemberTag}[q.key]

@@ -1,0 +1,217 @@
+package suite
+
+// Cases, their variants, and the ${vars.X}/${capture.X} references of their steps.
+
+import (
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/zof-ai/zof-ci/api"
+)
+
+// cases reads the case list; it also returns each case's timeout and retries
+// nodes (nil when unset) so defaults can fill them in.
+func (d *decoder) cases(n *yaml.Node) ([]Case, []*yaml.Node, []*yaml.Node) {
+	items, ok := d.seq(n, "cases", "cases is a list: each item starts with `- id: ...`")
+	if !ok {
+		return nil, nil, nil
+	}
+	out := make([]Case, 0, len(items))
+	timeouts := make([]*yaml.Node, 0, len(items))
+	retries := make([]*yaml.Node, 0, len(items))
+	first := make(map[string]int, len(items))
+	for i, it := range items {
+		path := d.index("cases", i)
+		c, t, r, idNode, ok := d.oneCase(it, path)
+		if !ok {
+			continue
+		}
+		if c.ID == "" {
+			continue // already reported: missing or invalid id
+		}
+		if line, dup := first[c.ID]; dup {
+			d.errAt(idNode, fmt.Sprintf("case ids are unique; the first %q is at line %d", c.ID, line), "%s.id: duplicate case id %q", path, c.ID)
+			continue
+		}
+		first[c.ID] = idNode.Line
+		out = append(out, c)
+		timeouts = append(timeouts, t)
+		retries = append(retries, r)
+	}
+	return out, timeouts, retries
+}
+
+func (d *decoder) oneCase(n *yaml.Node, path string) (c Case, timeout, retries, idNode *yaml.Node, ok bool) {
+	ps, ok := d.object(n, path, "case")
+	if !ok {
+		return c, nil, nil, nil, false
+	}
+	c.Line, c.Col = n.Line, n.Column
+	n = deref(n)
+	d.require(n, ps, path, "every case needs an `id` and a list of `steps`", "id", "steps")
+	var variantsNode, stepsNode *yaml.Node
+	for _, p := range ps {
+		fp := d.join(path, p.key)
+		switch p.key {
+		case "id":
+			if v, ok := d.id(p.v, fp, "case id"); ok {
+				c.ID, idNode = v, deref(p.v)
+			}
+		case "name":
+			c.Name, _ = d.scalar(p.v, fp, "a string")
+		case "tags":
+			tags, nodes := d.idList(p.v, fp, "tag")
+			for i, t := range tags {
+				if contains(c.Tags, t) {
+					d.warnAt(nodes[i], "remove the repeat", "%s: tag %q is listed twice", fp, t)
+					continue
+				}
+				c.Tags = append(c.Tags, t)
+			}
+		case "covers":
+			for _, pt := range d.patterns(p.v, fp) {
+				c.Covers = append(c.Covers, pt.Value)
+			}
+		case "always":
+			c.Always, _ = d.boolean(p.v, fp)
+		case "timeout":
+			if v, ok := d.duration(p.v, fp); ok {
+				c.Timeout, timeout = v, p.v
+			}
+		case "retries":
+			if v, ok := d.integer(p.v, fp, 0, MaxRetries); ok {
+				c.Retries, retries = v, p.v
+			}
+		case "variants":
+			variantsNode = p.v
+		case "steps":
+			stepsNode = p.v
+		}
+	}
+	d.secrets = &c.secrets
+	defer func() { d.secrets = nil }()
+	var varNames []map[string]bool
+	if variantsNode != nil {
+		c.Variants, varNames = d.variants(variantsNode, d.join(path, "variants"))
+	}
+	if stepsNode != nil {
+		var refs []refUse
+		c.Steps = d.steps(stepsNode, d.join(path, "steps"), &refs)
+		d.checkRefs(path, c, varNames, refs)
+	}
+	return c, timeout, retries, idNode, true
+}
+
+func (d *decoder) variants(n *yaml.Node, path string) ([]api.Variant, []map[string]bool) {
+	items, ok := d.seq(n, path, "write a list: - {name: eur, vars: {currency: EUR}}")
+	if !ok {
+		return nil, nil
+	}
+	if len(items) == 0 {
+		d.warnAt(n, "remove `variants:` or add variants", "%s: empty list: the case runs once without vars", path)
+	}
+	var out []api.Variant
+	var names []map[string]bool
+	seen := map[string]int{}
+	for i, it := range items {
+		ip := d.index(path, i)
+		ps, ok := d.object(it, ip, "variant")
+		if !ok {
+			continue
+		}
+		d.require(it, ps, ip, "every variant needs a `name` (it becomes part of the member id, case/name)", "name")
+		var v api.Variant
+		keys := map[string]bool{}
+		good := true
+		for _, p := range ps {
+			fp := d.join(ip, p.key)
+			switch p.key {
+			case "name":
+				s, ok := d.id(p.v, fp, "variant name")
+				if !ok {
+					good = false
+					continue
+				}
+				if line, dup := seen[s]; dup {
+					d.errAt(p.v, fmt.Sprintf("the first %q is at line %d", s, line), "%s: duplicate variant name %q", fp, s)
+					good = false
+					continue
+				}
+				seen[s] = deref(p.v).Line
+				v.Name = s
+			case "vars":
+				vp, ok := d.pairs(p.v, fp, "a mapping of names to values")
+				if !ok {
+					continue
+				}
+				for _, q := range vp {
+					if !isIdent(q.key) {
+						d.errAt(q.k, "var names use letters, digits and _ (they are used as ${vars.NAME})", "%s: invalid var name %s", fp, quote(q.key))
+					}
+					keys[q.key] = true
+				}
+				v.Vars = d.stringMap(p.v, fp, expanded, false)
+			}
+		}
+		if good && v.Name != "" {
+			out = append(out, v)
+			names = append(names, keys)
+		}
+	}
+	return out, names
+}
+
+// checkRefs validates ${vars.X} against every variant and ${capture.X}
+// against captures of earlier steps.
+func (d *decoder) checkRefs(path string, c Case, vars []map[string]bool, refs []refUse) {
+	for _, r := range refs {
+		// The reference's text, path and position are only built when it is
+		// reported: finding a position indexes the file's lines.
+		ref := func() string { return "${" + r.kind + "." + r.name + "}" }
+		at := func() (string, int, int) {
+			line, col := d.posAt(r.node, r.off)
+			return d.index(d.join(path, "steps"), r.step), line, col
+		}
+		switch r.kind {
+		case refVars:
+			if len(c.Variants) == 0 {
+				path, line, col := at()
+				d.add(SeverityError, line, col, fmt.Sprintf("%s: %s is used but the case has no variants", path, ref()),
+					"add `variants: [{name: a, vars: {"+r.name+": ...}}]` to the case")
+				continue
+			}
+			var missing []string
+			for i, v := range c.Variants {
+				if !vars[i][r.name] {
+					missing = append(missing, v.Name)
+				}
+			}
+			if len(missing) > 0 {
+				path, line, col := at()
+				d.add(SeverityError, line, col, fmt.Sprintf("%s: %s is not defined by variant %s", path, ref(), strings.Join(missing, ", ")),
+					"define "+r.name+" in the vars of every variant")
+			}
+		case refCapture:
+			found, later := false, false
+			for i, st := range c.Steps {
+				if _, ok := st.Capture[r.name]; ok {
+					if i < r.step {
+						found = true
+					} else {
+						later = true
+					}
+				}
+			}
+			if !found {
+				hint := "capture it in an earlier step: `capture: {" + r.name + ": $.path}`"
+				if later {
+					hint = "it is captured by this or a later step; steps run in order, so move the capture earlier"
+				}
+				path, line, col := at()
+				d.add(SeverityError, line, col, fmt.Sprintf("%s: %s is not captured by an earlier step", path, ref()), hint)
+			}
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package suite
+
+// The selection section and path patterns.
+
+import (
+	"math"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/zof-ai/zof-ci/internal/pathmatch"
+)
+
+func (d *decoder) selection(n *yaml.Node, sel *Selection) {
+	ps, ok := d.object(n, "selection", "selection")
+	if !ok {
+		return
+	}
+	for _, p := range ps {
+		fp := d.join("selection", p.key)
+		switch p.key {
+		case "global":
+			sel.Global = d.patterns(p.v, fp)
+		case "ignore":
+			sel.Ignore = d.patterns(p.v, fp)
+		case "unmapped":
+			if v, ok := d.enum(p.v, fp, ScopeAll, ScopeSmoke, ScopeNone); ok {
+				sel.Unmapped = v
+			}
+		case "max_changed_files":
+			if v, ok := d.integer(p.v, fp, 1, math.MaxInt32); ok {
+				sel.MaxChangedFiles = v
+			}
+		case "on_unknown_diff":
+			if v, ok := d.enum(p.v, fp, ScopeAll, ScopeSmoke, ScopeFail); ok {
+				sel.OnUnknownDiff = v
+			}
+		}
+	}
+}
+
+// patterns reads a list of path patterns, checked by pathmatch.Check.
+func (d *decoder) patterns(n *yaml.Node, path string) []Pattern {
+	items, ok := d.seq(n, path, `write a list of patterns: ["src/**", "go.mod"]`)
+	if !ok {
+		return nil
+	}
+	out := make([]Pattern, 0, len(items))
+	for i, it := range items {
+		ip := d.index(path, i)
+		v, ok := d.scalar(it, ip, "a path pattern")
+		if !ok {
+			continue
+		}
+		it = deref(it)
+		warning, err := pathmatch.Check(v)
+		if err != nil {
+			d.errAt(it, "", "%s: %v", ip, err)
+			continue
+		}
+		if warning != "" {
+			d.warnAt(it, "", "%s: pattern %s: %s", ip, quote(v), warning)
+		}
+		out = append(out, Pattern{Value: v, Line: it.Line, Col: it.Column})
+	}
+	return out
+}
