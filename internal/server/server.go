@@ -17,6 +17,11 @@
 //   - A stream whose client falls more than the engine's subscriber buffer
 //     behind is closed; the client resumes with Last-Event-ID and loses
 //     nothing. The `end` event has no id, so Last-Event-ID stays the last seq.
+//   - A request whose Last-Event-ID header is at or past the last seq of a
+//     finished run is answered 204 No Content: the client has everything,
+//     and 204 is the standard's way to stop an EventSource reconnecting
+//     (otherwise every reconnect would replay `end`, forever). ?after= alone
+//     still gets `end`, and a seq past the end of an unfinished run is 400.
 //   - /healthz, /readyz and /metrics need no token: probes and scrapers have
 //     none, and they carry counts and tenant names, never run data.
 //   - GET /v1/runs refuses unknown query parameters (a mistyped filter would
