@@ -34,6 +34,7 @@ const (
 	tokAlphaAdmin  = "alpha-admin-token-01234567890"
 	tokBetaRunner  = "beta-runner-token-01234567890"
 	tokCmdRunner   = "cmd-runner-token-012345678901"
+	tokMetrics     = "metrics-scraper-token-0123456"
 )
 
 var testEnv = map[string]string{
@@ -42,6 +43,7 @@ var testEnv = map[string]string{
 	"ALPHA_ADMIN":  tokAlphaAdmin,
 	"BETA_RUNNER":  tokBetaRunner,
 	"CMD_RUNNER":   tokCmdRunner,
+	"METRICS":      tokMetrics,
 }
 
 const testConfig = `
@@ -154,19 +156,22 @@ type harnessOpts struct {
 
 // harness is a real server on a loopback listener over a real engine.
 type harness struct {
-	t      testing.TB
-	url    string
-	srv    *server.Server
-	eng    *engine.Engine
-	cfg    *config.Config
-	steps  *gatedSteps
-	audit  *syncBuffer
-	client *http.Client
+	t   testing.TB
+	url string
+	// metricsURL is the metrics listener's (ServeMetrics).
+	metricsURL string
+	srv        *server.Server
+	eng        *engine.Engine
+	cfg        *config.Config
+	steps      *gatedSteps
+	audit      *syncBuffer
+	client     *http.Client
 
-	stop       context.CancelFunc
-	served     chan error
-	stopEngine context.CancelFunc
-	engineDone chan struct{}
+	stop          context.CancelFunc
+	served        chan error
+	metricsServed chan error
+	stopEngine    context.CancelFunc
+	engineDone    chan struct{}
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -236,6 +241,13 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	h.stop = stop
 	h.served = make(chan error, 1)
 	go func() { h.served <- srv.Serve(ctx, ln) }()
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.metricsURL = "http://" + mln.Addr().String()
+	h.metricsServed = make(chan error, 1)
+	go func() { h.metricsServed <- srv.ServeMetrics(ctx, mln) }()
 	h.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	t.Cleanup(h.close)
 	return h
@@ -265,6 +277,16 @@ func (h *harness) close() {
 			buf := make([]byte, 1<<20)
 			n := runtime.Stack(buf, true)
 			h.t.Errorf("Serve did not return after its context ended\n%s", buf[:n])
+		}
+	}
+	select {
+	case err := <-h.metricsServed:
+		if err != nil && h.t != nil {
+			h.t.Errorf("ServeMetrics: %v", err)
+		}
+	case <-time.After(waitLimit):
+		if h.t != nil {
+			h.t.Error("ServeMetrics did not return after its context ended")
 		}
 	}
 	h.stopEngine()
@@ -569,11 +591,25 @@ func (h *harness) auditEntries() []server.AuditEntry {
 	return out
 }
 
+// metrics is GET /metrics on the metrics listener.
+func (h *harness) metrics() []byte {
+	h.t.Helper()
+	res, err := h.client.Get(h.metricsURL + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		h.t.Fatalf("GET /metrics on the metrics listener: %d %v: %s", res.StatusCode, err, b)
+	}
+	return b
+}
+
 // metric returns the value of a sample line "name{labels} value" in /metrics.
 func (h *harness) metric(sample string) (string, bool) {
 	h.t.Helper()
-	r := h.do("GET", "/metrics", "", nil)
-	for _, line := range strings.Split(string(r.body), "\n") {
+	for _, line := range strings.Split(string(h.metrics()), "\n") {
 		if v, ok := strings.CutPrefix(line, sample+" "); ok {
 			return v, true
 		}

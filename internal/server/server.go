@@ -22,8 +22,11 @@
 //     and 204 is the standard's way to stop an EventSource reconnecting
 //     (otherwise every reconnect would replay `end`, forever). ?after= alone
 //     still gets `end`, and a seq past the end of an unfinished run is 400.
-//   - /healthz, /readyz and /metrics need no token: probes and scrapers have
-//     none, and they carry counts and tenant names, never run data.
+//   - /healthz and /readyz need no token: probes have none, and they carry no
+//     tenant data. /metrics names every tenant with its run counts: it is
+//     served on a separate listener (metrics_listen, loopback by default;
+//     ServeMetrics), and on the API listener only to the bearer of
+//     metrics_token (401 otherwise; 404 when no metrics_token is set).
 //   - GET /v1/runs refuses unknown query parameters (a mistyped filter would
 //     silently list everything); `status` may repeat or be comma-separated.
 //   - Tokens in the query string (?token=, ?access_token=) are refused with 400
