@@ -19,6 +19,7 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/engine/memstore"
+	"github.com/zof-ai/zof-ci/internal/eventually"
 	"github.com/zof-ai/zof-ci/internal/server"
 	"github.com/zof-ai/zof-ci/internal/server/config"
 	"github.com/zof-ai/zof-ci/internal/step"
@@ -160,6 +161,7 @@ type harness struct {
 	url string
 	// metricsURL is the metrics listener's (ServeMetrics).
 	metricsURL string
+	ln         *stallListener
 	srv        *server.Server
 	eng        *engine.Engine
 	cfg        *config.Config
@@ -232,10 +234,12 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	h.srv = srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := &stallListener{Listener: tcp, conns: map[string]*stallConn{}}
+	h.ln = ln
 	h.url = "http://" + ln.Addr().String()
 	ctx, stop := context.WithCancel(context.Background())
 	h.stop = stop
@@ -391,18 +395,14 @@ func (h *harness) create(token string, req *api.RunRequest, hdr ...string) *api.
 // waitStatus polls until the run has the status.
 func (h *harness) waitStatus(token, id string, want api.Status) *api.Run {
 	h.t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		r := h.do("GET", "/v1/runs/"+id, token, nil)
-		run := r.run(h.t)
-		if run.Status == want {
-			return run
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("run %s is %s after %s, want %s", id, run.Status, waitLimit, want)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var run *api.Run
+	if !eventually.Wait(h.t, waitLimit, func() bool {
+		run = h.do("GET", "/v1/runs/"+id, token, nil).run(h.t)
+		return run.Status == want
+	}, fmt.Sprintf("run %s to be %s", id, want)) {
+		h.t.Fatalf("run %s is still %s", id, run.Status)
 	}
+	return run
 }
 
 // runReq builds a run request of one case per step list.
@@ -617,16 +617,10 @@ func (h *harness) metric(sample string) (string, bool) {
 	return "", false
 }
 
-// eventually retries cond until it holds or the wait limit passes.
-func eventually(t testing.TB, what string, cond func() bool) {
+// waitUntil retries cond until it holds or the wait limit passes.
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, waitLimit)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.Must(t, waitLimit, cond, what)
 }
 
 // followAll reads a stream to its end like a real client: when the server
@@ -663,4 +657,104 @@ func (h *harness) followAll(st *sseConn, id string) []api.Event {
 		go st.read()
 	}
 	return evs
+}
+
+// stallListener is the harness's listener: it can hold the server's writes
+// on one connection, which is what a client that stops reading does once the
+// kernel's socket buffers are full, without depending on their size.
+type stallListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[string]*stallConn // by the client's address
+}
+
+func (l *stallListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	sc := &stallConn{Conn: c}
+	l.mu.Lock()
+	l.conns[c.RemoteAddr().String()] = sc
+	l.mu.Unlock()
+	return sc, nil
+}
+
+// conn is the server's side of the connection from the client address addr.
+func (l *stallListener) conn(addr string) *stallConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conns[addr]
+}
+
+// stallConn holds writes while held: a Write waits for release.
+type stallConn struct {
+	net.Conn
+	mu      sync.Mutex
+	held    chan struct{} // non-nil while held; closed on release
+	blocked chan struct{} // closed when a write first waits
+}
+
+func (c *stallConn) hold() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held, c.blocked = make(chan struct{}), make(chan struct{})
+}
+
+func (c *stallConn) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held != nil {
+		close(c.held)
+		c.held = nil
+	}
+}
+
+func (c *stallConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	held, blocked := c.held, c.blocked
+	if held != nil {
+		select {
+		case <-blocked:
+		default:
+			close(blocked)
+		}
+	}
+	c.mu.Unlock()
+	if held != nil {
+		<-held
+	}
+	return c.Conn.Write(b)
+}
+
+// stalledStream opens an event stream on a connection of its own and holds
+// the server's writes on it from then on: the server sees a client that
+// reads nothing. Call release on the returned conn to let writes through.
+func (h *harness) stalledStream(token, id string) (*sseConn, *stallConn) {
+	h.t.Helper()
+	var local string
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			local = c.LocalAddr().String()
+		}
+		return c, err
+	}}
+	h.t.Cleanup(tr.CloseIdleConnections)
+	req, _ := http.NewRequest("GET", h.url+"/v1/runs/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		h.t.Fatalf("opening the stream: %v %v", res, err)
+	}
+	sc := h.ln.conn(local)
+	if sc == nil {
+		h.t.Fatalf("the server has no connection from %s", local)
+	}
+	sc.hold()
+	h.t.Cleanup(sc.release)
+	c := &sseConn{res: res, frames: make(chan frame, 4096), done: make(chan error, 1)}
+	go c.read()
+	h.t.Cleanup(func() { res.Body.Close() })
+	return c, sc
 }

@@ -30,7 +30,7 @@ func TestMetrics(t *testing.T) {
 			h.steps.open("m" + string(rune('a'+i)))
 		}
 	}()
-	eventually(t, "queue depth 1", func() bool { v, _ := h.metric(`zof_queue_depth{tenant="alpha"}`); return v == "1" })
+	waitUntil(t, "queue depth 1", func() bool { v, _ := h.metric(`zof_queue_depth{tenant="alpha"}`); return v == "1" })
 	want := map[string]string{
 		`zof_runs{status="running",tenant="alpha"}`:                 "2",
 		`zof_runs{status="queued",tenant="alpha"}`:                  "1",
@@ -46,7 +46,7 @@ func TestMetrics(t *testing.T) {
 		`zof_http_requests_total{code="201",route="POST /v1/runs"}`: "4",
 	}
 	for sample, v := range want {
-		eventually(t, sample+" = "+v, func() bool { got, _ := h.metric(sample); return got == v })
+		waitUntil(t, sample+" = "+v, func() bool { got, _ := h.metric(sample); return got == v })
 	}
 	body := h.metrics()
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "zof_http_request_duration_seconds_bucket"} {
@@ -151,13 +151,13 @@ func TestStuckRuns(t *testing.T) {
 		configure: func(o *server.Options) { o.StuckInterval = 10 * time.Millisecond }})
 	run := h.create(tokAlphaRunner, manySteps(1))
 	clock.Advance(3 * time.Minute)
-	eventually(t, "stuck gauge", func() bool { v, _ := h.metric(`zof_stuck_runs{tenant="alpha"}`); return v == "1" })
+	waitUntil(t, "stuck gauge", func() bool { v, _ := h.metric(`zof_stuck_runs{tenant="alpha"}`); return v == "1" })
 	time.Sleep(50 * time.Millisecond) // more checks: still one warning
 	if n := strings.Count(logs.String(), "stuck run"); n != 1 || !strings.Contains(logs.String(), run.ID) {
 		t.Errorf("%d warnings:\n%s", n, logs.String())
 	}
 	h.startEngine()
-	eventually(t, "stuck gauge back to 0", func() bool { v, _ := h.metric(`zof_stuck_runs{tenant="alpha"}`); return v == "0" })
+	waitUntil(t, "stuck gauge back to 0", func() bool { v, _ := h.metric(`zof_stuck_runs{tenant="alpha"}`); return v == "0" })
 }
 
 type testClock struct {
