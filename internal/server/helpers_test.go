@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,7 +162,6 @@ type harness struct {
 	url string
 	// metricsURL is the metrics listener's (ServeMetrics).
 	metricsURL string
-	ln         *stallListener
 	srv        *server.Server
 	eng        *engine.Engine
 	cfg        *config.Config
@@ -238,8 +238,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := &stallListener{Listener: tcp, conns: map[string]*stallConn{}}
-	h.ln = ln
+	ln := &stallListener{Listener: tcp}
 	h.url = "http://" + ln.Addr().String()
 	ctx, stop := context.WithCancel(context.Background())
 	h.stop = stop
@@ -660,101 +659,89 @@ func (h *harness) followAll(st *sseConn, id string) []api.Event {
 }
 
 // stallListener is the harness's listener: it can hold the server's writes
-// on one connection, which is what a client that stops reading does once the
-// kernel's socket buffers are full, without depending on their size.
+// of events on a connection, which is what a client that stops reading
+// causes once the kernel's socket buffers are full, without depending on
+// their size. A connection is held from the request carrying stallHeader on.
 type stallListener struct {
 	net.Listener
-	mu    sync.Mutex
-	conns map[string]*stallConn // by the client's address
 }
+
+// stallHeader in a request makes its connection hold event writes (stalledStream).
+const stallHeader = "X-Zof-Test-Stall"
 
 func (l *stallListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	sc := &stallConn{Conn: c}
-	l.mu.Lock()
-	l.conns[c.RemoteAddr().String()] = sc
-	l.mu.Unlock()
-	return sc, nil
+	return &stallConn{Conn: c}, nil
 }
 
-// conn is the server's side of the connection from the client address addr.
-func (l *stallListener) conn(addr string) *stallConn {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.conns[addr]
-}
-
-// stallConn holds writes while held: a Write waits for release.
+// stallConn, once armed by a request with stallHeader, makes every write
+// that carries an SSE event wait until released; the response's headers and
+// comments pass, so the client sees the stream open.
 type stallConn struct {
 	net.Conn
-	mu      sync.Mutex
-	held    chan struct{} // non-nil while held; closed on release
-	blocked chan struct{} // closed when a write first waits
+	held atomic.Pointer[stall]
 }
 
-func (c *stallConn) hold() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.held, c.blocked = make(chan struct{}), make(chan struct{})
+// stalls are the armed connections, by the value of their stallHeader.
+var stalls = struct {
+	sync.Mutex
+	m map[string]*stall
+}{m: map[string]*stall{}}
+
+// stall is one held connection's state.
+type stall struct {
+	once     sync.Once
+	released chan struct{}
+	blocked  chan struct{} // closed when the server first waits to write an event
+	blockOne sync.Once
 }
 
-func (c *stallConn) release() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.held != nil {
-		close(c.held)
-		c.held = nil
+func (s *stall) release() { s.once.Do(func() { close(s.released) }) }
+
+func (c *stallConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if i := bytes.Index(b[:n], []byte(stallHeader+": ")); i >= 0 {
+		key, _, _ := strings.Cut(string(b[i+len(stallHeader)+2:n]), "\r\n")
+		stalls.Lock()
+		if st := stalls.m[key]; st != nil {
+			c.held.Store(st)
+		}
+		stalls.Unlock()
 	}
+	return n, err
 }
 
 func (c *stallConn) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	held, blocked := c.held, c.blocked
-	if held != nil {
-		select {
-		case <-blocked:
-		default:
-			close(blocked)
-		}
-	}
-	c.mu.Unlock()
-	if held != nil {
-		<-held
+	if st := c.held.Load(); st != nil && bytes.Contains(b, []byte("\nevent: ")) {
+		st.blockOne.Do(func() { close(st.blocked) })
+		<-st.released
 	}
 	return c.Conn.Write(b)
 }
 
-// stalledStream opens an event stream on a connection of its own and holds
-// the server's writes on it from then on: the server sees a client that
-// reads nothing. Call release on the returned conn to let writes through.
-func (h *harness) stalledStream(token, id string) (*sseConn, *stallConn) {
+// stalledStream opens an event stream whose connection holds the server's
+// event writes: the server sees a client that reads nothing. The returned
+// stall's blocked is closed once the server waits to write; release lets
+// the writes through.
+func (h *harness) stalledStream(token, id string) (*sseConn, *stall) {
 	h.t.Helper()
-	var local string
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			local = c.LocalAddr().String()
-		}
-		return c, err
-	}}
-	h.t.Cleanup(tr.CloseIdleConnections)
-	req, _ := http.NewRequest("GET", h.url+"/v1/runs/"+id+"/events", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil || res.StatusCode != http.StatusOK {
-		h.t.Fatalf("opening the stream: %v %v", res, err)
+	key := fmt.Sprintf("%p", h) + "/" + id
+	st := &stall{released: make(chan struct{}), blocked: make(chan struct{})}
+	stalls.Lock()
+	stalls.m[key] = st
+	stalls.Unlock()
+	h.t.Cleanup(func() {
+		st.release()
+		stalls.Lock()
+		delete(stalls.m, key)
+		stalls.Unlock()
+	})
+	c, _ := h.stream(token, id, "", stallHeader, key)
+	if c == nil {
+		h.t.Fatal("the stalled stream was refused")
 	}
-	sc := h.ln.conn(local)
-	if sc == nil {
-		h.t.Fatalf("the server has no connection from %s", local)
-	}
-	sc.hold()
-	h.t.Cleanup(sc.release)
-	c := &sseConn{res: res, frames: make(chan frame, 4096), done: make(chan error, 1)}
-	go c.read()
-	h.t.Cleanup(func() { res.Body.Close() })
-	return c, sc
+	return c, st
 }

@@ -231,6 +231,15 @@ func TestSlowClientDoesNotBlockTheEngine(t *testing.T) {
 	// Every step adds events: far more than the subscriber buffer holds.
 	run := h.create(tokAlphaRunner, manySteps(20, "wait:go"))
 	slow, stalled := h.stalledStream(tokAlphaRunner, run.ID)
+	// The server goes to write the events stored so far and blocks: the
+	// stream has subscribed, so the run's next events go to its subscriber buffer (had
+	// it subscribed after the run ended, it would read the store instead and
+	// never fall behind).
+	select {
+	case <-stalled.blocked:
+	case <-time.After(waitLimit):
+		t.Fatal("the server never wrote to the stalled client")
+	}
 	fast, _ := h.stream(tokAlphaRunner, run.ID, "")
 	fastDone := make(chan []api.Event, 1)
 	go func() { fastDone <- h.followAll(fast, run.ID) }()
@@ -252,11 +261,6 @@ func TestSlowClientDoesNotBlockTheEngine(t *testing.T) {
 		}
 	case <-time.After(waitLimit):
 		t.Fatal("the fast client did not finish")
-	}
-	select {
-	case <-stalled.blocked:
-	case <-time.After(waitLimit):
-		t.Fatal("the server never wrote to the stalled client")
 	}
 	// The slow client reads again: a prefix, then the close (no end event),
 	// because the engine dropped its subscription when the buffer overflowed.
