@@ -39,7 +39,9 @@ var errBodyEOF = errors.New("end of the event stream body")
 
 // Events opens the run's live stream after seq after (0: from the first event). It makes one
 // attempt and does not retry: the caller reconnects with Stream.Last. The stream ends with
-// io.EOF after the server's `end` event.
+// io.EOF after the server's `end` event. When the run had ended and after was its last event,
+// the server answers 204 No Content: the Stream then ends with io.EOF at once, and End has the
+// run's id and LastSeq but no Status (get the run for it).
 func (c *Client) Events(ctx context.Context, id string, after int64) (*Stream, error) {
 	op := "stream the events of run " + clean(id)
 	connCtx, cancel := context.WithCancelCause(ctx)
@@ -68,6 +70,15 @@ func (c *Client) Events(ctx context.Context, id string, after int64) (*Stream, e
 				Msg: fmt.Sprintf("%s: no answer within %s", op, silence)})
 		}
 		return fail(c.transportError(ctx, op, err))
+	}
+	if resp.StatusCode == http.StatusNoContent && after > 0 {
+		// The run ended and every event up to after was delivered: the
+		// server's way (the SSE standard's) to say there is nothing to resume.
+		resp.Body.Close()
+		timer.Stop()
+		cancel(nil)
+		return &Stream{runID: id, last: after, end: &api.EndData{RunID: id, LastSeq: after}, err: io.EOF,
+			body: http.NoBody, stop: func() {}}, nil
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()

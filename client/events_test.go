@@ -154,6 +154,31 @@ func TestEventsOverHTTP(t *testing.T) {
 	}
 }
 
+// TestEventsNoContentAfterTheEnd: a server answers a reconnection after a finished run's last
+// event with 204 No Content; that is the end of the stream, not a failure.
+func TestEventsNoContentAfterTheEnd(t *testing.T) {
+	srv := streamServer(t, func(w http.ResponseWriter, r *http.Request, _ func()) {
+		if r.Header.Get(api.HeaderLastEventID) != "7" {
+			t.Errorf("Last-Event-ID %q, want 7", r.Header.Get(api.HeaderLastEventID))
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	defer srv.Close()
+	c, _ := newClient(t, srv, Options{})
+	s, err := c.Events(context.Background(), "run_1", 7)
+	if err != nil {
+		t.Fatalf("204 after the last event: %v; want the stream's end", err)
+	}
+	defer s.Close()
+	got, err := readAll(s)
+	if err != io.EOF || len(got) != 0 || s.Last() != 7 {
+		t.Errorf("seqs %v err %v last %d; want none, EOF, 7", got, err, s.Last())
+	}
+	if end := s.End(); end == nil || *end != (api.EndData{RunID: "run_1", LastSeq: 7}) {
+		t.Errorf("End() = %+v, want run_1 at 7", end)
+	}
+}
+
 func TestEventsRefused(t *testing.T) {
 	tests := []struct {
 		name      string

@@ -49,6 +49,8 @@ func serveCommand() *command {
 		fs.StringVar(&configPath, "config", "server.yaml", "server config: tenants, tokens, limits (env ZOF_SERVER_CONFIG)")
 		fs.StringVar(&listen, "listen", "", "address to listen on, overrides the config's listen (e.g. 127.0.0.1:8080)")
 		fs.StringVar(&logFormat, "log-format", "text", "text | json")
+		var metricsListen string
+		fs.StringVar(&metricsListen, "metrics-listen", "", "address of the metrics listener (GET /metrics), overrides the config's metrics_listen; off for none")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
@@ -62,7 +64,7 @@ func serveCommand() *command {
 		if err != nil {
 			return err
 		}
-		return serve(ctx, a, logger, dataDir, configPath, listen)
+		return serve(ctx, a, logger, dataDir, configPath, listen, metricsListen)
 	}
 	return c
 }
@@ -77,7 +79,7 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	return nil, exitcode.Errorf(exitcode.Usage, "--log-format %q: use text or json", format)
 }
 
-func serve(ctx context.Context, a *app, log *slog.Logger, dataDir, configPath, listen string) error {
+func serve(ctx context.Context, a *app, log *slog.Logger, dataDir, configPath, listen, metricsListen string) error {
 	start := time.Now()
 	cfg, err := config.Load(configPath, a.env.Lookup)
 	if err != nil {
@@ -153,6 +155,32 @@ func serve(ctx context.Context, a *app, log *slog.Logger, dataDir, configPath, l
 		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("listening on %s: %w; is another zof serve running? Set --listen or `listen:` in %s", listen, err, configPath))
 	}
 
+	// The metrics listener (metrics_listen / --metrics-listen): metrics name
+	// every tenant, so they are kept off the API listener.
+	metricsDone := make(chan struct{})
+	metricsCtx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
+	if metricsListen == "" {
+		metricsListen = cfg.MetricsListen
+	}
+	if metricsListen == config.MetricsListenOff || metricsListen == "" {
+		close(metricsDone)
+	} else {
+		mln, err := net.Listen("tcp", metricsListen)
+		if err != nil {
+			ln.Close()
+			srv.Close()
+			return exitcode.Wrap(exitcode.Usage, fmt.Errorf("listening for metrics on %s: %w; set --metrics-listen or `metrics_listen:` in %s (off for none)", metricsListen, err, configPath))
+		}
+		log.Info("metrics listening", "url", "http://"+mln.Addr().String()+"/metrics")
+		go func() {
+			defer close(metricsDone)
+			if err := srv.ServeMetrics(metricsCtx, mln); err != nil {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+	}
+
 	engCtx, stopEngine := context.WithCancel(context.Background())
 	engDone := make(chan struct{})
 	go func() {
@@ -179,6 +207,8 @@ func serve(ctx context.Context, a *app, log *slog.Logger, dataDir, configPath, l
 	log.Info("zof serve listening", "url", "http://"+ln.Addr().String(), "data", dataDir,
 		"tenants", strings.Join(cfg.TenantNames(), ","), "version", version, "startup", time.Since(start).Round(time.Millisecond).String())
 	serveErr := srv.Serve(ctx, ln)
+	stopMetrics()
+	<-metricsDone
 
 	// Streams have ended; stop triggers, then the engine, which leaves
 	// unfinished runs in the store for the next start, and wait for step

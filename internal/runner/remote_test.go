@@ -20,6 +20,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/client"
+	"github.com/zof-ai/zof-ci/internal/eventually"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
 	"github.com/zof-ai/zof-ci/internal/reporters"
 	"github.com/zof-ai/zof-ci/internal/reporters/console"
@@ -498,9 +499,8 @@ func TestFollowInterrupt(t *testing.T) {
 			h.opts.CancelOnInterrupt = cancelOnInterrupt
 			ctx, interrupt := context.WithCancel(context.Background())
 			go func() {
-				for h.output() == "" {
-					time.Sleep(time.Millisecond)
-				}
+				// Interrupt once following has begun (or the wait gave up: the test fails).
+				eventually.Wait(t, waitLimit, func() bool { return h.output() != "" }, "the follower's first output")
 				interrupt()
 			}()
 			out := h.follow(ctx)
@@ -675,12 +675,11 @@ func TestFollowLeavesNoGoroutines(t *testing.T) {
 	}
 	ours := regexp.MustCompile(`zof-ci/(runner\.\(\*remoteSource\)|runner\.follow|client\.)`)
 	var stacks string
-	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+	if !eventually.Wait(t, waitLimit, func() bool {
 		buf := make([]byte, 1<<20)
 		stacks = string(buf[:runtime.Stack(buf, true)])
-		if !ours.MatchString(stacks) {
-			return
-		}
+		return !ours.MatchString(stacks)
+	}, "the follower's and the client's goroutines to end") {
+		t.Errorf("goroutines left behind:\n%s", stacks)
 	}
-	t.Errorf("goroutines left behind:\n%s", stacks)
 }

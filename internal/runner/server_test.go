@@ -20,6 +20,7 @@ import (
 	"github.com/zof-ai/zof-ci/client"
 	"github.com/zof-ai/zof-ci/internal/ci"
 	"github.com/zof-ai/zof-ci/internal/clienttest"
+	"github.com/zof-ai/zof-ci/internal/eventually"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
@@ -188,9 +189,7 @@ func TestRemoteInterruptCancels(t *testing.T) {
 	ctx, interrupt := context.WithCancel(context.Background())
 	go func() {
 		waitFor(t, "the login step", srv.Gates.Started("login"))
-		for !strings.Contains(out.String(), "submitted run") {
-			time.Sleep(time.Millisecond)
-		}
+		eventually.Wait(t, waitLimit, func() bool { return strings.Contains(out.String(), "submitted run") }, "the submitted run line")
 		interrupt()
 	}()
 	code, err := RunRemote(ctx, o, RemoteOptions{Client: testClient(t, srv.URL), CI: ci.Context{Provider: ci.Local}})
@@ -234,13 +233,11 @@ func TestRemoteInterruptWhileSubmitting(t *testing.T) {
 	// The cancel is asked for (202) and takes effect at the run's next safe
 	// checkpoint: wait for it, boundedly.
 	var list *api.RunList
-	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	cancelled := func() bool {
 		list, err = testClient(t, srv.URL).List(context.Background(), client.ListOptions{})
-		if err == nil && len(list.Runs) == 1 && list.Runs[0].Status == api.StatusCancelled || time.Now().After(end) {
-			break
-		}
+		return err == nil && len(list.Runs) == 1 && list.Runs[0].Status == api.StatusCancelled
 	}
-	if err != nil || len(list.Runs) != 1 || list.Runs[0].Status != api.StatusCancelled {
+	if !eventually.Wait(t, waitLimit, cancelled, "the run to be cancelled") {
 		t.Fatalf("runs on the server: %+v, %v", list, err)
 	}
 	if !strings.Contains(out.String(), "interrupted while submitting: run "+list.Runs[0].ID+" cancelled") {
@@ -265,10 +262,7 @@ func TestRemoteSurvivesRestart(t *testing.T) {
 
 	o, out := remoteOptions(t, writeSuite(t, "total"))
 	go func() {
-		deadline := time.Now().Add(waitLimit)
-		for !strings.Contains(out.String(), "In queue (position 1)") && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
+		eventually.Wait(t, waitLimit, func() bool { return strings.Contains(out.String(), "In queue (position 1)") }, "the run to wait in the queue")
 		srv.Restart() // our run waited in the queue; the engine resumes both runs
 		srv.Gates.Open("hold")
 	}()

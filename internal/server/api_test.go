@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -368,8 +367,14 @@ func TestSubmissionSafety(t *testing.T) {
 	}
 }
 
+// TestQueueFIFOWithPositionsCountingDown runs on the injected clock: the
+// engine's time stands still between the steps the test takes, so start
+// times and the queue's once-a-second position updates (deep positions) do
+// not depend on how fast a loaded machine schedules goroutines.
 func TestQueueFIFOWithPositionsCountingDown(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
+	base := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	clock := &testClock{t: base}
+	h := newHarness(t, harnessOpts{now: clock.Now})
 	var runs []*api.Run
 	for i := range 5 {
 		runs = append(runs, h.create(tokAlphaRunner, runReq("shop", "staging", []api.Step{httpStep(fmt.Sprintf("wait:%d", i))})))
@@ -378,12 +383,20 @@ func TestQueueFIFOWithPositionsCountingDown(t *testing.T) {
 	h.waitStatus(tokAlphaRunner, runs[1].ID, api.StatusRunning)
 	streams := make([]*sseConn, 5)
 	for i := 2; i < 5; i++ {
+		h.waitStatus(tokAlphaRunner, runs[i].ID, api.StatusQueued)
 		streams[i], _ = h.stream(tokAlphaViewer, runs[i].ID, "")
 	}
-	// Finish runs one at a time; each frees a slot for the oldest queued run.
+	// Finish runs one at a time, a minute apart on the engine's clock; each
+	// frees the one slot for the oldest queued run, and only for it.
 	for i := range 3 {
+		clock.Advance(time.Minute)
 		h.steps.open(fmt.Sprint(i))
 		h.waitStatus(tokAlphaRunner, runs[i+2].ID, api.StatusRunning)
+		for _, later := range runs[i+3:] {
+			if st := h.do("GET", "/v1/runs/"+later.ID, tokAlphaRunner, nil).run(t).Status; st != api.StatusQueued {
+				t.Fatalf("after run %d finished, run %s is %s: a later run overtook the queue", i, later.ID, st)
+			}
+		}
 	}
 	h.steps.open("3")
 	h.steps.open("4")
@@ -407,14 +420,16 @@ func TestQueueFIFOWithPositionsCountingDown(t *testing.T) {
 			t.Errorf("run %d positions (-want +got):\n%s", i, diff)
 		}
 	}
-	// FIFO: started in creation order.
-	var startedAt []time.Time
-	for i := 2; i < 5; i++ {
-		run := h.do("GET", "/v1/runs/"+runs[i].ID, tokAlphaRunner, nil).run(t)
-		startedAt = append(startedAt, run.StartedAt)
-	}
-	if !slices.IsSortedFunc(startedAt, func(a, b time.Time) int { return a.Compare(b) }) {
-		t.Errorf("queued runs started out of order: %v", startedAt)
+	// FIFO: each queued run started when the run ahead of it freed the slot,
+	// on the clock the test set.
+	for i, r := range runs {
+		want := base
+		if i >= 2 {
+			want = base.Add(time.Duration(i-1) * time.Minute)
+		}
+		if got := h.do("GET", "/v1/runs/"+r.ID, tokAlphaRunner, nil).run(t).StartedAt; !got.Equal(want) {
+			t.Errorf("run %d started at %s, want %s", i, got.Format(time.TimeOnly), want.Format(time.TimeOnly))
+		}
 	}
 }
 

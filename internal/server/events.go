@@ -75,6 +75,16 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, p config.P
 		s.engineError(w, err)
 		return
 	}
+	if r.Header.Get(api.HeaderLastEventID) != "" && run.Status.Terminal() && after >= run.LastSeq {
+		// A reconnection after the end: the client has every event and the
+		// `end` (which has no id, so Last-Event-ID stays the last seq).
+		// 204 is how the SSE standard (WHATWG HTML, "Server-sent events")
+		// tells an EventSource to stop reconnecting; replaying `end` would
+		// make it reconnect forever.
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if after > run.LastSeq {
 		writeProblemBody(w, api.Problem{Type: probBadEventID, Title: "Event id from the future", Status: http.StatusBadRequest, RunID: id,
 			Detail: fmt.Sprintf("run %s has events up to %d, so no client has seen event %d; resume with the last id you received, or omit it to start at the beginning", id, run.LastSeq, after)})

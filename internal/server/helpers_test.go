@@ -13,12 +13,14 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/engine/memstore"
+	"github.com/zof-ai/zof-ci/internal/eventually"
 	"github.com/zof-ai/zof-ci/internal/server"
 	"github.com/zof-ai/zof-ci/internal/server/config"
 	"github.com/zof-ai/zof-ci/internal/step"
@@ -34,6 +36,7 @@ const (
 	tokAlphaAdmin  = "alpha-admin-token-01234567890"
 	tokBetaRunner  = "beta-runner-token-01234567890"
 	tokCmdRunner   = "cmd-runner-token-012345678901"
+	tokMetrics     = "metrics-scraper-token-0123456"
 )
 
 var testEnv = map[string]string{
@@ -42,6 +45,7 @@ var testEnv = map[string]string{
 	"ALPHA_ADMIN":  tokAlphaAdmin,
 	"BETA_RUNNER":  tokBetaRunner,
 	"CMD_RUNNER":   tokCmdRunner,
+	"METRICS":      tokMetrics,
 }
 
 const testConfig = `
@@ -154,19 +158,22 @@ type harnessOpts struct {
 
 // harness is a real server on a loopback listener over a real engine.
 type harness struct {
-	t      testing.TB
-	url    string
-	srv    *server.Server
-	eng    *engine.Engine
-	cfg    *config.Config
-	steps  *gatedSteps
-	audit  *syncBuffer
-	client *http.Client
+	t   testing.TB
+	url string
+	// metricsURL is the metrics listener's (ServeMetrics).
+	metricsURL string
+	srv        *server.Server
+	eng        *engine.Engine
+	cfg        *config.Config
+	steps      *gatedSteps
+	audit      *syncBuffer
+	client     *http.Client
 
-	stop       context.CancelFunc
-	served     chan error
-	stopEngine context.CancelFunc
-	engineDone chan struct{}
+	stop          context.CancelFunc
+	served        chan error
+	metricsServed chan error
+	stopEngine    context.CancelFunc
+	engineDone    chan struct{}
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -227,15 +234,23 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	h.srv = srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := &stallListener{Listener: tcp}
 	h.url = "http://" + ln.Addr().String()
 	ctx, stop := context.WithCancel(context.Background())
 	h.stop = stop
 	h.served = make(chan error, 1)
 	go func() { h.served <- srv.Serve(ctx, ln) }()
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.metricsURL = "http://" + mln.Addr().String()
+	h.metricsServed = make(chan error, 1)
+	go func() { h.metricsServed <- srv.ServeMetrics(ctx, mln) }()
 	h.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	t.Cleanup(h.close)
 	return h
@@ -265,6 +280,16 @@ func (h *harness) close() {
 			buf := make([]byte, 1<<20)
 			n := runtime.Stack(buf, true)
 			h.t.Errorf("Serve did not return after its context ended\n%s", buf[:n])
+		}
+	}
+	select {
+	case err := <-h.metricsServed:
+		if err != nil && h.t != nil {
+			h.t.Errorf("ServeMetrics: %v", err)
+		}
+	case <-time.After(waitLimit):
+		if h.t != nil {
+			h.t.Error("ServeMetrics did not return after its context ended")
 		}
 	}
 	h.stopEngine()
@@ -369,18 +394,14 @@ func (h *harness) create(token string, req *api.RunRequest, hdr ...string) *api.
 // waitStatus polls until the run has the status.
 func (h *harness) waitStatus(token, id string, want api.Status) *api.Run {
 	h.t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		r := h.do("GET", "/v1/runs/"+id, token, nil)
-		run := r.run(h.t)
-		if run.Status == want {
-			return run
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("run %s is %s after %s, want %s", id, run.Status, waitLimit, want)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var run *api.Run
+	if !eventually.Wait(h.t, waitLimit, func() bool {
+		run = h.do("GET", "/v1/runs/"+id, token, nil).run(h.t)
+		return run.Status == want
+	}, fmt.Sprintf("run %s to be %s", id, want)) {
+		h.t.Fatalf("run %s is still %s", id, run.Status)
 	}
+	return run
 }
 
 // runReq builds a run request of one case per step list.
@@ -569,11 +590,25 @@ func (h *harness) auditEntries() []server.AuditEntry {
 	return out
 }
 
+// metrics is GET /metrics on the metrics listener.
+func (h *harness) metrics() []byte {
+	h.t.Helper()
+	res, err := h.client.Get(h.metricsURL + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		h.t.Fatalf("GET /metrics on the metrics listener: %d %v: %s", res.StatusCode, err, b)
+	}
+	return b
+}
+
 // metric returns the value of a sample line "name{labels} value" in /metrics.
 func (h *harness) metric(sample string) (string, bool) {
 	h.t.Helper()
-	r := h.do("GET", "/metrics", "", nil)
-	for _, line := range strings.Split(string(r.body), "\n") {
+	for _, line := range strings.Split(string(h.metrics()), "\n") {
 		if v, ok := strings.CutPrefix(line, sample+" "); ok {
 			return v, true
 		}
@@ -581,16 +616,10 @@ func (h *harness) metric(sample string) (string, bool) {
 	return "", false
 }
 
-// eventually retries cond until it holds or the wait limit passes.
-func eventually(t testing.TB, what string, cond func() bool) {
+// waitUntil retries cond until it holds or the wait limit passes.
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, waitLimit)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.Must(t, waitLimit, cond, what)
 }
 
 // followAll reads a stream to its end like a real client: when the server
@@ -627,4 +656,92 @@ func (h *harness) followAll(st *sseConn, id string) []api.Event {
 		go st.read()
 	}
 	return evs
+}
+
+// stallListener is the harness's listener: it can hold the server's writes
+// of events on a connection, which is what a client that stops reading
+// causes once the kernel's socket buffers are full, without depending on
+// their size. A connection is held from the request carrying stallHeader on.
+type stallListener struct {
+	net.Listener
+}
+
+// stallHeader in a request makes its connection hold event writes (stalledStream).
+const stallHeader = "X-Zof-Test-Stall"
+
+func (l *stallListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &stallConn{Conn: c}, nil
+}
+
+// stallConn, once armed by a request with stallHeader, makes every write
+// that carries an SSE event wait until released; the response's headers and
+// comments pass, so the client sees the stream open.
+type stallConn struct {
+	net.Conn
+	held atomic.Pointer[stall]
+}
+
+// stalls are the armed connections, by the value of their stallHeader.
+var stalls = struct {
+	sync.Mutex
+	m map[string]*stall
+}{m: map[string]*stall{}}
+
+// stall is one held connection's state.
+type stall struct {
+	once     sync.Once
+	released chan struct{}
+	blocked  chan struct{} // closed when the server first waits to write an event
+	blockOne sync.Once
+}
+
+func (s *stall) release() { s.once.Do(func() { close(s.released) }) }
+
+func (c *stallConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if i := bytes.Index(b[:n], []byte(stallHeader+": ")); i >= 0 {
+		key, _, _ := strings.Cut(string(b[i+len(stallHeader)+2:n]), "\r\n")
+		stalls.Lock()
+		if st := stalls.m[key]; st != nil {
+			c.held.Store(st)
+		}
+		stalls.Unlock()
+	}
+	return n, err
+}
+
+func (c *stallConn) Write(b []byte) (int, error) {
+	if st := c.held.Load(); st != nil && bytes.Contains(b, []byte("\nevent: ")) {
+		st.blockOne.Do(func() { close(st.blocked) })
+		<-st.released
+	}
+	return c.Conn.Write(b)
+}
+
+// stalledStream opens an event stream whose connection holds the server's
+// event writes: the server sees a client that reads nothing. The returned
+// stall's blocked is closed once the server waits to write; release lets
+// the writes through.
+func (h *harness) stalledStream(token, id string) (*sseConn, *stall) {
+	h.t.Helper()
+	key := fmt.Sprintf("%p", h) + "/" + id
+	st := &stall{released: make(chan struct{}), blocked: make(chan struct{})}
+	stalls.Lock()
+	stalls.m[key] = st
+	stalls.Unlock()
+	h.t.Cleanup(func() {
+		st.release()
+		stalls.Lock()
+		delete(stalls.m, key)
+		stalls.Unlock()
+	})
+	c, _ := h.stream(token, id, "", stallHeader, key)
+	if c == nil {
+		h.t.Fatal("the stalled stream was refused")
+	}
+	return c, st
 }

@@ -2,8 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +36,19 @@ const (
 	listPageLimit         = engine.MaxListLimit
 )
 
+// Histogram buckets, written as decimal literals: a bucket's `le` label is
+// the shortest decimal that reads back as the float64, so computed bounds
+// (prometheus.ExponentialBuckets(0.1, 3, n) gives 0.30000000000000004) would
+// print as noise. Each list grows by about 3× (queue) and 2.5× (verdict).
+var (
+	// queueBuckets: seconds from creation to running; a free tenant starts a
+	// run within 0.1 s, a busy one queues for minutes.
+	queueBuckets = []float64{0.1, 0.3, 1, 3, 10, 30, 60, 180, 600, 1800, 3600}
+	// verdictBuckets: seconds from creation to a terminal status; suites take
+	// seconds to an hour.
+	verdictBuckets = []float64{1, 2.5, 5, 10, 25, 60, 150, 300, 600, 1500, 3600}
+)
+
 type metrics struct {
 	s        *Server
 	reg      *prometheus.Registry
@@ -52,9 +70,9 @@ func newMetrics(s *Server) *metrics {
 	m.createdC = prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRunsCreated, Help: "Runs created, reruns included."}, tenant)
 	m.finished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricRunsFinished, Help: "Runs that reached a terminal status, by status."}, []string{"tenant", "status"})
 	m.queue = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricQueueSeconds, Help: "Time from creation to running.",
-		Buckets: prometheus.ExponentialBuckets(0.1, 3, 11)}, tenant)
+		Buckets: queueBuckets}, tenant)
 	m.verdict = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: MetricVerdictSeconds, Help: "Time from creation to a terminal status.",
-		Buckets: prometheus.ExponentialBuckets(1, 2.5, 10)}, tenant)
+		Buckets: verdictBuckets}, tenant)
 	m.sse = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricSSEClients, Help: "Open event streams."}, tenant)
 	m.replays = prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricReplays, Help: "Creates answered with the run that owns the Idempotency-Key."}, tenant)
 	m.stuck = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricStuckRuns, Help: "Runs initial for over 2 minutes, or queued while capacity is free, on two checks in a row."}, tenant)
@@ -100,9 +118,81 @@ func (m *metrics) request(route string, code int, d time.Duration) {
 	}
 }
 
-// serveMetrics is GET /metrics.
+// serveMetrics is GET /metrics on the API listener. Metrics name every
+// tenant and its run counts, so they are served here only to a caller that
+// presents metrics_token; without one configured they live on the metrics
+// listener alone (metrics_listen).
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ config.Principal) {
+	if !s.cfg.HasMetricsToken() {
+		writeProblem(w, http.StatusNotFound, probNotFound, "Not found",
+			"metrics are not served on the API listener; scrape the metrics listener (metrics_listen in server.yaml, --metrics-listen), or set metrics_token to scrape here with it")
+		return
+	}
+	s.metricsWithToken(w, r)
+}
+
+// metricsWithToken serves the metrics to the bearer of metrics_token, and
+// answers 401 to everyone else (tenant tokens included).
+func (s *Server) metricsWithToken(w http.ResponseWriter, r *http.Request) {
+	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !strings.EqualFold(scheme, "Bearer") || !s.cfg.MetricsAuthenticate(strings.TrimSpace(token)) || len(r.Header.Values("Authorization")) > 1 {
+		unauthorized(w, "invalid_token", "metrics need `Authorization: Bearer METRICS_TOKEN`, the metrics_token of server.yaml (tenant tokens are not accepted: metrics name every tenant)")
+		return
+	}
 	s.metrics.handler.ServeHTTP(w, r)
+}
+
+// MetricsHandler is the metrics listener's handler: GET /metrics, and 404
+// for anything else. When metrics_token is configured it is required here
+// too; otherwise the listener's address (loopback by default) is the guard.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.HasMetricsToken() {
+			s.metricsWithToken(w, r)
+			return
+		}
+		s.metrics.handler.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, probNotFound, "Not found",
+			fmt.Sprintf("no endpoint %s on the metrics listener: it serves GET /metrics only", r.URL.Path))
+	})
+	return mux
+}
+
+// ServeMetrics serves MetricsHandler on ln until ctx ends, then shuts down
+// within ShutdownTimeout. It returns nil after a graceful shutdown.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.MetricsHandler(),
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving metrics on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if err != nil {
+		_ = hs.Close()
+	}
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("shutting down the metrics listener: %w", err)
+	}
+	return nil
 }
 
 // runsCollector reads the non-terminal runs of every tenant from the engine

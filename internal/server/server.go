@@ -17,8 +17,16 @@
 //   - A stream whose client falls more than the engine's subscriber buffer
 //     behind is closed; the client resumes with Last-Event-ID and loses
 //     nothing. The `end` event has no id, so Last-Event-ID stays the last seq.
-//   - /healthz, /readyz and /metrics need no token: probes and scrapers have
-//     none, and they carry counts and tenant names, never run data.
+//   - A request whose Last-Event-ID header is at or past the last seq of a
+//     finished run is answered 204 No Content: the client has everything,
+//     and 204 is the standard's way to stop an EventSource reconnecting
+//     (otherwise every reconnect would replay `end`, forever). ?after= alone
+//     still gets `end`, and a seq past the end of an unfinished run is 400.
+//   - /healthz and /readyz need no token: probes have none, and they carry no
+//     tenant data. /metrics names every tenant with its run counts: it is
+//     served on a separate listener (metrics_listen, loopback by default;
+//     ServeMetrics), and on the API listener only to the bearer of
+//     metrics_token (401 otherwise; 404 when no metrics_token is set).
 //   - GET /v1/runs refuses unknown query parameters (a mistyped filter would
 //     silently list everything); `status` may repeat or be comma-separated.
 //   - Tokens in the query string (?token=, ?access_token=) are refused with 400

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/eventually"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
@@ -189,13 +190,12 @@ func TestRunCancelLeavesNoProcess(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		for {
-			if b, _ := os.ReadFile(pidFile); strings.Count(string(b), "\n") >= 4 {
-				cancel()
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		// Cancel once the four processes run (or the wait gave up: the test fails).
+		eventually.Wait(t, 10*time.Second, func() bool {
+			b, _ := os.ReadFile(pidFile)
+			return strings.Count(string(b), "\n") >= 4
+		}, "the four processes to write their pids")
+		cancel()
 	}()
 	out := ex.Run(ctx, cmdStep(stubborn(pidFile)), Input{Env: []string{"PATH=" + os.Getenv("PATH")}})
 	if out.Status != api.StepCancelled || out.Failure.Message != "cancelled" || out.Captures != nil {

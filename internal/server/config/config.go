@@ -11,6 +11,8 @@
 // Repository and Schedule. A minimal config with two tenants:
 //
 //	listen: 127.0.0.1:8080
+//	metrics_listen: 127.0.0.1:9464   # GET /metrics only; `off` for none
+//	metrics_token: {env: ZOF_METRICS_TOKEN}   # optional: required to scrape, on both listeners
 //	public_url: https://zof.example.com
 //	tenants:
 //	  payments:
@@ -52,6 +54,12 @@ const (
 	// DefaultListen is the listen address: loopback, so a fresh server is not
 	// exposed before someone decides to (put a TLS proxy in front).
 	DefaultListen = "127.0.0.1:8080"
+	// DefaultMetricsListen is where GET /metrics is served: loopback, because
+	// metrics name every tenant and its run counts. Not 9090, Prometheus's
+	// own port, which is often taken on the same host.
+	DefaultMetricsListen = "127.0.0.1:9464"
+	// MetricsListenOff as metrics_listen serves metrics on no separate listener.
+	MetricsListenOff = "off"
 	// DefaultBlockAfter is block_after when the file does not say
 	// (shared/spec/lifecycle.md: "default 10 minutes").
 	DefaultBlockAfter = 10 * time.Minute
@@ -115,6 +123,10 @@ func ParseRole(s string) (Role, error) {
 type Config struct {
 	// Listen is the address `zof serve` listens on (host:port).
 	Listen string
+	// MetricsListen is the address of the metrics listener (host:port), ""
+	// when metrics_listen is off. The main listener serves GET /metrics only
+	// to a caller presenting the metrics token.
+	MetricsListen string
 	// PublicURL is how clients reach the server (run URLs); "" leaves runs without a URL.
 	PublicURL string
 	// BlockAfter is the server's block_after for exclusive environments.
@@ -126,6 +138,9 @@ type Config struct {
 
 	tokens    []tokenEntry // every token of every tenant
 	tokenEnvs []string     // environment variables holding tokens
+
+	metricsToken    [sha256.Size]byte // SHA-256 of metrics_token
+	hasMetricsToken bool
 }
 
 // Tenant is one tenant's settings.
@@ -184,6 +199,17 @@ func (c *Config) AuthenticateSum(sum [sha256.Size]byte) (Principal, bool) {
 		ok |= eq
 	}
 	return found, ok == 1
+}
+
+// HasMetricsToken reports whether metrics_token is configured.
+func (c *Config) HasMetricsToken() bool { return c.hasMetricsToken }
+
+// MetricsAuthenticate reports whether token is the metrics token, comparing
+// SHA-256 digests in constant time. Tenant tokens are not metrics tokens:
+// metrics name every tenant.
+func (c *Config) MetricsAuthenticate(token string) bool {
+	sum := sha256.Sum256([]byte(token))
+	return c.hasMetricsToken && token != "" && subtle.ConstantTimeCompare(sum[:], c.metricsToken[:]) == 1
 }
 
 // TenantLimit is the tenant's max_concurrent_runs, for engine.Config.TenantLimit.
@@ -245,11 +271,19 @@ func Load(path string, lookup Lookup) (*Config, error) {
 
 // raw mirrors the file; decoding into it with KnownFields rejects unknown fields.
 type raw struct {
-	Listen     string               `yaml:"listen"`
-	PublicURL  string               `yaml:"public_url"`
-	BlockAfter *duration            `yaml:"block_after"`
-	MaxBody    *byteSize            `yaml:"max_body"`
-	Tenants    map[string]rawTenant `yaml:"tenants"`
+	Listen        string               `yaml:"listen"`
+	MetricsListen *string              `yaml:"metrics_listen"`
+	MetricsToken  *rawSecret           `yaml:"metrics_token"`
+	PublicURL     string               `yaml:"public_url"`
+	BlockAfter    *duration            `yaml:"block_after"`
+	MaxBody       *byteSize            `yaml:"max_body"`
+	Tenants       map[string]rawTenant `yaml:"tenants"`
+}
+
+// rawSecret is a token given by its SHA-256 or by the environment variable holding it.
+type rawSecret struct {
+	SHA256 string `yaml:"sha256"`
+	Env    string `yaml:"env"`
 }
 
 type rawTenant struct {
@@ -389,6 +423,27 @@ func build(r *raw, root *yaml.Node, filename string, lookup Lookup) (*Config, er
 	} else if _, port, err := splitHostPort(c.Listen); err != nil || port == "" {
 		at(lineOf(root, "listen"), "listen %q: use host:port, like 127.0.0.1:8080 or :8080", c.Listen)
 	}
+	switch {
+	case r.MetricsListen == nil:
+		c.MetricsListen = DefaultMetricsListen
+	case *r.MetricsListen == MetricsListenOff:
+	default:
+		c.MetricsListen = *r.MetricsListen
+		if _, port, err := splitHostPort(c.MetricsListen); err != nil || port == "" {
+			at(lineOf(root, "metrics_listen"), "metrics_listen %q: use host:port, like 127.0.0.1:9464, or off", c.MetricsListen)
+		}
+	}
+	seen := map[[sha256.Size]byte]string{}
+	if r.MetricsToken != nil {
+		const where = "metrics_token"
+		if hash, env, ok := secretHash(*r.MetricsToken, where, "token", lineOf(root, "metrics_token"), lookup, at); ok {
+			c.metricsToken, c.hasMetricsToken = hash, true
+			seen[hash] = where
+			if env != "" {
+				c.tokenEnvs = append(c.tokenEnvs, env)
+			}
+		}
+	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -410,7 +465,6 @@ func build(r *raw, root *yaml.Node, filename string, lookup Lookup) (*Config, er
 	if len(r.Tenants) == 0 {
 		at(lineOf(root, "tenants"), "no tenants: add at least one under `tenants:` with a token, or nobody can call the server")
 	}
-	seen := map[[sha256.Size]byte]string{}
 	for _, name := range sortedKeys(r.Tenants) {
 		rt := r.Tenants[name]
 		tline := lineOf(root, "tenants", name)
@@ -458,33 +512,12 @@ func build(r *raw, root *yaml.Node, filename string, lookup Lookup) (*Config, er
 			if err != nil {
 				at(kline, "%s: %v", where, err)
 			}
-			var hash [sha256.Size]byte
-			switch {
-			case rk.SHA256 != "" && rk.Env != "":
-				at(kline, "%s: give either sha256 or env, not both", where)
+			hash, env, ok := secretHash(rawSecret{SHA256: rk.SHA256, Env: rk.Env}, where, "token's", kline, lookup, at)
+			if !ok {
 				continue
-			case rk.SHA256 != "":
-				b, err := hex.DecodeString(rk.SHA256)
-				if err != nil || len(b) != sha256.Size {
-					at(kline, "%s: sha256 must be 64 hex characters (e.g. `printf %%s \"$TOKEN\" | sha256sum`)", where)
-					continue
-				}
-				copy(hash[:], b)
-			case rk.Env != "":
-				v, ok := lookup(rk.Env)
-				if !ok || v == "" {
-					at(kline, "%s: environment variable %s is not set; export it before starting zof serve", where, rk.Env)
-					continue
-				}
-				if len(v) < MinTokenLength {
-					at(kline, "%s: the token in %s has %d characters; use at least %d random ones (e.g. `openssl rand -hex 32`)", where, rk.Env, len(v), MinTokenLength)
-					continue
-				}
-				hash = sha256.Sum256([]byte(v))
-				c.tokenEnvs = append(c.tokenEnvs, rk.Env)
-			default:
-				at(kline, "%s: give the token's sha256 (hex) or env (the name of an environment variable holding it)", where)
-				continue
+			}
+			if env != "" {
+				c.tokenEnvs = append(c.tokenEnvs, env)
 			}
 			if prev, dup := seen[hash]; dup {
 				at(kline, "%s: the same token is already configured for %s; every token must map to one principal", where, prev)
@@ -502,6 +535,38 @@ func build(r *raw, root *yaml.Node, filename string, lookup Lookup) (*Config, er
 		return nil, &Error{filename, probs}
 	}
 	return c, nil
+}
+
+// secretHash reads a token given by its SHA-256 or by the environment
+// variable holding it; it reports problems through at and returns ok false.
+// env is the variable's name when the token came from one.
+func secretHash(rs rawSecret, where, whose string, line int, lookup Lookup, at func(int, string, ...any)) (hash [sha256.Size]byte, env string, ok bool) {
+	switch {
+	case rs.SHA256 != "" && rs.Env != "":
+		at(line, "%s: give either sha256 or env, not both", where)
+	case rs.SHA256 != "":
+		b, err := hex.DecodeString(rs.SHA256)
+		if err != nil || len(b) != sha256.Size {
+			at(line, "%s: sha256 must be 64 hex characters (e.g. `printf %%s \"$TOKEN\" | sha256sum`)", where)
+			return hash, "", false
+		}
+		copy(hash[:], b)
+		return hash, "", true
+	case rs.Env != "":
+		v, found := lookup(rs.Env)
+		if !found || v == "" {
+			at(line, "%s: environment variable %s is not set; export it before starting zof serve", where, rs.Env)
+			return hash, "", false
+		}
+		if len(v) < MinTokenLength {
+			at(line, "%s: the token in %s has %d characters; use at least %d random ones (e.g. `openssl rand -hex 32`)", where, rs.Env, len(v), MinTokenLength)
+			return hash, "", false
+		}
+		return sha256.Sum256([]byte(v)), rs.Env, true
+	default:
+		at(line, "%s: give the %s sha256 (hex) or env (the name of an environment variable holding it)", where, whose)
+	}
+	return hash, "", false
 }
 
 func splitHostPort(s string) (string, string, error) {

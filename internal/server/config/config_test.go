@@ -26,6 +26,7 @@ var env = map[string]string{
 	"SHORT":   "short",
 	"EMPTY":   "",
 	"TOK_DUP": "token-of-tenant-a-0123456789",
+	"METRICS": "metrics-scraper-token-0123456789",
 }
 
 func lookup(name string) (string, bool) {
@@ -55,6 +56,9 @@ func TestParseMinimal(t *testing.T) {
 	c, err := config.Parse([]byte(minimal), "server.yaml", lookup)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.MetricsListen != config.DefaultMetricsListen || c.HasMetricsToken() || c.MetricsAuthenticate("") || c.MetricsAuthenticate(env["TOK_A"]) {
+		t.Errorf("metrics defaults: listen %q, token %v", c.MetricsListen, c.HasMetricsToken())
 	}
 	if c.Listen != "127.0.0.1:8080" || c.BlockAfter != 10*time.Minute || c.MaxBody != 5<<20 {
 		t.Errorf("defaults: %+v", c)
@@ -115,6 +119,38 @@ tenants:
 	}
 }
 
+func TestParseMetrics(t *testing.T) {
+	tenant := "tenants: {a: {tokens: [{name: x, role: viewer, env: TOK_A}]}}\n"
+	tests := []struct {
+		name, yaml, listen string
+		token              string // the metrics token, "" for none
+		env                []string
+	}{
+		{"default", tenant, config.DefaultMetricsListen, "", []string{"TOK_A"}},
+		{"address", "metrics_listen: 0.0.0.0:9100\n" + tenant, "0.0.0.0:9100", "", []string{"TOK_A"}},
+		{"off", "metrics_listen: off\n" + tenant, "", "", []string{"TOK_A"}},
+		{"token from env", "metrics_token: {env: METRICS}\n" + tenant, config.DefaultMetricsListen, env["METRICS"], []string{"METRICS", "TOK_A"}},
+		{"token by sha256", "metrics_listen: off\nmetrics_token: {sha256: " + sum("scrape-me-please-0123") + "}\n" + tenant, "", "scrape-me-please-0123", []string{"TOK_A"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Parse([]byte(tt.yaml), "server.yaml", lookup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MetricsListen != tt.listen || c.HasMetricsToken() != (tt.token != "") || !cmp.Equal(c.TokenEnv(), tt.env) {
+				t.Errorf("listen %q token %v env %v; want %q %v %v", c.MetricsListen, c.HasMetricsToken(), c.TokenEnv(), tt.listen, tt.token != "", tt.env)
+			}
+			if tt.token != "" && (!c.MetricsAuthenticate(tt.token) || c.MetricsAuthenticate(tt.token+"x") || c.MetricsAuthenticate(env["TOK_A"])) {
+				t.Error("MetricsAuthenticate accepts the wrong tokens")
+			}
+			if _, ok := c.Authenticate(tt.token); ok && tt.token != "" {
+				t.Error("the metrics token authenticates as a tenant principal")
+			}
+		})
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tok := "\n    tokens: [{name: x, role: runner, env: TOK_A}]"
 	tests := []struct {
@@ -134,6 +170,11 @@ func TestParseErrors(t *testing.T) {
 		{"small size", "max_body: 10\ntenants:\n  a:" + tok, []string{"line 1: max_body must be between"}},
 		{"no tenants", "listen: 127.0.0.1:8080\n", []string{"no tenants"}},
 		{"bad listen", "listen: localhost\ntenants:\n  a:" + tok, []string{"line 1: listen \"localhost\""}},
+		{"bad metrics listen", "metrics_listen: metrics\ntenants:\n  a:" + tok, []string{`line 1: metrics_listen "metrics": use host:port`}},
+		{"metrics token unset", "metrics_token: {env: NOPE}\ntenants:\n  a:" + tok, []string{"line 1: metrics_token: environment variable NOPE is not set"}},
+		{"metrics token empty", "metrics_token: {}\ntenants:\n  a:" + tok, []string{"line 1: metrics_token: give the token sha256"}},
+		{"metrics token field", "metrics_token: {env: METRICS, role: admin}\ntenants:\n  a:" + tok, []string{"line 1: unknown field role"}},
+		{"metrics token is a tenant's", "metrics_token: {env: TOK_DUP}\ntenants:\n  a:" + tok, []string{`line 4: tenant a token "x": the same token is already configured for metrics_token`}},
 		{"bad public url", "public_url: zof.example.com\ntenants:\n  a:" + tok, []string{"line 1: public_url"}},
 		{"bad tenant name", "tenants:\n  'a b':" + tok, []string{"line 2: tenant name \"a b\""}},
 		{"no tokens", "tenants:\n  a:\n    max_concurrent_runs: 1\n", []string{"line 2: tenant a has no tokens"}},
