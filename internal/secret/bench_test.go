@@ -32,6 +32,15 @@ func BenchmarkMasker(b *testing.B) {
 			}
 		})
 	}
+	// Worst case: every line hides a second layer of encoding (JSON of
+	// HTML-escaped text), so each layer is undone over the whole text.
+	layered := strings.Repeat(`{"body":"{\"html\":\"caf\\u00e9 \u0026amp; \u0026lt;b\u0026gt; 100%2525\"}"}`+"\n", 64<<10/72)
+	b.Run("layered-64KiB", func(b *testing.B) {
+		b.SetBytes(int64(len(layered)))
+		for b.Loop() {
+			_ = m.String(layered)
+		}
+	})
 	b.Run("short-no-secret", func(b *testing.B) {
 		for b.Loop() {
 			_ = m.String("✓ checkout passed (1.2s)")

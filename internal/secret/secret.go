@@ -135,8 +135,60 @@ func (m *Masker) Map(s string, plain func(string) string) string {
 	if m == nil || len(m.pats) == 0 || s == "" {
 		return plain(s)
 	}
+	spans := m.spans(s, maxLayers)
+	if len(spans) == 0 {
+		return plain(s)
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
 	var b strings.Builder
+	b.Grow(len(s))
 	last := 0
+	for i := 0; i < len(spans); {
+		cur := spans[i]
+		for i++; i < len(spans) && spans[i].start < cur.end; i++ {
+			cur.end = max(cur.end, spans[i].end)
+		}
+		b.WriteString(plain(s[last:cur.start]))
+		b.WriteString(Mask)
+		last = cur.end
+	}
+	b.WriteString(plain(s[last:]))
+	return b.String()
+}
+
+// maxLayers is how many layers of encoding are undone before the matcher,
+// which undoes one more of any kind (and a few pairs on its own, such as
+// %2540 or \&#34;): a secret HTML-escaped, then JSON-escaped twice
+// (\\u0026amp; for &) is found. A layer is only undone in text where it
+// hides another, so ordinary text costs one pass (BenchmarkMasker).
+const maxLayers = 2
+
+// spans are the stretches of s that hold a secret under up to layers+1
+// layers of encoding.
+func (m *Masker) spans(s string, layers int) []span {
+	spans := m.find(s, nil)
+	if layers == 0 {
+		return spans
+	}
+	for _, esc := range layerEscapes {
+		if strings.IndexByte(s, esc) < 0 {
+			continue
+		}
+		if v, ok := decodeLayer(s, esc); ok {
+			for _, sp := range m.spans(v.s, layers-1) {
+				spans = append(spans, span{int(v.start[sp.start]), int(v.end[sp.end-1])})
+			}
+		}
+	}
+	return spans
+}
+
+// span is a stretch [start, end) of text that holds a secret.
+type span struct{ start, end int }
+
+// find appends to spans the leftmost-longest stretches of s that decode to
+// a pattern.
+func (m *Masker) find(s string, spans []span) []span {
 	var mt matcher
 	for i := 0; i < len(s); {
 		if !m.start[s[i]] {
@@ -148,18 +200,75 @@ func (m *Masker) Map(s string, plain func(string) string) string {
 			i++
 			continue
 		}
-		if b.Cap() == 0 {
-			b.Grow(len(s))
+		spans = append(spans, span{i, end})
+		i = end
+	}
+	return spans
+}
+
+// layerEscapes are the encodings decodeLayer undoes.
+var layerEscapes = []byte{'\\', '&', '%'}
+
+// hidesLayer: decoding the esc encodings of s yields an escape character.
+func hidesLayer(s string, esc byte) bool {
+	for i := strings.IndexByte(s, esc); i >= 0 && i < len(s); {
+		us, k := decodeUnits(s, i)
+		for _, u := range us[:k] {
+			if c := u.b[0]; isEscape(c) || c == '+' {
+				return true
+			}
 		}
-		b.WriteString(plain(s[last:i]))
-		b.WriteString(Mask)
-		last, i = end, end
+		j := strings.IndexByte(s[i+1:], esc)
+		if j < 0 {
+			break
+		}
+		i += 1 + j
 	}
-	if last == 0 {
-		return plain(s)
+	return false
+}
+
+// view is text with one layer of encoding undone; start[i] and end[i] are
+// the stretch of the original text that view byte i came from.
+type view struct {
+	s          string
+	start, end []int32
+}
+
+// decodeLayer undoes one layer of backslash escapes (esc '\\'), character
+// references ('&') or percent-encoding ('%') in s. It returns false unless
+// that layer hid another (a decoded %, \, & or +): otherwise the matcher,
+// which undoes one layer itself, finds in s all the view could show.
+func decodeLayer(s string, esc byte) (view, bool) {
+	if !hidesLayer(s, esc) {
+		return view{}, false
 	}
-	b.WriteString(plain(s[last:]))
-	return b.String()
+	b := make([]byte, 0, len(s))
+	start, end := make([]int32, 0, len(s)), make([]int32, 0, len(s))
+	changed := false
+	for i := 0; i < len(s); {
+		var u unit
+		ok := false
+		if s[i] == esc {
+			us, k := decodeUnits(s, i)
+			// The unit that consumes least is the one layer: %2540 is %40 here.
+			for _, c := range us[:k] {
+				if !ok || c.n < u.n {
+					u, ok = c, true
+				}
+			}
+		}
+		if !ok {
+			b, start, end = append(b, s[i]), append(start, int32(i)), append(end, int32(i+1))
+			i++
+			continue
+		}
+		for _, c := range u.b[:u.nb] {
+			changed = changed || isEscape(c) || c == '+'
+			b, start, end = append(b, c), append(start, int32(i)), append(end, int32(i+u.n))
+		}
+		i += u.n
+	}
+	return view{string(b), start, end}, changed
 }
 
 // matchAt returns the end of the longest stretch of s from i that decodes to

@@ -44,6 +44,8 @@ func TestMasker(t *testing.T) {
 		{"basic auth pair", []string{"hunter22"}, "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("alice:hunter22")), "Authorization: Basic YWxpY2U6***"},
 		{"not an encoding", []string{"abc"}, "%zz \\q &nope; &#xZZ; a%62 a%62c", "%zz \\q &nope; &#xZZ; a%62 ***"},
 		{"escape at the end", []string{"abc"}, "ab%", "ab%"},
+		{"html escaped, then json", []string{"a&b<c"}, `{"HTML":"a\u0026amp;b\u0026lt;c"}`, `{"HTML":"***"}`},
+		{"json escaped twice", []string{`a&"b`}, `"a\\u0026\\\"b"`, `"***"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
