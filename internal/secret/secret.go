@@ -16,7 +16,9 @@
 //   - base64, standard and URL alphabets, with or without padding, of the
 //     secret alone and of the secret inside a longer value such as a
 //     Basic-auth "user:secret" pair (the part of the encoding that only the
-//     secret's bytes determine, at each of the three byte alignments).
+//     secret's bytes determine, at each of the three byte alignments);
+//   - up to three of these nested, such as HTML escaped inside a JSON string
+//     inside JSON.
 package secret
 
 import (
