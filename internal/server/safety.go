@@ -9,6 +9,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/secret"
 	"github.com/zof-ai/zof-ci/internal/server/config"
 )
 
@@ -39,7 +40,13 @@ func (s *Server) refusals(tenant string, req *api.RunRequest) []string {
 	if t == nil { // cannot happen: the principal came from the config
 		return append(probs, "tenant "+tenant+" is not configured")
 	}
-	return append(probs, safety(t, req)...)
+	probs = append(probs, safety(t, req)...)
+	// A refused target quotes the step's URL, secret query or path values included.
+	mask := secret.NewMasker(req.Secrets)
+	for i, p := range probs {
+		probs[i] = mask.String(p)
+	}
+	return probs
 }
 
 // safety checks commands and http targets against the tenant's settings.

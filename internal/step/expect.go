@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
 // substExpect returns a copy of x with ${vars.X} and ${capture.X} replaced.
@@ -55,8 +56,8 @@ func checkExpect(x *api.Expect, r *response) []*api.Failure {
 	for _, want := range x.BodyContains {
 		if !strings.Contains(body, want) {
 			add(&api.Failure{
-				Message:  fmt.Sprintf("body_contains: the body does not contain %q%s", want, truncNote(r)),
-				Expected: r.show(fmt.Sprintf("body containing %q", want), excerptLen),
+				Message:  fmt.Sprintf("body_contains: the body does not contain %s%s", r.quote(want), truncNote(r)),
+				Expected: r.show("body containing "+r.quote(want), excerptLen),
 				Actual:   bodyActual(r),
 			})
 		}
@@ -65,10 +66,10 @@ func checkExpect(x *api.Expect, r *response) []*api.Failure {
 		re, err := regexp.Compile(x.BodyMatches)
 		switch {
 		case err != nil:
-			add(&api.Failure{Message: fmt.Sprintf("body_matches: invalid regular expression %q: %v (Go RE2 syntax)", x.BodyMatches, err)})
+			add(&api.Failure{Message: fmt.Sprintf("body_matches: invalid regular expression %s: %s (Go RE2 syntax)", r.quote(x.BodyMatches), r.mask.String(err.Error()))})
 		case !re.Match(r.body):
 			add(&api.Failure{
-				Message:  fmt.Sprintf("body_matches: the body does not match /%s/%s", x.BodyMatches, truncNote(r)),
+				Message:  fmt.Sprintf("body_matches: the body does not match /%s/%s", r.mask.String(x.BodyMatches), truncNote(r)),
 				Expected: "body matching /" + r.show(x.BodyMatches, excerptLen) + "/",
 				Actual:   bodyActual(r),
 			})
@@ -126,14 +127,14 @@ func checkStatus(want []string, r *response) *api.Failure {
 		}
 		code, err := strconv.Atoi(w)
 		if err != nil || code < 100 || code > 599 {
-			return &api.Failure{Message: fmt.Sprintf("status: invalid expectation %q: use a code like 200 or a class like 2xx", w)}
+			return &api.Failure{Message: fmt.Sprintf("status: invalid expectation %s: use a code like 200 or a class like 2xx", r.quote(w))}
 		}
 		if code == r.status {
 			return nil
 		}
 	}
-	expected := strings.Join(want, " or ")
-	actual := r.statusTxt
+	expected := r.mask.String(strings.Join(want, " or "))
+	actual := r.mask.String(r.statusTxt)
 	if len(r.body) > 0 {
 		actual += ", body: " + r.show(string(r.body), excerptLen)
 	}
@@ -156,7 +157,7 @@ func checkHeader(name, want string, r *response) *api.Failure {
 		actual = r.show(strings.Join(got, ", "), excerptLen)
 	}
 	return &api.Failure{
-		Message:  fmt.Sprintf("header %s: expected %q, got %s", http.CanonicalHeaderKey(name), want, quoteUnlessMissing(actual, len(got) > 0)),
+		Message:  fmt.Sprintf("header %s: expected %s, got %s", r.mask.String(http.CanonicalHeaderKey(name)), r.quote(want), quoteUnlessMissing(actual, len(got) > 0)),
 		Expected: r.show(want, excerptLen),
 		Actual:   actual,
 	}
@@ -173,20 +174,21 @@ func quoteUnlessMissing(s string, present bool) string {
 func checkJSON(a api.JSONAssert, doc any, r *response) *api.Failure {
 	path, err := parseJSONPath(a.Path)
 	if err != nil {
-		return &api.Failure{Message: "json: " + err.Error()}
+		return &api.Failure{Message: "json: " + r.mask.String(err.Error())}
 	}
-	p := path.String()
+	p := r.mask.String(path.String())
 	v, lerr := path.Lookup(doc)
 	found := lerr == nil
 	notFound := func(what string) *api.Failure {
-		msg := fmt.Sprintf("json %s: expected %s, but the path does not exist (%v)", p, what, lerr)
+		why := r.mask.String(lerr.Error())
+		msg := fmt.Sprintf("json %s: expected %s, but the path does not exist (%s)", p, what, why)
 		if what == "to exist" {
-			msg = fmt.Sprintf("json %s: expected to exist, but it does not (%v)", p, lerr)
+			msg = fmt.Sprintf("json %s: expected to exist, but it does not (%s)", p, why)
 		}
 		return &api.Failure{
 			Message:  msg,
 			Expected: what,
-			Actual:   "not found: " + lerr.Error(),
+			Actual:   "not found: " + why,
 		}
 	}
 	none := a.Equals == nil && a.Exists == nil && a.Contains == nil && a.Matches == nil
@@ -197,9 +199,9 @@ func checkJSON(a api.JSONAssert, doc any, r *response) *api.Failure {
 			return notFound("to exist")
 		case !want && found:
 			return &api.Failure{
-				Message:  fmt.Sprintf("json %s: expected not to exist, got %s", p, r.show(jsonText(v), excerptLen)),
+				Message:  fmt.Sprintf("json %s: expected not to exist, got %s", p, r.showJSON(v, excerptLen)),
 				Expected: "not to exist",
-				Actual:   r.show(jsonText(v), excerptLen),
+				Actual:   r.showJSON(v, excerptLen),
 			}
 		}
 		if !found {
@@ -209,22 +211,22 @@ func checkJSON(a api.JSONAssert, doc any, r *response) *api.Failure {
 	if a.Equals != nil {
 		want, err := decodeJSON(a.Equals)
 		if err != nil {
-			return &api.Failure{Message: fmt.Sprintf("json %s: equals is not a JSON value: %v", p, err)}
+			return &api.Failure{Message: fmt.Sprintf("json %s: equals is not a JSON value: %s", p, r.mask.String(err.Error()))}
 		}
-		wantText := jsonText(want)
+		wantText := jsonText(maskJSON(r.mask, want))
 		if !found {
 			return notFound(wantText)
 		}
 		if !jsonEqual(want, v) {
 			return &api.Failure{
-				Message:  fmt.Sprintf("json %s: expected %s, got %s", p, r.show(wantText, excerptLen), r.show(jsonText(v), excerptLen)),
+				Message:  fmt.Sprintf("json %s: expected %s, got %s", p, r.show(wantText, excerptLen), r.showJSON(v, excerptLen)),
 				Expected: r.show(wantText, excerptLen),
-				Actual:   r.show(jsonText(v), excerptLen),
+				Actual:   r.showJSON(v, excerptLen),
 			}
 		}
 	}
 	if a.Contains != nil {
-		what := fmt.Sprintf("to contain %q", *a.Contains)
+		what := "to contain " + r.quote(*a.Contains)
 		if !found {
 			return notFound(what)
 		}
@@ -243,33 +245,33 @@ func checkJSON(a api.JSONAssert, doc any, r *response) *api.Failure {
 			_, ok = t[*a.Contains]
 		default:
 			return &api.Failure{
-				Message:  fmt.Sprintf("json %s: contains needs a string, an array or an object, got %s %s", p, kindOf(v), r.show(jsonText(v), excerptLen)),
+				Message:  fmt.Sprintf("json %s: contains needs a string, an array or an object, got %s %s", p, kindOf(v), r.showJSON(v, excerptLen)),
 				Expected: what,
-				Actual:   r.show(jsonText(v), excerptLen),
+				Actual:   r.showJSON(v, excerptLen),
 			}
 		}
 		if !ok {
 			return &api.Failure{
-				Message:  fmt.Sprintf("json %s: expected %s, got %s", p, what, r.show(jsonText(v), excerptLen)),
+				Message:  fmt.Sprintf("json %s: expected %s, got %s", p, what, r.showJSON(v, excerptLen)),
 				Expected: what,
-				Actual:   r.show(jsonText(v), excerptLen),
+				Actual:   r.showJSON(v, excerptLen),
 			}
 		}
 	}
 	if a.Matches != nil {
-		what := "to match /" + *a.Matches + "/"
+		what := "to match /" + r.mask.String(*a.Matches) + "/"
 		re, err := regexp.Compile(*a.Matches)
 		if err != nil {
-			return &api.Failure{Message: fmt.Sprintf("json %s: invalid regular expression %q: %v (Go RE2 syntax)", p, *a.Matches, err)}
+			return &api.Failure{Message: fmt.Sprintf("json %s: invalid regular expression %s: %s (Go RE2 syntax)", p, r.quote(*a.Matches), r.mask.String(err.Error()))}
 		}
 		if !found {
 			return notFound(what)
 		}
 		if !re.MatchString(stringForm(v)) {
 			return &api.Failure{
-				Message:  fmt.Sprintf("json %s: expected %s, got %s", p, what, r.show(jsonText(v), excerptLen)),
+				Message:  fmt.Sprintf("json %s: expected %s, got %s", p, what, r.showJSON(v, excerptLen)),
 				Expected: what,
-				Actual:   r.show(jsonText(v), excerptLen),
+				Actual:   r.showJSON(v, excerptLen),
 			}
 		}
 	}
@@ -280,6 +282,39 @@ func checkJSON(a api.JSONAssert, doc any, r *response) *api.Failure {
 // is hidden whole.
 func (r *response) show(s string, n int) string {
 	return maskedHead(r.mask, s, n)
+}
+
+// quote is s masked, then quoted for a message: a secret is gone before
+// quoting could escape it.
+func (r *response) quote(s string) string {
+	return strconv.Quote(r.mask.String(s))
+}
+
+// showJSON is a JSON value for a message, its strings (and keys) masked
+// before they are encoded, cut to n bytes.
+func (r *response) showJSON(v any, n int) string {
+	return r.show(jsonText(maskJSON(r.mask, v)), n)
+}
+
+// maskJSON returns a copy of a decoded JSON value with every string masked.
+func maskJSON(m *secret.Masker, v any) any {
+	switch t := v.(type) {
+	case string:
+		return m.String(t)
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = maskJSON(m, e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[m.String(k)] = maskJSON(m, e)
+		}
+		return out
+	}
+	return v
 }
 
 // jsonText is a value as compact JSON (strings quoted), for messages.
@@ -305,13 +340,13 @@ func capture(spec map[string]string, r *response) (map[string]string, *api.Failu
 	for _, name := range sortedKeys(spec) {
 		path, err := parseJSONPath(spec[name])
 		if err != nil {
-			return nil, &api.Failure{Message: fmt.Sprintf("capture %s: %v", name, err)}
+			return nil, &api.Failure{Message: fmt.Sprintf("capture %s: %s", r.mask.String(name), r.mask.String(err.Error()))}
 		}
 		v, err := path.Lookup(doc)
 		if err != nil {
 			return nil, &api.Failure{
-				Message:  fmt.Sprintf("capture %s: %s not found in the response (%v)", name, path, err),
-				Expected: path.String() + " in the response",
+				Message:  fmt.Sprintf("capture %s: %s not found in the response (%s)", r.mask.String(name), r.mask.String(path.String()), r.mask.String(err.Error())),
+				Expected: r.mask.String(path.String()) + " in the response",
 				Actual:   bodyActual(r),
 			}
 		}

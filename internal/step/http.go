@@ -37,7 +37,8 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 	if method == "" {
 		method = http.MethodGet
 	}
-	target, terr := requestURL(in.BaseURL, sub.str(h.Path), sub.str(h.URL), sub.strMap(h.Query))
+	base, path, full, query := in.BaseURL, sub.str(h.Path), sub.str(h.URL), sub.strMap(h.Query)
+	target, terr := buildURL(in.Mask, base, path, full, query)
 	envHeaders := sub.strMap(in.Headers)
 	stepHeaders := sub.strMap(h.Headers)
 	jsonBody, jerr := sub.rawJSON(h.JSON)
@@ -71,13 +72,17 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 	if in.AllowURL != nil {
 		ctx = context.WithValue(ctx, allowURLKey{}, in.AllowURL)
 	}
+	// Every log line and message shows the request built from its masked
+	// parts: a secret is never escaped into text that masking must then find.
+	shown := displayURL(in.Mask, base, path, full, query)
+	method = in.Mask.String(method)
 	req, err := http.NewRequestWithContext(ctx, method, target, reqBody)
 	if err != nil {
-		return failed(fmt.Sprintf("invalid request %s %s: %v", method, target, err))
+		return failed(fmt.Sprintf("invalid request %s %s: %v", method, shown, unwrapURLError(err)))
 	}
 	if in.AllowURL != nil {
 		if err := in.AllowURL(req.URL); err != nil {
-			return failed(fmt.Sprintf("%s %s is not allowed: %v", method, req.URL.Redacted(), err))
+			return failed(fmt.Sprintf("%s %s is not allowed: %v", method, shown, err))
 		}
 	}
 	req.Header.Set("User-Agent", e.opts.UserAgent)
@@ -95,14 +100,14 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 		}
 	}
 
-	line := method + " " + target
+	line := method + " " + shown
 	start := time.Now()
 	resp, err := e.client.Do(req)
 	if err != nil {
 		if expired(ctx) {
 			return result{interrupted: true, log: line + " → no response", doing: fmt.Sprintf("%s: no response after %s", line, roundDur(time.Since(start)))}
 		}
-		msg := transportError(method, target, err, e.opts.MaxRedirects)
+		msg := transportError(method, shown, err, e.opts.MaxRedirects)
 		return result{failure: &api.Failure{Message: msg}, log: line + " → " + msg}
 	}
 	defer resp.Body.Close()
@@ -165,13 +170,18 @@ func bodyExcerpt(r *response) string {
 // requestURL is the step's URL: url as is, or path joined to the environment
 // URL (keeping the environment's own path prefix), plus query parameters.
 func requestURL(base, path, full string, query map[string]string) (string, error) {
+	return buildURL(nil, base, path, full, query)
+}
+
+// buildURL is requestURL whose errors show the parts masked with m.
+func buildURL(m *secret.Masker, base, path, full string, query map[string]string) (string, error) {
 	target := full
 	if target == "" {
 		if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
 			target = path
 		} else {
 			if base == "" {
-				return "", fmt.Errorf("the step has path %q but the environment has no url; set the environment's url, or give the step a full http.url", path)
+				return "", fmt.Errorf("the step has path %q but the environment has no url; set the environment's url, or give the step a full http.url", m.String(path))
 			}
 			b, q, _ := strings.Cut(base, "?")
 			target = strings.TrimRight(b, "/")
@@ -189,13 +199,13 @@ func requestURL(base, path, full string, query map[string]string) (string, error
 	}
 	u, err := url.Parse(target)
 	if err != nil {
-		return "", fmt.Errorf("invalid url %q: %v", target, err)
+		return "", fmt.Errorf("invalid url %q: %v", m.String(target), m.String(unwrapURLError(err).Error()))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("url %q must start with http:// or https:// (check the environment url)", target)
+		return "", fmt.Errorf("url %q must start with http:// or https:// (check the environment url)", m.String(u.Redacted()))
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("url %q has no host (check the environment url)", target)
+		return "", fmt.Errorf("url %q has no host (check the environment url)", m.String(u.Redacted()))
 	}
 	if len(query) > 0 {
 		v := u.Query()
@@ -205,6 +215,51 @@ func requestURL(base, path, full string, query map[string]string) (string, error
 		u.RawQuery = v.Encode()
 	}
 	return u.String(), nil
+}
+
+// displayURL is the request's URL for logs and messages, built like
+// requestURL but from the parts with every secret already replaced by
+// secret.Mask, and with a password in the URL's userinfo redacted. Query
+// values are escaped around the mask, so a secret never appears escaped.
+func displayURL(m *secret.Masker, base, path, full string, query map[string]string) string {
+	target, err := requestURL(m.String(base), m.String(path), m.String(full), nil)
+	if err != nil {
+		// Masking made the URL unparsable (a secret host): show it as text.
+		return m.String(base + path + full)
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return m.String(target)
+	}
+	v := u.Query()
+	for k, val := range query {
+		v.Set(k, val)
+	}
+	if len(query) > 0 {
+		var b strings.Builder
+		for _, k := range sortedKeys(v) {
+			for _, val := range v[k] {
+				if b.Len() > 0 {
+					b.WriteByte('&')
+				}
+				b.WriteString(escapeMasked(m, k, url.QueryEscape) + "=" + escapeMasked(m, val, url.QueryEscape))
+			}
+		}
+		u.RawQuery = b.String()
+	}
+	return u.Redacted()
+}
+
+// escapeMasked masks s and escapes the text between the masks (and between
+// masks already in s), so the masks show as themselves.
+func escapeMasked(m *secret.Masker, s string, escape func(string) string) string {
+	return m.Map(s, func(plain string) string {
+		parts := strings.Split(plain, secret.Mask)
+		for i, p := range parts {
+			parts[i] = escape(p)
+		}
+		return strings.Join(parts, secret.Mask)
+	})
 }
 
 // transportError turns a failed request into a message for a CI log.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -626,5 +627,89 @@ func TestAllowURLCoversRedirects(t *testing.T) {
 	out = e.Run(context.Background(), get("/start", nil), Input{BaseURL: outside.URL, AllowURL: allow})
 	if out.Status != api.StepFailed || !strings.Contains(out.Failure.Message, "is not allowed") || outsideHits.Load() != 0 {
 		t.Fatalf("direct request: status %s, failure %+v, hits %d", out.Status, out.Failure, outsideHits.Load())
+	}
+}
+
+func TestDisplayURL(t *testing.T) {
+	m := secret.NewMasker([]string{"p@ss/w+rd=&<>\" x", "tok?#:;,%"})
+	tests := []struct {
+		name, base, path, url string
+		query                 map[string]string
+		want                  string
+	}{
+		{name: "secret query value", base: "http://h:1", path: "/echo", query: map[string]string{"q": "p@ss/w+rd=&<>\" x", "n": "a b&c"},
+			want: "http://h:1/echo?n=a+b%26c&q=***"},
+		{name: "secret inside a query value", base: "http://h:1", path: "/echo", query: map[string]string{"q": "[p@ss/w+rd=&<>\" x]"},
+			want: "http://h:1/echo?q=%5B***%5D"},
+		{name: "secret in the path and the written query", base: "http://h:1/api?k=tok?#:;,%", path: "/items/p@ss/w+rd=&<>\" x/x",
+			want: "http://h:1/api/items/***/x?k=***"},
+		{name: "secret in a full url", url: "https://o/x?token=tok?#:;,%&a=1", query: map[string]string{"b": "2"},
+			want: "https://o/x?a=1&b=2&token=***"},
+		{name: "password in the userinfo", base: "http://alice:hunter2@h:1", path: "/a", want: "http://alice:xxxxx@h:1/a"},
+		{name: "no secrets", base: "http://h:1", path: "/a b", query: map[string]string{"x": "1/2"}, want: "http://h:1/a%20b?x=1%2F2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := displayURL(m, tt.base, tt.path, tt.url, tt.query); got != tt.want {
+				t.Errorf("displayURL = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// reservedSecrets are secrets made of every character some encoding changes.
+var reservedSecrets = []string{
+	`@/+=&<>"'%?#:;, x`,
+	"p@ss/w+rd=&<>\" x",
+	"naïve café 😀 ünï",
+	`back\slash "quoted"`,
+	"100%25 ok",
+}
+
+// shownForms are the forms a secret could take in a step's text.
+func shownForms(s string) []string {
+	j, _ := json.Marshal(s)
+	return []string{s, url.QueryEscape(s), url.PathEscape(s), string(j[1 : len(j)-1]), strconv.Quote(s)[1 : len(strconv.Quote(s))-1]}
+}
+
+// TestSecretsNeverShown: a secret used in every part of a request and in
+// every expectation, echoed back by the service, shows in no form in the
+// step's log or failure.
+func TestSecretsNeverShown(t *testing.T) {
+	srv := testServer(t)
+	ex := NewExecutor(ExecutorOptions{})
+	for _, sec := range reservedSecrets {
+		t.Run(sec, func(t *testing.T) {
+			js, _ := json.Marshal(sec)
+			in := Input{
+				BaseURL: srv.URL, Headers: map[string]string{"Authorization": "Bearer " + sec},
+				Vars: map[string]string{"pw": sec}, Mask: secret.NewMasker([]string{sec}),
+			}
+			steps := []api.Step{
+				{HTTP: &api.HTTPRequest{Path: "/echo/${vars.pw}", Query: map[string]string{"q": "${vars.pw}"}},
+					Expect: &api.Expect{Status: []string{"418"}, BodyContains: []string{"${vars.pw}!"}, Headers: map[string]string{"X-Pw": "${vars.pw}"},
+						JSON: []api.JSONAssert{{Path: "$.query", Equals: js}, {Path: "$.path", Contains: ptr("${vars.pw}!")}, {Path: "$.method", Matches: ptr("${vars.pw}")}}}},
+				{HTTP: &api.HTTPRequest{Method: "POST", Path: "/echo/form", Form: map[string]string{"pw": "${vars.pw}"}},
+					Expect: &api.Expect{BodyMatches: "x${vars.pw}"}},
+				{HTTP: &api.HTTPRequest{Method: "POST", URL: srv.URL + "/echo/json?pw=${vars.pw}", JSON: json.RawMessage(`{"pw":"${vars.pw}"}`)},
+					Expect: &api.Expect{JSON: []api.JSONAssert{{Path: "$.headers", Equals: json.RawMessage(`"x"`)}}}},
+				{HTTP: &api.HTTPRequest{URL: "http://127.0.0.1:1/${vars.pw}", Query: map[string]string{"q": "${vars.pw}"}}},
+			}
+			for i, st := range steps {
+				out := ex.Run(context.Background(), st, in)
+				if out.Failure == nil {
+					t.Fatalf("step %d passed:\n%s", i, out.Output)
+				}
+				all := out.Output + "\n" + out.Failure.Message + "\n" + out.Failure.Expected + "\n" + out.Failure.Actual
+				for _, f := range shownForms(sec) {
+					if strings.Contains(all, f) {
+						t.Errorf("step %d shows the secret as %q:\n%s", i, f, all)
+					}
+				}
+				if !strings.Contains(all, secret.Mask) {
+					t.Errorf("step %d shows no mask:\n%s", i, all)
+				}
+			}
+		})
 	}
 }
