@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -288,5 +289,78 @@ func TestHelp(t *testing.T) {
 				t.Errorf("zof %s --help (-want +got):\n%s", c.name, d)
 			}
 		})
+	}
+}
+
+// The suite file is the tier between the environment and the built-in default:
+// with neither --env nor ZOF_ENV the plan's environment is the suite's
+// defaults.environment; ZOF_ENV wins over it, --env over both.
+func TestPlanEnvironmentPrecedence(t *testing.T) {
+	suite := filepath.Join(t.TempDir(), "zof.yaml")
+	if err := os.WriteFile(suite, []byte(`version: 1
+project: shop
+environments:
+  local: {url: "http://127.0.0.1:1"}
+  staging: {url: "http://127.0.0.1:2"}
+  prod: {url: "http://127.0.0.1:3"}
+defaults:
+  environment: staging
+cases:
+  - id: a
+    steps:
+      - http: {path: /}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		env  Env
+		args []string
+		want string
+	}{
+		{"suite file", Env{"ZOF_SUITE": suite}, nil, "staging"},
+		{"env over suite file", Env{"ZOF_SUITE": suite, "ZOF_ENV": "local"}, nil, "local"},
+		{"flag over env", Env{"ZOF_SUITE": suite, "ZOF_ENV": "local"}, []string{"--env", "prod"}, "prod"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			io, _, out, _ := iostreams.Test()
+			c := newCmdPlan(&Factory{IO: io, Env: tt.env}, nil)
+			err := c.exec(context.Background(), out, append([]string{"--output", "json"}, tt.args...))
+			if code := exitcode.Of(err); code != exitcode.OK {
+				t.Fatalf("exit %d: %v", code, err)
+			}
+			var plan struct{ Environment string }
+			if err := json.Unmarshal(out.Bytes(), &plan); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if plan.Environment != tt.want {
+				t.Errorf("environment %q, want %q", plan.Environment, tt.want)
+			}
+		})
+	}
+}
+
+// Following draws the live view only when Main found a terminal on stdout (and
+// the environment does not say CI or NO_COLOR).
+func TestFollowUsesTheTTYDecision(t *testing.T) {
+	io, _, _, _ := iostreams.Test()
+	var f followOptions
+	if o := f.runner(io, Env{}); o.TTY || o.Color {
+		t.Errorf("not a terminal: TTY %v, Color %v", o.TTY, o.Color)
+	}
+	io.SetStdoutTTY(true)
+	if o := f.runner(io, Env{}); !o.TTY || !o.Color {
+		t.Errorf("a terminal: TTY %v, Color %v", o.TTY, o.Color)
+	}
+	if o := f.runner(io, Env{"CI": "true"}); o.TTY {
+		t.Error("a terminal in CI: the live view is drawn")
+	}
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	if o := f.runner(iostreams.System(nil, devNull, devNull), Env{}); o.TTY {
+		t.Errorf("stdout %s: the live view is drawn", os.DevNull)
 	}
 }
