@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/internal/ci"
 	cigithub "github.com/zof-ai/zof-ci/internal/ci/github"
+	"github.com/zof-ai/zof-ci/internal/cli/iostreams"
 	"github.com/zof-ai/zof-ci/internal/diff"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
 	"github.com/zof-ai/zof-ci/internal/reporters"
@@ -25,7 +27,15 @@ import (
 // defaultActionTimeout is the action's `timeout` when the input is empty: zof run's default.
 const defaultActionTimeout = 30 * time.Minute
 
-func actionCommand() *command {
+// actionOptions are zof action's: it has no flags, its inputs are INPUT_*
+// variables of Env (read by runAction, which masks the secrets among them first).
+type actionOptions struct {
+	IO  *iostreams.IOStreams
+	Env Env
+}
+
+func newCmdAction(f *Factory, runF func(context.Context, *actionOptions) error) *command {
+	o := &actionOptions{IO: f.IO, Env: f.Env}
 	c := &command{
 		name:  "action",
 		short: "the GitHub Action's entrypoint: reads the action's inputs and the event, then does run",
@@ -37,22 +47,22 @@ func actionCommand() *command {
 			"GitHub Actions it refuses (exit 64): use zof run there. See docs/ci.md.",
 		example: "uses: zof-ai/zof-ci@v1   # a workflow step, with: {suite: zof.yaml, environment: staging}",
 	}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := newFlags(a, c)
-		if err := parse(fs, args); err != nil {
-			return err
+	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
+		if len(pos) > 0 {
+			return exitcode.Errorf(exitcode.Usage, "unexpected argument %q: zof action takes its inputs from INPUT_* variables (the step's with:), not from arguments", pos[0])
 		}
-		if fs.NArg() > 0 {
-			return exitcode.Errorf(exitcode.Usage, "unexpected argument %q: zof action takes its inputs from INPUT_* variables (the step's with:), not from arguments", fs.Arg(0))
+		if runF != nil {
+			return runF(ctx, o)
 		}
-		return runAction(ctx, a)
+		return runAction(ctx, o)
 	}
 	return c
 }
 
 // action is one `zof action`: the inputs, the event and what was said on the way.
 type action struct {
-	a      *app
+	io     *iostreams.IOStreams
+	env    Env
 	getenv func(string) string
 	in     *cigithub.Inputs
 	mask   *secret.Masker // the action's own secrets (token, github-token)
@@ -71,17 +81,17 @@ type action struct {
 
 // runAction is `zof action`: the steps of the GitHub Action in the order that keeps
 // secrets out of the log and git usable, then zof run with the action's reporters.
-func runAction(ctx context.Context, a *app) error {
-	getenv := a.env.Get
+func runAction(ctx context.Context, o *actionOptions) error {
+	getenv := o.Env.Get
 	if !cigithub.InActions(getenv) {
 		return exitcode.Errorf(exitcode.Usage, "zof action is the GitHub Action's entrypoint and runs only as a step of a GitHub Actions workflow (GITHUB_ACTIONS is not true); elsewhere use 'zof run', whose flags match the action's inputs (--suite, --scope, --env, --server, --junit, ...)")
 	}
 	in, inErr := cigithub.ReadInputs(getenv)
 	// Mask the secrets before anything could print them, even when an input is invalid.
-	if err := cigithub.Mask(a.stdout, in.Token, in.GitHubToken); err != nil {
+	if err := cigithub.Mask(o.IO.Out, in.Token, in.GitHubToken); err != nil {
 		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: nothing was run, so that no secret reaches the log unmasked", err))
 	}
-	x := &action{a: a, getenv: getenv, in: in, mask: secret.NewMasker([]string{in.Token, in.GitHubToken})}
+	x := &action{io: o.IO, env: o.Env, getenv: getenv, in: in, mask: secret.NewMasker([]string{in.Token, in.GitHubToken})}
 	if inErr != nil {
 		return x.fail(exitcode.Usage, fmt.Errorf("invalid action inputs (the step's with:): %w", inErr))
 	}
@@ -114,14 +124,14 @@ func runAction(ctx context.Context, a *app) error {
 	// Inside the container the checkout belongs to the runner's user: git refuses it until
 	// it is marked safe, and every git call below needs it.
 	if getenv("GITHUB_WORKSPACE") != "" {
-		if err := cigithub.MarkSafeDirectory(ctx, "", x.workspace, a.env.List()); err != nil {
+		if err := cigithub.MarkSafeDirectory(ctx, "", x.workspace, o.Env.List()); err != nil {
 			x.warn(fmt.Sprintf("%v: git may refuse the checkout, so a change computed by git may be unknown", err))
 		}
 	}
 
 	x.gh, x.ghErr = cigithub.NewClient(in.GitHubToken, getenv("GITHUB_API_URL"), nil)
 	scope, src := x.event()
-	c := ci.Detect(a.env.Lookup)
+	c := ci.Detect(o.Env.Lookup)
 	if x.ev != nil && x.ev.PR > 0 {
 		c.PR = x.ev.PR // pull_request_target's GITHUB_REF is the base branch
 	}
@@ -134,11 +144,11 @@ func runAction(ctx context.Context, a *app) error {
 	if suitePath == "" {
 		suitePath = "zof.yaml"
 	}
-	tty, color, gha := reporters.Terminal(isTerminal(a.stdout), a.env.Lookup)
+	tty, color, gha := reporters.Terminal(o.IO.IsStdoutTTY(), o.Env.Lookup)
 	// The suite's commands and ${VAR}s see the job's environment, but not the action's
 	// secrets: those are for zof alone.
-	stepEnv := make(Env, len(a.env))
-	for k, v := range a.env {
+	stepEnv := make(Env, len(o.Env))
+	for k, v := range o.Env {
 		if k != "INPUT_TOKEN" && k != "INPUT_GITHUB-TOKEN" {
 			stepEnv[k] = v
 		}
@@ -148,7 +158,7 @@ func runAction(ctx context.Context, a *app) error {
 			SuitePath:   suitePath,
 			Scope:       scope,
 			Environment: in.Environment,
-			Stdin:       a.stdin,
+			Stdin:       o.IO.In,
 			Lookup:      stepEnv.Lookup,
 			Environ:     stepEnv.List(),
 			Diff:        src,
@@ -159,8 +169,8 @@ func runAction(ctx context.Context, a *app) error {
 		FailOn:            in.FailOn,
 		CancelOnInterrupt: true,
 		PollInterval:      runner.DefaultPollInterval,
-		Stdout:            a.stdout,
-		Stderr:            a.stderr,
+		Stdout:            o.IO.Out,
+		Stderr:            o.IO.ErrOut,
 		TTY:               tty,
 		Color:             color,
 		GitHubActions:     gha,
@@ -200,7 +210,7 @@ func runAction(ctx context.Context, a *app) error {
 // it falls back to scope all and says why.
 func (x *action) event() (string, diff.Source) {
 	scope := x.in.Scope
-	ev, err := cigithub.LoadEvent(x.a.env.Lookup)
+	ev, err := cigithub.LoadEvent(x.env.Lookup)
 	x.owner, x.repo, _ = strings.Cut(x.getenv("GITHUB_REPOSITORY"), "/")
 	x.checkSHA = x.getenv("GITHUB_SHA")
 	if err != nil {
@@ -248,7 +258,7 @@ func (x *action) event() (string, diff.Source) {
 		x.notice(fmt.Sprintf("the %s event changes nothing to run against (a deleted branch?): running scope all", ev.Kind))
 		return "all", nil
 	}
-	g := &diff.Git{Base: base, Head: head, Env: x.a.env.List(), Deepen: true}
+	g := &diff.Git{Base: base, Head: head, Env: x.env.List(), Deepen: true}
 	return scope, &unknownDiff{src: g, source: diff.SourceGit, base: base, head: head, what: fmt.Sprintf("could not compute the %s change by git (%s..%s)", ev.Kind, short(base), short(head)), warn: x.warn}
 }
 
@@ -263,7 +273,7 @@ func (x *action) reporters(p *runner.Plan, mask *secret.Masker) []reporters.Repo
 		if notice != "" {
 			x.notices = append(x.notices, notice)
 		}
-		return &ghreport.Commands{Out: x.a.stdout, SuiteFile: suiteFile, Mask: mask, Notice: notice}
+		return &ghreport.Commands{Out: x.io.Out, SuiteFile: suiteFile, Mask: mask, Notice: notice}
 	}
 	var out []reporters.Reporter
 	switch {
@@ -278,7 +288,7 @@ func (x *action) reporters(p *runner.Plan, mask *secret.Masker) []reporters.Repo
 	case x.owner == "" || x.repo == "" || x.checkSHA == "":
 		out = append(out, commands("no repository or commit known (GITHUB_REPOSITORY, GITHUB_SHA): no check run, annotations go to the log instead"))
 	default:
-		out = append(out, &ghreport.CheckRun{Client: x.gh, Owner: x.owner, Repo: x.repo, HeadSHA: x.checkSHA, SuiteFile: suiteFile, BlobBase: blob, Mask: mask, Log: x.a.stdout})
+		out = append(out, &ghreport.CheckRun{Client: x.gh, Owner: x.owner, Repo: x.repo, HeadSHA: x.checkSHA, SuiteFile: suiteFile, BlobBase: blob, Mask: mask, Log: x.io.Out})
 	}
 	if x.in.Summary {
 		if path := x.getenv("GITHUB_STEP_SUMMARY"); path != "" {
@@ -326,12 +336,12 @@ func (x *action) fail(code exitcode.Code, err error) error {
 	res := &reporters.Result{Exit: code, Verdict: msg, Notices: x.notices}
 	if x.in != nil {
 		if werr := x.writeOutputs(res, x.mask); werr != nil {
-			fmt.Fprintf(x.a.stderr, "zof: %v\n", werr)
+			fmt.Fprintf(x.io.ErrOut, "zof: %v\n", werr)
 		}
 		if path := x.getenv("GITHUB_STEP_SUMMARY"); x.in.Summary && path != "" {
 			s := &ghreport.Summary{Path: path, Markdown: ghreport.MarkdownOptions{Mask: x.mask}}
 			if werr := s.Report(context.Background(), res); werr != nil {
-				fmt.Fprintf(x.a.stderr, "zof: %v\n", werr)
+				fmt.Fprintf(x.io.ErrOut, "zof: %v\n", werr)
 			}
 		}
 	}
@@ -355,7 +365,7 @@ func (x *action) warn(msg string) {
 
 func (x *action) command(name, msg string) {
 	cmd := &githubactions.Command{Name: name, Properties: githubactions.CommandProperties{"title": "Zof"}, Message: msg}
-	fmt.Fprintln(x.a.stdout, cmd.String())
+	fmt.Fprintln(x.io.Out, cmd.String())
 }
 
 // unknownDiff is a CI diff source whose failure makes the change unknown (so the suite's
@@ -376,6 +386,10 @@ func (u *unknownDiff) Changes(ctx context.Context) (*diff.Result, error) {
 	if u.src != nil {
 		var r *diff.Result
 		if r, err = u.src.Changes(ctx); err == nil {
+			if !r.Complete && len(r.Files) == 0 && r.Reason != "" {
+				// e.g. a base the clone lacks: said as loudly as an error would be.
+				u.warn(fmt.Sprintf("%s: %s: the change is unknown, so the suite's selection.on_unknown_diff applies", u.what, r.Reason))
+			}
 			return r, nil
 		}
 	}

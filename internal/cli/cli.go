@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/zof-ai/zof-ci/internal/cli/iostreams"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
@@ -50,35 +51,28 @@ func (e Env) List() []string {
 	return out
 }
 
-// app is what every command gets: its streams and environment.
-type app struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
-	env            Env
+// Factory is what every command gets: its streams and the environment. Nothing
+// below main reads the process's environment or inspects its streams: both come
+// from here, so a test can give a command any of them.
+type Factory struct {
+	IO  *iostreams.IOStreams
+	Env Env
 }
 
-type command struct {
-	name    string
-	args    string // the synopsis after the name
-	short   string
-	long    string
-	example string
-	run     func(ctx context.Context, a *app, args []string) error
-}
-
-func commands() []*command {
+// commands builds every command over f; each would run for real (no runF).
+func commands(f *Factory) []*command {
 	return []*command{
-		runCommand(),
-		planCommand(),
-		validateCommand(),
-		watchCommand(),
-		statusCommand(),
-		cancelCommand(),
-		rerunCommand(),
-		runsCommand(),
-		serveCommand(),
-		actionCommand(),
-		versionCommand(),
+		newCmdRun(f, nil),
+		newCmdPlan(f, nil),
+		newCmdValidate(f, nil),
+		newCmdWatch(f, nil),
+		newCmdStatus(f, nil),
+		newCmdCancel(f, nil),
+		newCmdRerun(f, nil),
+		newCmdRuns(f, nil),
+		newCmdServe(f, nil),
+		newCmdAction(f, nil),
+		newCmdVersion(f, nil),
 	}
 }
 
@@ -88,13 +82,13 @@ func commands() []*command {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return run(ctx, args, &app{stdin: stdin, stdout: stdout, stderr: stderr, env: ParseEnv(environ)})
+	return run(ctx, args, &Factory{IO: iostreams.System(stdin, stdout, stderr), Env: ParseEnv(environ)})
 }
 
-func run(ctx context.Context, args []string, a *app) int {
-	cmds := commands()
+func run(ctx context.Context, args []string, f *Factory) int {
+	cmds := commands(f)
 	if len(args) == 0 {
-		usage(a.stderr, cmds)
+		usage(f.IO.ErrOut, cmds)
 		return int(exitcode.Usage)
 	}
 	name := args[0]
@@ -103,32 +97,36 @@ func run(ctx context.Context, args []string, a *app) int {
 		if len(args) > 1 {
 			for _, c := range cmds {
 				if c.name == args[1] {
-					return dispatch(ctx, a, c, []string{"--help"})
+					return dispatch(ctx, f, c, []string{"--help"})
 				}
 			}
 		}
-		usage(a.stdout, cmds)
+		usage(f.IO.Out, cmds)
 		return 0
 	case "-v", "--version":
 		name = "version"
 	}
 	for _, c := range cmds {
 		if c.name == name {
-			return dispatch(ctx, a, c, args[1:])
+			return dispatch(ctx, f, c, args[1:])
 		}
 	}
-	fmt.Fprintf(a.stderr, "zof: unknown command %q. Run 'zof --help' for the list of commands.\n", name)
+	names := make([]string, len(cmds))
+	for i, c := range cmds {
+		names[i] = c.name
+	}
+	fmt.Fprintf(f.IO.ErrOut, "zof: unknown command %q%s. Run 'zof --help' for the list of commands.\n", name, didYouMean(name, names, ""))
 	return int(exitcode.Usage)
 }
 
-func dispatch(ctx context.Context, a *app, c *command, args []string) int {
-	err := c.run(ctx, a, args)
+func dispatch(ctx context.Context, f *Factory, c *command, args []string) int {
+	err := c.exec(ctx, f.IO.Out, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	code := exitcode.Of(err)
 	if err != nil && !exitcode.IsReported(err) {
-		fmt.Fprintf(a.stderr, "zof %s: %v\n", c.name, err)
+		fmt.Fprintf(f.IO.ErrOut, "zof %s: %v\n", c.name, err)
 	}
 	return int(code)
 }
@@ -146,51 +144,4 @@ func usage(w io.Writer, cmds []*command) {
 	fmt.Fprintln(w, "Run 'zof COMMAND --help' for a command's flags and an example.")
 	fmt.Fprintln(w, "Exit codes: 0 passed, 1 failed, 2 blocked, 3 cancelled, 4 timed out, 5 nothing to run,")
 	fmt.Fprintln(w, "64 usage or invalid suite, 69 service unavailable, 77 credentials refused, 130 interrupted.")
-}
-
-// newFlags makes a command's flag set whose --help prints the synopsis and example.
-func newFlags(a *app, c *command) *flag.FlagSet {
-	fs := flag.NewFlagSet("zof "+c.name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
-	fs.Usage = func() {
-		w := a.stdout
-		fmt.Fprintf(w, "Usage: zof %s [flags] %s\n\n%s\n", c.name, c.args, c.short)
-		if c.long != "" {
-			fmt.Fprintf(w, "\n%s\n", c.long)
-		}
-		fmt.Fprintf(w, "\nExample:\n  %s\n\nFlags:\n", c.example)
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(a.stderr)
-	}
-	return fs
-}
-
-// parse parses flags; a parse error is a usage error (the flag package has printed it).
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return exitcode.Reported(exitcode.Usage)
-	}
-	return nil
-}
-
-// setFlags returns the names of the flags given on the command line.
-func setFlags(fs *flag.FlagSet) map[string]bool {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	return set
-}
-
-// fromEnv fills *dst from the environment variable when the flag was not given:
-// flags win over environment variables, which win over the suite file.
-func fromEnv(set map[string]bool, flagName string, env Env, key string, dst *string) {
-	if set[flagName] {
-		return
-	}
-	if v, ok := env.Lookup(key); ok && v != "" {
-		*dst = v
-	}
 }

@@ -2,8 +2,8 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -11,94 +11,131 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/internal/ci"
+	"github.com/zof-ai/zof-ci/internal/cli/iostreams"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
 	"github.com/zof-ai/zof-ci/internal/reporters"
 	"github.com/zof-ai/zof-ci/internal/runner"
 )
 
-// version is stamped at build time: -ldflags "-X github.com/zof-ai/zof-ci/cli.version=v1.2.3".
+// version is stamped at build time: -ldflags "-X github.com/zof-ai/zof-ci/internal/cli.version=v1.2.3".
 var version = "dev"
 
-func versionCommand() *command {
+// versionOptions are zof version's: none but where to print.
+type versionOptions struct {
+	IO *iostreams.IOStreams
+}
+
+func newCmdVersion(f *Factory, runF func(context.Context, *versionOptions) error) *command {
+	o := &versionOptions{IO: f.IO}
 	c := &command{name: "version", short: "print the version, commit and Go version", example: "zof version"}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := newFlags(a, c)
-		if err := parse(fs, args); err != nil {
+	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
+		if err := noArgs(c, pos, ""); err != nil {
 			return err
 		}
-		commit := "unknown"
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" {
-					commit = s.Value
-				}
-			}
+		if runF != nil {
+			return runF(ctx, o)
 		}
-		fmt.Fprintf(a.stdout, "zof %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return nil
+		return versionRun(o)
 	}
 	return c
 }
 
-// selectFlags are the flags shared by run and plan: which suite, which cases.
-type selectFlags struct {
-	suite, scope, env, base, changedFiles string
+func versionRun(o *versionOptions) error {
+	commit := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	fmt.Fprintf(o.IO.Out, "zof %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
 }
 
-func (s *selectFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-}) {
-	fs.StringVar(&s.suite, "suite", "zof.yaml", "suite file (env ZOF_SUITE)")
-	fs.StringVar(&s.scope, "scope", "all", "all | smoke | changed | tag:NAME | set:NAME | id:A,B (env ZOF_SCOPE)")
-	fs.StringVar(&s.env, "env", "", "environment from the suite file (env ZOF_ENV; default: the suite's defaults.environment)")
-	fs.StringVar(&s.base, "base", "", "base ref for --scope changed (env ZOF_BASE; default: the upstream default branch)")
-	fs.StringVar(&s.changedFiles, "changed-files", "", "file with one changed path per line, or - for stdin; overrides diff acquisition")
+// selectOptions are shared by run and plan: which suite, which cases. An empty
+// Env leaves the environment to the suite file (defaults.environment), an empty
+// Base leaves it to git (the upstream default branch).
+type selectOptions struct {
+	Suite, Scope, Env, Base, ChangedFiles string
 }
 
-func (s *selectFlags) fromEnv(set map[string]bool, env Env) {
-	fromEnv(set, "suite", env, "ZOF_SUITE", &s.suite)
-	fromEnv(set, "scope", env, "ZOF_SCOPE", &s.scope)
-	fromEnv(set, "env", env, "ZOF_ENV", &s.env)
-	fromEnv(set, "base", env, "ZOF_BASE", &s.base)
+func (s *selectOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.Suite, "suite", "zof.yaml", "suite file (env ZOF_SUITE)")
+	fs.StringVar(&s.Scope, "scope", "all", "all | smoke | changed | tag:NAME | set:NAME | id:A,B (env ZOF_SCOPE)")
+	fs.StringVar(&s.Env, "env", "", "environment from the suite file (env ZOF_ENV; default: the suite's defaults.environment)")
+	fs.StringVar(&s.Base, "base", "", "base ref for --scope changed (env ZOF_BASE; default: the upstream default branch)")
+	fs.StringVar(&s.ChangedFiles, "changed-files", "", "file with one changed path per line, or - for stdin; overrides diff acquisition")
 }
 
-func (s *selectFlags) options(a *app) runner.SelectOptions {
+// fromEnv applies ZOF_SUITE, ZOF_SCOPE, ZOF_ENV and ZOF_BASE where no flag was given.
+func (s *selectOptions) fromEnv(set map[string]bool, env Env) {
+	fromEnv(set, "suite", env, "ZOF_SUITE", &s.Suite)
+	fromEnv(set, "scope", env, "ZOF_SCOPE", &s.Scope)
+	fromEnv(set, "env", env, "ZOF_ENV", &s.Env)
+	fromEnv(set, "base", env, "ZOF_BASE", &s.Base)
+}
+
+func (s *selectOptions) runner(io *iostreams.IOStreams, env Env) runner.SelectOptions {
 	return runner.SelectOptions{
-		SuitePath:    s.suite,
-		Scope:        s.scope,
-		Environment:  s.env,
-		Base:         s.base,
-		ChangedFiles: s.changedFiles,
-		Stdin:        a.stdin,
-		Lookup:       a.env.Lookup,
-		Environ:      a.env.List(),
+		SuitePath:    s.Suite,
+		Scope:        s.Scope,
+		Environment:  s.Env,
+		Base:         s.Base,
+		ChangedFiles: s.ChangedFiles,
+		Stdin:        io.In,
+		Lookup:       env.Lookup,
+		Environ:      env.List(),
 	}
 }
 
-func validateCommand() *command {
+// validateOptions are zof validate's. An empty Environment is the suite's
+// defaults.environment.
+type validateOptions struct {
+	IO          *iostreams.IOStreams
+	Env         Env
+	Suite       string
+	Environment string
+}
+
+func newCmdValidate(f *Factory, runF func(context.Context, *validateOptions) error) *command {
+	o := &validateOptions{IO: f.IO, Env: f.Env}
 	c := &command{
 		name:    "validate",
 		short:   "check a suite file; every problem as file:line:col: message",
 		long:    "Exits 0 when the file is valid (warnings are shown but do not fail), 64 when it is not.",
 		example: "zof validate --suite zof.yaml",
 	}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := newFlags(a, c)
-		var suitePath, env string
-		fs.StringVar(&suitePath, "suite", "zof.yaml", "suite file (env ZOF_SUITE)")
-		fs.StringVar(&env, "env", "", "environment whose ${VAR}s must be set (env ZOF_ENV; default: defaults.environment)")
-		if err := parse(fs, args); err != nil {
+	c.flags = func(fs *flag.FlagSet) {
+		fs.StringVar(&o.Suite, "suite", "zof.yaml", "suite file (env ZOF_SUITE)")
+		fs.StringVar(&o.Environment, "env", "", "environment whose ${VAR}s must be set (env ZOF_ENV; default: defaults.environment)")
+	}
+	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
+		if err := noArgs(c, pos, " (the file is --suite FILE)"); err != nil {
 			return err
 		}
 		set := setFlags(fs)
-		fromEnv(set, "suite", a.env, "ZOF_SUITE", &suitePath)
-		fromEnv(set, "env", a.env, "ZOF_ENV", &env)
-		return runner.Validate(a.stdout, a.stderr, suitePath, env, a.env.Lookup)
+		fromEnv(set, "suite", f.Env, "ZOF_SUITE", &o.Suite)
+		fromEnv(set, "env", f.Env, "ZOF_ENV", &o.Environment)
+		if runF != nil {
+			return runF(ctx, o)
+		}
+		return runner.Validate(o.IO.Out, o.IO.ErrOut, o.Suite, o.Environment, o.Env.Lookup)
 	}
 	return c
 }
 
-func planCommand() *command {
+// planOptions are zof plan's.
+type planOptions struct {
+	IO     *iostreams.IOStreams
+	Env    Env
+	Select selectOptions
+	Output string
+	Plan   runner.PlanOutput
+}
+
+func newCmdPlan(f *Factory, runF func(context.Context, *planOptions) error) *command {
+	o := &planOptions{IO: f.IO, Env: f.Env}
 	c := &command{
 		name:  "plan",
 		short: "show which cases would run and why; nothing is submitted",
@@ -107,42 +144,115 @@ func planCommand() *command {
 			"lists every one. Exits 0 when cases are selected, 5 when none are and gate.on_empty is fail.",
 		example: "zof plan --scope changed --base origin/main",
 	}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := newFlags(a, c)
-		var sf selectFlags
-		sf.register(fs)
-		var output string
-		fs.StringVar(&output, "output", "text", "text | json")
-		var po runner.PlanOutput
-		fs.BoolVar(&po.AllReasons, "all-reasons", false, "list every reason of every case, not the first 5 and counts")
-		if err := parse(fs, args); err != nil {
+	c.flags = func(fs *flag.FlagSet) {
+		o.Select.register(fs)
+		fs.StringVar(&o.Output, "output", "text", "text | json")
+		fs.BoolVar(&o.Plan.AllReasons, "all-reasons", false, "list every reason of every case, not the first 5 and counts")
+	}
+	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
+		if err := noArgs(c, pos, ""); err != nil {
 			return err
 		}
-		if fs.NArg() > 0 {
-			return exitcode.Errorf(exitcode.Usage, "unexpected argument %q: plan takes only flags", fs.Arg(0))
-		}
-		sf.fromEnv(setFlags(fs), a.env)
-		if output != "text" && output != "json" {
-			return exitcode.Errorf(exitcode.Usage, "--output %q: use text or json", output)
-		}
-		p, err := runner.MakePlan(ctx, sf.options(a))
-		if err != nil {
+		o.Select.fromEnv(setFlags(fs), f.Env)
+		if err := checkOutput(o.Output); err != nil {
 			return err
 		}
-		if output == "json" {
-			err = runner.WritePlanJSON(a.stdout, p, po)
-		} else {
-			err = runner.WritePlanText(a.stdout, p, po)
+		if runF != nil {
+			return runF(ctx, o)
 		}
-		if err != nil {
-			return exitcode.Wrap(exitcode.Usage, fmt.Errorf("writing the plan: %w", err))
-		}
-		return exitcode.Reported(p.Exit())
+		return planRun(ctx, o)
 	}
 	return c
 }
 
-func runCommand() *command {
+func planRun(ctx context.Context, o *planOptions) error {
+	p, err := runner.MakePlan(ctx, o.Select.runner(o.IO, o.Env))
+	if err != nil {
+		return err
+	}
+	if o.Output == "json" {
+		err = runner.WritePlanJSON(o.IO.Out, p, o.Plan)
+	} else {
+		err = runner.WritePlanText(o.IO.Out, p, o.Plan)
+	}
+	if err != nil {
+		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("writing the plan: %w", err))
+	}
+	return exitcode.Reported(p.Exit())
+}
+
+// followOptions are how a run is followed to its verdict: run, watch and rerun --follow.
+type followOptions struct {
+	Timeout, PollInterval              time.Duration
+	JUnit, JSON                        string
+	FailOn                             string // comma-separated; "" is the default (run: the suite's gate.fail_on)
+	NoStream                           bool
+	CancelOnInterrupt, CancelOnTimeout bool
+}
+
+// register declares the follow flags; forRun words them for zof run, where the run
+// may execute here (embedded) rather than on a server.
+func (o *followOptions) register(fs *flag.FlagSet, forRun, cancelOnInterrupt bool) {
+	serverOnly, failOnDefault := "", "all four"
+	interruptUsage, timeoutUsage := "cancel the run on SIGINT/SIGTERM", "cancel the run when --timeout passes"
+	if forRun {
+		serverOnly, failOnDefault = " (server runs)", "the suite's gate.fail_on"
+		interruptUsage = "cancel the remote run on SIGINT/SIGTERM (an embedded run always stops)"
+		timeoutUsage += " (the embedded engine always stops)"
+	}
+	fs.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "overall deadline for a verdict; then exit 4")
+	fs.BoolVar(&o.NoStream, "no-stream", false, "poll instead of streaming events"+serverOnly)
+	fs.DurationVar(&o.PollInterval, "poll-interval", runner.DefaultPollInterval, "polling interval"+serverOnly)
+	fs.StringVar(&o.JUnit, "junit", "", "write JUnit XML to this path")
+	fs.StringVar(&o.JSON, "json", "", "write the run result as JSON to this path")
+	fs.StringVar(&o.FailOn, "fail-on", "", "comma-separated statuses that fail the gate: failed,blocked,cancelled,timeout (default: "+failOnDefault+")")
+	fs.BoolVar(&o.CancelOnInterrupt, "cancel-on-interrupt", cancelOnInterrupt, interruptUsage)
+	fs.BoolVar(&o.CancelOnTimeout, "cancel-on-timeout", false, timeoutUsage)
+}
+
+func (o *followOptions) validate() error {
+	if o.Timeout <= 0 {
+		return exitcode.Errorf(exitcode.Usage, "--timeout %s: must be positive, e.g. 30m", o.Timeout)
+	}
+	if o.PollInterval <= 0 {
+		return exitcode.Errorf(exitcode.Usage, "--poll-interval %s: must be positive, e.g. 2s", o.PollInterval)
+	}
+	return nil
+}
+
+// runner is the runner's options for following: the streams, and how the
+// terminal was found (decided once, in Main).
+func (o *followOptions) runner(io *iostreams.IOStreams, env Env) runner.RunOptions {
+	var failOn []string
+	if o.FailOn != "" {
+		failOn = strings.Split(o.FailOn, ",")
+	}
+	tty, color, gha := reporters.Terminal(io.IsStdoutTTY(), env.Lookup)
+	return runner.RunOptions{
+		Timeout: o.Timeout, JUnit: o.JUnit, JSON: o.JSON, FailOn: failOn,
+		CancelOnInterrupt: o.CancelOnInterrupt, CancelOnTimeout: o.CancelOnTimeout,
+		NoStream: o.NoStream, PollInterval: o.PollInterval,
+		Stdout: io.Out, Stderr: io.ErrOut, TTY: tty, Color: color, GitHubActions: gha,
+	}
+}
+
+// runOptions are zof run's. An empty Server runs on the embedded engine.
+type runOptions struct {
+	IO             *iostreams.IOStreams
+	Env            Env
+	Select         selectOptions
+	Server         serverOptions
+	Follow         followOptions
+	Supersede      bool
+	Detach         bool
+	IdempotencyKey string
+}
+
+// serverOnlyFlags need --server: without one they would be silently ignored.
+var serverOnlyFlags = []string{"detach", "supersede", "idempotency-key", "no-stream", "poll-interval", "cancel-on-timeout", "token"}
+
+func newCmdRun(f *Factory, runF func(context.Context, *runOptions) error) *command {
+	o := &runOptions{IO: f.IO, Env: f.Env}
 	c := &command{
 		name:  "run",
 		short: "select → execute (embedded) or submit → follow live → report → exit with the gate's code",
@@ -161,120 +271,78 @@ func runCommand() *command {
 			"note, updated in place. See docs/ci.md.",
 		example: "zof run --suite examples/checkout/zof.yaml --junit junit.xml",
 	}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := newFlags(a, c)
-		var sf selectFlags
-		sf.register(fs)
-		var (
-			server, token, junit, jsonPath, failOn, idemKey string
-			timeout, pollInterval                           time.Duration
-			noStream, supersede, detach                     bool
-			cancelOnInterrupt, cancelOnTimeout              bool
-		)
-		fs.StringVar(&server, "server", "", "execution service URL (env ZOF_SERVER); empty: embedded engine")
-		fs.StringVar(&token, "token", "", "execution service token (env ZOF_TOKEN)")
-		fs.DurationVar(&timeout, "timeout", 30*time.Minute, "overall deadline for a verdict; then exit 4")
-		fs.BoolVar(&noStream, "no-stream", false, "poll instead of streaming events (server runs)")
-		fs.DurationVar(&pollInterval, "poll-interval", 2*time.Second, "polling interval (server runs)")
-		fs.StringVar(&junit, "junit", "", "write JUnit XML to this path")
-		fs.StringVar(&jsonPath, "json", "", "write the run result as JSON to this path")
-		fs.StringVar(&failOn, "fail-on", "", "comma-separated statuses that fail the gate: failed,blocked,cancelled,timeout (default: the suite's gate.fail_on)")
-		fs.BoolVar(&supersede, "supersede", false, "cancel older runs of the same concurrency group (server runs)")
-		fs.BoolVar(&detach, "detach", false, "submit, print the run id, exit 0 (server runs)")
-		fs.BoolVar(&cancelOnInterrupt, "cancel-on-interrupt", true, "cancel the remote run on SIGINT/SIGTERM (an embedded run always stops)")
-		fs.BoolVar(&cancelOnTimeout, "cancel-on-timeout", false, "cancel the run when --timeout passes (the embedded engine always stops)")
-		fs.StringVar(&idemKey, "idempotency-key", "", "override the idempotency key derived from the CI context (server runs)")
-		if err := parse(fs, args); err != nil {
+	c.flags = func(fs *flag.FlagSet) {
+		o.Select.register(fs)
+		o.Server.register(fs, "; empty: embedded engine")
+		o.Follow.register(fs, true, true)
+		fs.BoolVar(&o.Supersede, "supersede", false, "cancel older runs of the same concurrency group (server runs)")
+		fs.BoolVar(&o.Detach, "detach", false, "submit, print the run id, exit 0 (server runs)")
+		fs.StringVar(&o.IdempotencyKey, "idempotency-key", "", "override the idempotency key derived from the CI context (server runs)")
+	}
+	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
+		if err := noArgs(c, pos, ""); err != nil {
 			return err
-		}
-		if fs.NArg() > 0 {
-			return exitcode.Errorf(exitcode.Usage, "unexpected argument %q: run takes only flags", fs.Arg(0))
 		}
 		set := setFlags(fs)
-		sf.fromEnv(set, a.env)
-		fromEnv(set, "server", a.env, "ZOF_SERVER", &server)
-		fromEnv(set, "token", a.env, "ZOF_TOKEN", &token)
-		if timeout <= 0 {
-			return exitcode.Errorf(exitcode.Usage, "--timeout %s: must be positive, e.g. 30m", timeout)
-		}
-		if pollInterval <= 0 {
-			return exitcode.Errorf(exitcode.Usage, "--poll-interval %s: must be positive, e.g. 2s", pollInterval)
-		}
-		var failOnList []string
-		if failOn != "" {
-			failOnList = strings.Split(failOn, ",")
-		}
-		tty, color, gha := reporters.Terminal(isTerminal(a.stdout), a.env.Lookup)
-		opts := runner.RunOptions{
-			Select:            sf.options(a),
-			Timeout:           timeout,
-			JUnit:             junit,
-			JSON:              jsonPath,
-			FailOn:            failOnList,
-			CancelOnInterrupt: cancelOnInterrupt,
-			CancelOnTimeout:   cancelOnTimeout,
-			NoStream:          noStream,
-			PollInterval:      pollInterval,
-			Stdout:            a.stdout,
-			Stderr:            a.stderr,
-			TTY:               tty,
-			Color:             color,
-			GitHubActions:     gha,
-		}
-		ciCtx := ci.Detect(a.env.Lookup)
-		opts.CI = ciCtx
-		if ciCtx.Provider == ci.GitLab {
-			log := a.stdout
-			if detach {
-				log = a.stderr // stdout carries only the run id
-			}
-			if j := detectGitLab(a.env, log); j != nil {
-				// --base, ZOF_BASE and --changed-files are the person's own choice of change.
-				if sf.base == "" && sf.changedFiles == "" {
-					opts.Select.Diff = j.diffSource(filepath.Dir(sf.suite), a.env.List())
-				}
-				opts.Reporters = j.reporters
-			}
-		}
-		var (
-			code exitcode.Code
-			err  error
-		)
-		if server == "" {
-			for _, f := range []string{"detach", "supersede", "idempotency-key", "no-stream", "poll-interval", "cancel-on-timeout", "token"} {
-				if set[f] {
-					return exitcode.Errorf(exitcode.Usage, "--%s needs an execution service: set --server or ZOF_SERVER (without one the run executes here, on the embedded engine)", f)
-				}
-			}
-			code, err = runner.RunEmbedded(ctx, opts)
-		} else {
-			cl, cerr := newClient(server, token)
-			if cerr != nil {
-				return cerr
-			}
-			code, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{
-				Client:         cl,
-				IdempotencyKey: idemKey,
-				Supersede:      supersede,
-				Detach:         detach,
-				CI:             ciCtx,
-			})
-		}
-		if err != nil {
+		o.Select.fromEnv(set, f.Env)
+		o.Server.fromEnv(set, f.Env)
+		if err := o.Follow.validate(); err != nil {
 			return err
 		}
-		return exitcode.Reported(code)
+		if o.Server.URL == "" {
+			for _, name := range serverOnlyFlags {
+				if set[name] {
+					return exitcode.Errorf(exitcode.Usage, "--%s needs an execution service: set --server or ZOF_SERVER (without one the run executes here, on the embedded engine)", name)
+				}
+			}
+		}
+		if runF != nil {
+			return runF(ctx, o)
+		}
+		return runRun(ctx, o)
 	}
 	return c
 }
 
-// isTerminal reports whether w is a character device (a terminal), without a
-// dependency: CI logs are pipes and files, so plain lines are the default.
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
+func runRun(ctx context.Context, o *runOptions) error {
+	opts := o.Follow.runner(o.IO, o.Env)
+	opts.Select = o.Select.runner(o.IO, o.Env)
+	ciCtx := ci.Detect(o.Env.Lookup)
+	opts.CI = ciCtx
+	if ciCtx.Provider == ci.GitLab {
+		log := o.IO.Out
+		if o.Detach {
+			log = o.IO.ErrOut // stdout carries only the run id
+		}
+		if j := detectGitLab(o.Env, log); j != nil {
+			// --base, ZOF_BASE and --changed-files are the person's own choice of change.
+			if o.Select.Base == "" && o.Select.ChangedFiles == "" {
+				opts.Select.Diff = j.diffSource(filepath.Dir(o.Select.Suite), o.Env.List())
+			}
+			opts.Reporters = j.reporters
+		}
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	var (
+		code exitcode.Code
+		err  error
+	)
+	if o.Server.URL == "" {
+		code, err = runner.RunEmbedded(ctx, opts)
+	} else {
+		cl, cerr := o.Server.client()
+		if cerr != nil {
+			return cerr
+		}
+		code, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{
+			Client:         cl,
+			IdempotencyKey: o.IdempotencyKey,
+			Supersede:      o.Supersede,
+			Detach:         o.Detach,
+			CI:             ciCtx,
+		})
+	}
+	if err != nil {
+		return err
+	}
+	return exitcode.Reported(code)
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/client"
+	"github.com/zof-ai/zof-ci/internal/cli/iostreams"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
-	"github.com/zof-ai/zof-ci/internal/reporters"
 	"github.com/zof-ai/zof-ci/internal/runner"
 )
 
@@ -24,110 +24,50 @@ func newClient(server, token string) (*client.Client, error) {
 	return client.New(server, token, client.Options{UserAgent: "zof/" + version})
 }
 
-// serverFlags are --server and --token, with ZOF_SERVER and ZOF_TOKEN.
-type serverFlags struct{ server, token string }
+// serverOptions are --server and --token, with ZOF_SERVER and ZOF_TOKEN.
+type serverOptions struct{ URL, Token string }
 
-func (s *serverFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&s.server, "server", "", "execution service URL (env ZOF_SERVER)")
-	fs.StringVar(&s.token, "token", "", "execution service token (env ZOF_TOKEN)")
+// register declares --server and --token; note ends --server's usage.
+func (s *serverOptions) register(fs *flag.FlagSet, note string) {
+	fs.StringVar(&s.URL, "server", "", "execution service URL (env ZOF_SERVER"+note+")")
+	fs.StringVar(&s.Token, "token", "", "execution service token (env ZOF_TOKEN)")
 }
 
-func (s *serverFlags) client(fs *flag.FlagSet, env Env) (*client.Client, error) {
-	set := setFlags(fs)
-	fromEnv(set, "server", env, "ZOF_SERVER", &s.server)
-	fromEnv(set, "token", env, "ZOF_TOKEN", &s.token)
-	return newClient(s.server, s.token)
+func (s *serverOptions) fromEnv(set map[string]bool, env Env) {
+	fromEnv(set, "server", env, "ZOF_SERVER", &s.URL)
+	fromEnv(set, "token", env, "ZOF_TOKEN", &s.Token)
 }
 
-// followFlags are the flags of following a run: watch and rerun --follow.
-type followFlags struct {
-	timeout, pollInterval              time.Duration
-	junit, json, failOn                string
-	noStream                           bool
-	cancelOnInterrupt, cancelOnTimeout bool
-}
+func (s *serverOptions) client() (*client.Client, error) { return newClient(s.URL, s.Token) }
 
-func (f *followFlags) register(fs *flag.FlagSet, cancelOnInterrupt bool) {
-	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "overall deadline for a verdict; then exit 4")
-	fs.BoolVar(&f.noStream, "no-stream", false, "poll instead of streaming events")
-	fs.DurationVar(&f.pollInterval, "poll-interval", runner.DefaultPollInterval, "polling interval")
-	fs.StringVar(&f.junit, "junit", "", "write JUnit XML to this path")
-	fs.StringVar(&f.json, "json", "", "write the run result as JSON to this path")
-	fs.StringVar(&f.failOn, "fail-on", "", "comma-separated statuses that fail the gate: failed,blocked,cancelled,timeout (default: all four)")
-	fs.BoolVar(&f.cancelOnInterrupt, "cancel-on-interrupt", cancelOnInterrupt, "cancel the run on SIGINT/SIGTERM")
-	fs.BoolVar(&f.cancelOnTimeout, "cancel-on-timeout", false, "cancel the run when --timeout passes")
-}
-
-func (f *followFlags) options(a *app) (runner.RunOptions, error) {
-	if f.timeout <= 0 {
-		return runner.RunOptions{}, exitcode.Errorf(exitcode.Usage, "--timeout %s: must be positive, e.g. 30m", f.timeout)
-	}
-	if f.pollInterval <= 0 {
-		return runner.RunOptions{}, exitcode.Errorf(exitcode.Usage, "--poll-interval %s: must be positive, e.g. 2s", f.pollInterval)
-	}
-	var failOn []string
-	if f.failOn != "" {
-		failOn = strings.Split(f.failOn, ",")
-	}
-	tty, color, gha := reporters.Terminal(isTerminal(a.stdout), a.env.Lookup)
-	return runner.RunOptions{
-		Timeout: f.timeout, JUnit: f.junit, JSON: f.json, FailOn: failOn,
-		CancelOnInterrupt: f.cancelOnInterrupt, CancelOnTimeout: f.cancelOnTimeout,
-		NoStream: f.noStream, PollInterval: f.pollInterval,
-		Stdout: a.stdout, Stderr: a.stderr, TTY: tty, Color: color, GitHubActions: gha,
-	}, nil
-}
-
-// parseArgs parses flags that may come before or after the positional arguments
-// ("zof watch RUN --server X" as well as "zof watch --server X RUN").
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parse(fs, args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// oneRun takes the RUN argument.
-func oneRun(c *command, pos []string) (string, error) {
+// oneRun is the parse step shared by the commands that name one run: the RUN
+// argument, and the server options from the environment; a missing server is a
+// usage error before anything runs.
+func oneRun(c *command, fs *flag.FlagSet, pos []string, env Env, s *serverOptions) (string, error) {
 	switch {
 	case len(pos) == 0:
 		return "", exitcode.Errorf(exitcode.Usage, "name the run: zof %s [flags] RUN (zof runs lists them)", c.name)
 	case len(pos) > 1:
 		return "", exitcode.Errorf(exitcode.Usage, "unexpected argument %q: zof %s takes one run id", pos[1], c.name)
 	}
+	s.fromEnv(setFlags(fs), env)
+	if s.URL == "" {
+		return "", exitcode.Errorf(exitcode.Usage, "no execution service: set --server or ZOF_SERVER")
+	}
 	return pos[0], nil
 }
 
-// runAndClient parses a command that names one run: its flags, the run id and
-// the client for the server flags.
-func runAndClient(c *command, fs *flag.FlagSet, sf *serverFlags, a *app, args []string) (string, *client.Client, error) {
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return "", nil, err
-	}
-	id, err := oneRun(c, pos)
-	if err != nil {
-		return "", nil, err
-	}
-	cl, err := sf.client(fs, a.env)
-	if err != nil {
-		return "", nil, err
-	}
-	return id, cl, nil
+// watchOptions are zof watch's.
+type watchOptions struct {
+	IO     *iostreams.IOStreams
+	Env    Env
+	Server serverOptions
+	Follow followOptions
+	RunID  string
 }
 
-func watchCommand() *command {
+func newCmdWatch(f *Factory, runF func(context.Context, *watchOptions) error) *command {
+	o := &watchOptions{IO: f.IO, Env: f.Env}
 	c := &command{
 		name:  "watch",
 		args:  "RUN",
@@ -137,30 +77,48 @@ func watchCommand() *command {
 			"alone unless --cancel-on-interrupt: watching is reading.",
 		example: "zof watch --server https://zof.example.com run_7kq2m4x5 --junit junit.xml",
 	}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := newFlags(a, c)
-		var sf serverFlags
-		var ff followFlags
-		sf.register(fs)
-		ff.register(fs, false)
-		id, cl, err := runAndClient(c, fs, &sf, a, args)
-		if err != nil {
+	c.flags = func(fs *flag.FlagSet) {
+		o.Server.register(fs, "")
+		o.Follow.register(fs, false, false)
+	}
+	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) (err error) {
+		if o.RunID, err = oneRun(c, fs, pos, f.Env, &o.Server); err != nil {
 			return err
 		}
-		opts, err := ff.options(a)
-		if err != nil {
+		if err := o.Follow.validate(); err != nil {
 			return err
 		}
-		code, err := runner.Watch(ctx, opts, runner.WatchOptions{Client: cl, RunID: id})
-		if err != nil {
-			return err
+		if runF != nil {
+			return runF(ctx, o)
 		}
-		return exitcode.Reported(code)
+		return watchRun(ctx, o)
 	}
 	return c
 }
 
-func statusCommand() *command {
+func watchRun(ctx context.Context, o *watchOptions) error {
+	cl, err := o.Server.client()
+	if err != nil {
+		return err
+	}
+	code, err := runner.Watch(ctx, o.Follow.runner(o.IO, o.Env), runner.WatchOptions{Client: cl, RunID: o.RunID})
+	if err != nil {
+		return err
+	}
+	return exitcode.Reported(code)
+}
+
+// statusOptions are zof status's.
+type statusOptions struct {
+	IO         *iostreams.IOStreams
+	Server     serverOptions
+	RunID      string
+	Output     string
+	ExitStatus bool
+}
+
+func newCmdStatus(f *Factory, runF func(context.Context, *statusOptions) error) *command {
+	o := &statusOptions{IO: f.IO}
 	c := &command{
 		name:  "status",
 		args:  "RUN",
@@ -170,45 +128,62 @@ func statusCommand() *command {
 			"for a finished run 0-3 as run would (fail_on: all four), for an unfinished one 4 (no verdict yet).",
 		example: "zof status --server https://zof.example.com run_7kq2m4x5 --output json",
 	}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := newFlags(a, c)
-		var sf serverFlags
-		sf.register(fs)
-		var output string
-		var exitStatus bool
-		fs.StringVar(&output, "output", "text", "text | json")
-		fs.BoolVar(&exitStatus, "exit-status", false, "exit with the gate's code (0-3 finished, 4 unfinished)")
-		id, cl, err := runAndClient(c, fs, &sf, a, args)
-		if err != nil {
+	c.flags = func(fs *flag.FlagSet) {
+		o.Server.register(fs, "")
+		fs.StringVar(&o.Output, "output", "text", "text | json")
+		fs.BoolVar(&o.ExitStatus, "exit-status", false, "exit with the gate's code (0-3 finished, 4 unfinished)")
+	}
+	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) (err error) {
+		if o.RunID, err = oneRun(c, fs, pos, f.Env, &o.Server); err != nil {
 			return err
 		}
-		if output != "text" && output != "json" {
-			return exitcode.Errorf(exitcode.Usage, "--output %q: use text or json", output)
-		}
-		run, err := cl.Get(ctx, id)
-		if err != nil {
+		if err := checkOutput(o.Output); err != nil {
 			return err
 		}
-		if run.URL == "" {
-			run.URL = cl.RunURL(run.ID)
+		if runF != nil {
+			return runF(ctx, o)
 		}
-		if output == "json" {
-			err = writeJSON(a.stdout, run)
-		} else {
-			err = runner.WriteStatus(a.stdout, run, time.Now())
-		}
-		if err != nil {
-			return err
-		}
-		if !exitStatus {
-			return nil
-		}
-		return exitcode.Reported(runner.StatusCode(run))
+		return statusRun(ctx, o)
 	}
 	return c
 }
 
-func cancelCommand() *command {
+func statusRun(ctx context.Context, o *statusOptions) error {
+	cl, err := o.Server.client()
+	if err != nil {
+		return err
+	}
+	run, err := cl.Get(ctx, o.RunID)
+	if err != nil {
+		return err
+	}
+	if run.URL == "" {
+		run.URL = cl.RunURL(run.ID)
+	}
+	if o.Output == "json" {
+		err = writeJSON(o.IO.Out, run)
+	} else {
+		err = runner.WriteStatus(o.IO.Out, run, time.Now())
+	}
+	if err != nil {
+		return err
+	}
+	if !o.ExitStatus {
+		return nil
+	}
+	return exitcode.Reported(runner.StatusCode(run))
+}
+
+// cancelOptions are zof cancel's.
+type cancelOptions struct {
+	IO     *iostreams.IOStreams
+	Server serverOptions
+	RunID  string
+	Reason string
+}
+
+func newCmdCancel(f *Factory, runF func(context.Context, *cancelOptions) error) *command {
+	o := &cancelOptions{IO: f.IO}
 	c := &command{
 		name:    "cancel",
 		args:    "RUN",
@@ -216,31 +191,52 @@ func cancelCommand() *command {
 		long:    "A queued run is cancelled at once; a running run stops at its next checkpoint (within seconds).\nA finished run cannot be cancelled (exit 64).",
 		example: "zof cancel --server https://zof.example.com run_7kq2m4x5 --reason 'wrong environment'",
 	}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := newFlags(a, c)
-		var sf serverFlags
-		sf.register(fs)
-		var reason string
-		fs.StringVar(&reason, "reason", "", "why, recorded on the run (default: cancelled by request)")
-		id, cl, err := runAndClient(c, fs, &sf, a, args)
-		if err != nil {
+	c.flags = func(fs *flag.FlagSet) {
+		o.Server.register(fs, "")
+		fs.StringVar(&o.Reason, "reason", "", "why, recorded on the run (default: cancelled by request)")
+	}
+	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) (err error) {
+		if o.RunID, err = oneRun(c, fs, pos, f.Env, &o.Server); err != nil {
 			return err
 		}
-		run, err := cl.Cancel(ctx, id, reason)
-		if err != nil {
-			return err
+		if runF != nil {
+			return runF(ctx, o)
 		}
-		if run.Status.Terminal() {
-			fmt.Fprintf(a.stdout, "run %s %s\n", run.ID, strings.ToLower(run.Status.Display()))
-		} else {
-			fmt.Fprintf(a.stdout, "run %s: cancel requested (it was %s); it stops within seconds. Follow it with: zof watch %s\n", run.ID, run.Status.Display(), run.ID)
-		}
-		return nil
+		return cancelRun(ctx, o)
 	}
 	return c
 }
 
-func rerunCommand() *command {
+func cancelRun(ctx context.Context, o *cancelOptions) error {
+	cl, err := o.Server.client()
+	if err != nil {
+		return err
+	}
+	run, err := cl.Cancel(ctx, o.RunID, o.Reason)
+	if err != nil {
+		return err
+	}
+	if run.Status.Terminal() {
+		fmt.Fprintf(o.IO.Out, "run %s %s\n", run.ID, strings.ToLower(run.Status.Display()))
+	} else {
+		fmt.Fprintf(o.IO.Out, "run %s: cancel requested (it was %s); it stops within seconds. Follow it with: zof watch %s\n", run.ID, run.Status.Display(), run.ID)
+	}
+	return nil
+}
+
+// rerunOptions are zof rerun's.
+type rerunOptions struct {
+	IO     *iostreams.IOStreams
+	Env    Env
+	Server serverOptions
+	Follow followOptions
+	RunID  string
+	// Follows the new run to its verdict (with Follow's options).
+	FollowRun bool
+}
+
+func newCmdRerun(f *Factory, runF func(context.Context, *rerunOptions) error) *command {
+	o := &rerunOptions{IO: f.IO, Env: f.Env}
 	c := &command{
 		name:  "rerun",
 		args:  "RUN",
@@ -249,38 +245,45 @@ func rerunCommand() *command {
 			"(reports, exit code; Ctrl-C cancels it unless --cancel-on-interrupt=false).",
 		example: "zof rerun --server https://zof.example.com run_7kq2m4x5 --follow",
 	}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := newFlags(a, c)
-		var sf serverFlags
-		var ff followFlags
-		sf.register(fs)
-		ff.register(fs, true)
-		var follow bool
-		fs.BoolVar(&follow, "follow", false, "follow the new run to its verdict and exit with the gate's code")
-		id, cl, err := runAndClient(c, fs, &sf, a, args)
-		if err != nil {
+	c.flags = func(fs *flag.FlagSet) {
+		o.Server.register(fs, "")
+		o.Follow.register(fs, false, true)
+		fs.BoolVar(&o.FollowRun, "follow", false, "follow the new run to its verdict and exit with the gate's code")
+	}
+	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) (err error) {
+		if o.RunID, err = oneRun(c, fs, pos, f.Env, &o.Server); err != nil {
 			return err
 		}
-		opts, err := ff.options(a)
-		if err != nil {
+		if err := o.Follow.validate(); err != nil {
 			return err
 		}
-		run, err := cl.Rerun(ctx, id)
-		if err != nil {
-			return err
+		if runF != nil {
+			return runF(ctx, o)
 		}
-		fmt.Fprintf(a.stderr, "run %s reruns %s\n", run.ID, id)
-		fmt.Fprintln(a.stdout, run.ID)
-		if !follow {
-			return nil
-		}
-		code, err := runner.Watch(ctx, opts, runner.WatchOptions{Client: cl, RunID: run.ID})
-		if err != nil {
-			return err
-		}
-		return exitcode.Reported(code)
+		return rerunRun(ctx, o)
 	}
 	return c
+}
+
+func rerunRun(ctx context.Context, o *rerunOptions) error {
+	cl, err := o.Server.client()
+	if err != nil {
+		return err
+	}
+	run, err := cl.Rerun(ctx, o.RunID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.IO.ErrOut, "run %s reruns %s\n", run.ID, o.RunID)
+	fmt.Fprintln(o.IO.Out, run.ID)
+	if !o.FollowRun {
+		return nil
+	}
+	code, err := runner.Watch(ctx, o.Follow.runner(o.IO, o.Env), runner.WatchOptions{Client: cl, RunID: run.ID})
+	if err != nil {
+		return err
+	}
+	return exitcode.Reported(code)
 }
 
 // statusList is a repeatable --status flag that also takes comma-separated values.
@@ -313,55 +316,66 @@ func joinStatuses() string {
 	return strings.Join(out, ", ")
 }
 
-func runsCommand() *command {
+// runsOptions are zof runs's.
+type runsOptions struct {
+	IO     *iostreams.IOStreams
+	Server serverOptions
+	List   client.ListOptions
+	Output string
+}
+
+func newCmdRuns(f *Factory, runF func(context.Context, *runsOptions) error) *command {
+	o := &runsOptions{IO: f.IO}
 	c := &command{
 		name:    "runs",
 		short:   "list runs on a server, newest first",
 		long:    "--status may repeat (or take a comma-separated list). --output json prints the page as the API returns it.",
 		example: "zof runs --server https://zof.example.com --status queued --status initial",
 	}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := newFlags(a, c)
-		var sf serverFlags
-		sf.register(fs)
-		var (
-			statuses                          statusList
-			project, environment, cursor, out string
-			limit                             int
-		)
-		fs.Var(&statuses, "status", "only runs with this status (repeatable): "+joinStatuses())
-		fs.StringVar(&project, "project", "", "only runs of this project")
-		fs.StringVar(&environment, "environment", "", "only runs against this environment")
-		fs.IntVar(&limit, "limit", 20, "at most this many runs")
-		fs.StringVar(&cursor, "cursor", "", "the next page, as printed by the previous one")
-		fs.StringVar(&out, "output", "text", "text | json")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
+	c.flags = func(fs *flag.FlagSet) {
+		o.Server.register(fs, "")
+		fs.Var((*statusList)(&o.List.Statuses), "status", "only runs with this status (repeatable): "+joinStatuses())
+		fs.StringVar(&o.List.Project, "project", "", "only runs of this project")
+		fs.StringVar(&o.List.Environment, "environment", "", "only runs against this environment")
+		fs.IntVar(&o.List.Limit, "limit", 20, "at most this many runs")
+		fs.StringVar(&o.List.Cursor, "cursor", "", "the next page, as printed by the previous one")
+		fs.StringVar(&o.Output, "output", "text", "text | json")
+	}
+	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
+		if err := noArgs(c, pos, ""); err != nil {
 			return err
 		}
-		if len(pos) > 0 {
-			return exitcode.Errorf(exitcode.Usage, "unexpected argument %q: runs takes only flags", pos[0])
-		}
-		if out != "text" && out != "json" {
-			return exitcode.Errorf(exitcode.Usage, "--output %q: use text or json", out)
-		}
-		if limit <= 0 {
-			return exitcode.Errorf(exitcode.Usage, "--limit %d: must be positive", limit)
-		}
-		cl, err := sf.client(fs, a.env)
-		if err != nil {
+		if err := checkOutput(o.Output); err != nil {
 			return err
 		}
-		list, err := cl.List(ctx, client.ListOptions{Statuses: statuses, Project: project, Environment: environment, Limit: limit, Cursor: cursor})
-		if err != nil {
-			return err
+		if o.List.Limit <= 0 {
+			return exitcode.Errorf(exitcode.Usage, "--limit %d: must be positive", o.List.Limit)
 		}
-		if out == "json" {
-			return writeJSON(a.stdout, list)
+		o.Server.fromEnv(setFlags(fs), f.Env)
+		if o.Server.URL == "" {
+			return exitcode.Errorf(exitcode.Usage, "no execution service: set --server or ZOF_SERVER")
 		}
-		return runner.WriteRunList(a.stdout, list, time.Now())
+		if runF != nil {
+			return runF(ctx, o)
+		}
+		return runsRun(ctx, o)
 	}
 	return c
+}
+
+func runsRun(ctx context.Context, o *runsOptions) error {
+	cl, err := o.Server.client()
+	if err != nil {
+		return err
+	}
+	list, err := cl.List(ctx, o.List)
+	if err != nil {
+		return err
+	}
+	if o.Output == "json" {
+		return writeJSON(o.IO.Out, list)
+	}
+	return runner.WriteRunList(o.IO.Out, list, time.Now())
 }
 
 // writeRuns prints a page of runs as a table, newest first as the server sends them.

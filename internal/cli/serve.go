@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zof-ai/zof-ci/internal/cli/iostreams"
 	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/engine/sqlitestore"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
@@ -32,7 +34,21 @@ const pruneEvery = time.Hour
 // serveStopWait bounds the wait for steps still being killed at shutdown.
 const serveStopWait = 5 * time.Second
 
-func serveCommand() *command {
+// serveOptions are zof serve's.
+type serveOptions struct {
+	IO        *iostreams.IOStreams
+	Env       Env
+	Data      string
+	Config    string
+	Listen    string // "" is the config's listen
+	LogFormat string
+	// MetricsListen is the metrics listener's address; "" is the config's
+	// metrics_listen, config.MetricsListenOff none.
+	MetricsListen string
+}
+
+func newCmdServe(f *Factory, runF func(context.Context, *serveOptions) error) *command {
+	o := &serveOptions{IO: f.IO, Env: f.Env}
 	c := &command{
 		name:  "serve",
 		short: "run the execution service (HTTP API, queue, tenants, persistence)",
@@ -42,53 +58,50 @@ func serveCommand() *command {
 			"leave unfinished runs for the next start. The config format is in docs/serve.md.",
 		example: "zof serve --data ./zof-data --config server.yaml",
 	}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := newFlags(a, c)
-		var dataDir, configPath, listen, logFormat string
-		fs.StringVar(&dataDir, "data", "zof-data", "directory for the database and the audit log (env ZOF_DATA)")
-		fs.StringVar(&configPath, "config", "server.yaml", "server config: tenants, tokens, limits (env ZOF_SERVER_CONFIG)")
-		fs.StringVar(&listen, "listen", "", "address to listen on, overrides the config's listen (e.g. 127.0.0.1:8080)")
-		fs.StringVar(&logFormat, "log-format", "text", "text | json")
-		var metricsListen string
-		fs.StringVar(&metricsListen, "metrics-listen", "", "address of the metrics listener (GET /metrics), overrides the config's metrics_listen; off for none")
-		if err := parse(fs, args); err != nil {
+	c.flags = func(fs *flag.FlagSet) {
+		fs.StringVar(&o.Data, "data", "zof-data", "directory for the database and the audit log (env ZOF_DATA)")
+		fs.StringVar(&o.Config, "config", "server.yaml", "server config: tenants, tokens, limits (env ZOF_SERVER_CONFIG)")
+		fs.StringVar(&o.Listen, "listen", "", "address to listen on, overrides the config's listen (e.g. 127.0.0.1:8080)")
+		fs.StringVar(&o.LogFormat, "log-format", "text", "text | json")
+		fs.StringVar(&o.MetricsListen, "metrics-listen", "", "address of the metrics listener (GET /metrics), overrides the config's metrics_listen; off for none")
+	}
+	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
+		if err := noArgs(c, pos, ""); err != nil {
 			return err
-		}
-		if fs.NArg() > 0 {
-			return exitcode.Errorf(exitcode.Usage, "unexpected argument %q: serve takes only flags", fs.Arg(0))
 		}
 		set := setFlags(fs)
-		fromEnv(set, "data", a.env, "ZOF_DATA", &dataDir)
-		fromEnv(set, "config", a.env, "ZOF_SERVER_CONFIG", &configPath)
-		logger, err := newLogger(a.stderr, logFormat)
-		if err != nil {
-			return err
+		fromEnv(set, "data", f.Env, "ZOF_DATA", &o.Data)
+		fromEnv(set, "config", f.Env, "ZOF_SERVER_CONFIG", &o.Config)
+		if o.LogFormat != "text" && o.LogFormat != "json" {
+			return exitcode.Errorf(exitcode.Usage, "--log-format %q: use text or json", o.LogFormat)
 		}
-		return serve(ctx, a, logger, dataDir, configPath, listen, metricsListen)
+		if runF != nil {
+			return runF(ctx, o)
+		}
+		return serve(ctx, o, newLogger(o.IO.ErrOut, o.LogFormat))
 	}
 	return c
 }
 
-func newLogger(w io.Writer, format string) (*slog.Logger, error) {
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
+// newLogger is the server's log in format (text or json, validated by the parse step).
+func newLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
 	}
-	return nil, exitcode.Errorf(exitcode.Usage, "--log-format %q: use text or json", format)
+	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-func serve(ctx context.Context, a *app, log *slog.Logger, dataDir, configPath, listen, metricsListen string) error {
+func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
+	dataDir, configPath, listen, metricsListen := o.Data, o.Config, o.Listen, o.MetricsListen
 	start := time.Now()
-	cfg, err := config.Load(configPath, a.env.Lookup)
+	cfg, err := config.Load(configPath, o.Env.Lookup)
 	if err != nil {
 		var cerr *config.Error
 		if errors.As(err, &cerr) {
 			for _, p := range cerr.Problems {
-				fmt.Fprintf(a.stderr, "%s: %s\n", configPath, p)
+				fmt.Fprintf(o.IO.ErrOut, "%s: %s\n", configPath, p)
 			}
-			fmt.Fprintf(a.stderr, "%s: the server config is invalid; nothing was started. Fix it and start again (format: docs/serve.md).\n", configPath)
+			fmt.Fprintf(o.IO.ErrOut, "%s: the server config is invalid; nothing was started. Fix it and start again (format: docs/serve.md).\n", configPath)
 			return exitcode.Reported(exitcode.Usage)
 		}
 		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w (format: docs/serve.md)", err))
@@ -113,7 +126,7 @@ func serve(ctx context.Context, a *app, log *slog.Logger, dataDir, configPath, l
 
 	// Commands that tenants may run get the server's environment minus the
 	// tenants' own tokens: a run must not be able to read another's credentials.
-	env := withoutKeys(a.env.List(), append(cfg.TokenEnv(), "ZOF_TOKEN"))
+	env := withoutKeys(o.Env.List(), append(cfg.TokenEnv(), "ZOF_TOKEN"))
 	steps := step.NewExecutor(step.ExecutorOptions{})
 	eng, err := engine.New(engine.Config{
 		Store:             store,

@@ -53,8 +53,10 @@ type Git struct {
 
 // Changes runs git and returns the change. A missing merge base (unrelated
 // histories, or a shallow clone that could not be deepened far enough) is
-// not an error: the result is incomplete and says why. Errors are for what a
-// person has to fix: no repository, no git, a base ref that does not exist.
+// not an error: the result is incomplete and says why. Neither is a base ref
+// missing from the clone (a fresh or shallow clone without the base branch):
+// the result is incomplete, and its reason names the ref and how to fetch it.
+// Errors are for what a person has to fix: no repository, no git, no head.
 func (g *Git) Changes(ctx context.Context) (*Result, error) {
 	if _, err := g.run(ctx, "rev-parse", "--git-dir"); err != nil {
 		if errors.Is(err, exec.ErrNotFound) || ctx.Err() != nil {
@@ -73,13 +75,18 @@ func (g *Git) Changes(ctx context.Context) (*Result, error) {
 	if headRef == "" {
 		headRef = "HEAD"
 	}
-	baseSHA, err := g.resolve(ctx, baseRef)
-	if err != nil {
-		return nil, fmt.Errorf("base ref %s not found: fetch it (%s) or pass --base: %w", baseRef, fetchHint(baseRef), err)
-	}
 	headSHA, err := g.resolve(ctx, headRef)
 	if err != nil {
 		return nil, fmt.Errorf("head ref %s not found: check out the change or pass the right ref: %w", headRef, err)
+	}
+	baseSHA, err := g.resolve(ctx, baseRef)
+	if err != nil {
+		if ctx.Err() != nil || strings.HasPrefix(baseRef, "-") {
+			return nil, fmt.Errorf("base ref %s: %w", baseRef, err)
+		}
+		// A fresh or shallow clone often lacks the base branch: the change is
+		// unknown (on_unknown_diff applies), and the reason says how to get it.
+		return &Result{Head: headSHA, Source: SourceGit, Reason: g.missingBase(ctx, baseRef)}, nil
 	}
 
 	mb, found, err := g.mergeBase(ctx, baseSHA, headSHA)
@@ -226,12 +233,43 @@ func (g *Git) remoteOf(ctx context.Context, ref string) string {
 	return "origin"
 }
 
-// fetchHint is the command that fetches ref, for error messages.
-func fetchHint(ref string) string {
-	if r, b, ok := strings.Cut(ref, "/"); ok && !strings.HasPrefix(ref, "refs/") {
-		return "git fetch " + r + " " + b
+// missingBase is the reason a change against a base ref that is not in the
+// clone is unknown: the ref, and the command that fetches it into the very
+// ref zof looks for. A plain `git fetch origin main` is not enough in a clone
+// made with a narrow refspec (actions/checkout's default, a --single-branch
+// clone): it only updates FETCH_HEAD.
+func (g *Git) missingBase(ctx context.Context, ref string) string {
+	return fmt.Sprintf("base ref %s is not in this clone, so the change cannot be computed: fetch it with "+
+		"'%s' (or check out with fetch-depth: 0 in actions/checkout, GIT_DEPTH: 0 in GitLab), or pass --base with a ref that exists",
+		ref, g.fetchHint(ctx, ref))
+}
+
+// fetchHint is the git command that fetches ref into the ref of the same name:
+// origin/main (a remote-tracking branch of a known remote) from that remote into
+// refs/remotes/origin/main, any other name as a branch of origin.
+func (g *Git) fetchHint(ctx context.Context, ref string) string {
+	if len(ref) == 40 && strings.Trim(ref, "0123456789abcdef") == "" {
+		return "git fetch origin " + ref // a commit: GitHub and GitLab serve it by sha
 	}
-	return "git fetch origin " + ref
+	name := strings.TrimPrefix(ref, "refs/remotes/")
+	if name != ref || !strings.HasPrefix(ref, "refs/") {
+		var remotes []string
+		if out, err := g.run(ctx, "remote"); err == nil {
+			remotes = strings.Fields(string(out))
+		}
+		for _, r := range append(remotes, "origin") {
+			if b, ok := strings.CutPrefix(name, r+"/"); ok && b != "" {
+				return fmt.Sprintf("git fetch %s %s:refs/remotes/%s/%s", r, b, r, b)
+			}
+		}
+	}
+	if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
+		return fmt.Sprintf("git fetch origin %s:refs/heads/%s", b, b)
+	}
+	if strings.HasPrefix(ref, "refs/") {
+		return fmt.Sprintf("git fetch origin %s:%s", ref, ref)
+	}
+	return fmt.Sprintf("git fetch origin %s:refs/heads/%s", ref, ref)
 }
 
 func (g *Git) dirName() string {

@@ -218,7 +218,6 @@ func TestGitErrors(t *testing.T) {
 		g    Git
 		want string
 	}{
-		{"missing base", Git{Dir: r.dir, Env: env, Base: "origin/nope"}, "base ref origin/nope not found: fetch it (git fetch origin nope) or pass --base"},
 		{"missing head", Git{Dir: r.dir, Env: env, Base: "main", Head: "nope"}, "head ref nope not found"},
 		{"option-like ref", Git{Dir: r.dir, Env: env, Base: "--output=x"}, `invalid ref "--output=x"`},
 		{"not a repository", Git{Dir: t.TempDir(), Env: env, Base: "main"}, "is not a git repository"},
@@ -231,6 +230,33 @@ func TestGitErrors(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("missing base refs are unknown changes that say how to fetch them", func(t *testing.T) {
+		r.git("remote", "add", "upstream", "file:///nonexistent")
+		sha := strings.Repeat("ab", 20)
+		for _, tt := range []struct{ base, fetch string }{
+			{"origin/main", "git fetch origin main:refs/remotes/origin/main"},
+			{"upstream/release/v1", "git fetch upstream release/v1:refs/remotes/upstream/release/v1"},
+			{"refs/remotes/origin/dev", "git fetch origin dev:refs/remotes/origin/dev"},
+			{"trunk", "git fetch origin trunk:refs/heads/trunk"},
+			{"feature/x", "git fetch origin feature/x:refs/heads/feature/x"},
+			{"refs/heads/trunk", "git fetch origin trunk:refs/heads/trunk"},
+			{"refs/tags/v1", "git fetch origin refs/tags/v1:refs/tags/v1"},
+			{sha, "git fetch origin " + sha},
+		} {
+			res, err := (&Git{Dir: r.dir, Env: env, Base: tt.base}).Changes(context.Background())
+			if err != nil {
+				t.Fatalf("base %s: %v", tt.base, err)
+			}
+			if res.Complete || len(res.Files) != 0 || res.Source != SourceGit || res.Head == "" {
+				t.Errorf("base %s: got complete=%v files=%v source=%q head=%q, want an unknown git change of HEAD", tt.base, res.Complete, res.Files, res.Source, res.Head)
+			}
+			want := "base ref " + tt.base + " is not in this clone, so the change cannot be computed: fetch it with '" + tt.fetch + "' (or check out with fetch-depth: 0 in actions/checkout"
+			if !strings.HasPrefix(res.Reason, want) {
+				t.Errorf("base %s: reason\n%s\nwant prefix\n%s", tt.base, res.Reason, want)
+			}
+		}
+	})
 
 	t.Run("no default base", func(t *testing.T) {
 		r2 := newRepo(t, env)

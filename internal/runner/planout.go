@@ -164,7 +164,11 @@ func WritePlanText(w io.Writer, p *Plan, o PlanOutput) error {
 	fmt.Fprintf(&b, "Suite %s · project %s · environment %s\n", j.Suite, j.Project, j.Environment)
 	scope := "Scope: " + j.Scope
 	if d := j.Diff; d != nil {
-		scope += fmt.Sprintf(" (%d changed %s from %s", d.Files, plural(d.Files, "file", "files"), d.Source)
+		if d.Files == 0 && !d.Complete {
+			scope += " (change unknown, from " + d.Source // not "0 changed files": the reason follows
+		} else {
+			scope += fmt.Sprintf(" (%d changed %s from %s", d.Files, plural(d.Files, "file", "files"), d.Source)
+		}
 		if d.Base != "" {
 			scope += fmt.Sprintf(", %s...%s", short(d.Base), short(d.Head))
 		}
