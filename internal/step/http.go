@@ -75,14 +75,14 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 	// Every log line and message shows the request built from its masked
 	// parts: a secret is never escaped into text that masking must then find.
 	shown := displayURL(in.Mask, base, path, full, query)
-	method = in.Mask.String(method)
+	shownMethod := in.Mask.String(method)
 	req, err := http.NewRequestWithContext(ctx, method, target, reqBody)
 	if err != nil {
-		return failed(fmt.Sprintf("invalid request %s %s: %v", method, shown, unwrapURLError(err)))
+		return failed(fmt.Sprintf("invalid request %s %s: %v", shownMethod, shown, unwrapURLError(err)))
 	}
 	if in.AllowURL != nil {
 		if err := in.AllowURL(req.URL); err != nil {
-			return failed(fmt.Sprintf("%s %s is not allowed: %v", method, shown, err))
+			return failed(fmt.Sprintf("%s %s is not allowed: %v", shownMethod, shown, err))
 		}
 	}
 	req.Header.Set("User-Agent", e.opts.UserAgent)
@@ -100,14 +100,14 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 		}
 	}
 
-	line := method + " " + shown
+	line := shownMethod + " " + shown
 	start := time.Now()
 	resp, err := e.client.Do(req)
 	if err != nil {
 		if expired(ctx) {
 			return result{interrupted: true, log: line + " → no response", doing: fmt.Sprintf("%s: no response after %s", line, roundDur(time.Since(start)))}
 		}
-		msg := transportError(method, shown, err, e.opts.MaxRedirects)
+		msg := transportError(shownMethod, shown, err, e.opts.MaxRedirects)
 		return result{failure: &api.Failure{Message: msg}, log: line + " → " + msg}
 	}
 	defer resp.Body.Close()

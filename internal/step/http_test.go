@@ -657,6 +657,23 @@ func TestDisplayURL(t *testing.T) {
 	}
 }
 
+// TestMaskingChangesOnlyText: a secret that happens to equal the method or a
+// query value is masked in the log, never in the request itself.
+func TestMaskingChangesOnlyText(t *testing.T) {
+	srv := testServer(t)
+	in := Input{BaseURL: srv.URL, Mask: secret.NewMasker([]string{"DELETE", "a b+c"})}
+	out := NewExecutor(ExecutorOptions{}).Run(context.Background(), api.Step{
+		HTTP:    &api.HTTPRequest{Method: "DELETE", Path: "/echo/x", Query: map[string]string{"q": "a b+c"}},
+		Capture: map[string]string{"method": "$.method", "query": "$.query"},
+	}, in)
+	if out.Status != api.StepPassed || out.Captures["method"] != "DELETE" || out.Captures["query"] != "q=a+b%2Bc" {
+		t.Fatalf("the request changed: %s %v\n%s", out.Status, out.Captures, out.Output)
+	}
+	if !strings.HasPrefix(out.Output, "*** "+srv.URL+"/echo/x?q=*** → 200 OK") {
+		t.Errorf("log %q, want the method and the query value masked", out.Output)
+	}
+}
+
 // reservedSecrets are secrets made of every character some encoding changes.
 var reservedSecrets = []string{
 	`@/+=&<>"'%?#:;, x`,
