@@ -593,7 +593,8 @@ func TestFollowTokenRevoked(t *testing.T) {
 	}
 	h := newHarness(t, rec, time.Second)
 	go func() {
-		time.Sleep(20 * time.Millisecond)
+		// Drop the stream once its 4 events are shown (the last: position 1).
+		eventually.Wait(t, waitLimit, func() bool { return strings.Contains(h.output(), "In queue (position 1)") }, "the 4 visible events")
 		h.srv.CloseClientConnections()
 	}()
 	out := h.follow(context.Background())

@@ -288,11 +288,16 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("block_after: 1h\nmax_body: 1MiB\n"))
 	f.Add([]byte("tenants: {a: {allowed_targets: ['http://[::1]:*/**'], tokens: [{name: x, role: admin, sha256: " + sum("x") + "}]}}"))
 	f.Add([]byte("- [a, b]\n"))
+	f.Add([]byte("metrics_listen: off\nmetrics_token: {env: METRICS}\ntenants: {a: {tokens: [{name: x, role: viewer, env: TOK_A}]}}\n"))
+	f.Add([]byte("metrics_listen: '[::1]:9464'\nmetrics_token: {sha256: " + sum("y") + "}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := config.Parse(data, "fuzz.yaml", lookup)
 		if err == nil {
 			if len(c.Tenants) == 0 || c.MaxBody < config.MinMaxBody || c.BlockAfter <= 0 {
 				t.Fatalf("accepted an invalid config: %+v", c)
+			}
+			if c.MetricsAuthenticate("") {
+				t.Fatal("an empty metrics token is accepted")
 			}
 			for _, tn := range c.Tenants {
 				if len(tn.Tokens) == 0 || tn.MaxConcurrentRuns < 1 {
