@@ -22,7 +22,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 // Limits and retry policy. Backoff is "full jitter" (a uniform wait in [0, min(cap, base·2ⁿ)),
@@ -88,15 +87,15 @@ type Client struct {
 func New(baseURL, token string, o Options) (*Client, error) {
 	u, err := url.Parse(strings.TrimSpace(baseURL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, exitcode.Errorf(exitcode.Usage, "--server %q: use the service's base URL, e.g. https://zof.example.com (check --server / ZOF_SERVER)", redactRaw(baseURL))
+		return nil, invalidf("--server %q: use the service's base URL, e.g. https://zof.example.com (check --server / ZOF_SERVER)", redactRaw(baseURL))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, exitcode.Errorf(exitcode.Usage, "--server %s: the base URL takes no query or fragment", u.Redacted())
+		return nil, invalidf("--server %s: the base URL takes no query or fragment", u.Redacted())
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	if strings.ContainsAny(token, "\r\n") {
-		return nil, exitcode.Errorf(exitcode.Usage, "the token contains a line break: check --token / ZOF_TOKEN")
+		return nil, invalidf("the token contains a line break: check --token / ZOF_TOKEN")
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{}
@@ -186,8 +185,9 @@ type Error struct {
 	// Temporary errors may succeed when tried again (5xx, 429, connection errors,
 	// bodies that are not our JSON); the others will not (401, 404, 409, 422).
 	Temporary bool
-	// Code is the exit code the error means for the gate.
-	Code exitcode.Code
+	// Kind is what the error means for the caller: the service is unavailable,
+	// refused the credentials, or refused the request as invalid.
+	Kind ErrorKind
 	// Msg is the sentence for the person; Err the cause, if any.
 	Msg string
 	Err error
@@ -198,10 +198,40 @@ func (e *Error) Error() string { return e.Msg }
 // Unwrap returns the cause (a network error, a context error).
 func (e *Error) Unwrap() error { return e.Err }
 
-// ExitCode is the gate's exit code for the error.
-func (e *Error) ExitCode() int { return int(e.Code) }
+// ErrorKind is what an Error means, so a caller can act on it (the zof CLI
+// maps each kind to its exit code).
+type ErrorKind int
 
-var _ exitcode.Coder = (*Error)(nil)
+const (
+	// KindUnavailable: the service could not be reached, or answered with
+	// something that is not the API.
+	KindUnavailable ErrorKind = iota + 1
+	// KindUnauthorized: the service refused the credentials (401, 403).
+	KindUnauthorized
+	// KindInvalid: the request is wrong and sending it again will not help:
+	// the service refused it (400, 404, 409, 422) or it could not be built
+	// (the base URL, the token or the idempotency key is malformed).
+	KindInvalid
+)
+
+// String names the kind.
+func (k ErrorKind) String() string {
+	switch k {
+	case KindUnavailable:
+		return "unavailable"
+	case KindUnauthorized:
+		return "unauthorized"
+	case KindInvalid:
+		return "invalid"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// invalidf is a KindInvalid error made here, before any request is sent.
+func invalidf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Kind: KindInvalid, Msg: err.Error(), Err: errors.Unwrap(err)}
+}
 
 // IsTemporary reports whether err is a failure that may pass when tried again.
 func IsTemporary(err error) bool {
@@ -259,7 +289,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 	}
 	if ctx.Err() != nil {
 		// The caller gave up (an interrupt, its deadline): say so, not "unreachable".
-		return nil, &Error{Op: cl.op, Status: last.Status, Temporary: true, Code: exitcode.Unavailable, Err: ctx.Err(),
+		return nil, &Error{Op: cl.op, Status: last.Status, Temporary: true, Kind: KindUnavailable, Err: ctx.Err(),
 			Msg: fmt.Sprintf("%s: gave up: %v (last: %s)", cl.op, context.Cause(ctx), last.Msg)}
 	}
 	if last.Temporary {
@@ -271,7 +301,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 // unreachable turns the last transient failure into the 69 error a person reads.
 func (c *Client) unreachable(e *Error, attempts int) *Error {
 	out := *e
-	out.Code = exitcode.Unavailable
+	out.Kind = KindUnavailable
 	tries := ""
 	if attempts > 1 {
 		tries = fmt.Sprintf(" (after %d attempts)", attempts)
@@ -315,11 +345,11 @@ func (c *Client) once(ctx context.Context, cl call, out any) (*response, error) 
 		return nil, c.bodyError(ctx, cl.op, resp, err)
 	}
 	if !isJSON(resp.Header.Get("Content-Type")) {
-		return nil, &Error{Op: cl.op, Status: resp.StatusCode, Temporary: true, Code: exitcode.Unavailable,
+		return nil, &Error{Op: cl.op, Status: resp.StatusCode, Temporary: true, Kind: KindUnavailable,
 			Msg: fmt.Sprintf("%s: the server answered %d with %s instead of JSON", cl.op, resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), body))}
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return nil, &Error{Op: cl.op, Status: resp.StatusCode, Temporary: true, Code: exitcode.Unavailable, Err: err,
+		return nil, &Error{Op: cl.op, Status: resp.StatusCode, Temporary: true, Kind: KindUnavailable, Err: err,
 			Msg: fmt.Sprintf("%s: the server's answer is not the expected JSON (%v)", cl.op, err)}
 	}
 	return &response{status: resp.StatusCode, header: resp.Header}, nil
@@ -329,7 +359,7 @@ func (c *Client) once(ctx context.Context, cl call, out any) (*response, error) 
 func (c *Client) request(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Request, error) {
 	u, err := url.Parse(c.base.String() + path) // path is already escaped
 	if err != nil {
-		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("building the request to %s: %w", c.display, err))
+		return nil, invalidf("building the request to %s: %w", c.display, err)
 	}
 	u.RawQuery = q.Encode()
 	var r io.Reader
@@ -338,7 +368,7 @@ func (c *Client) request(ctx context.Context, method, path string, q url.Values,
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), r)
 	if err != nil {
-		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("building the request to %s: %w", c.display, err))
+		return nil, invalidf("building the request to %s: %w", c.display, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -354,7 +384,7 @@ func (c *Client) request(ctx context.Context, method, path string, q url.Values,
 func (c *Client) transportError(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
 		// The caller gave up (interrupt, deadline): not the server's fault.
-		return &Error{Op: op, Temporary: true, Code: exitcode.Unavailable, Err: ctx.Err(), Msg: fmt.Sprintf("%s: %v", op, ctx.Err())}
+		return &Error{Op: op, Temporary: true, Kind: KindUnavailable, Err: ctx.Err(), Msg: fmt.Sprintf("%s: %v", op, ctx.Err())}
 	}
 	cause := err
 	var ue *url.Error
@@ -365,13 +395,13 @@ func (c *Client) transportError(ctx context.Context, op string, err error) error
 	if errors.Is(cause, context.DeadlineExceeded) {
 		msg = fmt.Sprintf("no answer within %s", RequestTimeout)
 	}
-	return &Error{Op: op, Temporary: true, Code: exitcode.Unavailable, Err: err, Msg: fmt.Sprintf("%s: %s", op, msg)}
+	return &Error{Op: op, Temporary: true, Kind: KindUnavailable, Err: err, Msg: fmt.Sprintf("%s: %s", op, msg)}
 }
 
 // bodyError is a failure while reading a response body.
 func (c *Client) bodyError(ctx context.Context, op string, resp *http.Response, err error) error {
 	if errors.Is(err, errTooLarge) {
-		return &Error{Op: op, Status: resp.StatusCode, Code: exitcode.Unavailable, Err: err,
+		return &Error{Op: op, Status: resp.StatusCode, Kind: KindUnavailable, Err: err,
 			Msg: fmt.Sprintf("%s: the server's answer is larger than %d MiB; is --server a zof server?", op, MaxResponseBytes>>20)}
 	}
 	e := c.transportError(ctx, op, err).(*Error)
@@ -405,23 +435,23 @@ func (c *Client) statusError(cl call, resp *http.Response) error {
 	st := resp.StatusCode
 	switch {
 	case st == http.StatusUnauthorized:
-		e.Code = exitcode.NoPerm
+		e.Kind = KindUnauthorized
 		if c.token == "" {
 			e.Msg = "the server wants a token (401): set --token or ZOF_TOKEN"
 		} else {
 			e.Msg = "the server refused the token (401): check --token / ZOF_TOKEN"
 		}
 	case st == http.StatusForbidden:
-		e.Code = exitcode.NoPerm
+		e.Kind = KindUnauthorized
 		e.Msg = withDetail(fmt.Sprintf("the server refused the token (403): its role may not %s; check --token / ZOF_TOKEN", cl.op))
 	case st == http.StatusNotFound && p != nil && cl.runID != "":
-		e.Code = exitcode.Usage
+		e.Kind = KindInvalid
 		e.Msg = fmt.Sprintf("run %s not found on %s (or it belongs to another tenant)", clean(cl.runID), c.display)
 	case st == http.StatusTooManyRequests || st >= 500 || p == nil:
 		// 5xx, throttling, and any answer that is not our problem JSON (a proxy's error
 		// page, a 404 from something that is not zof) may be a passing fault: retried.
 		e.Temporary = true
-		e.Code = exitcode.Unavailable
+		e.Kind = KindUnavailable
 		if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
 			e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.opts.Now())
 		}
@@ -435,7 +465,7 @@ func (c *Client) statusError(cl call, resp *http.Response) error {
 		}
 	default:
 		// 400, 404 of something else, 409, 413, 422: the request itself is refused.
-		e.Code = exitcode.Usage
+		e.Kind = KindInvalid
 		e.Msg = withDetail(fmt.Sprintf("%s: refused (%d %s)", cl.op, st, http.StatusText(st)))
 		if p != nil && p.RunID != "" && !strings.Contains(e.Msg, p.RunID) {
 			e.Msg += " (run " + clean(p.RunID) + ")"

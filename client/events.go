@@ -17,7 +17,6 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 // Stream failures. All are temporary: reconnect with the last seq (Stream.Last).
@@ -64,7 +63,7 @@ func (c *Client) Events(ctx context.Context, id string, after int64) (*Stream, e
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if context.Cause(connCtx) == ErrSilent && ctx.Err() == nil {
-			return fail(&Error{Op: op, Temporary: true, Code: exitcode.Unavailable, Err: ErrSilent,
+			return fail(&Error{Op: op, Temporary: true, Kind: KindUnavailable, Err: ErrSilent,
 				Msg: fmt.Sprintf("%s: no answer within %s", op, silence)})
 		}
 		return fail(c.transportError(ctx, op, err))
@@ -76,7 +75,7 @@ func (c *Client) Events(ctx context.Context, id string, after int64) (*Stream, e
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != api.MediaEventStream {
 		body, _ := readLimited(resp.Body, maxErrorBytes)
 		resp.Body.Close()
-		return fail(&Error{Op: op, Status: resp.StatusCode, Temporary: true, Code: exitcode.Unavailable,
+		return fail(&Error{Op: op, Status: resp.StatusCode, Temporary: true, Kind: KindUnavailable,
 			Msg: fmt.Sprintf("%s: the server answered with %s instead of an event stream", op, describeBody(resp.Header.Get("Content-Type"), body))})
 	}
 	s := newStream(resp.Body, id, after, func() { timer.Reset(silence) })

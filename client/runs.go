@@ -3,14 +3,12 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 // MaxIdempotencyKey bounds a key's length; the client's own keys are 64 hex characters.
@@ -23,7 +21,7 @@ const MaxIdempotencyKey = 255
 func (c *Client) Create(ctx context.Context, req *api.RunRequest, idempotencyKey string) (run *api.Run, replayed bool, err error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, false, exitcode.Wrap(exitcode.Usage, fmt.Errorf("encoding the run request: %w", err))
+		return nil, false, invalidf("encoding the run request: %w", err)
 	}
 	cl := call{op: "create a run", method: http.MethodPost, path: "/v1/runs", body: body, want: []int{http.StatusCreated, http.StatusOK}, header: http.Header{}}
 	if idempotencyKey != "" {
@@ -50,14 +48,14 @@ func (c *Client) Create(ctx context.Context, req *api.RunRequest, idempotencyKey
 // backslash and quote escaped. Other characters cannot be sent: a usage error.
 func SFString(key string) (string, error) {
 	if len(key) > MaxIdempotencyKey {
-		return "", exitcode.Errorf(exitcode.Usage, "--idempotency-key is %d characters long; use at most %d", len(key), MaxIdempotencyKey)
+		return "", invalidf("--idempotency-key is %d characters long; use at most %d", len(key), MaxIdempotencyKey)
 	}
 	var b strings.Builder
 	b.WriteByte('"')
 	for i := 0; i < len(key); i++ {
 		ch := key[i]
 		if ch < 0x20 || ch > 0x7e {
-			return "", exitcode.Errorf(exitcode.Usage, "--idempotency-key may only hold printable ASCII characters (RFC 8941 sf-string); it has %q at byte %d", ch, i)
+			return "", invalidf("--idempotency-key may only hold printable ASCII characters (RFC 8941 sf-string); it has %q at byte %d", ch, i)
 		}
 		if ch == '"' || ch == '\\' {
 			b.WriteByte('\\')

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -121,16 +122,29 @@ func run(ctx context.Context, args []string, a *app) int {
 	return int(exitcode.Usage)
 }
 
-func dispatch(ctx context.Context, a *app, c *command, args []string) int {
+// dispatch runs a command and maps its error to the exit code, once: the
+// table is internal/exitcode's. A panic is a bug in zof, not the user's
+// input: it is reported as one and exits 70, never as a gate outcome.
+func dispatch(ctx context.Context, a *app, c *command, args []string) (code int) {
+	defer func() {
+		if v := recover(); v != nil {
+			fmt.Fprintf(a.stderr, "zof %s: internal error: %v\nThis is a bug in zof; please report it with the lines below.\n%s", c.name, v, debug.Stack())
+			code = int(exitcode.Internal)
+		}
+	}()
 	err := c.run(ctx, a, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	code := exitcode.Of(err)
+	ec := exitcode.Of(err)
 	if err != nil && !exitcode.IsReported(err) {
-		fmt.Fprintf(a.stderr, "zof %s: %v\n", c.name, err)
+		if ec == exitcode.Internal {
+			fmt.Fprintf(a.stderr, "zof %s: internal error: %v (this is a bug in zof; please report it)\n", c.name, err)
+		} else {
+			fmt.Fprintf(a.stderr, "zof %s: %v\n", c.name, err)
+		}
 	}
-	return int(code)
+	return int(ec)
 }
 
 func usage(w io.Writer, cmds []*command) {
@@ -145,7 +159,7 @@ func usage(w io.Writer, cmds []*command) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'zof COMMAND --help' for a command's flags and an example.")
 	fmt.Fprintln(w, "Exit codes: 0 passed, 1 failed, 2 blocked, 3 cancelled, 4 timed out, 5 nothing to run,")
-	fmt.Fprintln(w, "64 usage or invalid suite, 69 service unavailable, 77 credentials refused, 130 interrupted.")
+	fmt.Fprintln(w, "64 usage or invalid suite, 69 service unavailable, 70 internal error, 77 credentials refused, 130 interrupted.")
 }
 
 // newFlags makes a command's flag set whose --help prints the synopsis and example.

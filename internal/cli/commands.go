@@ -12,6 +12,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/internal/ci"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters"
 	"github.com/zof-ai/zof-ci/internal/runner"
 )
@@ -134,7 +135,7 @@ func planCommand() *command {
 		if err != nil {
 			return exitcode.Wrap(exitcode.Usage, fmt.Errorf("writing the plan: %w", err))
 		}
-		return exitcode.Reported(p.Exit())
+		return exitcode.Reported(exitcode.OfKind(p.Kind()))
 	}
 	return c
 }
@@ -217,6 +218,7 @@ func runCommand() *command {
 			TTY:               tty,
 			Color:             color,
 			GitHubActions:     gha,
+			ExitOf:            exitcode.Report,
 		}
 		ciCtx := ci.Detect(a.env.Lookup)
 		opts.CI = ciCtx
@@ -234,8 +236,8 @@ func runCommand() *command {
 			}
 		}
 		var (
-			code exitcode.Code
-			err  error
+			v   gate.Verdict
+			err error
 		)
 		if server == "" {
 			for _, f := range []string{"detach", "supersede", "idempotency-key", "no-stream", "poll-interval", "cancel-on-timeout", "token"} {
@@ -243,13 +245,13 @@ func runCommand() *command {
 					return exitcode.Errorf(exitcode.Usage, "--%s needs an execution service: set --server or ZOF_SERVER (without one the run executes here, on the embedded engine)", f)
 				}
 			}
-			code, err = runner.RunEmbedded(ctx, opts)
+			v, err = runner.RunEmbedded(ctx, opts)
 		} else {
 			cl, cerr := newClient(server, token)
 			if cerr != nil {
 				return cerr
 			}
-			code, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{
+			v, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{
 				Client:         cl,
 				IdempotencyKey: idemKey,
 				Supersede:      supersede,
@@ -260,7 +262,7 @@ func runCommand() *command {
 		if err != nil {
 			return err
 		}
-		return exitcode.Reported(code)
+		return exitcode.Reported(exitcode.OfVerdict(v))
 	}
 	return c
 }

@@ -75,6 +75,7 @@ func (f *followFlags) options(a *app) (runner.RunOptions, error) {
 		CancelOnInterrupt: f.cancelOnInterrupt, CancelOnTimeout: f.cancelOnTimeout,
 		NoStream: f.noStream, PollInterval: f.pollInterval,
 		Stdout: a.stdout, Stderr: a.stderr, TTY: tty, Color: color, GitHubActions: gha,
+		ExitOf: exitcode.Report,
 	}, nil
 }
 
@@ -151,11 +152,11 @@ func watchCommand() *command {
 		if err != nil {
 			return err
 		}
-		code, err := runner.Watch(ctx, opts, runner.WatchOptions{Client: cl, RunID: id})
+		v, err := runner.Watch(ctx, opts, runner.WatchOptions{Client: cl, RunID: id})
 		if err != nil {
 			return err
 		}
-		return exitcode.Reported(code)
+		return exitcode.Reported(exitcode.OfVerdict(v))
 	}
 	return c
 }
@@ -203,7 +204,7 @@ func statusCommand() *command {
 		if !exitStatus {
 			return nil
 		}
-		return exitcode.Reported(runner.StatusCode(run))
+		return exitcode.Reported(exitcode.OfKind(runner.StatusKind(run)))
 	}
 	return c
 }
@@ -274,11 +275,11 @@ func rerunCommand() *command {
 		if !follow {
 			return nil
 		}
-		code, err := runner.Watch(ctx, opts, runner.WatchOptions{Client: cl, RunID: run.ID})
+		v, err := runner.Watch(ctx, opts, runner.WatchOptions{Client: cl, RunID: run.ID})
 		if err != nil {
 			return err
 		}
-		return exitcode.Reported(code)
+		return exitcode.Reported(exitcode.OfVerdict(v))
 	}
 	return c
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters"
 	"github.com/zof-ai/zof-ci/internal/reporters/reporttest"
 	"github.com/zof-ai/zof-ci/internal/secret"
@@ -110,7 +110,7 @@ func TestSecretsNeverReachAReport(t *testing.T) {
 	b.Member("checkout/usd", api.StatusCancelled, 0, leak("cancel reason"))
 	b.Member("contract-tests", api.StatusBlocked, 0, leak("blocked"))
 	b.RunStatus(api.StatusFailed, leak("run reason"))
-	res := b.Result(exitcode.Failed, leak("gate failed"), leak("notice"))
+	res := b.Result(gate.Failed, leak("gate failed"), leak("notice"))
 	res.Run.URL = leak("https://x/")
 	res.Run.Labels = map[string]string{"k": leak("v")}
 

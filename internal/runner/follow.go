@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/console"
 )
 
@@ -64,7 +65,7 @@ type followOptions struct {
 
 // followed is an Outcome plus the event log it was folded from.
 type followed struct {
-	Outcome
+	gate.Outcome
 	events []api.Event
 }
 
@@ -72,7 +73,7 @@ type followed struct {
 // terminal status, the deadline or an interrupt (ctx). It never returns before the source's
 // goroutine has ended.
 func follow(ctx context.Context, src source, con *console.Reporter, o followOptions) followed {
-	out := followed{Outcome: Outcome{Run: &api.Run{ID: o.RunID, URL: o.URL}, Timeout: o.Timeout}}
+	out := followed{Outcome: gate.Outcome{Run: &api.Run{ID: o.RunID, URL: o.URL}, Timeout: o.Timeout}}
 	now := func() time.Time {
 		if o.Now != nil {
 			return o.Now()

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/gate"
 )
 
 // PlanSchema names the shape of `zof plan --output json` (docs/plan-json.md).
@@ -44,7 +45,7 @@ type PlanCase struct {
 	Sequence string       `json:"ordered_set,omitempty"`
 }
 
-func (p *Plan) toJSON() PlanJSON {
+func planJSON(p *gate.Plan) PlanJSON {
 	out := PlanJSON{
 		Schema:      PlanSchema,
 		Suite:       p.Request.SuiteFile,
@@ -96,17 +97,17 @@ func nonNil(xs []string) []string {
 }
 
 // WritePlanJSON writes the plan as indented, stable JSON.
-func WritePlanJSON(w io.Writer, p *Plan) error {
+func WritePlanJSON(w io.Writer, p *gate.Plan) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(p.toJSON())
+	return enc.Encode(planJSON(p))
 }
 
 // WritePlanText writes the plan as a table for a person: the scope and any
 // widening first, then each selected case with its reasons, then the changed
 // files that selected nothing.
-func WritePlanText(w io.Writer, p *Plan) error {
-	j := p.toJSON()
+func WritePlanText(w io.Writer, p *gate.Plan) error {
+	j := planJSON(p)
 	var b strings.Builder
 	fmt.Fprintf(&b, "Suite %s · project %s · environment %s\n", j.Suite, j.Project, j.Environment)
 	scope := "Scope: " + j.Scope

@@ -8,21 +8,20 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 )
 
 // statusMembers bounds the member lines of `zof status`, so it stays one screen.
 const statusMembers = 40
 
-// StatusCode is `zof status --exit-status`: for a finished run the gate's code with every
-// outcome in fail_on (0 passed, 1 failed, 2 blocked, 3 cancelled), for an unfinished one 4:
-// there is no verdict yet, as when --timeout passes.
-func StatusCode(r *api.Run) exitcode.Code {
+// StatusKind is `zof status --exit-status`: for a finished run the gate's decision with
+// every outcome in fail_on (passed, failed, blocked, cancelled), for an unfinished one
+// TimedOut: there is no verdict yet, as when --timeout passes.
+func StatusKind(r *api.Run) gate.Kind {
 	if !r.Status.Terminal() {
-		return exitcode.Timeout
+		return gate.TimedOut
 	}
-	code, _, _ := Verdict(Outcome{Run: r}, allOutcomes)
-	return code
+	return gate.Judge(gate.Outcome{Run: r}, gate.AllOutcomes).Kind
 }
 
 // WriteStatus prints a run on one screen: status and substate, where it came from, the

@@ -12,7 +12,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	cigithub "github.com/zof-ai/zof-ci/internal/ci/github"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
@@ -256,27 +256,27 @@ func (c *CheckRun) Report(ctx context.Context, res *report.Result) error {
 }
 
 // Conclusion maps the result to a check run conclusion: the run's status,
-// timed_out for a deadline (exit 4), failure for Failed (Blocked) and errors,
+// timed_out for a deadline, failure for Failed (Blocked) and errors,
 // neutral when the gate passed although the run did not (a status outside
 // fail_on).
 func Conclusion(res *report.Result) string {
-	switch res.Exit {
-	case exitcode.Timeout:
+	switch res.Gate {
+	case gate.TimedOut:
 		return "timed_out"
-	case exitcode.Interrupted, exitcode.Cancelled:
+	case gate.Interrupted, gate.Cancelled:
 		return "cancelled"
 	}
 	if res.Run == nil {
-		if res.Exit == exitcode.OK {
+		if res.Gate == gate.Passed {
 			return "success"
 		}
 		return "failure"
 	}
 	s := res.Run.Status
 	switch {
-	case s == api.StatusPassed && res.Exit == exitcode.OK:
+	case s == api.StatusPassed && res.Gate == gate.Passed:
 		return "success"
-	case res.Exit == exitcode.OK:
+	case res.Gate == gate.Passed:
 		return "neutral"
 	case s == api.StatusCancelled:
 		return "cancelled"

@@ -47,7 +47,7 @@ func NewOutputs(o report.Options) (report.Reporter, error) {
 // Values are the outputs of a result, every name always present (empty when
 // unknown) so `steps.<id>.outputs.<name>` is defined whatever happened.
 func Values(res *report.Result, junit string, m *secret.Masker) []Output {
-	v := map[string]string{"exit-code": strconv.Itoa(int(res.Exit)), "junit": junit}
+	v := map[string]string{"exit-code": strconv.Itoa(res.Exit.Code), "junit": junit}
 	if run := res.Run; run != nil {
 		c := report.Tally(run)
 		v["run-id"], v["run-url"], v["status"] = run.ID, run.URL, string(run.Status)

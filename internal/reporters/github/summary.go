@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
@@ -280,18 +280,18 @@ func headline(res *report.Result) (string, string) {
 	if res == nil {
 		return "❔", "unknown"
 	}
-	switch res.Exit {
-	case exitcode.Timeout:
+	switch res.Gate {
+	case gate.TimedOut:
 		return "⏱", "Timed out"
-	case exitcode.Interrupted:
+	case gate.Interrupted:
 		return "⚪", "Interrupted"
-	case exitcode.Empty:
+	case gate.Empty:
 		return "❌", "Nothing to run"
-	case exitcode.Usage, exitcode.Unavailable, exitcode.NoPerm:
+	case gate.NoVerdict:
 		return "❌", "Error"
 	}
 	if res.Run == nil {
-		if res.Exit == exitcode.OK {
+		if res.Gate == gate.Passed {
 			return "✅", "Passed"
 		}
 		return "❌", "Failed"
@@ -301,12 +301,12 @@ func headline(res *report.Result) (string, string) {
 	case api.StatusPassed:
 		return "✅", s.Display()
 	case api.StatusFailed, api.StatusBlocked:
-		if res.Exit == exitcode.OK {
+		if res.Gate == gate.Passed {
 			return "⚠", s.Display() + " (gate passed)"
 		}
 		return "❌", s.Display()
 	case api.StatusCancelled:
-		if res.Exit == exitcode.OK {
+		if res.Gate == gate.Passed {
 			return "⚠", s.Display() + " (gate passed)"
 		}
 		return "⚪", s.Display()

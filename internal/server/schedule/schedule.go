@@ -44,7 +44,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
-	"github.com/zof-ai/zof-ci/internal/runner"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/server"
 	"github.com/zof-ai/zof-ci/internal/server/config"
 	"github.com/zof-ai/zof-ci/internal/server/webhook"
@@ -381,7 +381,7 @@ func (s *Scheduler) create(ctx context.Context, rec *trigger.Record, sc *config.
 	if sc.Repository == nil {
 		suiteFile = filepath.Base(name)
 	}
-	plan, err := runner.PlanSuite(st, sc.Scope, sc.Environment, nil, suiteFile)
+	plan, err := gate.PlanSuite(st, sc.Scope, sc.Environment, nil, suiteFile)
 	if err != nil {
 		return nil, "", &trigger.Permanent{Err: err}
 	}

@@ -37,7 +37,7 @@
 // fails the trigger, visibly), read the change for scope changed (GitHub pull
 // request files; GitHub push and merge group: the compare API over the range
 // cigithub.Event.CompareRange decides from the payload; GitLab merge request
-// diffs; GitLab pushes have none), select (runner.PlanSuite), and create the
+// diffs; GitLab pushes have none), select (gate.PlanSuite), and create the
 // run with Source{Trigger: webhook, TriggerID: delivery id}, concurrency group
 // project/env/pr-N (or /branch) with supersede, so a second push cancels the
 // first push's run, and an idempotency key derived from the delivery with a
@@ -63,7 +63,7 @@
 // Reports: on GitHub a check run (reporters/github.CheckRun) goes in_progress
 // when the run is created and is completed with the conclusion and
 // annotations when it ends, judged by the suite's gate.fail_on exactly as the
-// CLI does (runner.Verdict). GitHub creates check runs only for GitHub Apps:
+// CLI does (gate.Judge). GitHub creates check runs only for GitHub Apps:
 // with token_env the refusal is logged with a hint and the run is
 // unaffected. On GitLab the commit status goes running, then to the outcome,
 // and the merge request gets the result note (reporters/gitlab).
