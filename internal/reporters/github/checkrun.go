@@ -39,7 +39,7 @@ const NoPermissionNotice = "no checks: write permission (fork pull request?): an
 // from a fork runs with a read-only GITHUB_TOKEN.
 const ForkNotice = "pull request from a fork: its GITHUB_TOKEN is read-only, so no check run: annotations go to the log instead"
 
-// CheckRunName is the check run reporter's name in the registry.
+// CheckRunName is the check run reporter's name, for messages.
 const CheckRunName = "github-check"
 
 // CheckName is the check run's name: "Zof · <project> · <environment>".

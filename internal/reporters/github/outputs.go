@@ -19,7 +19,7 @@ import (
 // OutputNames are the action's outputs, exactly as action.yml declares them.
 var OutputNames = []string{"run-id", "run-url", "status", "exit-code", "selected", "total", "passed", "failed", "skipped", "flaky", "junit", "idempotency-key"}
 
-// OutputsName is the outputs reporter's name in the registry.
+// OutputsName is the outputs reporter's name, for messages.
 const OutputsName = "github-outputs"
 
 // Output is one step output.
@@ -36,7 +36,7 @@ type Outputs struct {
 
 var _ report.Reporter = (*Outputs)(nil)
 
-// NewOutputs is the registry factory: o.Path is GITHUB_OUTPUT.
+// NewOutputs builds the reporter (a report.Factory): o.Path is GITHUB_OUTPUT.
 func NewOutputs(o report.Options) (report.Reporter, error) {
 	if o.Path == "" {
 		return nil, errors.New("GITHUB_OUTPUT is not set: step outputs exist only inside GitHub Actions")

@@ -22,7 +22,7 @@ import (
 // The whole file counts, so what was written before this report is subtracted.
 const MaxStepSummaryBytes = 1 << 20
 
-// SummaryName is the step summary reporter's name in the registry.
+// SummaryName is the step summary reporter's name, for messages.
 const SummaryName = "github-summary"
 
 // Summary appends the run's markdown summary to the step summary file.
@@ -36,7 +36,7 @@ type Summary struct {
 
 var _ report.Reporter = (*Summary)(nil)
 
-// NewSummary is the registry factory: o.Path is GITHUB_STEP_SUMMARY.
+// NewSummary builds the reporter (a report.Factory): o.Path is GITHUB_STEP_SUMMARY.
 func NewSummary(o report.Options) (report.Reporter, error) {
 	if o.Path == "" {
 		return nil, errors.New("GITHUB_STEP_SUMMARY is not set: the step summary is only written inside GitHub Actions")

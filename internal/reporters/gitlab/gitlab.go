@@ -36,7 +36,7 @@ const maxNotePages = 100
 // NoTokenNotice is said when no token with api scope was given.
 const NoTokenNotice = "no GitLab token with api scope (set ZOF_GITLAB_TOKEN; CI_JOB_TOKEN cannot post notes or commit statuses): the merge request note and commit status are skipped"
 
-// Names in the registry.
+// The reporters' names, for messages.
 const (
 	NoteName   = "gitlab-note"
 	StatusName = "gitlab-status"

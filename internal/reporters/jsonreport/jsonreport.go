@@ -40,7 +40,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
-// Name is the reporter's registry name.
+// Name is the reporter's name in messages ("could not write the json report").
 const Name = "json"
 
 // Schema names the document's shape.

@@ -2,9 +2,9 @@
 // the Reporter and Live interfaces, their Options, and the text and file helpers
 // that keep reports safe (masked, sanitised, written atomically).
 //
-// It is a leaf package so reporters/console, reporters/junit and
-// reporters/jsonreport can import it while package reporters imports them to
-// build the default registry.
+// It is a leaf package: every reporter imports it, and the runner (the CLI
+// path) and the server's webhooks build the reporters they need with each
+// one's New.
 package report
 
 import (
