@@ -163,7 +163,8 @@ type Receiver struct {
 	sem    chan struct{}
 }
 
-// New builds a Receiver; mount it with server.SetWebhooks, call Resume once,
+// New builds a Receiver; zof serve builds it in server.Options.Webhooks, so the
+// server mounts it and the receiver creates runs through the server. Call Resume once,
 // and Close it before the engine stops.
 func New(opts Options) (*Receiver, error) {
 	switch {
