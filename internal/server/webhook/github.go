@@ -226,12 +226,14 @@ func (r *Receiver) githubProvider(repo *config.Repository, j *job, mask *secret.
 	}
 	owner, name, _ := strings.Cut(j.Repo, "/")
 	p := &githubProvider{r: r, c: c, owner: owner, name: name, j: j, repo: repo}
-	log := logWriter{log: r.log, what: "github check run", repo: j.Repo}
+	// A server log takes slog lines: the check run's notices come as plain
+	// sentences (Notice), and without a Log it writes no workflow commands.
+	notice := func(msg string) { r.log.Warn("github check run: "+msg, "repo", j.Repo) }
 	if repo.App == nil {
-		log.hint = patCheckHint
+		notice = func(msg string) { r.log.Warn("github check run: "+msg, "repo", j.Repo, "hint", patCheckHint) }
 	}
 	p.check = &ghreport.CheckRun{Client: c, Owner: owner, Repo: name, HeadSHA: j.HeadSHA, SuiteFile: repo.Suite, Mask: mask,
-		Log: log, Retry: r.opts.GitHubRetry}
+		Notice: notice, Retry: r.opts.GitHubRetry}
 	return p, nil
 }
 
