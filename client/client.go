@@ -6,6 +6,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,12 +17,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/sanitize"
 )
 
 // Limits and retry policy. Backoff is "full jitter" (a uniform wait in [0, min(cap, base·2ⁿ)),
@@ -337,7 +339,7 @@ func (c *Client) once(ctx context.Context, cl call, out any) (*response, error) 
 		return nil, c.transportError(ctx, cl.op, err)
 	}
 	defer resp.Body.Close()
-	if !contains(cl.want, resp.StatusCode) {
+	if !slices.Contains(cl.want, resp.StatusCode) {
 		return nil, c.statusError(cl, resp)
 	}
 	body, err := readLimited(resp.Body, MaxResponseBytes)
@@ -424,7 +426,7 @@ func (c *Client) statusError(cl call, resp *http.Response) error {
 	e := &Error{Op: cl.op, Status: resp.StatusCode, Problem: p}
 	detail := ""
 	if p != nil {
-		detail = clean(firstNonEmpty(p.Detail, p.Title))
+		detail = sanitize.Line(cmp.Or(strings.TrimSpace(p.Detail), strings.TrimSpace(p.Title)))
 	}
 	withDetail := func(s string) string {
 		if detail != "" {
@@ -446,7 +448,7 @@ func (c *Client) statusError(cl call, resp *http.Response) error {
 		e.Msg = withDetail(fmt.Sprintf("the server refused the token (403): its role may not %s; check --token / ZOF_TOKEN", cl.op))
 	case st == http.StatusNotFound && p != nil && cl.runID != "":
 		e.Kind = KindInvalid
-		e.Msg = fmt.Sprintf("run %s not found on %s (or it belongs to another tenant)", clean(cl.runID), c.display)
+		e.Msg = fmt.Sprintf("run %s not found on %s (or it belongs to another tenant)", sanitize.Line(cl.runID), c.display)
 	case st == http.StatusTooManyRequests || st >= 500 || p == nil:
 		// 5xx, throttling, and any answer that is not our problem JSON (a proxy's error
 		// page, a 404 from something that is not zof) may be a passing fault: retried.
@@ -468,10 +470,10 @@ func (c *Client) statusError(cl call, resp *http.Response) error {
 		e.Kind = KindInvalid
 		e.Msg = withDetail(fmt.Sprintf("%s: refused (%d %s)", cl.op, st, http.StatusText(st)))
 		if p != nil && p.RunID != "" && !strings.Contains(e.Msg, p.RunID) {
-			e.Msg += " (run " + clean(p.RunID) + ")"
+			e.Msg += " (run " + sanitize.Line(p.RunID) + ")"
 		}
 		for _, pe := range p.Errors {
-			e.Msg += "\n  " + clean(pe)
+			e.Msg += "\n  " + sanitize.Line(pe)
 		}
 	}
 	return e
@@ -531,7 +533,7 @@ func describeBody(ctype string, body []byte) string {
 		return "an HTML page (a proxy or load balancer answered, not zof serve)"
 	}
 	const most = 120
-	s := clean(string(trimmed))
+	s := sanitize.Line(string(trimmed))
 	if len(s) > most {
 		s = strings.ToValidUTF8(s[:most], "") + "…"
 	}
@@ -539,37 +541,6 @@ func describeBody(ctype string, body []byte) string {
 		mt = "no content type"
 	}
 	return fmt.Sprintf("%s %q", mt, s)
-}
-
-// clean makes outside text one printable line.
-func clean(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "?")
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if strings.TrimSpace(v) != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func contains(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // redactRaw hides user info of a URL that did not parse well enough to use Redacted.

@@ -279,7 +279,7 @@ func TestFaults(t *testing.T) {
 			},
 			call:     func(c *Client) error { _, err := c.List(context.Background(), ListOptions{}); return err },
 			code:     KindUnavailable,
-			msg:      []string{`list runs: the server answered 200 with text/plain "please log in [31m" instead of JSON`},
+			msg:      []string{`list runs: the server answered 200 with text/plain "please log in" instead of JSON`},
 			attempts: 5,
 		},
 		{

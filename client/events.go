@@ -17,6 +17,7 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/sanitize"
 )
 
 // Stream failures. All are temporary: reconnect with the last seq (Stream.Last).
@@ -40,7 +41,7 @@ var errBodyEOF = errors.New("end of the event stream body")
 // attempt and does not retry: the caller reconnects with Stream.Last. The stream ends with
 // io.EOF after the server's `end` event.
 func (c *Client) Events(ctx context.Context, id string, after int64) (*Stream, error) {
-	op := "stream the events of run " + clean(id)
+	op := "stream the events of run " + sanitize.Line(id)
 	connCtx, cancel := context.WithCancelCause(ctx)
 	silence := c.opts.StreamSilence
 	// The silence clock runs from the request: a server that accepts and never
@@ -167,7 +168,7 @@ func (s *Stream) Next() (api.Event, error) {
 		case e.Seq <= 0:
 			s.finish(fmt.Errorf("%w: after seq %d came an event without a seq", ErrBadEvent, s.last))
 		case e.RunID != "" && s.runID != "" && e.RunID != s.runID:
-			s.finish(fmt.Errorf("%w: event %d belongs to run %s, not %s", ErrBadEvent, e.Seq, clean(e.RunID), clean(s.runID)))
+			s.finish(fmt.Errorf("%w: event %d belongs to run %s, not %s", ErrBadEvent, e.Seq, sanitize.Line(e.RunID), sanitize.Line(s.runID)))
 		case e.Seq <= s.last:
 			continue // already seen (a resumed stream may repeat): never twice
 		case e.Seq != s.last+1:

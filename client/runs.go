@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/sanitize"
 )
 
 // MaxIdempotencyKey bounds a key's length; the client's own keys are 64 hex characters.
@@ -69,7 +70,7 @@ func SFString(key string) (string, error) {
 // Get returns a run's snapshot.
 func (c *Client) Get(ctx context.Context, id string) (*api.Run, error) {
 	var out api.Run
-	_, err := c.do(ctx, call{op: "get run " + clean(id), method: http.MethodGet, path: runPath(id), runID: id, safe: true, want: []int{http.StatusOK}}, &out)
+	_, err := c.do(ctx, call{op: "get run " + sanitize.Line(id), method: http.MethodGet, path: runPath(id), runID: id, safe: true, want: []int{http.StatusOK}}, &out)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +119,7 @@ func (c *Client) Cancel(ctx context.Context, id, reason string) (*api.Run, error
 	body, _ := json.Marshal(api.CancelRequest{Reason: reason})
 	var out api.Run
 	// Safe to retry: cancelling a run that is already stopping changes nothing.
-	_, err := c.do(ctx, call{op: "cancel run " + clean(id), method: http.MethodPost, path: runPath(id) + "/cancel", body: body, runID: id, safe: true,
+	_, err := c.do(ctx, call{op: "cancel run " + sanitize.Line(id), method: http.MethodPost, path: runPath(id) + "/cancel", body: body, runID: id, safe: true,
 		want: []int{http.StatusAccepted, http.StatusOK}}, &out)
 	if err != nil {
 		return nil, err
@@ -130,7 +131,7 @@ func (c *Client) Cancel(ctx context.Context, id, reason string) (*api.Run, error
 // when the request surely did not arrive, so a flaky network cannot start two reruns.
 func (c *Client) Rerun(ctx context.Context, id string) (*api.Run, error) {
 	var out api.Run
-	_, err := c.do(ctx, call{op: "rerun run " + clean(id), method: http.MethodPost, path: runPath(id) + "/rerun", runID: id,
+	_, err := c.do(ctx, call{op: "rerun run " + sanitize.Line(id), method: http.MethodPost, path: runPath(id) + "/rerun", runID: id,
 		want: []int{http.StatusCreated, http.StatusOK}}, &out)
 	if err != nil {
 		return nil, err

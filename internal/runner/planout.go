@@ -9,6 +9,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/gate"
+	"github.com/zof-ai/zof-ci/internal/sanitize"
 )
 
 // PlanSchema names the shape of `zof plan --output json` (docs/plan-json.md).
@@ -148,13 +149,13 @@ func WritePlanText(w io.Writer, p *gate.Plan) error {
 			}
 			for i, r := range c.Reasons {
 				if i == 0 {
-					fmt.Fprintf(tw, "  %s\t%s\t%s\n", id, oneLine(name), oneLine(r.String()))
+					fmt.Fprintf(tw, "  %s\t%s\t%s\n", id, sanitize.Line(name), sanitize.Line(r.String()))
 				} else {
-					fmt.Fprintf(tw, "  \t\t%s\n", oneLine(r.String()))
+					fmt.Fprintf(tw, "  \t\t%s\n", sanitize.Line(r.String()))
 				}
 			}
 			if len(c.Reasons) == 0 {
-				fmt.Fprintf(tw, "  %s\t%s\t\n", id, oneLine(name))
+				fmt.Fprintf(tw, "  %s\t%s\t\n", id, sanitize.Line(name))
 			}
 		}
 		tw.Flush()
@@ -177,11 +178,6 @@ func short(sha string) string {
 		return sha[:12]
 	}
 	return sha
-}
-
-// oneLine keeps a table row on one line whatever a name contains.
-func oneLine(s string) string {
-	return strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", " ").Replace(s)
 }
 
 // quoteIfOdd quotes file names with spaces, control characters or invalid UTF-8,
