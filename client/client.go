@@ -24,6 +24,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/sanitize"
+	"github.com/zof-ai/zof-ci/internal/wait"
 )
 
 // Limits and retry policy. Backoff is "full jitter" (a uniform wait in [0, min(cap, base·2ⁿ)),
@@ -144,19 +145,7 @@ func (c *Client) Server() string { return c.display }
 func (c *Client) RunURL(id string) string { return c.display + "/v1/runs/" + url.PathEscape(id) }
 
 // Sleep waits d, or until ctx ends (then it returns ctx's error).
-func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func Sleep(ctx context.Context, d time.Duration) error { return wait.Sleep(ctx, d) }
 
 // Backoff is the full-jitter wait before retry number attempt (0-based): uniform in
 // [0, min(cap, base·2^attempt)). random(n) returns a value in [0, n); nil uses math/rand/v2.
