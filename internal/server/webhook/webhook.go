@@ -234,6 +234,83 @@ func (r *Receiver) spawn(rec *trigger.Record) {
 	}()
 }
 
+// endpoint is what one provider's webhook endpoint differs in: how a
+// delivery proves it comes from a configured repository (the signature check),
+// where its event and delivery id are, how its payload decodes, and the words
+// of its refusals. serve is the rest, the same for every provider.
+type endpoint struct {
+	provider string
+	// verify reports whether the delivery was made with secret.
+	verify           func(req *http.Request, body []byte, secret string) bool
+	credentialHeader string
+	refusedTitle     string
+	refusedLog       string
+	refusedAttrs     func(req *http.Request) []any // logged before "remote"
+	noCredential     string                        // detail when credentialHeader is absent
+	badCredential    string                        // detail when it matches no secret
+	otherRepo        string                        // detail when it matches another repository's
+	headers          func(req *http.Request) (event, delivery string)
+	missingTitle     string
+	missingDetail    string
+	decode           func(event string, body []byte) (j *job, reason string, err error)
+	repoWord         string // "repository" or "project"
+}
+
+// serve checks a delivery and accepts it (202, processed in the
+// background), ignores it (200, recorded with why) or refuses it (4xx with
+// a problem saying what to fix).
+func (r *Receiver) serve(w http.ResponseWriter, req *http.Request, e *endpoint) {
+	body, ok := readBody(w, req)
+	if !ok {
+		return
+	}
+	var matched []*config.Repository
+	for _, repo := range r.cfg.WebhookRepositories(e.provider) {
+		if e.verify(req, body, repo.WebhookSecret.Value()) {
+			matched = append(matched, repo)
+		}
+	}
+	if len(matched) == 0 {
+		detail := e.badCredential
+		if req.Header.Get(e.credentialHeader) == "" {
+			detail = e.noCredential
+		}
+		r.log.Warn(e.refusedLog, append(e.refusedAttrs(req), "remote", req.RemoteAddr)...)
+		problem(w, http.StatusUnauthorized, "bad-signature", e.refusedTitle, detail)
+		return
+	}
+	event, delivery := e.headers(req)
+	if event == "" || !validDeliveryID(delivery) {
+		problem(w, http.StatusBadRequest, "bad-request", e.missingTitle, e.missingDetail)
+		return
+	}
+	j, reason, err := e.decode(event, body)
+	if err != nil {
+		r.log.Warn(e.provider+" webhook refused: malformed payload", "event", event, "delivery", delivery, "err", err)
+		problem(w, http.StatusBadRequest, "malformed-payload", "Malformed payload", err.Error())
+		return
+	}
+	if reason != "" {
+		r.ignore(w, e.provider, event, delivery, reason)
+		return
+	}
+	repo := findMatched(matched, j.Repo)
+	if repo == nil {
+		if r.cfg.FindRepository(e.provider, j.Repo) != nil {
+			problem(w, http.StatusUnauthorized, "bad-signature", e.refusedTitle, e.otherRepo)
+			return
+		}
+		problem(w, http.StatusUnprocessableEntity, "repository-not-configured", "Repository not configured",
+			fmt.Sprintf("%s %s is not configured on this server; add it under a tenant's repositories in server.yaml", e.repoWord, j.Repo))
+		return
+	}
+	if _, ok := repo.Events[j.Event]; !ok {
+		r.ignore(w, e.provider, event, delivery, fmt.Sprintf("%s %s does not list %s under events in server.yaml", e.repoWord, repo.Repo, j.Event))
+		return
+	}
+	r.accept(w, req, repo, j, delivery)
+}
+
 // readBody reads the raw body within MaxPayload; it answers and returns
 // false when it cannot.
 func readBody(w http.ResponseWriter, req *http.Request) ([]byte, bool) {
