@@ -11,7 +11,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/ci"
 )
 
-// KeyInput is what identifies one gate of one CI job (docs/ci.md): the same inputs mean the same run.
+// KeyInput is what identifies one gate of one CI job (docs/cli.md "Run identity"): the same inputs mean the same run.
 type KeyInput struct {
 	Project     string
 	Environment string

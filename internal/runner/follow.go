@@ -11,7 +11,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/reporters/console"
 )
 
-// Following limits (shared/spec/cli.md "Following a run", lifecycle.md).
+// Following limits (docs/cli.md "Following a run", docs/lifecycle.md).
 const (
 	// StuckInitialAfter: a run still initial this long is a fault the client warns about.
 	StuckInitialAfter = 2 * time.Minute

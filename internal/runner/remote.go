@@ -18,7 +18,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
-// Remote following (docs/ci.md).
+// Remote following (docs/cli.md "Following a run").
 const (
 	// DefaultPollInterval is --poll-interval's default.
 	DefaultPollInterval = 2 * time.Second
