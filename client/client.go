@@ -1,7 +1,7 @@
 // Package client is the typed HTTP client of the `zof serve` API (docs/api.md): create
 // (idempotent), get, list, cancel, rerun and the live event stream. Transient faults (connection
 // errors, 5xx, 429, a proxy's HTML page) are retried with capped full-jitter backoff; every error
-// carries the gate's exit code (77 credentials, 64 refused request, 69 service unavailable).
+// is an *Error whose Kind says what it means (unavailable, unauthorized, invalid).
 package client
 
 import (

@@ -29,8 +29,8 @@ const (
 // source is where a followed run's changes come from: the embedded engine or a server.
 type source interface {
 	// watch sends the run's changes after seq after to ch, in order, until the run is
-	// terminal (then it returns nil), ctx ends, or following cannot go on (an error
-	// that carries its exit code: a revoked token, a run that is gone). Every send
+	// terminal (then it returns nil), ctx ends, or following cannot go on (a typed
+	// error: a revoked token, a run that is gone). Every send
 	// must give up when ctx ends.
 	watch(ctx context.Context, after int64, ch chan<- change) error
 	// cancel asks for the run to be cancelled; a run already terminal is not an error.
