@@ -1,3 +1,10 @@
+// Package gate is planning and the gate, shared by the CLI's orchestration
+// (internal/runner) and the server's webhooks and schedules: it plans a run
+// from a loaded suite and a change (PlanSuite), reads fail_on (ParseFailOn),
+// judges how following a run ended (Judge) and names a run's concurrency
+// group and idempotency key. It is a leaf: it knows suites, selections and
+// runs, never clients, consoles, engines or process exit codes; its
+// decisions are typed (Kind, UsageError) and the CLI maps them to codes.
 package gate
 
 import (

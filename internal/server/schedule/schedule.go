@@ -68,6 +68,8 @@ type Submitter interface {
 	Submit(ctx context.Context, p config.Principal, req *api.RunRequest, opts engine.CreateOptions) (*api.Run, bool, error)
 }
 
+var _ Submitter = (*server.Server)(nil)
+
 // Options configure a Scheduler. Config, Store and Submitter are required.
 type Options struct {
 	Config    *config.Config

@@ -90,6 +90,7 @@ import (
 	cigithub "github.com/zof-ai/zof-ci/internal/ci/github"
 	cigitlab "github.com/zof-ai/zof-ci/internal/ci/gitlab"
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/server"
 	"github.com/zof-ai/zof-ci/internal/server/config"
 	"github.com/zof-ai/zof-ci/internal/trigger"
 )
@@ -162,6 +163,11 @@ type Receiver struct {
 	wg     sync.WaitGroup
 	sem    chan struct{}
 }
+
+var (
+	_ server.Webhooks = (*Receiver)(nil)
+	_ Submitter       = (*server.Server)(nil)
+)
 
 // New builds a Receiver; zof serve builds it in server.Options.Webhooks, so the
 // server mounts it and the receiver creates runs through the server. Call Resume once,
