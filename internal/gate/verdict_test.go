@@ -2,6 +2,7 @@ package gate
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +80,30 @@ func TestParseFailOn(t *testing.T) {
 	if !IsUsage(err) || !strings.Contains(err.Error(), "failed, blocked, cancelled, timeout") {
 		t.Errorf("bad outcome: %v (usage error %v)", err, IsUsage(err))
 	}
+}
+
+// FuzzParseFailOn: any list either parses to known outcomes only or is a
+// usage error naming the choices; it never panics.
+func FuzzParseFailOn(f *testing.F) {
+	for _, s := range []string{"", "failed", " Failed,timeout", "sometimes", "blocked,,cancelled", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var list []string
+		if s != "" {
+			list = strings.Split(s, ",")
+		}
+		got, err := ParseFailOn(list)
+		if err != nil {
+			if !IsUsage(err) || !strings.Contains(err.Error(), "failed, blocked, cancelled, timeout") {
+				t.Fatalf("ParseFailOn(%q): %v is not a usage error naming the choices", s, err)
+			}
+			return
+		}
+		for _, o := range got {
+			if !slices.Contains(AllOutcomes, o) {
+				t.Fatalf("ParseFailOn(%q) = %q: %q is not an outcome", s, got, o)
+			}
+		}
+	})
 }
