@@ -289,7 +289,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 	return nil, last
 }
 
-// unreachable turns the last transient failure into the 69 error a person reads.
+// unreachable turns the last transient failure into the KindUnavailable error a person reads.
 func (c *Client) unreachable(e *Error, attempts int) *Error {
 	out := *e
 	out.Kind = KindUnavailable

@@ -114,7 +114,7 @@ func (c *Client) List(ctx context.Context, o ListOptions) (*api.RunList, error) 
 }
 
 // Cancel asks the server to cancel a run and returns the run as of the request; a running run
-// reaches cancelled within seconds (follow it). A terminal run is refused (409, exit 64).
+// reaches cancelled within seconds (follow it). A terminal run is refused (409, KindInvalid).
 func (c *Client) Cancel(ctx context.Context, id, reason string) (*api.Run, error) {
 	body, _ := json.Marshal(api.CancelRequest{Reason: reason})
 	var out api.Run
