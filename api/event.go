@@ -56,7 +56,7 @@ func (r *Run) Apply(e Event) error {
 		return nil
 	}
 	if e.Seq != r.LastSeq+1 {
-		return &ApplyError{e.Seq, "out of order: expected seq " + itoa(r.LastSeq+1)}
+		return &ApplyError{e.Seq, "out of order: expected seq " + strconv.FormatInt(r.LastSeq+1, 10)}
 	}
 	switch e.Type {
 	case EventRunCreated:
@@ -128,7 +128,7 @@ func (r *Run) Apply(e Event) error {
 			return &ApplyError{e.Seq, "unknown member " + e.Member}
 		}
 		if e.Step < 1 || e.Step > len(m.Steps) {
-			return &ApplyError{e.Seq, "member " + m.ID + " has no step " + itoa(int64(e.Step))}
+			return &ApplyError{e.Seq, "member " + m.ID + " has no step " + strconv.Itoa(e.Step)}
 		}
 		s := &m.Steps[e.Step-1]
 		s.Status = e.StepStatus
@@ -159,10 +159,8 @@ func firstFailure(m *Member) string {
 	for _, s := range m.Steps {
 		// A new attempt after a cancelled step: the engine restarted under it.
 		if s.Status == StepCancelled {
-			return "attempt " + itoa(int64(m.Attempt)) + " was interrupted at " + s.Name
+			return "attempt " + strconv.Itoa(m.Attempt) + " was interrupted at " + s.Name
 		}
 	}
-	return "attempt " + itoa(int64(m.Attempt)) + " failed"
+	return "attempt " + strconv.Itoa(m.Attempt) + " failed"
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,11 +1,12 @@
-// Package client is the typed HTTP client of the `zof serve` API (shared/spec/api.md): create
+// Package client is the typed HTTP client of the `zof serve` API (docs/api.md): create
 // (idempotent), get, list, cancel, rerun and the live event stream. Transient faults (connection
 // errors, 5xx, 429, a proxy's HTML page) are retried with capped full-jitter backoff; every error
-// carries the gate's exit code (77 credentials, 64 refused request, 69 service unavailable).
+// is an *Error whose Kind says what it means (unavailable, unauthorized, invalid).
 package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,13 +17,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/sanitize"
+	"github.com/zof-ai/zof-ci/internal/wait"
 )
 
 // Limits and retry policy. Backoff is "full jitter" (a uniform wait in [0, min(cap, base·2ⁿ)),
@@ -88,15 +90,15 @@ type Client struct {
 func New(baseURL, token string, o Options) (*Client, error) {
 	u, err := url.Parse(strings.TrimSpace(baseURL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, exitcode.Errorf(exitcode.Usage, "--server %q: use the service's base URL, e.g. https://zof.example.com (check --server / ZOF_SERVER)", redactRaw(baseURL))
+		return nil, invalidf("--server %q: use the service's base URL, e.g. https://zof.example.com (check --server / ZOF_SERVER)", redactRaw(baseURL))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, exitcode.Errorf(exitcode.Usage, "--server %s: the base URL takes no query or fragment", u.Redacted())
+		return nil, invalidf("--server %s: the base URL takes no query or fragment", u.Redacted())
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	if strings.ContainsAny(token, "\r\n") {
-		return nil, exitcode.Errorf(exitcode.Usage, "the token contains a line break: check --token / ZOF_TOKEN")
+		return nil, invalidf("the token contains a line break: check --token / ZOF_TOKEN")
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{}
@@ -143,19 +145,7 @@ func (c *Client) Server() string { return c.display }
 func (c *Client) RunURL(id string) string { return c.display + "/v1/runs/" + url.PathEscape(id) }
 
 // Sleep waits d, or until ctx ends (then it returns ctx's error).
-func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func Sleep(ctx context.Context, d time.Duration) error { return wait.Sleep(ctx, d) }
 
 // Backoff is the full-jitter wait before retry number attempt (0-based): uniform in
 // [0, min(cap, base·2^attempt)). random(n) returns a value in [0, n); nil uses math/rand/v2.
@@ -186,8 +176,9 @@ type Error struct {
 	// Temporary errors may succeed when tried again (5xx, 429, connection errors,
 	// bodies that are not our JSON); the others will not (401, 404, 409, 422).
 	Temporary bool
-	// Code is the exit code the error means for the gate.
-	Code exitcode.Code
+	// Kind is what the error means for the caller: the service is unavailable,
+	// refused the credentials, or refused the request as invalid.
+	Kind ErrorKind
 	// Msg is the sentence for the person; Err the cause, if any.
 	Msg string
 	Err error
@@ -198,10 +189,40 @@ func (e *Error) Error() string { return e.Msg }
 // Unwrap returns the cause (a network error, a context error).
 func (e *Error) Unwrap() error { return e.Err }
 
-// ExitCode is the gate's exit code for the error.
-func (e *Error) ExitCode() int { return int(e.Code) }
+// ErrorKind is what an Error means, so a caller can act on it (the zof CLI
+// maps each kind to its exit code).
+type ErrorKind int
 
-var _ exitcode.Coder = (*Error)(nil)
+const (
+	// KindUnavailable: the service could not be reached, or answered with
+	// something that is not the API.
+	KindUnavailable ErrorKind = iota + 1
+	// KindUnauthorized: the service refused the credentials (401, 403).
+	KindUnauthorized
+	// KindInvalid: the request is wrong and sending it again will not help:
+	// the service refused it (400, 404, 409, 422) or it could not be built
+	// (the base URL, the token or the idempotency key is malformed).
+	KindInvalid
+)
+
+// String names the kind.
+func (k ErrorKind) String() string {
+	switch k {
+	case KindUnavailable:
+		return "unavailable"
+	case KindUnauthorized:
+		return "unauthorized"
+	case KindInvalid:
+		return "invalid"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// invalidf is a KindInvalid error made here, before any request is sent.
+func invalidf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Kind: KindInvalid, Msg: err.Error(), Err: errors.Unwrap(err)}
+}
 
 // IsTemporary reports whether err is a failure that may pass when tried again.
 func IsTemporary(err error) bool {
@@ -259,7 +280,7 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 	}
 	if ctx.Err() != nil {
 		// The caller gave up (an interrupt, its deadline): say so, not "unreachable".
-		return nil, &Error{Op: cl.op, Status: last.Status, Temporary: true, Code: exitcode.Unavailable, Err: ctx.Err(),
+		return nil, &Error{Op: cl.op, Status: last.Status, Temporary: true, Kind: KindUnavailable, Err: ctx.Err(),
 			Msg: fmt.Sprintf("%s: gave up: %v (last: %s)", cl.op, context.Cause(ctx), last.Msg)}
 	}
 	if last.Temporary {
@@ -268,10 +289,10 @@ func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 	return nil, last
 }
 
-// unreachable turns the last transient failure into the 69 error a person reads.
+// unreachable turns the last transient failure into the KindUnavailable error a person reads.
 func (c *Client) unreachable(e *Error, attempts int) *Error {
 	out := *e
-	out.Code = exitcode.Unavailable
+	out.Kind = KindUnavailable
 	tries := ""
 	if attempts > 1 {
 		tries = fmt.Sprintf(" (after %d attempts)", attempts)
@@ -307,7 +328,7 @@ func (c *Client) once(ctx context.Context, cl call, out any) (*response, error) 
 		return nil, c.transportError(ctx, cl.op, err)
 	}
 	defer resp.Body.Close()
-	if !contains(cl.want, resp.StatusCode) {
+	if !slices.Contains(cl.want, resp.StatusCode) {
 		return nil, c.statusError(cl, resp)
 	}
 	body, err := readLimited(resp.Body, MaxResponseBytes)
@@ -315,11 +336,11 @@ func (c *Client) once(ctx context.Context, cl call, out any) (*response, error) 
 		return nil, c.bodyError(ctx, cl.op, resp, err)
 	}
 	if !isJSON(resp.Header.Get("Content-Type")) {
-		return nil, &Error{Op: cl.op, Status: resp.StatusCode, Temporary: true, Code: exitcode.Unavailable,
+		return nil, &Error{Op: cl.op, Status: resp.StatusCode, Temporary: true, Kind: KindUnavailable,
 			Msg: fmt.Sprintf("%s: the server answered %d with %s instead of JSON", cl.op, resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), body))}
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return nil, &Error{Op: cl.op, Status: resp.StatusCode, Temporary: true, Code: exitcode.Unavailable, Err: err,
+		return nil, &Error{Op: cl.op, Status: resp.StatusCode, Temporary: true, Kind: KindUnavailable, Err: err,
 			Msg: fmt.Sprintf("%s: the server's answer is not the expected JSON (%v)", cl.op, err)}
 	}
 	return &response{status: resp.StatusCode, header: resp.Header}, nil
@@ -329,7 +350,7 @@ func (c *Client) once(ctx context.Context, cl call, out any) (*response, error) 
 func (c *Client) request(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Request, error) {
 	u, err := url.Parse(c.base.String() + path) // path is already escaped
 	if err != nil {
-		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("building the request to %s: %w", c.display, err))
+		return nil, invalidf("building the request to %s: %w", c.display, err)
 	}
 	u.RawQuery = q.Encode()
 	var r io.Reader
@@ -338,7 +359,7 @@ func (c *Client) request(ctx context.Context, method, path string, q url.Values,
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), r)
 	if err != nil {
-		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("building the request to %s: %w", c.display, err))
+		return nil, invalidf("building the request to %s: %w", c.display, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -354,7 +375,7 @@ func (c *Client) request(ctx context.Context, method, path string, q url.Values,
 func (c *Client) transportError(ctx context.Context, op string, err error) error {
 	if ctx.Err() != nil {
 		// The caller gave up (interrupt, deadline): not the server's fault.
-		return &Error{Op: op, Temporary: true, Code: exitcode.Unavailable, Err: ctx.Err(), Msg: fmt.Sprintf("%s: %v", op, ctx.Err())}
+		return &Error{Op: op, Temporary: true, Kind: KindUnavailable, Err: ctx.Err(), Msg: fmt.Sprintf("%s: %v", op, ctx.Err())}
 	}
 	cause := err
 	var ue *url.Error
@@ -365,13 +386,13 @@ func (c *Client) transportError(ctx context.Context, op string, err error) error
 	if errors.Is(cause, context.DeadlineExceeded) {
 		msg = fmt.Sprintf("no answer within %s", RequestTimeout)
 	}
-	return &Error{Op: op, Temporary: true, Code: exitcode.Unavailable, Err: err, Msg: fmt.Sprintf("%s: %s", op, msg)}
+	return &Error{Op: op, Temporary: true, Kind: KindUnavailable, Err: err, Msg: fmt.Sprintf("%s: %s", op, msg)}
 }
 
 // bodyError is a failure while reading a response body.
 func (c *Client) bodyError(ctx context.Context, op string, resp *http.Response, err error) error {
 	if errors.Is(err, errTooLarge) {
-		return &Error{Op: op, Status: resp.StatusCode, Code: exitcode.Unavailable, Err: err,
+		return &Error{Op: op, Status: resp.StatusCode, Kind: KindUnavailable, Err: err,
 			Msg: fmt.Sprintf("%s: the server's answer is larger than %d MiB; is --server a zof server?", op, MaxResponseBytes>>20)}
 	}
 	e := c.transportError(ctx, op, err).(*Error)
@@ -394,7 +415,7 @@ func (c *Client) statusError(cl call, resp *http.Response) error {
 	e := &Error{Op: cl.op, Status: resp.StatusCode, Problem: p}
 	detail := ""
 	if p != nil {
-		detail = clean(firstNonEmpty(p.Detail, p.Title))
+		detail = sanitize.Line(cmp.Or(strings.TrimSpace(p.Detail), strings.TrimSpace(p.Title)))
 	}
 	withDetail := func(s string) string {
 		if detail != "" {
@@ -405,23 +426,23 @@ func (c *Client) statusError(cl call, resp *http.Response) error {
 	st := resp.StatusCode
 	switch {
 	case st == http.StatusUnauthorized:
-		e.Code = exitcode.NoPerm
+		e.Kind = KindUnauthorized
 		if c.token == "" {
 			e.Msg = "the server wants a token (401): set --token or ZOF_TOKEN"
 		} else {
 			e.Msg = "the server refused the token (401): check --token / ZOF_TOKEN"
 		}
 	case st == http.StatusForbidden:
-		e.Code = exitcode.NoPerm
+		e.Kind = KindUnauthorized
 		e.Msg = withDetail(fmt.Sprintf("the server refused the token (403): its role may not %s; check --token / ZOF_TOKEN", cl.op))
 	case st == http.StatusNotFound && p != nil && cl.runID != "":
-		e.Code = exitcode.Usage
-		e.Msg = fmt.Sprintf("run %s not found on %s (or it belongs to another tenant)", clean(cl.runID), c.display)
+		e.Kind = KindInvalid
+		e.Msg = fmt.Sprintf("run %s not found on %s (or it belongs to another tenant)", sanitize.Line(cl.runID), c.display)
 	case st == http.StatusTooManyRequests || st >= 500 || p == nil:
 		// 5xx, throttling, and any answer that is not our problem JSON (a proxy's error
 		// page, a 404 from something that is not zof) may be a passing fault: retried.
 		e.Temporary = true
-		e.Code = exitcode.Unavailable
+		e.Kind = KindUnavailable
 		if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
 			e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.opts.Now())
 		}
@@ -435,13 +456,13 @@ func (c *Client) statusError(cl call, resp *http.Response) error {
 		}
 	default:
 		// 400, 404 of something else, 409, 413, 422: the request itself is refused.
-		e.Code = exitcode.Usage
+		e.Kind = KindInvalid
 		e.Msg = withDetail(fmt.Sprintf("%s: refused (%d %s)", cl.op, st, http.StatusText(st)))
 		if p != nil && p.RunID != "" && !strings.Contains(e.Msg, p.RunID) {
-			e.Msg += " (run " + clean(p.RunID) + ")"
+			e.Msg += " (run " + sanitize.Line(p.RunID) + ")"
 		}
 		for _, pe := range p.Errors {
-			e.Msg += "\n  " + clean(pe)
+			e.Msg += "\n  " + sanitize.Line(pe)
 		}
 	}
 	return e
@@ -501,7 +522,7 @@ func describeBody(ctype string, body []byte) string {
 		return "an HTML page (a proxy or load balancer answered, not zof serve)"
 	}
 	const most = 120
-	s := clean(string(trimmed))
+	s := sanitize.Line(string(trimmed))
 	if len(s) > most {
 		s = strings.ToValidUTF8(s[:most], "") + "…"
 	}
@@ -509,37 +530,6 @@ func describeBody(ctype string, body []byte) string {
 		mt = "no content type"
 	}
 	return fmt.Sprintf("%s %q", mt, s)
-}
-
-// clean makes outside text one printable line.
-func clean(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "?")
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if strings.TrimSpace(v) != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func contains(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // redactRaw hides user info of a URL that did not parse well enough to use Redacted.

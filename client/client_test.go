@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +17,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 const testToken = "s3cr3t-token-value"
@@ -165,8 +165,8 @@ func TestSFString(t *testing.T) {
 		if (err != nil) != tt.err || got != tt.want {
 			t.Errorf("SFString(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.err)
 		}
-		if err != nil && exitcode.Of(err) != exitcode.Usage {
-			t.Errorf("SFString(%q) error code %d, want 64", tt.in, exitcode.Of(err))
+		if err != nil && kindOf(err) != KindInvalid {
+			t.Errorf("SFString(%q) error kind %s, want invalid", tt.in, kindOf(err))
 		}
 	}
 }
@@ -183,7 +183,7 @@ func TestFaults(t *testing.T) {
 		name     string
 		handler  func(n int, w http.ResponseWriter, r *http.Request)
 		call     func(c *Client) error
-		code     exitcode.Code
+		code     ErrorKind
 		msg      []string
 		attempts int
 		sleeps   []time.Duration
@@ -194,7 +194,7 @@ func TestFaults(t *testing.T) {
 				writeProblem(w, api.Problem{Status: 401, Title: "Unauthorized"})
 			},
 			call:     func(c *Client) error { _, err := c.Get(context.Background(), "run_1"); return err },
-			code:     exitcode.NoPerm,
+			code:     KindUnauthorized,
 			msg:      []string{"the server refused the token (401): check --token / ZOF_TOKEN"},
 			attempts: 1,
 		},
@@ -204,7 +204,7 @@ func TestFaults(t *testing.T) {
 				writeProblem(w, api.Problem{Status: 403, Title: "Forbidden", Detail: "role viewer cannot cancel runs"})
 			},
 			call:     func(c *Client) error { _, err := c.Cancel(context.Background(), "run_1", ""); return err },
-			code:     exitcode.NoPerm,
+			code:     KindUnauthorized,
 			msg:      []string{"(403)", "may not cancel run run_1", "role viewer cannot cancel runs"},
 			attempts: 1,
 		},
@@ -214,7 +214,7 @@ func TestFaults(t *testing.T) {
 				writeProblem(w, api.Problem{Status: 404, Title: "Not Found"})
 			},
 			call:     func(c *Client) error { _, err := c.Get(context.Background(), "run_9"); return err },
-			code:     exitcode.Usage,
+			code:     KindInvalid,
 			msg:      []string{"run run_9 not found on http://127.0.0.1:", "(or it belongs to another tenant)"},
 			attempts: 1,
 		},
@@ -224,7 +224,7 @@ func TestFaults(t *testing.T) {
 				writeProblem(w, api.Problem{Status: 409, Title: "Conflict", Detail: "run run_1 is passed: a finished run cannot be cancelled", RunID: "run_1"})
 			},
 			call:     func(c *Client) error { _, err := c.Cancel(context.Background(), "run_1", "x"); return err },
-			code:     exitcode.Usage,
+			code:     KindInvalid,
 			msg:      []string{"cancel run run_1: refused (409 Conflict): run run_1 is passed: a finished run cannot be cancelled"},
 			attempts: 1,
 		},
@@ -234,7 +234,7 @@ func TestFaults(t *testing.T) {
 				writeProblem(w, api.Problem{Status: 422, Title: "Unprocessable", Detail: "the idempotency key belongs to a different request", RunID: "run_7", Errors: []string{"cases differ"}})
 			},
 			call:     func(c *Client) error { _, _, err := c.Create(context.Background(), testRequest(), "k"); return err },
-			code:     exitcode.Usage,
+			code:     KindInvalid,
 			msg:      []string{"create a run: refused (422 Unprocessable Entity): the idempotency key belongs to a different request (run run_7)", "\n  cases differ"},
 			attempts: 1,
 		},
@@ -242,7 +242,7 @@ func TestFaults(t *testing.T) {
 			name:     "HTML 502 from a proxy, every time",
 			handler:  func(n int, w http.ResponseWriter, r *http.Request) { html502(w, r) },
 			call:     func(c *Client) error { _, err := c.Get(context.Background(), "run_1"); return err },
-			code:     exitcode.Unavailable,
+			code:     KindUnavailable,
 			msg:      []string{"the execution service at http://127.0.0.1:", "could not be reached: get run run_1: the server answered 502 Bad Gateway with an HTML page (a proxy or load balancer answered, not zof serve) (after 5 attempts). Is zof serve running? Check --server / ZOF_SERVER"},
 			attempts: 5,
 			sleeps:   []time.Duration{BackoffBase - 1, 2*BackoffBase - 1, 4*BackoffBase - 1, 8*BackoffBase - 1},
@@ -267,7 +267,7 @@ func TestFaults(t *testing.T) {
 				io.WriteString(w, `{"id": "run_1", "status": `)
 			},
 			call:     func(c *Client) error { _, err := c.Get(context.Background(), "run_1"); return err },
-			code:     exitcode.Unavailable,
+			code:     KindUnavailable,
 			msg:      []string{"get run run_1: the server's answer is not the expected JSON"},
 			attempts: 5,
 		},
@@ -278,8 +278,8 @@ func TestFaults(t *testing.T) {
 				io.WriteString(w, "please log in\x1b[31m")
 			},
 			call:     func(c *Client) error { _, err := c.List(context.Background(), ListOptions{}); return err },
-			code:     exitcode.Unavailable,
-			msg:      []string{`list runs: the server answered 200 with text/plain "please log in [31m" instead of JSON`},
+			code:     KindUnavailable,
+			msg:      []string{`list runs: the server answered 200 with text/plain "please log in" instead of JSON`},
 			attempts: 5,
 		},
 		{
@@ -320,7 +320,7 @@ func TestFaults(t *testing.T) {
 				writeProblem(w, api.Problem{Status: 502, Title: "Bad Gateway"})
 			},
 			call:     func(c *Client) error { _, err := c.Rerun(context.Background(), "run_1"); return err },
-			code:     exitcode.Unavailable,
+			code:     KindUnavailable,
 			msg:      []string{"rerun run run_1: the server answered 502 Bad Gateway with a problem"},
 			attempts: 1,
 		},
@@ -343,7 +343,7 @@ func TestFaults(t *testing.T) {
 				http.NotFound(w, r)
 			},
 			call:     func(c *Client) error { _, err := c.List(context.Background(), ListOptions{}); return err },
-			code:     exitcode.Unavailable,
+			code:     KindUnavailable,
 			msg:      []string{"404 Not Found", "(is --server the base URL of a zof server?)"},
 			attempts: 5,
 		},
@@ -362,8 +362,8 @@ func TestFaults(t *testing.T) {
 			defer srv.Close()
 			c, sl := newClient(t, srv, Options{Now: func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) }})
 			err := tt.call(c)
-			if got := exitcode.Of(err); got != tt.code {
-				t.Errorf("exit code %d (%v), want %d", got, err, tt.code)
+			if got := kindOf(err); got != tt.code {
+				t.Errorf("kind %s (%v), want %s", got, err, tt.code)
 			}
 			for _, m := range tt.msg {
 				if err == nil || !strings.Contains(err.Error(), m) {
@@ -398,9 +398,9 @@ func TestUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Rerun(context.Background(), "run_1") // refused connections are retried even for rerun
-	if exitcode.Of(err) != exitcode.Unavailable || !strings.Contains(err.Error(), "the execution service at http://"+addr+" could not be reached") ||
+	if kindOf(err) != KindUnavailable || !strings.Contains(err.Error(), "the execution service at http://"+addr+" could not be reached") ||
 		!strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "(after 3 attempts)") {
-		t.Errorf("error %v (code %d)", err, exitcode.Of(err))
+		t.Errorf("error %v (kind %s)", err, kindOf(err))
 	}
 	if !IsTemporary(err) || len(sl.list()) != 2 {
 		t.Errorf("temporary %v, sleeps %v", IsTemporary(err), sl.list())
@@ -410,7 +410,7 @@ func TestUnreachable(t *testing.T) {
 func TestNewRejectsBadServer(t *testing.T) {
 	for _, s := range []string{"", "zof.example.com", "ftp://x", "http://", "http://u:pw@h/?q=1", ":"} {
 		_, err := New(s, "t", Options{})
-		if exitcode.Of(err) != exitcode.Usage {
+		if kindOf(err) != KindInvalid {
 			t.Errorf("New(%q) = %v, want a usage error", s, err)
 		}
 		if err != nil && strings.Contains(err.Error(), "pw") {
@@ -462,7 +462,7 @@ func TestResponseTooLarge(t *testing.T) {
 	defer srv.Close()
 	c, _ := newClient(t, srv, Options{})
 	_, err := c.Get(context.Background(), "run_1")
-	if exitcode.Of(err) != exitcode.Unavailable || !strings.Contains(err.Error(), "larger than 32 MiB") || n != 1 {
+	if kindOf(err) != KindUnavailable || !strings.Contains(err.Error(), "larger than 32 MiB") || n != 1 {
 		t.Errorf("err %v after %d attempts; want 69, larger than 32 MiB, 1 attempt", err, n)
 	}
 }
@@ -517,7 +517,19 @@ func TestContextEndsRetries(t *testing.T) {
 		return ctx.Err()
 	}})
 	_, err := c.Get(ctx, "run_1")
-	if err == nil || calls != 1 || exitcode.Of(err) != exitcode.Unavailable {
+	if err == nil || calls != 1 || kindOf(err) != KindUnavailable {
 		t.Errorf("err %v, %d sleeps", err, calls)
 	}
+}
+
+// kindOf is the ErrorKind of err: 0 for nil, -1 when err is not an *Error.
+func kindOf(err error) ErrorKind {
+	if err == nil {
+		return 0
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return -1
 }

@@ -17,7 +17,7 @@ import (
 	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/sanitize"
 )
 
 // Stream failures. All are temporary: reconnect with the last seq (Stream.Last).
@@ -43,7 +43,7 @@ var errBodyEOF = errors.New("end of the event stream body")
 // the server answers 204 No Content: the Stream then ends with io.EOF at once, and End has the
 // run's id and LastSeq but no Status (get the run for it).
 func (c *Client) Events(ctx context.Context, id string, after int64) (*Stream, error) {
-	op := "stream the events of run " + clean(id)
+	op := "stream the events of run " + sanitize.Line(id)
 	connCtx, cancel := context.WithCancelCause(ctx)
 	silence := c.opts.StreamSilence
 	// The silence clock runs from the request: a server that accepts and never
@@ -66,7 +66,7 @@ func (c *Client) Events(ctx context.Context, id string, after int64) (*Stream, e
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if context.Cause(connCtx) == ErrSilent && ctx.Err() == nil {
-			return fail(&Error{Op: op, Temporary: true, Code: exitcode.Unavailable, Err: ErrSilent,
+			return fail(&Error{Op: op, Temporary: true, Kind: KindUnavailable, Err: ErrSilent,
 				Msg: fmt.Sprintf("%s: no answer within %s", op, silence)})
 		}
 		return fail(c.transportError(ctx, op, err))
@@ -87,7 +87,7 @@ func (c *Client) Events(ctx context.Context, id string, after int64) (*Stream, e
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != api.MediaEventStream {
 		body, _ := readLimited(resp.Body, maxErrorBytes)
 		resp.Body.Close()
-		return fail(&Error{Op: op, Status: resp.StatusCode, Temporary: true, Code: exitcode.Unavailable,
+		return fail(&Error{Op: op, Status: resp.StatusCode, Temporary: true, Kind: KindUnavailable,
 			Msg: fmt.Sprintf("%s: the server answered with %s instead of an event stream", op, describeBody(resp.Header.Get("Content-Type"), body))})
 	}
 	s := newStream(resp.Body, id, after, func() { timer.Reset(silence) })
@@ -179,7 +179,7 @@ func (s *Stream) Next() (api.Event, error) {
 		case e.Seq <= 0:
 			s.finish(fmt.Errorf("%w: after seq %d came an event without a seq", ErrBadEvent, s.last))
 		case e.RunID != "" && s.runID != "" && e.RunID != s.runID:
-			s.finish(fmt.Errorf("%w: event %d belongs to run %s, not %s", ErrBadEvent, e.Seq, clean(e.RunID), clean(s.runID)))
+			s.finish(fmt.Errorf("%w: event %d belongs to run %s, not %s", ErrBadEvent, e.Seq, sanitize.Line(e.RunID), sanitize.Line(s.runID)))
 		case e.Seq <= s.last:
 			continue // already seen (a resumed stream may repeat): never twice
 		case e.Seq != s.last+1:

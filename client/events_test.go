@@ -15,7 +15,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 // frame is one SSE event as the server writes it.
@@ -183,28 +182,28 @@ func TestEventsRefused(t *testing.T) {
 	tests := []struct {
 		name      string
 		handler   func(w http.ResponseWriter, r *http.Request, flush func())
-		code      exitcode.Code
+		code      ErrorKind
 		temporary bool
 		msg       string
 	}{
 		{"404", func(w http.ResponseWriter, r *http.Request, _ func()) {
 			writeProblem(w, api.Problem{Status: 404, Title: "Not Found"})
-		}, exitcode.Usage, false, "run run_1 not found on"},
+		}, KindInvalid, false, "run run_1 not found on"},
 		{"401", func(w http.ResponseWriter, r *http.Request, _ func()) {
 			writeProblem(w, api.Problem{Status: 401, Title: "Unauthorized"})
-		}, exitcode.NoPerm, false, "refused the token (401)"},
+		}, KindUnauthorized, false, "refused the token (401)"},
 		{"proxy HTML", func(w http.ResponseWriter, r *http.Request, _ func()) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.WriteHeader(502)
 			io.WriteString(w, "<!DOCTYPE html><title>Bad gateway</title>")
-		}, exitcode.Unavailable, true, "an HTML page"},
+		}, KindUnavailable, true, "an HTML page"},
 		{"JSON instead of a stream", func(w http.ResponseWriter, r *http.Request, _ func()) {
 			writeJSON(w, 200, api.Run{ID: "run_1"})
-		}, exitcode.Unavailable, true, "instead of an event stream"},
+		}, KindUnavailable, true, "instead of an event stream"},
 		{"429", func(w http.ResponseWriter, r *http.Request, _ func()) {
 			w.Header().Set("Retry-After", "5")
 			writeProblem(w, api.Problem{Status: 429, Title: "Too Many Requests", Detail: "at most 2 streams"})
-		}, exitcode.Unavailable, true, "at most 2 streams"},
+		}, KindUnavailable, true, "at most 2 streams"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,7 +216,7 @@ func TestEventsRefused(t *testing.T) {
 				t.Fatal("a stream was returned")
 			}
 			var ce *Error
-			if !errors.As(err, &ce) || ce.Code != tt.code || ce.Temporary != tt.temporary || !strings.Contains(err.Error(), tt.msg) {
+			if !errors.As(err, &ce) || ce.Kind != tt.code || ce.Temporary != tt.temporary || !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("error %#v, want code %d temporary %v containing %q", err, tt.code, tt.temporary, tt.msg)
 			}
 			if tt.name == "429" && ce.RetryAfter != 5*time.Second {

@@ -3,14 +3,13 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/sanitize"
 )
 
 // MaxIdempotencyKey bounds a key's length; the client's own keys are 64 hex characters.
@@ -23,7 +22,7 @@ const MaxIdempotencyKey = 255
 func (c *Client) Create(ctx context.Context, req *api.RunRequest, idempotencyKey string) (run *api.Run, replayed bool, err error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, false, exitcode.Wrap(exitcode.Usage, fmt.Errorf("encoding the run request: %w", err))
+		return nil, false, invalidf("encoding the run request: %w", err)
 	}
 	cl := call{op: "create a run", method: http.MethodPost, path: "/v1/runs", body: body, want: []int{http.StatusCreated, http.StatusOK}, header: http.Header{}}
 	if idempotencyKey != "" {
@@ -50,14 +49,14 @@ func (c *Client) Create(ctx context.Context, req *api.RunRequest, idempotencyKey
 // backslash and quote escaped. Other characters cannot be sent: a usage error.
 func SFString(key string) (string, error) {
 	if len(key) > MaxIdempotencyKey {
-		return "", exitcode.Errorf(exitcode.Usage, "--idempotency-key is %d characters long; use at most %d", len(key), MaxIdempotencyKey)
+		return "", invalidf("--idempotency-key is %d characters long; use at most %d", len(key), MaxIdempotencyKey)
 	}
 	var b strings.Builder
 	b.WriteByte('"')
 	for i := 0; i < len(key); i++ {
 		ch := key[i]
 		if ch < 0x20 || ch > 0x7e {
-			return "", exitcode.Errorf(exitcode.Usage, "--idempotency-key may only hold printable ASCII characters (RFC 8941 sf-string); it has %q at byte %d", ch, i)
+			return "", invalidf("--idempotency-key may only hold printable ASCII characters (RFC 8941 sf-string); it has %q at byte %d", ch, i)
 		}
 		if ch == '"' || ch == '\\' {
 			b.WriteByte('\\')
@@ -71,7 +70,7 @@ func SFString(key string) (string, error) {
 // Get returns a run's snapshot.
 func (c *Client) Get(ctx context.Context, id string) (*api.Run, error) {
 	var out api.Run
-	_, err := c.do(ctx, call{op: "get run " + clean(id), method: http.MethodGet, path: runPath(id), runID: id, safe: true, want: []int{http.StatusOK}}, &out)
+	_, err := c.do(ctx, call{op: "get run " + sanitize.Line(id), method: http.MethodGet, path: runPath(id), runID: id, safe: true, want: []int{http.StatusOK}}, &out)
 	if err != nil {
 		return nil, err
 	}
@@ -115,12 +114,12 @@ func (c *Client) List(ctx context.Context, o ListOptions) (*api.RunList, error) 
 }
 
 // Cancel asks the server to cancel a run and returns the run as of the request; a running run
-// reaches cancelled within seconds (follow it). A terminal run is refused (409, exit 64).
+// reaches cancelled within seconds (follow it). A terminal run is refused (409, KindInvalid).
 func (c *Client) Cancel(ctx context.Context, id, reason string) (*api.Run, error) {
 	body, _ := json.Marshal(api.CancelRequest{Reason: reason})
 	var out api.Run
 	// Safe to retry: cancelling a run that is already stopping changes nothing.
-	_, err := c.do(ctx, call{op: "cancel run " + clean(id), method: http.MethodPost, path: runPath(id) + "/cancel", body: body, runID: id, safe: true,
+	_, err := c.do(ctx, call{op: "cancel run " + sanitize.Line(id), method: http.MethodPost, path: runPath(id) + "/cancel", body: body, runID: id, safe: true,
 		want: []int{http.StatusAccepted, http.StatusOK}}, &out)
 	if err != nil {
 		return nil, err
@@ -132,7 +131,7 @@ func (c *Client) Cancel(ctx context.Context, id, reason string) (*api.Run, error
 // when the request surely did not arrive, so a flaky network cannot start two reruns.
 func (c *Client) Rerun(ctx context.Context, id string) (*api.Run, error) {
 	var out api.Run
-	_, err := c.do(ctx, call{op: "rerun run " + clean(id), method: http.MethodPost, path: runPath(id) + "/rerun", runID: id,
+	_, err := c.do(ctx, call{op: "rerun run " + sanitize.Line(id), method: http.MethodPost, path: runPath(id) + "/rerun", runID: id,
 		want: []int{http.StatusCreated, http.StatusOK}}, &out)
 	if err != nil {
 		return nil, err

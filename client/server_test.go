@@ -12,7 +12,6 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/client"
 	"github.com/zof-ai/zof-ci/internal/clienttest"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 // waitLimit bounds every wait on the real server; it needs a fraction of it.
@@ -52,8 +51,8 @@ func TestAgainstServer(t *testing.T) {
 		t.Errorf("replay = %v %v %v, want %s replayed", again.ID, replayed, err, run.ID)
 	}
 	_, _, err = c.Create(ctx, gatedRequest("other"), "key-1")
-	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "422") {
-		t.Errorf("same key, other request: %v (code %d), want 64 with the 422", err, exitcode.Of(err))
+	if clientKind(err) != client.KindInvalid || !strings.Contains(err.Error(), "422") {
+		t.Errorf("same key, other request: %v (kind %s), want 64 with the 422", err, clientKind(err))
 	}
 
 	got, err := c.Get(ctx, run.ID)
@@ -99,8 +98,8 @@ func TestAgainstServer(t *testing.T) {
 
 	// Cancel of a finished run: 409 → 64 with the server's detail. Rerun: a new run.
 	_, err = c.Cancel(ctx, run.ID, "too late")
-	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "409") {
-		t.Errorf("Cancel of a passed run: %v (code %d)", err, exitcode.Of(err))
+	if clientKind(err) != client.KindInvalid || !strings.Contains(err.Error(), "409") {
+		t.Errorf("Cancel of a passed run: %v (kind %s)", err, clientKind(err))
 	}
 	re, err := c.Rerun(ctx, run.ID)
 	if err != nil || re.ID == run.ID || re.RerunOf != run.ID {
@@ -117,19 +116,19 @@ func TestAgainstServer(t *testing.T) {
 	}
 
 	// Refusals.
-	if _, err := newClient(t, srv.URL, "wrong-token-0123456789").Get(ctx, run.ID); exitcode.Of(err) != exitcode.NoPerm ||
+	if _, err := newClient(t, srv.URL, "wrong-token-0123456789").Get(ctx, run.ID); clientKind(err) != client.KindUnauthorized ||
 		!strings.Contains(err.Error(), "the server refused the token (401): check --token / ZOF_TOKEN") {
 		t.Errorf("bad token: %v", err)
 	}
-	if _, _, err := newClient(t, srv.URL, clienttest.ViewerToken).Create(ctx, gatedRequest("x"), "k"); exitcode.Of(err) != exitcode.NoPerm ||
+	if _, _, err := newClient(t, srv.URL, clienttest.ViewerToken).Create(ctx, gatedRequest("x"), "k"); clientKind(err) != client.KindUnauthorized ||
 		!strings.Contains(err.Error(), "(403)") {
 		t.Errorf("viewer creating: %v", err)
 	}
-	if _, err := newClient(t, srv.URL, clienttest.OtherToken).Get(ctx, run.ID); exitcode.Of(err) != exitcode.Usage ||
+	if _, err := newClient(t, srv.URL, clienttest.OtherToken).Get(ctx, run.ID); clientKind(err) != client.KindInvalid ||
 		!strings.Contains(err.Error(), "run "+run.ID+" not found on "+srv.URL+" (or it belongs to another tenant)") {
 		t.Errorf("other tenant: %v", err)
 	}
-	if _, err := c.Events(ctx, "run_nope", 0); exitcode.Of(err) != exitcode.Usage {
+	if _, err := c.Events(ctx, "run_nope", 0); clientKind(err) != client.KindInvalid {
 		t.Errorf("stream of an unknown run: %v", err)
 	}
 }
@@ -214,4 +213,13 @@ func TestStreamSurvivesDrop(t *testing.T) {
 	if fold.Status != api.StatusPassed || fold.LastSeq != want.LastSeq {
 		t.Errorf("fold %s at %d, server %s at %d", fold.Status, fold.LastSeq, want.Status, want.LastSeq)
 	}
+}
+
+// clientKind is the client.ErrorKind of err, -1 when err is not a *client.Error.
+func clientKind(err error) client.ErrorKind {
+	var e *client.Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return -1
 }

@@ -18,8 +18,10 @@ import (
 	"github.com/zof-ai/zof-ci/internal/cli/iostreams"
 	"github.com/zof-ai/zof-ci/internal/diff"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters"
 	ghreport "github.com/zof-ai/zof-ci/internal/reporters/github"
+	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/runner"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
@@ -176,10 +178,11 @@ func runAction(ctx context.Context, o *actionOptions) error {
 		GitHubActions:     gha,
 		CI:                c,
 		Reporters:         x.reporters,
+		ExitOf:            exitcode.Report,
 	}
 	var (
-		code exitcode.Code
-		err  error
+		v   gate.Verdict
+		err error
 	)
 	if in.Server == "" {
 		if in.Token != "" {
@@ -188,13 +191,13 @@ func runAction(ctx context.Context, o *actionOptions) error {
 		if in.Supersede {
 			x.notice("supersede has no effect without a server: the run executes inside this job")
 		}
-		code, err = runner.RunEmbedded(ctx, opts)
+		v, err = runner.RunEmbedded(ctx, opts)
 	} else {
 		cl, cerr := newClient(in.Server, in.Token)
 		if cerr != nil {
 			return x.fail(exitcode.Of(cerr), fmt.Errorf("input server: %w", cerr))
 		}
-		code, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{Client: cl, Supersede: in.Supersede, CI: c})
+		v, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{Client: cl, Supersede: in.Supersede, CI: c})
 	}
 	if err != nil {
 		if x.reported {
@@ -202,7 +205,7 @@ func runAction(ctx context.Context, o *actionOptions) error {
 		}
 		return x.fail(exitcode.Of(err), err)
 	}
-	return exitcode.Reported(code)
+	return exitcode.Reported(exitcode.OfVerdict(v))
 }
 
 // event reads the workflow's event and decides the scope and where the change comes from
@@ -263,7 +266,7 @@ func (x *action) event() (string, diff.Source) {
 }
 
 // reporters are the action's reports, built once the plan is known (runner.RunOptions.Reporters).
-func (x *action) reporters(p *runner.Plan, mask *secret.Masker) []reporters.Reporter {
+func (x *action) reporters(p *gate.Plan, mask *secret.Masker) []reporters.Reporter {
 	suiteFile := p.Request.SuiteFile
 	blob := ""
 	if server := strings.TrimRight(x.getenv("GITHUB_SERVER_URL"), "/"); server != "" && x.owner != "" && x.checkSHA != "" {
@@ -333,7 +336,7 @@ func (x *action) writeOutputs(res *reporters.Result, mask *secret.Masker) error 
 func (x *action) fail(code exitcode.Code, err error) error {
 	msg := x.mask.String(err.Error())
 	x.command("error", msg)
-	res := &reporters.Result{Exit: code, Verdict: msg, Notices: x.notices}
+	res := &report.Result{Gate: gate.NoVerdict, Exit: report.Exit{Code: int(code), Name: code.String()}, Verdict: msg, Notices: x.notices}
 	if x.in != nil {
 		if werr := x.writeOutputs(res, x.mask); werr != nil {
 			fmt.Fprintf(x.io.ErrOut, "zof: %v\n", werr)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -119,16 +120,29 @@ func run(ctx context.Context, args []string, f *Factory) int {
 	return int(exitcode.Usage)
 }
 
-func dispatch(ctx context.Context, f *Factory, c *command, args []string) int {
+// dispatch runs a command and maps its error to the exit code, once: the
+// table is internal/exitcode's. A panic is a bug in zof, not the user's
+// input: it is reported as one and exits 70, never as a gate outcome.
+func dispatch(ctx context.Context, f *Factory, c *command, args []string) (code int) {
+	defer func() {
+		if v := recover(); v != nil {
+			fmt.Fprintf(f.IO.ErrOut, "zof %s: internal error: %v\nThis is a bug in zof; please report it with the lines below.\n%s", c.name, v, debug.Stack())
+			code = int(exitcode.Internal)
+		}
+	}()
 	err := c.exec(ctx, f.IO.Out, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	code := exitcode.Of(err)
+	ec := exitcode.Of(err)
 	if err != nil && !exitcode.IsReported(err) {
-		fmt.Fprintf(f.IO.ErrOut, "zof %s: %v\n", c.name, err)
+		if ec == exitcode.Internal {
+			fmt.Fprintf(f.IO.ErrOut, "zof %s: internal error: %v (this is a bug in zof; please report it)\n", c.name, err)
+		} else {
+			fmt.Fprintf(f.IO.ErrOut, "zof %s: %v\n", c.name, err)
+		}
 	}
-	return int(code)
+	return int(ec)
 }
 
 func usage(w io.Writer, cmds []*command) {
@@ -143,5 +157,5 @@ func usage(w io.Writer, cmds []*command) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'zof COMMAND --help' for a command's flags and an example.")
 	fmt.Fprintln(w, "Exit codes: 0 passed, 1 failed, 2 blocked, 3 cancelled, 4 timed out, 5 nothing to run,")
-	fmt.Fprintln(w, "64 usage or invalid suite, 69 service unavailable, 77 credentials refused, 130 interrupted.")
+	fmt.Fprintln(w, "64 usage or invalid suite, 69 service unavailable, 70 internal error, 77 credentials refused, 130 interrupted.")
 }

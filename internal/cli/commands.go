@@ -13,6 +13,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/ci"
 	"github.com/zof-ai/zof-ci/internal/cli/iostreams"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters"
 	"github.com/zof-ai/zof-ci/internal/runner"
 )
@@ -178,7 +179,7 @@ func planRun(ctx context.Context, o *planOptions) error {
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("writing the plan: %w", err))
 	}
-	return exitcode.Reported(p.Exit())
+	return exitcode.Reported(exitcode.OfKind(p.Kind()))
 }
 
 // followOptions are how a run is followed to its verdict: run, watch and rerun --follow.
@@ -233,6 +234,7 @@ func (o *followOptions) runner(io *iostreams.IOStreams, env Env) runner.RunOptio
 		CancelOnInterrupt: o.CancelOnInterrupt, CancelOnTimeout: o.CancelOnTimeout,
 		NoStream: o.NoStream, PollInterval: o.PollInterval,
 		Stdout: io.Out, Stderr: io.ErrOut, TTY: tty, Color: color, GitHubActions: gha,
+		ExitOf: exitcode.Report,
 	}
 }
 
@@ -323,17 +325,17 @@ func runRun(ctx context.Context, o *runOptions) error {
 		}
 	}
 	var (
-		code exitcode.Code
-		err  error
+		v   gate.Verdict
+		err error
 	)
 	if o.Server.URL == "" {
-		code, err = runner.RunEmbedded(ctx, opts)
+		v, err = runner.RunEmbedded(ctx, opts)
 	} else {
 		cl, cerr := o.Server.client()
 		if cerr != nil {
 			return cerr
 		}
-		code, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{
+		v, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{
 			Client:         cl,
 			IdempotencyKey: o.IdempotencyKey,
 			Supersede:      o.Supersede,
@@ -344,5 +346,5 @@ func runRun(ctx context.Context, o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	return exitcode.Reported(code)
+	return exitcode.Reported(exitcode.OfVerdict(v))
 }

@@ -9,9 +9,9 @@ import (
 
 	cigitlab "github.com/zof-ai/zof-ci/internal/ci/gitlab"
 	"github.com/zof-ai/zof-ci/internal/diff"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters"
 	glreport "github.com/zof-ai/zof-ci/internal/reporters/gitlab"
-	"github.com/zof-ai/zof-ci/internal/runner"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
@@ -73,7 +73,7 @@ func (j *gitlabJob) diffSource(dir string, environ []string) diff.Source {
 
 // reporters builds the merge request note (merge request pipelines only) and the commit
 // status; without a token reporters/gitlab says once why they are skipped.
-func (j *gitlabJob) reporters(p *runner.Plan, mask *secret.Masker) []reporters.Reporter {
+func (j *gitlabJob) reporters(p *gate.Plan, mask *secret.Masker) []reporters.Reporter {
 	note, status := glreport.New(j.pipeline, j.token, j.log, mask, cigitlab.Retry{})
 	var out []reporters.Reporter
 	if status != nil {

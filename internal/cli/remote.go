@@ -101,11 +101,11 @@ func watchRun(ctx context.Context, o *watchOptions) error {
 	if err != nil {
 		return err
 	}
-	code, err := runner.Watch(ctx, o.Follow.runner(o.IO, o.Env), runner.WatchOptions{Client: cl, RunID: o.RunID})
+	v, err := runner.Watch(ctx, o.Follow.runner(o.IO, o.Env), runner.WatchOptions{Client: cl, RunID: o.RunID})
 	if err != nil {
 		return err
 	}
-	return exitcode.Reported(code)
+	return exitcode.Reported(exitcode.OfVerdict(v))
 }
 
 // statusOptions are zof status's.
@@ -171,7 +171,7 @@ func statusRun(ctx context.Context, o *statusOptions) error {
 	if !o.ExitStatus {
 		return nil
 	}
-	return exitcode.Reported(runner.StatusCode(run))
+	return exitcode.Reported(exitcode.OfKind(runner.StatusKind(run)))
 }
 
 // cancelOptions are zof cancel's.
@@ -279,11 +279,11 @@ func rerunRun(ctx context.Context, o *rerunOptions) error {
 	if !o.FollowRun {
 		return nil
 	}
-	code, err := runner.Watch(ctx, o.Follow.runner(o.IO, o.Env), runner.WatchOptions{Client: cl, RunID: run.ID})
+	v, err := runner.Watch(ctx, o.Follow.runner(o.IO, o.Env), runner.WatchOptions{Client: cl, RunID: run.ID})
 	if err != nil {
 		return err
 	}
-	return exitcode.Reported(code)
+	return exitcode.Reported(exitcode.OfVerdict(v))
 }
 
 // statusList is a repeatable --status flag that also takes comma-separated values.

@@ -147,16 +147,17 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Triggers: store, Ready: store.Ping, Logger: log, Audit: audit})
+	// The webhook receiver creates runs through the server, which mounts it.
+	var hooks *webhook.Receiver
+	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Triggers: store, Ready: store.Ping, Logger: log, Audit: audit,
+		Webhooks: func(srv *server.Server) (server.Webhooks, error) {
+			var err error
+			hooks, err = webhook.New(webhook.Options{Config: cfg, Store: store, Submitter: srv, Logger: log})
+			return hooks, err
+		}})
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
-	hooks, err := webhook.New(webhook.Options{Config: cfg, Store: store, Submitter: srv, Logger: log})
-	if err != nil {
-		srv.Close()
-		return exitcode.Wrap(exitcode.Usage, err)
-	}
-	srv.SetWebhooks(hooks)
 	sched, err := schedule.New(schedule.Options{Config: cfg, Store: store, Submitter: srv, Repos: hooks.Repos(), Logger: log})
 	if err != nil {
 		srv.Close()

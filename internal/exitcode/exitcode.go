@@ -1,29 +1,53 @@
-// Package exitcode is the one table of process exit codes that release gates act on.
+// Package exitcode is the one table of process exit codes that release gates
+// act on, and the one place where the gate's decisions and typed errors become
+// them. Only the CLI (internal/cli) and main import it: everything below knows
+// meanings (gate.Kind, suite.Error, client.ErrorKind, gate.UsageError), never
+// numbers.
 package exitcode
 
 import (
+	"context"
 	"errors"
 	"fmt"
+
+	"github.com/zof-ai/zof-ci/client"
+	"github.com/zof-ai/zof-ci/internal/gate"
+	"github.com/zof-ai/zof-ci/internal/reporters/report"
+	"github.com/zof-ai/zof-ci/internal/suite"
 )
 
-// Code is a process exit code with a documented meaning (shared/spec/cli.md, README).
+// Code is a process exit code with a documented meaning (README "Exit codes").
 type Code int
 
 // The exit-code table. Documented in README.md; change both together.
+//
+//	code  meaning                                         from
+//	0     the gate passed                                 gate.Passed
+//	1     at least one case failed                        gate.Failed
+//	2     Failed (Blocked)                                gate.Blocked
+//	3     the run was cancelled                           gate.Cancelled
+//	4     no verdict before --timeout                     gate.TimedOut, context.DeadlineExceeded
+//	5     nothing to run and on_empty: fail               gate.Empty
+//	64    usage error or invalid suite; nothing submitted *suite.Error, *gate.UsageError, client.KindInvalid, CLI flag errors
+//	69    the execution service is unavailable            client.KindUnavailable; gate.NoVerdict without a cause of its own
+//	70    internal error: a bug in zof (a panic, an error without a meaning)
+//	77    the execution service refused the credentials   client.KindUnauthorized
+//	130   interrupted (SIGINT/SIGTERM)                    gate.Interrupted
 const (
-	OK          Code = 0   // the gate passed
-	Failed      Code = 1   // at least one case failed
-	Blocked     Code = 2   // Failed (Blocked)
-	Cancelled   Code = 3   // the run was cancelled
-	Timeout     Code = 4   // no terminal status before --timeout
-	Empty       Code = 5   // nothing to run and on_empty: fail
-	Usage       Code = 64  // usage error or invalid suite file; nothing was submitted
-	Unavailable Code = 69  // the execution service could not be reached or answered wrongly
-	NoPerm      Code = 77  // the execution service refused the credentials
-	Interrupted Code = 130 // SIGINT/SIGTERM
+	OK          Code = 0
+	Failed      Code = 1
+	Blocked     Code = 2
+	Cancelled   Code = 3
+	Timeout     Code = 4
+	Empty       Code = 5
+	Usage       Code = 64  // EX_USAGE
+	Unavailable Code = 69  // EX_UNAVAILABLE
+	Internal    Code = 70  // EX_SOFTWARE
+	NoPerm      Code = 77  // EX_NOPERM
+	Interrupted Code = 130 // 128 + SIGINT
 )
 
-// String names the code for logs and step outputs.
+// String names the code for logs, reports and step outputs.
 func (c Code) String() string {
 	switch c {
 	case OK:
@@ -42,6 +66,8 @@ func (c Code) String() string {
 		return "usage"
 	case Unavailable:
 		return "unavailable"
+	case Internal:
+		return "internal"
 	case NoPerm:
 		return "noperm"
 	case Interrupted:
@@ -50,12 +76,51 @@ func (c Code) String() string {
 	return fmt.Sprintf("code(%d)", int(c))
 }
 
-// Coder is implemented by errors that know which exit code they mean.
-type Coder interface {
-	ExitCode() int
+// OfKind is the code of a gate decision. NoVerdict has no code of its own:
+// OfVerdict finds it from the cause; alone it is Unavailable.
+func OfKind(k gate.Kind) Code {
+	switch k {
+	case gate.Passed:
+		return OK
+	case gate.Failed:
+		return Failed
+	case gate.Blocked:
+		return Blocked
+	case gate.Cancelled:
+		return Cancelled
+	case gate.TimedOut:
+		return Timeout
+	case gate.Empty:
+		return Empty
+	case gate.Interrupted:
+		return Interrupted
+	case gate.NoVerdict:
+		return Unavailable
+	}
+	return Internal
 }
 
-// Error attaches an exit code to an error.
+// OfVerdict is the code zof exits with for the gate's verdict. A run that
+// could not be followed to its end takes its cause's code (77 when the token
+// was refused), else 69: it is an infrastructure failure, not the user's input.
+func OfVerdict(v gate.Verdict) Code {
+	if v.Kind != gate.NoVerdict || v.Err == nil {
+		return OfKind(v.Kind)
+	}
+	if c := Of(v.Err); c != Usage && c != OK && c != Internal {
+		return c
+	}
+	return Unavailable
+}
+
+// Report is the exit code of a verdict as reports state it.
+func Report(v gate.Verdict) report.Exit {
+	c := OfVerdict(v)
+	return report.Exit{Code: int(c), Name: c.String()}
+}
+
+// Error attaches an exit code to an error. Only the CLI makes them (its own
+// flag and argument errors); the layers below return errors typed by meaning.
 type Error struct {
 	Code Code
 	Err  error
@@ -68,9 +133,6 @@ func (e *Error) Error() string {
 	return e.Err.Error()
 }
 func (e *Error) Unwrap() error { return e.Err }
-func (e *Error) ExitCode() int { return int(e.Code) }
-
-var _ Coder = (*Error)(nil)
 
 // Wrap gives err the exit code c. A nil err stays nil.
 func Wrap(c Code, err error) error {
@@ -85,18 +147,35 @@ func Errorf(c Code, format string, args ...any) error {
 	return &Error{Code: c, Err: fmt.Errorf(format, args...)}
 }
 
-// Of maps an error to its exit code, once, at the top. An error that carries no
-// code is a usage error (64): every path that reaches a service or runs a case
-// attaches its own code, so what is left over came from the user's input.
+// Of maps an error to its exit code, once, at the top (the table above). An
+// error with no meaning zof knows is an internal error (70): every usage and
+// suite error is typed as such, so what is left over is a bug, not the
+// user's input.
 func Of(err error) Code {
 	if err == nil {
 		return OK
 	}
-	var c Coder
-	if errors.As(err, &c) {
-		return Code(c.ExitCode())
+	var (
+		coded *Error
+		ce    *client.Error
+	)
+	switch {
+	case errors.As(err, &coded):
+		return coded.Code
+	case errors.As(err, new(*suite.Error)), gate.IsUsage(err):
+		return Usage
+	case errors.As(err, &ce):
+		switch ce.Kind {
+		case client.KindUnauthorized:
+			return NoPerm
+		case client.KindInvalid:
+			return Usage
+		}
+		return Unavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return Timeout
 	}
-	return Usage
+	return Internal
 }
 
 // errReported marks an outcome whose explanation was already printed in full.
@@ -111,5 +190,12 @@ func Reported(c Code) error {
 	return &Error{Code: c, Err: errReported}
 }
 
+// reporter is an error whose explanation its maker already printed (e.g. every
+// problem of an invalid suite); its code comes from what it wraps.
+type reporter interface{ Reported() bool }
+
 // IsReported reports whether err's explanation was already printed.
-func IsReported(err error) bool { return errors.Is(err, errReported) }
+func IsReported(err error) bool {
+	var r reporter
+	return errors.Is(err, errReported) || (errors.As(err, &r) && r.Reported())
+}

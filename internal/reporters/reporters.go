@@ -1,16 +1,10 @@
-// Package reporters is the registry of report writers (console, junit, json),
-// all fed the same report.Result; the shared types live in reporters/report.
+// Package reporters is what the CLI needs besides the report writers
+// themselves (console, junit, jsonreport, github, gitlab, each built with its
+// own New and fed the same report.Result): the console's mode for this
+// terminal, and the shared types of reporters/report under short names.
 package reporters
 
 import (
-	"fmt"
-	"sort"
-	"strings"
-	"sync"
-
-	"github.com/zof-ai/zof-ci/internal/reporters/console"
-	"github.com/zof-ai/zof-ci/internal/reporters/jsonreport"
-	"github.com/zof-ai/zof-ci/internal/reporters/junit"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 )
 
@@ -30,61 +24,6 @@ type (
 	// Factory builds a reporter.
 	Factory = report.Factory
 )
-
-// Registry maps reporter names to factories. It is safe for concurrent use.
-type Registry struct {
-	mu sync.RWMutex
-	f  map[string]Factory
-}
-
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{f: map[string]Factory{}} }
-
-// Register adds or replaces the factory for name.
-func (r *Registry) Register(name string, f Factory) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.f == nil {
-		r.f = map[string]Factory{}
-	}
-	r.f[name] = f
-}
-
-// Names lists the registered names, sorted.
-func (r *Registry) Names() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.f))
-	for n := range r.f {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// New builds the reporter registered as name.
-func (r *Registry) New(name string, o Options) (Reporter, error) {
-	r.mu.RLock()
-	f, ok := r.f[name]
-	r.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown reporter %q: known reporters are %s", name, strings.Join(r.Names(), ", "))
-	}
-	rep, err := f(o)
-	if err != nil {
-		return nil, fmt.Errorf("reporter %s: %w", name, err)
-	}
-	return rep, nil
-}
-
-// Default returns a registry with console, junit and json.
-func Default() *Registry {
-	r := NewRegistry()
-	r.Register(console.Name, console.New)
-	r.Register(junit.Name, junit.New)
-	r.Register(jsonreport.Name, jsonreport.New)
-	return r
-}
 
 // Terminal decides the console's mode from whether stdout is a terminal and
 // the environment (lookup is os.LookupEnv in main): the redrawing TTY view only

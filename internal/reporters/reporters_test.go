@@ -4,26 +4,33 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters"
+	"github.com/zof-ai/zof-ci/internal/reporters/console"
+	"github.com/zof-ai/zof-ci/internal/reporters/jsonreport"
+	"github.com/zof-ai/zof-ci/internal/reporters/junit"
 	"github.com/zof-ai/zof-ci/internal/reporters/reporttest"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
-func TestDefaultRegistry(t *testing.T) {
-	r := reporters.Default()
-	if diff := cmp.Diff([]string{"console", "json", "junit"}, r.Names()); diff != "" {
+// builtin are the reporters every run can write, by their constructors.
+var builtin = map[string]reporters.Factory{console.Name: console.New, junit.Name: junit.New, jsonreport.Name: jsonreport.New}
+
+func TestBuiltinReporters(t *testing.T) {
+	if diff := cmp.Diff([]string{"console", "json", "junit"}, slices.Sorted(maps.Keys(builtin))); diff != "" {
 		t.Errorf("names (-want +got):\n%s", diff)
 	}
-	rep, err := r.New("console", reporters.Options{Out: &bytes.Buffer{}})
+	rep, err := console.New(reporters.Options{Out: &bytes.Buffer{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +38,7 @@ func TestDefaultRegistry(t *testing.T) {
 		t.Error("console is not Live")
 	}
 	for _, name := range []string{"junit", "json"} {
-		rep, err := r.New(name, reporters.Options{Path: filepath.Join(t.TempDir(), "x")})
+		rep, err := builtin[name](reporters.Options{Path: filepath.Join(t.TempDir(), "x")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,14 +48,12 @@ func TestDefaultRegistry(t *testing.T) {
 	}
 }
 
-func TestUnknownReporterListsKnown(t *testing.T) {
-	_, err := reporters.Default().New("xml", reporters.Options{})
-	if err == nil || !strings.Contains(err.Error(), `"xml"`) || !strings.Contains(err.Error(), "console, json, junit") {
-		t.Errorf("err = %v, want one naming xml and the known reporters", err)
-	}
-	_, err = reporters.Default().New("junit", reporters.Options{})
-	if err == nil || !strings.Contains(err.Error(), "reporter junit") {
-		t.Errorf("err = %v, want the factory's error naming the reporter", err)
+func TestFileReportersNeedAPath(t *testing.T) {
+	for _, name := range []string{"junit", "json"} {
+		_, err := builtin[name](reporters.Options{})
+		if err == nil || !strings.Contains(err.Error(), "needs a file path") {
+			t.Errorf("%s: err = %v, want one asking for a file path", name, err)
+		}
 	}
 }
 
@@ -110,13 +115,12 @@ func TestSecretsNeverReachAReport(t *testing.T) {
 	b.Member("checkout/usd", api.StatusCancelled, 0, leak("cancel reason"))
 	b.Member("contract-tests", api.StatusBlocked, 0, leak("blocked"))
 	b.RunStatus(api.StatusFailed, leak("run reason"))
-	res := b.Result(exitcode.Failed, leak("gate failed"), leak("notice"))
+	res := b.Result(gate.Failed, leak("gate failed"), leak("notice"))
 	res.Run.URL = leak("https://x/")
 	res.Run.Labels = map[string]string{"k": leak("v")}
 
 	mask := secret.NewMasker([]string{secretValue})
 	dir := t.TempDir()
-	reg := reporters.Default()
 	outputs := map[string]func() string{}
 	for _, mode := range []struct {
 		name string
@@ -129,7 +133,7 @@ func TestSecretsNeverReachAReport(t *testing.T) {
 		var buf bytes.Buffer
 		o := mode.o
 		o.Out, o.Mask, o.Now = &buf, mask, reporttest.Now
-		rep, err := reg.New("console", o)
+		rep, err := console.New(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +152,7 @@ func TestSecretsNeverReachAReport(t *testing.T) {
 	}
 	for _, name := range []string{"junit", "json"} {
 		path := filepath.Join(dir, name+".out")
-		rep, err := reg.New(name, reporters.Options{Path: path, Mask: mask, Now: reporttest.Now})
+		rep, err := builtin[name](reporters.Options{Path: path, Mask: mask, Now: reporttest.Now})
 		if err != nil {
 			t.Fatal(err)
 		}

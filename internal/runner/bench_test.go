@@ -11,8 +11,8 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/client"
 	"github.com/zof-ai/zof-ci/internal/clienttest"
-	"github.com/zof-ai/zof-ci/internal/reporters"
 	"github.com/zof-ai/zof-ci/internal/reporters/console"
+	"github.com/zof-ai/zof-ci/internal/reporters/report"
 )
 
 // tapSource tells the benchmark when the follower has seen the run running.
@@ -49,7 +49,7 @@ func BenchmarkTimeToVerdict(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	con, err := console.NewConsole(reporters.Options{Out: io.Discard})
+	con, err := console.NewConsole(report.Options{Out: io.Discard})
 	if err != nil {
 		b.Fatal(err)
 	}

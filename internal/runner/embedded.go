@@ -12,9 +12,11 @@ import (
 	"github.com/zof-ai/zof-ci/internal/ci"
 	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/engine/memstore"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
-	"github.com/zof-ai/zof-ci/internal/reporters"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/console"
+	"github.com/zof-ai/zof-ci/internal/reporters/jsonreport"
+	"github.com/zof-ai/zof-ci/internal/reporters/junit"
+	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/secret"
 	"github.com/zof-ai/zof-ci/internal/step"
 )
@@ -65,34 +67,38 @@ type RunOptions struct {
 	// submitted; all are fed the same final Result, after the built-in reports, also
 	// when nothing was selected (Run is then nil). Their errors are said on Stderr and
 	// never change the gate's code.
-	Reporters func(p *Plan, mask *secret.Masker) []reporters.Reporter
+	Reporters func(p *gate.Plan, mask *secret.Masker) []report.Reporter
+	// ExitOf is the process exit code a verdict ends zof with (the CLI's
+	// table, internal/exitcode), for the reports that state it (the JSON
+	// report, the action's outputs). Required: the runner knows no exit codes.
+	ExitOf func(gate.Verdict) report.Exit
 }
 
 // RunEmbedded plans the run, executes it on an in-process engine with live
-// progress, writes the reports and returns the gate's exit code. ctx is the
-// interrupt: when it ends, the run is cancelled and the code is 130.
-func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
+// progress, writes the reports and returns the gate's verdict. ctx is the
+// interrupt: when it ends, the run is cancelled and the verdict is Interrupted.
+func RunEmbedded(ctx context.Context, o RunOptions) (gate.Verdict, error) {
 	plan, failOn, err := planAndGate(ctx, o)
 	if err != nil {
-		return 0, err
+		return gate.Verdict{}, err
 	}
 	mask := secret.NewMasker(plan.Request.Secrets)
 	fmt.Fprintln(o.Stdout, mask.String(planHeadline(plan)))
 	extra := extraReporters(o, plan, mask)
 	if plan.Empty() {
-		code := emptyPlan(o.Stdout, plan)
-		reportEmpty(ctx, o, plan, code, extra)
-		return code, nil
+		v := emptyPlan(o.Stdout, plan)
+		reportEmpty(ctx, o, plan, v, extra)
+		return v, nil
 	}
 	key := embeddedIdentity(plan, o.CI)
 
-	con, err := console.NewConsole(reporters.Options{Out: o.Stdout, TTY: o.TTY, Color: o.Color, GitHubActions: o.GitHubActions, Mask: mask, Now: o.Now})
+	con, err := console.NewConsole(report.Options{Out: o.Stdout, TTY: o.TTY, Color: o.Color, GitHubActions: o.GitHubActions, Mask: mask, Now: o.Now})
 	if err != nil {
-		return 0, err
+		return gate.Verdict{}, err
 	}
 	dir, err := filepath.Abs(filepath.Dir(o.Select.SuitePath))
 	if err != nil {
-		return 0, exitcode.Wrap(exitcode.Usage, fmt.Errorf("suite directory: %w", err))
+		return gate.Verdict{}, gate.Usage(fmt.Errorf("suite directory: %w", err))
 	}
 	steps := step.NewExecutor(step.ExecutorOptions{})
 	eng, err := engine.New(engine.Config{
@@ -104,7 +110,7 @@ func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
 		Now:      o.Now,
 	})
 	if err != nil {
-		return 0, err
+		return gate.Verdict{}, err
 	}
 	// The engine has its own context: an interrupt must cancel the run through
 	// the lifecycle (so reports say what finished), not kill the engine under it.
@@ -128,7 +134,7 @@ func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
 
 	run, _, err := eng.Create(engCtx, localTenant, plan.Request, engine.CreateOptions{IdempotencyKey: key})
 	if err != nil {
-		return 0, fmt.Errorf("starting the run: %w", err)
+		return gate.Verdict{}, fmt.Errorf("starting the run: %w", err)
 	}
 	startReporters(ctx, o, run, extra)
 	out := follow(ctx, &embeddedSource{eng: eng, id: run.ID}, con, followOptions{
@@ -144,18 +150,18 @@ func RunEmbedded(ctx context.Context, o RunOptions) (exitcode.Code, error) {
 	if out.Run.IdempotencyKey == "" {
 		out.Run.IdempotencyKey = key
 	}
-	code, verdict, notices := Verdict(out.Outcome, failOn)
-	notices = append(selectionNotices(plan), notices...)
-	res := &reporters.Result{Run: out.Run, Events: out.events, Exit: code, Verdict: verdict, Notices: notices}
+	v := gate.Judge(out.Outcome, failOn)
+	notices := append(selectionNotices(plan), v.Notices...)
+	res := &report.Result{Run: out.Run, Events: out.events, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: v.Line, Notices: notices}
 	// Reports are written after an interrupt too: that is what the person needs then.
 	writeReports(context.WithoutCancel(ctx), res, con, o, mask, extra)
-	return code, nil
+	return v, nil
 }
 
 // embeddedIdentity fills an embedded run's source from the CI context and returns its
 // idempotency key: derived as for a remote run when the context names a CI job execution,
 // else "" (a laptop: the key would identify nothing).
-func embeddedIdentity(plan *Plan, c ci.Context) string {
+func embeddedIdentity(plan *gate.Plan, c ci.Context) string {
 	if c.Provider == "" || c.Provider == ci.Local {
 		return ""
 	}
@@ -163,20 +169,11 @@ func embeddedIdentity(plan *Plan, c ci.Context) string {
 	if !c.HasIdentity() {
 		return ""
 	}
-	return IdempotencyKey(KeyInput{Project: plan.Request.Project, Environment: plan.Request.Environment.Name, Cases: selectedIDs(plan), SuiteDigest: plan.Suite.Digest, SHA: c.SHA, CI: c})
-}
-
-// selectedIDs are the ids of the selected cases.
-func selectedIDs(plan *Plan) []string {
-	ids := make([]string, len(plan.Selection.Cases))
-	for i, sc := range plan.Selection.Cases {
-		ids[i] = sc.ID
-	}
-	return ids
+	return gate.IdempotencyKey(gate.KeyInput{Project: plan.Request.Project, Environment: plan.Request.Environment.Name, Cases: plan.SelectedIDs(), SuiteDigest: plan.Suite.Digest, SHA: c.SHA, CI: c})
 }
 
 // extraReporters builds RunOptions.Reporters for the plan.
-func extraReporters(o RunOptions, plan *Plan, mask *secret.Masker) []reporters.Reporter {
+func extraReporters(o RunOptions, plan *gate.Plan, mask *secret.Masker) []report.Reporter {
 	if o.Reporters == nil {
 		return nil
 	}
@@ -185,9 +182,9 @@ func extraReporters(o RunOptions, plan *Plan, mask *secret.Masker) []reporters.R
 
 // startReporters tells the Starters among the extra reporters that the run exists. A
 // failure is said and never changes the gate.
-func startReporters(ctx context.Context, o RunOptions, run *api.Run, extra []reporters.Reporter) {
+func startReporters(ctx context.Context, o RunOptions, run *api.Run, extra []report.Reporter) {
 	for _, r := range extra {
-		s, ok := r.(reporters.Starter)
+		s, ok := r.(report.Starter)
 		if !ok {
 			continue
 		}
@@ -198,21 +195,21 @@ func startReporters(ctx context.Context, o RunOptions, run *api.Run, extra []rep
 }
 
 // reportEmpty feeds the extra reporters the result of a plan that selected nothing: no
-// run (Run is nil), the gate's code and why.
-func reportEmpty(ctx context.Context, o RunOptions, plan *Plan, code exitcode.Code, extra []reporters.Reporter) {
+// run (Run is nil), the gate's decision and why.
+func reportEmpty(ctx context.Context, o RunOptions, plan *gate.Plan, v gate.Verdict, extra []report.Reporter) {
 	if len(extra) == 0 {
 		return
 	}
 	verdict := "nothing to run: " + emptyReason(plan)
-	if code == exitcode.OK {
+	if v.Kind == gate.Passed {
 		verdict += " (gate.on_empty is pass)"
 	}
-	res := &reporters.Result{Exit: code, Verdict: verdict, Notices: selectionNotices(plan)}
+	res := &report.Result{Gate: v.Kind, Exit: o.ExitOf(v), Verdict: verdict, Notices: selectionNotices(plan)}
 	feedExtra(context.WithoutCancel(ctx), o, res, extra)
 }
 
 // feedExtra gives every extra reporter the result.
-func feedExtra(ctx context.Context, o RunOptions, res *reporters.Result, extra []reporters.Reporter) {
+func feedExtra(ctx context.Context, o RunOptions, res *report.Result, extra []report.Reporter) {
 	for _, r := range extra {
 		if err := r.Report(ctx, res); err != nil {
 			fmt.Fprintf(o.Stderr, "zof: %v (the gate's exit code is unchanged)\n", err)
@@ -222,7 +219,7 @@ func feedExtra(ctx context.Context, o RunOptions, res *reporters.Result, extra [
 
 // planAndGate makes the plan and settles which outcomes fail the gate:
 // --fail-on, else the suite's gate.fail_on.
-func planAndGate(ctx context.Context, o RunOptions) (*Plan, []string, error) {
+func planAndGate(ctx context.Context, o RunOptions) (*gate.Plan, []string, error) {
 	plan, err := MakePlan(ctx, o.Select)
 	if err != nil {
 		return nil, nil, err
@@ -231,7 +228,7 @@ func planAndGate(ctx context.Context, o RunOptions) (*Plan, []string, error) {
 	if len(failOn) == 0 {
 		failOn = plan.Suite.Gate.FailOn
 	}
-	failOn, err = ParseFailOn(failOn)
+	failOn, err = gate.ParseFailOn(failOn)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -293,16 +290,18 @@ func now(o RunOptions) time.Time {
 
 // writeReports feeds every reporter the same result. A report that cannot be
 // written is said plainly but never changes the gate's code.
-func writeReports(ctx context.Context, res *reporters.Result, con *console.Reporter, o RunOptions, mask *secret.Masker, extra []reporters.Reporter) {
+func writeReports(ctx context.Context, res *report.Result, con *console.Reporter, o RunOptions, mask *secret.Masker, extra []report.Reporter) {
 	if err := con.Report(ctx, res); err != nil {
 		fmt.Fprintf(o.Stderr, "zof: writing the console summary: %v\n", err)
 	}
-	reg := reporters.Default()
-	for _, f := range []struct{ name, path string }{{"junit", o.JUnit}, {"json", o.JSON}} {
+	for _, f := range []struct {
+		name, path string
+		new        report.Factory
+	}{{junit.Name, o.JUnit, junit.New}, {jsonreport.Name, o.JSON, jsonreport.New}} {
 		if f.path == "" {
 			continue
 		}
-		r, err := reg.New(f.name, reporters.Options{Path: f.path, Mask: mask, Now: o.Now})
+		r, err := f.new(report.Options{Path: f.path, Mask: mask, Now: o.Now})
 		if err == nil {
 			err = r.Report(ctx, res)
 		}
@@ -329,7 +328,7 @@ var _ engine.ServiceStarter = services{}
 var _ engine.StepRunner = (*step.Executor)(nil)
 
 // planHeadline is the first line of a run: what is about to happen.
-func planHeadline(p *Plan) string {
+func planHeadline(p *gate.Plan) string {
 	sel := p.Selection
 	members := 0
 	for _, c := range p.Request.Cases {
@@ -351,7 +350,7 @@ func planHeadline(p *Plan) string {
 }
 
 // selectionNotices tell the person when the selection was widened or warned.
-func selectionNotices(p *Plan) []string {
+func selectionNotices(p *gate.Plan) []string {
 	var n []string
 	if w := p.Selection.Widened; w != nil {
 		n = append(n, fmt.Sprintf("scope %s widened to %s: %s", p.Selection.Scope, p.Selection.Effective, w.String()))
@@ -360,18 +359,18 @@ func selectionNotices(p *Plan) []string {
 }
 
 // emptyPlan reports an empty selection per gate.on_empty.
-func emptyPlan(w io.Writer, p *Plan) exitcode.Code {
+func emptyPlan(w io.Writer, p *gate.Plan) gate.Verdict {
 	why := emptyReason(p)
-	if p.Exit() == exitcode.Empty {
+	if p.Kind() == gate.Empty {
 		fmt.Fprintf(w, "nothing to run: no cases selected or suite empty: %s. gate.on_empty is fail (exit 5); set it to pass if an empty selection is fine.\n", why)
-		return exitcode.Empty
+		return gate.Verdict{Kind: gate.Empty}
 	}
 	fmt.Fprintf(w, "notice: nothing to run: %s. gate.on_empty is pass, so the gate passes.\n", why)
-	return exitcode.OK
+	return gate.Verdict{Kind: gate.Passed}
 }
 
 // emptyReason says why nothing was selected.
-func emptyReason(p *Plan) string {
+func emptyReason(p *gate.Plan) string {
 	why := fmt.Sprintf("scope %s selected none of the %d %s", p.Selection.Scope, len(p.Suite.Cases), plural(len(p.Suite.Cases), "case", "cases"))
 	if len(p.Suite.Cases) == 0 {
 		why = "the suite has no cases"

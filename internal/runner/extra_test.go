@@ -12,8 +12,8 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/ci"
 	"github.com/zof-ai/zof-ci/internal/clienttest"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
-	"github.com/zof-ai/zof-ci/internal/reporters"
+	"github.com/zof-ai/zof-ci/internal/gate"
+	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
@@ -22,11 +22,11 @@ type recorder struct {
 	mu      sync.Mutex
 	calls   []string
 	started *api.Run
-	result  *reporters.Result
-	plan    *Plan
+	result  *report.Result
+	plan    *gate.Plan
 }
 
-var _ reporters.Starter = (*recorder)(nil)
+var _ report.Starter = (*recorder)(nil)
 
 func (r *recorder) Start(_ context.Context, run *api.Run) error {
 	r.mu.Lock()
@@ -36,7 +36,7 @@ func (r *recorder) Start(_ context.Context, run *api.Run) error {
 	return nil
 }
 
-func (r *recorder) Report(_ context.Context, res *reporters.Result) error {
+func (r *recorder) Report(_ context.Context, res *report.Result) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, "report")
@@ -44,10 +44,10 @@ func (r *recorder) Report(_ context.Context, res *reporters.Result) error {
 	return nil
 }
 
-func (r *recorder) factory() func(*Plan, *secret.Masker) []reporters.Reporter {
-	return func(p *Plan, m *secret.Masker) []reporters.Reporter {
+func (r *recorder) factory() func(*gate.Plan, *secret.Masker) []report.Reporter {
+	return func(p *gate.Plan, m *secret.Masker) []report.Reporter {
 		r.plan = p
-		return []reporters.Reporter{r}
+		return []report.Reporter{r}
 	}
 }
 
@@ -95,8 +95,8 @@ func TestExtraReportersEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code != exitcode.Failed {
-		t.Fatalf("code %d, want 1\n%s", code, out)
+	if code.Kind != gate.Failed {
+		t.Fatalf("verdict %s, want failed\n%s", code.Kind, out)
 	}
 	if diff := cmp.Diff([]string{"start", "report"}, rec.calls); diff != "" {
 		t.Fatalf("calls (-want +got):\n%s", diff)
@@ -108,14 +108,14 @@ func TestExtraReportersEmbedded(t *testing.T) {
 	if len(rec.started.Members) != 2 {
 		t.Errorf("the started snapshot has %d members, want 2", len(rec.started.Members))
 	}
-	wantKey := IdempotencyKey(KeyInput{Project: "shop", Environment: "local", Cases: []string{"ok", "broken"}, SuiteDigest: rec.plan.Suite.Digest, SHA: githubCI.SHA, CI: githubCI})
+	wantKey := gate.IdempotencyKey(gate.KeyInput{Project: "shop", Environment: "local", Cases: []string{"ok", "broken"}, SuiteDigest: rec.plan.Suite.Digest, SHA: githubCI.SHA, CI: githubCI})
 	got := struct{ Key, SuiteFile, SHA, Provider, Verdict string }{res.Run.IdempotencyKey, res.Run.SuiteFile, res.Run.Source.SHA, res.Run.Source.Provider, res.Verdict}
 	want := struct{ Key, SuiteFile, SHA, Provider, Verdict string }{wantKey, "sub/zof.yaml", githubCI.SHA, "github", "gate failed: 1 of 2 members failed: broken"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
-	if res.Exit != exitcode.Failed {
-		t.Errorf("result exit %d, want 1", res.Exit)
+	if res.Gate != gate.Failed {
+		t.Errorf("result gate %s, want failed", res.Gate)
 	}
 }
 
@@ -151,7 +151,7 @@ func TestExtraReportersEmpty(t *testing.T) {
 		o.Select.SuitePath = suite
 		rec := &recorder{}
 		o.Reporters = rec.factory()
-		var code exitcode.Code
+		var code gate.Verdict
 		var err error
 		if remote {
 			srv := clienttest.Start(t, clienttest.Options{})
@@ -162,14 +162,14 @@ func TestExtraReportersEmpty(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code != exitcode.Empty {
-			t.Errorf("remote %v: code %d, want 5", remote, code)
+		if code.Kind != gate.Empty {
+			t.Errorf("remote %v: verdict %s, want empty", remote, code.Kind)
 		}
 		if diff := cmp.Diff([]string{"report"}, rec.calls); diff != "" {
 			t.Fatalf("remote %v: calls (-want +got):\n%s", remote, diff)
 		}
-		if rec.result.Run != nil || rec.result.Exit != exitcode.Empty || rec.result.Verdict == "" {
-			t.Errorf("remote %v: result run %v exit %d verdict %q", remote, rec.result.Run, rec.result.Exit, rec.result.Verdict)
+		if rec.result.Run != nil || rec.result.Gate != gate.Empty || rec.result.Verdict == "" {
+			t.Errorf("remote %v: result run %v gate %s verdict %q", remote, rec.result.Run, rec.result.Gate, rec.result.Verdict)
 		}
 	}
 }
@@ -191,8 +191,8 @@ func TestExtraReportersRemote(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code != exitcode.Failed {
-			t.Fatalf("code %d, want 1\n%s", code, out)
+		if code.Kind != gate.Failed {
+			t.Fatalf("verdict %s, want failed\n%s", code.Kind, out)
 		}
 		if diff := cmp.Diff([]string{"start", "report"}, rec.calls); diff != "" {
 			t.Fatalf("calls (-want +got):\n%s", diff)
@@ -211,7 +211,7 @@ func TestExtraReportersRemote(t *testing.T) {
 
 	o, _ := remoteOptions(t, suite)
 	called := false
-	o.Reporters = func(*Plan, *secret.Masker) []reporters.Reporter { called = true; return nil }
+	o.Reporters = func(*gate.Plan, *secret.Masker) []report.Reporter { called = true; return nil }
 	if _, err := RunRemote(context.Background(), o, RemoteOptions{Client: testClient(t, srv.URL), CI: ci.Context{Provider: ci.Local}, Detach: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/console"
 )
 
-// Following limits (shared/spec/cli.md "Following a run", lifecycle.md).
+// Following limits (docs/cli.md "Following a run", docs/lifecycle.md).
 const (
 	// StuckInitialAfter: a run still initial this long is a fault the client warns about.
 	StuckInitialAfter = 2 * time.Minute
@@ -28,8 +29,8 @@ const (
 // source is where a followed run's changes come from: the embedded engine or a server.
 type source interface {
 	// watch sends the run's changes after seq after to ch, in order, until the run is
-	// terminal (then it returns nil), ctx ends, or following cannot go on (an error
-	// that carries its exit code: a revoked token, a run that is gone). Every send
+	// terminal (then it returns nil), ctx ends, or following cannot go on (a typed
+	// error: a revoked token, a run that is gone). Every send
 	// must give up when ctx ends.
 	watch(ctx context.Context, after int64, ch chan<- change) error
 	// cancel asks for the run to be cancelled; a run already terminal is not an error.
@@ -64,7 +65,7 @@ type followOptions struct {
 
 // followed is an Outcome plus the event log it was folded from.
 type followed struct {
-	Outcome
+	gate.Outcome
 	events []api.Event
 }
 
@@ -72,7 +73,7 @@ type followed struct {
 // terminal status, the deadline or an interrupt (ctx). It never returns before the source's
 // goroutine has ended.
 func follow(ctx context.Context, src source, con *console.Reporter, o followOptions) followed {
-	out := followed{Outcome: Outcome{Run: &api.Run{ID: o.RunID, URL: o.URL}, Timeout: o.Timeout}}
+	out := followed{Outcome: gate.Outcome{Run: &api.Run{ID: o.RunID, URL: o.URL}, Timeout: o.Timeout}}
 	now := func() time.Time {
 		if o.Now != nil {
 			return o.Now()

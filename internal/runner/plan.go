@@ -1,5 +1,6 @@
-// Package runner does zof's main job: plan a run from a suite file and a change,
-// execute it (embedded) or submit it, follow it, and turn the outcome into the gate's exit code.
+// Package runner is the CLI's orchestration of a run: plan it from a suite file and a
+// change (internal/gate), execute it (embedded) or submit it, follow it, have the gate judge it
+// and write the reports. It returns the gate's verdict; internal/cli maps it to an exit code.
 package runner
 
 import (
@@ -11,10 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/diff"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
-	"github.com/zof-ai/zof-ci/internal/selection"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/suite"
 )
 
@@ -35,27 +34,8 @@ type SelectOptions struct {
 	RepoRoot string
 }
 
-// Plan is a selection made from a suite, ready to run.
-type Plan struct {
-	Suite     *suite.Suite
-	Selection api.Selection
-	Request   *api.RunRequest
-}
-
-// Empty reports whether nothing was selected.
-func (p *Plan) Empty() bool { return len(p.Selection.Cases) == 0 }
-
-// Exit is the plan's own exit code: 5 when nothing is selected and the gate says
-// on_empty: fail, else 0.
-func (p *Plan) Exit() exitcode.Code {
-	if p.Empty() && p.Suite.Gate.OnEmpty != "pass" {
-		return exitcode.Empty
-	}
-	return exitcode.OK
-}
-
 // MakePlan loads the suite, acquires the diff when the scope needs it, and selects.
-func MakePlan(ctx context.Context, o SelectOptions) (*Plan, error) {
+func MakePlan(ctx context.Context, o SelectOptions) (*gate.Plan, error) {
 	s, err := suite.Load(o.SuitePath, suite.Options{Lookup: o.Lookup, Environment: o.Environment})
 	if err != nil {
 		return nil, err
@@ -68,7 +48,7 @@ func MakePlan(ctx context.Context, o SelectOptions) (*Plan, error) {
 			d = &diff.Result{Source: "git", Complete: false, Reason: err.Error()}
 		}
 	}
-	return PlanSuite(s, o.Scope, o.Environment, d, suiteFile(o.SuitePath, o.RepoRoot))
+	return gate.PlanSuite(s, o.Scope, o.Environment, d, suiteFile(o.SuitePath, o.RepoRoot))
 }
 
 // suiteFile is the suite's path relative to root (the current directory when root is
@@ -95,38 +75,6 @@ func suiteFile(path, root string) string {
 	return filepath.ToSlash(rel)
 }
 
-// PlanSuite selects from a loaded suite for scope and builds the run request
-// for environment: what MakePlan does once the suite is loaded and the diff
-// acquired. d is the change for scope changed (nil: the diff is unknown, and
-// on_unknown_diff applies); suiteFile is the suite's path relative to the
-// repository root, for annotations. The server's webhooks and schedules plan
-// with it too.
-func PlanSuite(s *suite.Suite, scope, environment string, d *diff.Result, suiteFile string) (*Plan, error) {
-	sel, err := selection.New(selectionInput(s))
-	if err != nil {
-		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("%s: %w", s.File, err))
-	}
-	if scope == "changed" && d == nil {
-		d = &diff.Result{Source: "git", Complete: false, Reason: "the diff could not be computed"}
-	}
-	selected, err := sel.Select(scope, d)
-	if err != nil {
-		// Includes on_unknown_diff: fail: nothing is submitted, the reason is printed.
-		return nil, exitcode.Wrap(exitcode.Usage, err)
-	}
-	ids := make([]string, len(selected.Cases))
-	for i, c := range selected.Cases {
-		ids[i] = c.ID
-	}
-	req, err := s.Request(environment, ids)
-	if err != nil {
-		return nil, exitcode.Wrap(exitcode.Usage, err)
-	}
-	req.Selection = selected
-	req.SuiteFile = suiteFile
-	return &Plan{Suite: s, Selection: selected, Request: req}, nil
-}
-
 func acquireDiff(ctx context.Context, o SelectOptions, s *suite.Suite) (*diff.Result, error) {
 	var src diff.Source
 	switch {
@@ -135,14 +83,14 @@ func acquireDiff(ctx context.Context, o SelectOptions, s *suite.Suite) (*diff.Re
 		if o.ChangedFiles != "-" {
 			f, err := os.Open(o.ChangedFiles)
 			if err != nil {
-				return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--changed-files: %w", err))
+				return nil, gate.Usage(fmt.Errorf("--changed-files: %w", err))
 			}
 			defer f.Close()
 			r = f
 		}
 		list, err := diff.ReadList(r)
 		if err != nil {
-			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--changed-files %s: %w", o.ChangedFiles, err))
+			return nil, gate.Usage(fmt.Errorf("--changed-files %s: %w", o.ChangedFiles, err))
 		}
 		src = list
 	case o.Diff != nil:
@@ -151,31 +99,6 @@ func acquireDiff(ctx context.Context, o SelectOptions, s *suite.Suite) (*diff.Re
 		src = &diff.Git{Dir: filepath.Dir(o.SuitePath), Base: o.Base, Env: o.Environ, Deepen: true}
 	}
 	return src.Changes(ctx)
-}
-
-func selectionInput(s *suite.Suite) selection.Suite {
-	in := selection.Suite{Rules: selection.Rules{
-		Global:          patternValues(s.Selection.Global),
-		Ignore:          patternValues(s.Selection.Ignore),
-		Unmapped:        s.Selection.Unmapped,
-		MaxChangedFiles: s.Selection.MaxChangedFiles,
-		OnUnknownDiff:   s.Selection.OnUnknownDiff,
-	}}
-	for _, c := range s.Cases {
-		in.Cases = append(in.Cases, selection.Case{ID: c.ID, Tags: c.Tags, Covers: c.Covers, Always: c.Always})
-	}
-	for _, set := range s.Sets {
-		in.Sets = append(in.Sets, selection.Set{Name: set.Name, Cases: set.Cases})
-	}
-	return in
-}
-
-func patternValues(ps []suite.Pattern) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = p.Value
-	}
-	return out
 }
 
 // Validate checks a suite file and prints every problem, one per line.
@@ -188,7 +111,7 @@ func Validate(stdout, stderr io.Writer, path, env string, lookup func(string) (s
 		}
 		errs := serr.Errors()
 		fmt.Fprintf(stderr, "%s: %d %s; nothing was run. Fix %s and validate again.\n", path, errs, plural(errs, "error", "errors"), plural(errs, "it", "them"))
-		return exitcode.Reported(exitcode.Usage)
+		return &reportedError{err: serr}
 	}
 	if err != nil {
 		return err
@@ -211,3 +134,11 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// reportedError is an error whose explanation was already printed in full:
+// the top maps it to its exit code (by what it wraps) and prints nothing more.
+type reportedError struct{ err error }
+
+func (e *reportedError) Error() string  { return e.err.Error() }
+func (e *reportedError) Unwrap() error  { return e.err }
+func (e *reportedError) Reported() bool { return true }

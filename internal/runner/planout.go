@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/gate"
+	"github.com/zof-ai/zof-ci/internal/sanitize"
 )
 
 // PlanSchema names the shape of `zof plan --output json` (docs/plan-json.md).
@@ -63,7 +65,7 @@ type PlanCase struct {
 	Sequence string `json:"ordered_set,omitempty"`
 }
 
-func (p *Plan) toJSON(o PlanOutput) PlanJSON {
+func planJSON(p *gate.Plan, o PlanOutput) PlanJSON {
 	out := PlanJSON{
 		Schema:      PlanSchema,
 		Suite:       p.Request.SuiteFile,
@@ -149,17 +151,17 @@ func nonNil(xs []string) []string {
 }
 
 // WritePlanJSON writes the plan as indented, stable JSON (schema PlanSchema).
-func WritePlanJSON(w io.Writer, p *Plan, o PlanOutput) error {
+func WritePlanJSON(w io.Writer, p *gate.Plan, o PlanOutput) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(p.toJSON(o))
+	return enc.Encode(planJSON(p, o))
 }
 
 // WritePlanText writes the plan as a table for a person: the scope and any
 // widening first, then each selected case with its reasons, then the changed
 // files that selected nothing.
-func WritePlanText(w io.Writer, p *Plan, o PlanOutput) error {
-	j := p.toJSON(o)
+func WritePlanText(w io.Writer, p *gate.Plan, o PlanOutput) error {
+	j := planJSON(p, o)
 	var b strings.Builder
 	fmt.Fprintf(&b, "Suite %s · project %s · environment %s\n", j.Suite, j.Project, j.Environment)
 	scope := "Scope: " + j.Scope
@@ -204,13 +206,13 @@ func WritePlanText(w io.Writer, p *Plan, o PlanOutput) error {
 			}
 			for i, r := range c.Reasons {
 				if i == 0 {
-					fmt.Fprintf(tw, "  %s\t%s\t%s\n", id, oneLine(name), oneLine(r.String()))
+					fmt.Fprintf(tw, "  %s\t%s\t%s\n", id, sanitize.Line(name), sanitize.Line(r.String()))
 				} else {
-					fmt.Fprintf(tw, "  \t\t%s\n", oneLine(r.String()))
+					fmt.Fprintf(tw, "  \t\t%s\n", sanitize.Line(r.String()))
 				}
 			}
 			if len(c.Reasons) == 0 {
-				fmt.Fprintf(tw, "  %s\t%s\t\n", id, oneLine(name))
+				fmt.Fprintf(tw, "  %s\t%s\t\n", id, sanitize.Line(name))
 			}
 			if more := c.ReasonsTotal - len(c.Reasons); more > 0 {
 				fmt.Fprintf(tw, "  \t\t… %d more %s (%d %s, %d %s in all; --all-reasons lists them)\n", more, plural(more, "reason", "reasons"),
@@ -237,11 +239,6 @@ func short(sha string) string {
 		return sha[:12]
 	}
 	return sha
-}
-
-// oneLine keeps a table row on one line whatever a name contains.
-func oneLine(s string) string {
-	return strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", " ").Replace(s)
 }
 
 // quoteIfOdd quotes file names with spaces, control characters or invalid UTF-8,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/diff"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/suite"
 )
 
@@ -41,7 +42,7 @@ func TestPlanEvidenceBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := &Plan{
+			p := &gate.Plan{
 				Suite:     &suite.Suite{Cases: []suite.Case{{ID: "a"}}},
 				Selection: api.Selection{Scope: "changed", Effective: "changed", Cases: []api.SelectedCase{{ID: "a", Reasons: tt.reasons}}},
 				Request:   &api.RunRequest{Cases: []api.Case{{ID: "a", Name: "A"}}},
@@ -122,7 +123,7 @@ func BenchmarkPlan10k(b *testing.B) {
 	b.Run("select", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := PlanSuite(s, "changed", "", d, "zof.yaml"); err != nil {
+			if _, err := gate.PlanSuite(s, "changed", "", d, "zof.yaml"); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -135,7 +136,7 @@ func BenchmarkPlan10k(b *testing.B) {
 			b.ReportAllocs()
 			var out bytes.Buffer
 			for b.Loop() {
-				p, err := PlanSuite(s, "changed", "", d, "zof.yaml")
+				p, err := gate.PlanSuite(s, "changed", "", d, "zof.yaml")
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -12,13 +12,13 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/client"
 	"github.com/zof-ai/zof-ci/internal/ci"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
-	"github.com/zof-ai/zof-ci/internal/reporters"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/console"
+	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
-// Remote following (shared/spec/cli.md "Following a run").
+// Remote following (docs/cli.md "Following a run").
 const (
 	// DefaultPollInterval is --poll-interval's default.
 	DefaultPollInterval = 2 * time.Second
@@ -49,14 +49,14 @@ type RemoteOptions struct {
 }
 
 // RunRemote plans the run, submits it to the server (idempotently), follows it live, writes
-// the reports and returns the gate's exit code, like RunEmbedded.
+// the reports and returns the gate's verdict, like RunEmbedded.
 //
 // Choices where cli.md is silent:
 //   - The idempotency key is IdempotencyKey of the CI context when it names one job
 //     execution (ci.Context.HasIdentity), else random (RandomKey): on a laptop a derived key
 //     would attach today's run to yesterday's. --idempotency-key overrides both.
 //   - The --timeout clock starts when the command starts; a create still failing at the
-//     deadline exits 69 (the service could not be reached), not 4.
+//     deadline is the client's error (the service could not be reached), not a timeout.
 //   - With --detach only the run id goes to stdout (RUN=$(zof run --detach ...)); the
 //     headline and the key go to stderr.
 //   - Ctrl-C while the create is in flight re-sends the create with the same key (it
@@ -67,14 +67,14 @@ type RemoteOptions struct {
 //   - While polling, changes are printed with the console's own lines (the same a stream
 //     gives), so a log reads the same either way; the event log handed to reporters then
 //     has gaps, the snapshot does not.
-func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Code, error) {
+func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (gate.Verdict, error) {
 	start := time.Now()
 	if r.Client == nil {
-		return 0, exitcode.Errorf(exitcode.Usage, "no execution service: set --server or ZOF_SERVER")
+		return gate.Verdict{}, gate.Usagef("no execution service: set --server or ZOF_SERVER")
 	}
 	plan, failOn, err := planAndGate(ctx, o)
 	if err != nil {
-		return 0, err
+		return gate.Verdict{}, err
 	}
 	mask := secret.NewMasker(plan.Request.Secrets)
 	// With --detach stdout carries only the run id, for RUN=$(zof run --detach ...).
@@ -83,15 +83,15 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Cod
 		info = o.Stderr
 	}
 	fmt.Fprintln(info, mask.String(planHeadline(plan)))
-	var extra []reporters.Reporter
+	var extra []report.Reporter
 	if !r.Detach {
 		// A detached run is not followed here: nothing would complete what a Starter began.
 		extra = extraReporters(o, plan, mask)
 	}
 	if plan.Empty() {
-		code := emptyPlan(info, plan)
-		reportEmpty(ctx, o, plan, code, extra)
-		return code, nil
+		v := emptyPlan(info, plan)
+		reportEmpty(ctx, o, plan, v, extra)
+		return v, nil
 	}
 
 	req := plan.Request
@@ -110,7 +110,7 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Cod
 		}
 	}
 	req.Source = requestSource(c)
-	req.ConcurrencyGroup = ConcurrencyGroup(req.Project, req.Environment.Name, c.PR, branch)
+	req.ConcurrencyGroup = gate.ConcurrencyGroup(req.Project, req.Environment.Name, c.PR, branch)
 	req.Supersede = r.Supersede
 	if r.Supersede && req.ConcurrencyGroup == "" {
 		fmt.Fprintln(info, "notice: --supersede has no effect: no pull request or branch is known, so the run has no concurrency group")
@@ -129,7 +129,7 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Cod
 	switch {
 	case key != "":
 	case c.HasIdentity():
-		key = IdempotencyKey(KeyInput{Project: req.Project, Environment: req.Environment.Name, Cases: selectedIDs(plan), SuiteDigest: plan.Suite.Digest, SHA: c.SHA, CI: c})
+		key = gate.IdempotencyKey(gate.KeyInput{Project: req.Project, Environment: req.Environment.Name, Cases: plan.SelectedIDs(), SuiteDigest: plan.Suite.Digest, SHA: c.SHA, CI: c})
 		why = fmt.Sprintf("derived from %s run %s", c.Provider, c.RunID)
 		if c.Attempt > 0 {
 			why += fmt.Sprintf(" attempt %d", c.Attempt)
@@ -141,7 +141,7 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Cod
 			why += ", shard " + c.Shard
 		}
 	default:
-		key = RandomKey()
+		key = gate.RandomKey()
 		why = "random: no CI run identity, so every invocation starts a new run"
 	}
 	fmt.Fprintf(info, "idempotency key: %s (%s)\n", key, why)
@@ -154,7 +154,7 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Cod
 		if ctx.Err() != nil {
 			return interruptedSubmit(o, r, req, key, info), nil
 		}
-		return 0, err
+		return gate.Verdict{}, err
 	}
 	url := run.URL
 	if url == "" {
@@ -167,7 +167,7 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Cod
 	}
 	if r.Detach {
 		fmt.Fprintln(o.Stdout, run.ID)
-		return exitcode.OK, nil
+		return gate.Verdict{Kind: gate.Passed}, nil
 	}
 	if run.URL == "" {
 		run.URL = url
@@ -182,10 +182,11 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (exitcode.Cod
 // interruptedSubmit handles Ctrl-C while the create was in flight: the run may exist. Sending
 // the create again with the same key attaches to it if it does (and creates it if it does
 // not: it is then cancelled at once, which is the same outcome), so it can be cancelled.
-func interruptedSubmit(o RunOptions, r RemoteOptions, req *api.RunRequest, key string, info io.Writer) exitcode.Code {
+func interruptedSubmit(o RunOptions, r RemoteOptions, req *api.RunRequest, key string, info io.Writer) gate.Verdict {
+	interrupted := gate.Verdict{Kind: gate.Interrupted}
 	if !o.CancelOnInterrupt {
 		fmt.Fprintf(info, "interrupted while submitting: the run may have started and goes on (--cancel-on-interrupt=false); zof runs lists it\n")
-		return exitcode.Interrupted
+		return interrupted
 	}
 	wait := o.StopWait
 	if wait <= 0 {
@@ -203,10 +204,10 @@ func interruptedSubmit(o RunOptions, r RemoteOptions, req *api.RunRequest, key s
 	}
 	if err != nil {
 		fmt.Fprintf(info, "interrupted while submitting; could not make sure the run does not go on: %v\n", err)
-		return exitcode.Interrupted
+		return interrupted
 	}
 	fmt.Fprintf(info, "interrupted while submitting: run %s cancelled\n", run.ID)
-	return exitcode.Interrupted
+	return interrupted
 }
 
 // WatchOptions are what `zof watch` and `zof rerun --follow` need besides RunOptions.
@@ -215,19 +216,19 @@ type WatchOptions struct {
 	RunID  string
 }
 
-// Watch attaches to an existing run: the same following, reports and exit code as
+// Watch attaches to an existing run: the same following, reports and verdict as
 // RunRemote. fail_on is o.FailOn, or all four outcomes.
-func Watch(ctx context.Context, o RunOptions, w WatchOptions) (exitcode.Code, error) {
+func Watch(ctx context.Context, o RunOptions, w WatchOptions) (gate.Verdict, error) {
 	start := time.Now()
-	failOn, err := ParseFailOn(o.FailOn)
+	failOn, err := gate.ParseFailOn(o.FailOn)
 	if err != nil {
-		return 0, err
+		return gate.Verdict{}, err
 	}
 	gctx, cancel := context.WithDeadline(ctx, start.Add(o.Timeout))
 	run, err := w.Client.Get(gctx, w.RunID)
 	cancel()
 	if err != nil {
-		return 0, err
+		return gate.Verdict{}, err
 	}
 	url := run.URL
 	if url == "" {
@@ -238,10 +239,10 @@ func Watch(ctx context.Context, o RunOptions, w WatchOptions) (exitcode.Code, er
 }
 
 // followRemote follows a server's run to its verdict and writes the reports.
-func followRemote(ctx context.Context, o RunOptions, c *client.Client, run *api.Run, failOn []string, mask *secret.Masker, notices []string, deadline time.Time, extra []reporters.Reporter) (exitcode.Code, error) {
-	con, err := console.NewConsole(reporters.Options{Out: o.Stdout, TTY: o.TTY, Color: o.Color, GitHubActions: o.GitHubActions, Mask: mask, Now: o.Now})
+func followRemote(ctx context.Context, o RunOptions, c *client.Client, run *api.Run, failOn []string, mask *secret.Masker, notices []string, deadline time.Time, extra []report.Reporter) (gate.Verdict, error) {
+	con, err := console.NewConsole(report.Options{Out: o.Stdout, TTY: o.TTY, Color: o.Color, GitHubActions: o.GitHubActions, Mask: mask, Now: o.Now})
 	if err != nil {
-		return 0, err
+		return gate.Verdict{}, err
 	}
 	url := run.URL
 	if url == "" {
@@ -275,10 +276,10 @@ func followRemote(ctx context.Context, o RunOptions, c *client.Client, run *api.
 	if out.Run.IdempotencyKey == "" {
 		out.Run.IdempotencyKey = run.IdempotencyKey
 	}
-	code, verdict, vnotices := Verdict(out.Outcome, failOn)
-	res := &reporters.Result{Run: out.Run, Events: out.events, Exit: code, Verdict: verdict, Notices: append(notices, vnotices...)}
+	v := gate.Judge(out.Outcome, failOn)
+	res := &report.Result{Run: out.Run, Events: out.events, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: v.Line, Notices: append(notices, v.Notices...)}
 	writeReports(context.WithoutCancel(ctx), res, con, o, mask, extra)
-	return code, nil
+	return v, nil
 }
 
 // remoteSource follows a server's run: the event stream first, resumed after a drop from

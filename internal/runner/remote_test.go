@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,9 +22,9 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/client"
 	"github.com/zof-ai/zof-ci/internal/eventually"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
-	"github.com/zof-ai/zof-ci/internal/reporters"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/console"
+	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/reporters/reporttest"
 )
 
@@ -217,7 +218,7 @@ func newHarness(t *testing.T, rec *recording, silence time.Duration) *harness {
 		t.Fatal(err)
 	}
 	out := &lockedBuffer{}
-	con, err := console.NewConsole(reporters.Options{Out: out})
+	con, err := console.NewConsole(report.Options{Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,8 +287,9 @@ func TestFollowStream(t *testing.T) {
 	if diff := cmp.Diff(wantSeqs(len(b.Events)), seqs(out.events)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
-	code, verdict, _ := Verdict(out.Outcome, allOutcomes)
-	if code != exitcode.OK || verdict != "gate passed: 3 of 3 members passed" {
+	v := gate.Judge(out.Outcome, gate.AllOutcomes)
+	code, verdict := v.Kind, v.Line
+	if code != gate.Passed || verdict != "gate passed: 3 of 3 members passed" {
 		t.Errorf("Verdict = %d %q", code, verdict)
 	}
 	for _, want := range []string{"run r-0001 Queued · In queue (position 2)", "run r-0001 Queued · In queue (position 1)", "✓ cart passed", "run r-0001 Passed"} {
@@ -334,7 +336,7 @@ func TestFollowResumesAfterDrop(t *testing.T) {
 	if diff := cmp.Diff([]string{"", "3", "6", "6"}, rec.lastIDs); diff != "" {
 		t.Errorf("Last-Event-ID of each connection (-want +got):\n%s", diff)
 	}
-	if code, _, _ := Verdict(out.Outcome, allOutcomes); code != exitcode.Failed {
+	if code := gate.Judge(out.Outcome, gate.AllOutcomes).Kind; code != gate.Failed {
 		t.Errorf("code %d, want 1", code)
 	}
 	if strings.Contains(h.output(), "polling") {
@@ -385,7 +387,7 @@ func TestFollowFallsBackToPolling(t *testing.T) {
 			if diff := cmp.Diff(b.Run, out.Run); diff != "" {
 				t.Errorf("fold (-want +got):\n%s", diff)
 			}
-			if code, _, _ := Verdict(out.Outcome, allOutcomes); code != exitcode.OK {
+			if code := gate.Judge(out.Outcome, gate.AllOutcomes).Kind; code != gate.Passed {
 				t.Errorf("code %d, want 0", code)
 			}
 			if n := strings.Count(h.output(), "stream unavailable"); n != 1 || !strings.Contains(h.output(), tt.notice) {
@@ -419,7 +421,7 @@ func TestFollowNoStream(t *testing.T) {
 	if diff := cmp.Diff(b.Run, out.Run); diff != "" {
 		t.Errorf("fold (-want +got):\n%s", diff)
 	}
-	if code, _, _ := Verdict(out.Outcome, allOutcomes); code != exitcode.Failed {
+	if code := gate.Judge(out.Outcome, gate.AllOutcomes).Kind; code != gate.Failed {
 		t.Errorf("code %d, want 1", code)
 	}
 	if strings.Contains(h.output(), "stream unavailable") {
@@ -476,7 +478,7 @@ func TestFollowServerRestart(t *testing.T) {
 	if diff := cmp.Diff(b.Run, out.Run); diff != "" {
 		t.Errorf("fold (-want +got):\n%s", diff)
 	}
-	if code, _, _ := Verdict(out.Outcome, allOutcomes); code != exitcode.OK {
+	if code := gate.Judge(out.Outcome, gate.AllOutcomes).Kind; code != gate.Passed {
 		t.Errorf("code %d, want 0", code)
 	}
 	if rec.lastIDs[len(rec.lastIDs)-1] == "" {
@@ -504,8 +506,8 @@ func TestFollowInterrupt(t *testing.T) {
 				interrupt()
 			}()
 			out := h.follow(ctx)
-			code, _, _ := Verdict(out.Outcome, allOutcomes)
-			if code != exitcode.Interrupted {
+			code := gate.Judge(out.Outcome, gate.AllOutcomes).Kind
+			if code != gate.Interrupted {
 				t.Errorf("code %d, want 130", code)
 			}
 			if cancelOnInterrupt {
@@ -544,7 +546,7 @@ func TestFollowDeadline(t *testing.T) {
 			h.opts.Timeout = 100 * time.Millisecond
 			h.opts.CancelOnTimeout = cancelOnTimeout
 			out := h.follow(context.Background())
-			if code, _, _ := Verdict(out.Outcome, allOutcomes); code != exitcode.Timeout {
+			if code := gate.Judge(out.Outcome, gate.AllOutcomes).Kind; code != gate.TimedOut {
 				t.Errorf("code %d, want 4", code)
 			}
 			if got := len(rec.cancels) == 1; got != cancelOnTimeout {
@@ -569,9 +571,10 @@ func TestFollowUnreachable(t *testing.T) {
 	if time.Since(start) < h.opts.Timeout {
 		t.Errorf("gave up after %s, before the deadline", time.Since(start))
 	}
-	code, verdict, _ := Verdict(out.Outcome, allOutcomes)
-	if code != exitcode.Unavailable || !strings.Contains(verdict, "connection refused") {
-		t.Errorf("Verdict = %d %q, want 69 naming the cause", code, verdict)
+	v := gate.Judge(out.Outcome, gate.AllOutcomes)
+	code, verdict := v.Kind, v.Line
+	if ce := (*client.Error)(nil); code != gate.NoVerdict || !errors.As(v.Err, &ce) || ce.Kind != client.KindUnavailable || !strings.Contains(verdict, "connection refused") {
+		t.Errorf("Judge = %s %q (%v), want no verdict, the service unavailable, naming the cause", code, verdict, v.Err)
 	}
 	if n := strings.Count(h.output(), "stream unavailable"); n != 1 {
 		t.Errorf("told %d times about the stream:\n%s", n, h.output())
@@ -598,9 +601,10 @@ func TestFollowTokenRevoked(t *testing.T) {
 		h.srv.CloseClientConnections()
 	}()
 	out := h.follow(context.Background())
-	code, verdict, _ := Verdict(out.Outcome, allOutcomes)
-	if code != exitcode.NoPerm || !strings.Contains(verdict, "the server refused the token (401)") {
-		t.Errorf("Verdict = %d %q, want 77", code, verdict)
+	v := gate.Judge(out.Outcome, gate.AllOutcomes)
+	code, verdict := v.Kind, v.Line
+	if ce := (*client.Error)(nil); code != gate.NoVerdict || !errors.As(v.Err, &ce) || ce.Kind != client.KindUnauthorized || !strings.Contains(verdict, "the server refused the token (401)") {
+		t.Errorf("Judge = %s %q (%v), want no verdict, the token refused", code, verdict, v.Err)
 	}
 	if out.Run.LastSeq != 4 {
 		t.Errorf("folded up to %d, want the 4 events before the refusal", out.Run.LastSeq)

@@ -40,7 +40,7 @@ func TestWriteRunList(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "runs.golden", out.Bytes())
-	if got := TriggerLabel(api.Source{Trigger: "webhook\x1b[31m", TriggerID: "a\nb"}); got != "webhook [31m a b" {
+	if got := TriggerLabel(api.Source{Trigger: "webhook\x1b[31m", TriggerID: "a\nb"}); got != "webhook a b" {
 		t.Errorf("TriggerLabel does not clean control characters: %q", got)
 	}
 }

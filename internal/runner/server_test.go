@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +22,9 @@ import (
 	"github.com/zof-ai/zof-ci/internal/ci"
 	"github.com/zof-ai/zof-ci/internal/clienttest"
 	"github.com/zof-ai/zof-ci/internal/eventually"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
+	"github.com/zof-ai/zof-ci/internal/reporters/report"
+	"github.com/zof-ai/zof-ci/internal/reporters/reporttest"
 )
 
 // These tests run the follower against the real server (clienttest: server.New over a real
@@ -67,6 +70,7 @@ func remoteOptions(t *testing.T, suitePath string) (RunOptions, *lockedBuffer) {
 		Stdout:            out,
 		Stderr:            out,
 		StopWait:          waitLimit,
+		ExitOf:            func(v gate.Verdict) report.Exit { return reporttest.Exits[v.Kind] },
 	}, out
 }
 
@@ -109,8 +113,8 @@ func TestRemoteRunToVerdict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code != exitcode.Failed {
-		t.Errorf("code %d, want 1\n%s", code, out)
+	if code.Kind != gate.Failed {
+		t.Errorf("verdict %s, want failed\n%s", code.Kind, out)
 	}
 	for _, want := range []string{
 		"idempotency key: ",
@@ -144,8 +148,8 @@ func TestRemoteReplayAttaches(t *testing.T) {
 	c := testClient(t, srv.URL)
 
 	o, out := remoteOptions(t, suitePath)
-	if code, err := RunRemote(context.Background(), o, RemoteOptions{Client: c, CI: gh, Detach: true}); err != nil || code != exitcode.OK {
-		t.Fatalf("detach: %d %v\n%s", code, err, out)
+	if code, err := RunRemote(context.Background(), o, RemoteOptions{Client: c, CI: gh, Detach: true}); err != nil || code.Kind != gate.Passed {
+		t.Fatalf("detach: %s %v\n%s", code.Kind, err, out)
 	}
 	first := strings.TrimSpace(lastLine(out.String()))
 
@@ -155,8 +159,8 @@ func TestRemoteReplayAttaches(t *testing.T) {
 		srv.Gates.Open("login")
 	}()
 	code, err := RunRemote(context.Background(), o2, RemoteOptions{Client: c, CI: gh})
-	if err != nil || code != exitcode.OK {
-		t.Fatalf("retry: %d %v\n%s", code, err, out2)
+	if err != nil || code.Kind != gate.Passed {
+		t.Fatalf("retry: %s %v\n%s", code.Kind, err, out2)
 	}
 	if !strings.Contains(out2.String(), "attached to run "+first+": the idempotency key was used before") {
 		t.Errorf("the retried step did not attach to %s:\n%s", first, out2)
@@ -168,8 +172,8 @@ func TestRemoteReplayAttaches(t *testing.T) {
 
 	gh.Attempt = 2
 	o3, out3 := remoteOptions(t, suitePath)
-	if code, err := RunRemote(context.Background(), o3, RemoteOptions{Client: c, CI: gh}); err != nil || code != exitcode.OK {
-		t.Fatalf("attempt 2: %d %v\n%s", code, err, out3)
+	if code, err := RunRemote(context.Background(), o3, RemoteOptions{Client: c, CI: gh}); err != nil || code.Kind != gate.Passed {
+		t.Fatalf("attempt 2: %s %v\n%s", code.Kind, err, out3)
 	}
 	if id := runIDOf(t, out3.String()); id == first || !strings.Contains(out3.String(), "submitted run") {
 		t.Errorf("attempt 2 reused run %s:\n%s", first, out3)
@@ -193,8 +197,8 @@ func TestRemoteInterruptCancels(t *testing.T) {
 		interrupt()
 	}()
 	code, err := RunRemote(ctx, o, RemoteOptions{Client: testClient(t, srv.URL), CI: ci.Context{Provider: ci.Local}})
-	if err != nil || code != exitcode.Interrupted {
-		t.Fatalf("code %d %v, want 130\n%s", code, err, out)
+	if err != nil || code.Kind != gate.Interrupted {
+		t.Fatalf("verdict %s %v, want 130\n%s", code.Kind, err, out)
 	}
 	run, err := srv.Run(runIDOf(t, out.String()))
 	if err != nil || run.Status != api.StatusCancelled || !strings.Contains(run.Reason, "interrupted (SIGINT/SIGTERM)") {
@@ -227,8 +231,8 @@ func TestRemoteInterruptWhileSubmitting(t *testing.T) {
 	defer px.Close()
 	o, out := remoteOptions(t, writeSuite(t, "total"))
 	code, err := RunRemote(ctx, o, RemoteOptions{Client: testClient(t, px.URL), CI: ci.Context{Provider: ci.Local}})
-	if err != nil || code != exitcode.Interrupted {
-		t.Fatalf("code %d %v, want 130\n%s", code, err, out)
+	if err != nil || code.Kind != gate.Interrupted {
+		t.Fatalf("verdict %s %v, want 130\n%s", code.Kind, err, out)
 	}
 	// The cancel is asked for (202) and takes effect at the run's next safe
 	// checkpoint: wait for it, boundedly.
@@ -267,8 +271,8 @@ func TestRemoteSurvivesRestart(t *testing.T) {
 		srv.Gates.Open("hold")
 	}()
 	code, err := RunRemote(context.Background(), o, RemoteOptions{Client: c, CI: ci.Context{Provider: ci.Local}})
-	if err != nil || code != exitcode.OK {
-		t.Fatalf("code %d %v, want 0\n%s", code, err, out)
+	if err != nil || code.Kind != gate.Passed {
+		t.Fatalf("verdict %s %v, want 0\n%s", code.Kind, err, out)
 	}
 	id := runIDOf(t, out.String())
 	run, _ := srv.Run(id)
@@ -334,8 +338,8 @@ func TestRemoteDropsAndProxyFaults(t *testing.T) {
 				srv.Gates.Open("cart")
 			}()
 			code, err := RunRemote(context.Background(), o, RemoteOptions{Client: testClient(t, base), CI: ci.Context{Provider: ci.Local}})
-			if err != nil || code != exitcode.OK {
-				t.Fatalf("code %d %v\n%s", code, err, out)
+			if err != nil || code.Kind != gate.Passed {
+				t.Fatalf("verdict %s %v\n%s", code.Kind, err, out)
 			}
 			if got := strings.Count(out.String(), "stream unavailable"); (tt.notice != "") != (got == 1) || got > 1 || !strings.Contains(out.String(), tt.notice) {
 				t.Errorf("stream notices: %d, want %q:\n%s", got, tt.notice, out)
@@ -362,14 +366,15 @@ func TestWatchAttaches(t *testing.T) {
 	}()
 	o, out := remoteOptions(t, "")
 	code, err := Watch(context.Background(), o, WatchOptions{Client: c, RunID: run.ID})
-	if err != nil || code != exitcode.Failed {
-		t.Fatalf("code %d %v, want 1\n%s", code, err, out)
+	if err != nil || code.Kind != gate.Failed {
+		t.Fatalf("verdict %s %v, want 1\n%s", code.Kind, err, out)
 	}
 	if !strings.HasPrefix(out.String(), "following run "+run.ID+" (shop on staging, ") {
 		t.Errorf("output:\n%s", out)
 	}
 	_, err = Watch(context.Background(), o, WatchOptions{Client: c, RunID: "run_missing"})
-	if exitcode.Of(err) != exitcode.Usage {
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Kind != client.KindInvalid {
 		t.Errorf("watch of a missing run: %v", err)
 	}
 	final, _ := srv.Run(run.ID)

@@ -8,21 +8,21 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
+	"github.com/zof-ai/zof-ci/internal/sanitize"
 )
 
 // statusMembers bounds the member lines of `zof status`, so it stays one screen.
 const statusMembers = 40
 
-// StatusCode is `zof status --exit-status`: for a finished run the gate's code with every
-// outcome in fail_on (0 passed, 1 failed, 2 blocked, 3 cancelled), for an unfinished one 4:
-// there is no verdict yet, as when --timeout passes.
-func StatusCode(r *api.Run) exitcode.Code {
+// StatusKind is `zof status --exit-status`: for a finished run the gate's decision with
+// every outcome in fail_on (passed, failed, blocked, cancelled), for an unfinished one
+// TimedOut: there is no verdict yet, as when --timeout passes.
+func StatusKind(r *api.Run) gate.Kind {
 	if !r.Status.Terminal() {
-		return exitcode.Timeout
+		return gate.TimedOut
 	}
-	code, _, _ := Verdict(Outcome{Run: r}, allOutcomes)
-	return code
+	return gate.Judge(gate.Outcome{Run: r}, gate.AllOutcomes).Kind
 }
 
 // WriteStatus prints a run on one screen: status and substate, where it came from, the
@@ -30,27 +30,27 @@ func StatusCode(r *api.Run) exitcode.Code {
 func WriteStatus(w io.Writer, r *api.Run, now time.Time) error {
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	head := fmt.Sprintf("Run %s · %s", clean(r.ID), r.Status.Display())
+	head := fmt.Sprintf("Run %s · %s", sanitize.Line(r.ID), r.Status.Display())
 	if r.Substate != api.SubstateNone {
 		head += " · " + r.Substate.Display(r.Position)
 	}
 	line("%s", head)
-	info := fmt.Sprintf("  %s on %s · created %s", clean(r.Project), clean(r.Environment), r.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"))
+	info := fmt.Sprintf("  %s on %s · created %s", sanitize.Line(r.Project), sanitize.Line(r.Environment), r.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"))
 	if d := r.Duration(now); d > 0 {
 		info += " · " + d.Round(time.Millisecond).String()
 	}
 	line("%s", info)
 	if r.Reason != "" {
-		line("  reason: %s", clean(r.Reason))
+		line("  reason: %s", sanitize.Line(r.Reason))
 	}
 	if src := sourceLine(r.Source); src != "" {
 		line("  source: %s", src)
 	}
 	if r.RerunOf != "" {
-		line("  rerun of %s", clean(r.RerunOf))
+		line("  rerun of %s", sanitize.Line(r.RerunOf))
 	}
 	if r.URL != "" {
-		line("  %s", clean(r.URL))
+		line("  %s", sanitize.Line(r.URL))
 	}
 	c := r.Count()
 	counts := []string{}
@@ -78,7 +78,7 @@ func WriteStatus(w io.Writer, r *api.Run, now time.Time) error {
 }
 
 func memberStatus(m *api.Member) string {
-	id := clean(m.ID)
+	id := sanitize.Line(m.ID)
 	switch m.Status {
 	case api.StatusPassed:
 		s := "✓ " + id + " passed"
@@ -89,9 +89,9 @@ func memberStatus(m *api.Member) string {
 	case api.StatusFailed:
 		for i, st := range m.Steps {
 			if st.Status == api.StepFailed {
-				s := fmt.Sprintf("✗ %s failed at step %d %q", id, i+1, clean(st.Name))
+				s := fmt.Sprintf("✗ %s failed at step %d %q", id, i+1, sanitize.Line(st.Name))
 				if st.Failure != nil {
-					s += ": " + clean(firstLineOf(st.Failure.Message))
+					s += ": " + sanitize.Line(firstLineOf(st.Failure.Message))
 				}
 				return s
 			}
@@ -104,7 +104,7 @@ func memberStatus(m *api.Member) string {
 	case api.StatusRunning:
 		for i, st := range m.Steps {
 			if !st.Status.Terminal() {
-				return fmt.Sprintf("▸ %s running step %d/%d %q", id, i+1, len(m.Steps), clean(st.Name))
+				return fmt.Sprintf("▸ %s running step %d/%d %q", id, i+1, len(m.Steps), sanitize.Line(st.Name))
 			}
 		}
 		return "▸ " + id + " running"
@@ -118,31 +118,31 @@ func memberStatus(m *api.Member) string {
 func sourceLine(s api.Source) string {
 	var parts []string
 	if s.Provider != "" {
-		parts = append(parts, clean(s.Provider))
+		parts = append(parts, sanitize.Line(s.Provider))
 	}
 	if s.Repo != "" {
-		repo := clean(s.Repo)
+		repo := sanitize.Line(s.Repo)
 		if s.SHA != "" {
-			repo += "@" + clean(shortSHA(s.SHA))
+			repo += "@" + sanitize.Line(shortSHA(s.SHA))
 		}
 		parts = append(parts, repo)
 	} else if s.SHA != "" {
-		parts = append(parts, "commit "+clean(shortSHA(s.SHA)))
+		parts = append(parts, "commit "+sanitize.Line(shortSHA(s.SHA)))
 	}
 	if s.PR > 0 {
 		parts = append(parts, fmt.Sprintf("PR #%d", s.PR))
 	} else if s.Ref != "" {
-		parts = append(parts, clean(s.Ref))
+		parts = append(parts, sanitize.Line(s.Ref))
 	}
 	if s.CIRunID != "" {
-		run := "CI run " + clean(s.CIRunID)
+		run := "CI run " + sanitize.Line(s.CIRunID)
 		if s.Attempt > 0 {
 			run += fmt.Sprintf(" attempt %d", s.Attempt)
 		}
 		parts = append(parts, run)
 	}
 	if s.Actor != "" {
-		parts = append(parts, "by "+clean(s.Actor))
+		parts = append(parts, "by "+sanitize.Line(s.Actor))
 	}
 	if s.Trigger == api.TriggerWebhook || s.Trigger == api.TriggerSchedule {
 		parts = append(parts, TriggerLabel(s))
@@ -154,12 +154,12 @@ func sourceLine(s api.Source) string {
 // "ci", "api", "webhook DELIVERY-ID", "schedule NAME@TICK", or "-" when the
 // run does not say (created by an older client).
 func TriggerLabel(s api.Source) string {
-	t := clean(s.Trigger)
+	t := sanitize.Line(s.Trigger)
 	switch {
 	case t == "":
 		return "-"
 	case s.TriggerID != "":
-		return t + " " + clean(s.TriggerID)
+		return t + " " + sanitize.Line(s.TriggerID)
 	}
 	return t
 }
@@ -183,9 +183,9 @@ func WriteRunList(w io.Writer, list *api.RunList, now time.Time) error {
 		case r.Reason != "":
 			detail = r.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", clean(r.ID), r.Status.Display(), clean(r.Project), clean(r.Environment),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", sanitize.Line(r.ID), r.Status.Display(), sanitize.Line(r.Project), sanitize.Line(r.Environment),
 			TriggerLabel(r.Source), r.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"), r.Duration(now).Round(time.Second),
-			cnt.Passed+cnt.Failed+cnt.Cancelled+cnt.Blocked, cnt.Total, clean(detail))
+			cnt.Passed+cnt.Failed+cnt.Cancelled+cnt.Blocked, cnt.Total, sanitize.Line(detail))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -208,7 +208,7 @@ func suffix(reason string) string {
 	if reason == "" {
 		return ""
 	}
-	return ": " + clean(reason)
+	return ": " + sanitize.Line(reason)
 }
 
 func firstLineOf(s string) string {
@@ -216,14 +216,4 @@ func firstLineOf(s string) string {
 		return s[:i]
 	}
 	return s
-}
-
-// clean keeps outside text on one printable line: no control characters, no ANSI escapes.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "?"))
 }

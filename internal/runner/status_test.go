@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/reporttest"
 )
 
@@ -62,10 +62,10 @@ func TestWriteStatus(t *testing.T) {
 
 	for _, tt := range []struct {
 		run  *api.Run
-		want exitcode.Code
-	}{{finished, exitcode.Failed}, {queued, exitcode.Timeout}, {running, exitcode.Timeout}, {passingLog(t).Run, exitcode.OK}} {
-		if got := StatusCode(tt.run); got != tt.want {
-			t.Errorf("StatusCode(%s) = %d, want %d", tt.run.Status, got, tt.want)
+		want gate.Kind
+	}{{finished, gate.Failed}, {queued, gate.TimedOut}, {running, gate.TimedOut}, {passingLog(t).Run, gate.Passed}} {
+		if got := StatusKind(tt.run); got != tt.want {
+			t.Errorf("StatusKind(%s) = %s, want %s", tt.run.Status, got, tt.want)
 		}
 	}
 }

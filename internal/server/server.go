@@ -104,8 +104,13 @@ type Options struct {
 	Now func() time.Time
 	// Triggers is the store of webhook deliveries and schedule ticks that
 	// GET /v1/triggers lists (the same sqlitestore.Store as the engine's);
-	// nil lists none. The webhook receiver is mounted with SetWebhooks.
+	// nil lists none.
 	Triggers trigger.Store
+	// Webhooks builds the receiver of POST /v1/webhooks/github and
+	// /v1/webhooks/gitlab (package server/webhook, composed by zof serve).
+	// New calls it once with the server, through which the receiver creates
+	// runs (Submit), before the first request; nil: both answer 404.
+	Webhooks func(*Server) (Webhooks, error)
 
 	// Zero values take the Default* constants.
 	ReadHeaderTimeout  time.Duration
@@ -142,7 +147,7 @@ type Server struct {
 
 	frames frameCache // encoded events shared by the streams of a run
 
-	webhooks webhooksBox // set by SetWebhooks
+	webhooks Webhooks // built by Options.Webhooks in New; nil: none
 }
 
 // New builds a Server and starts its background work (metrics of runs the
@@ -192,6 +197,14 @@ func New(opts Options) (*Server, error) {
 		s.mux.Handle(rt.pattern(), s.wrap(rt))
 	}
 	s.handler = s.top()
+	if opts.Webhooks != nil {
+		h, err := opts.Webhooks(s)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("server: building the webhook receiver: %w", err)
+		}
+		s.webhooks = h
+	}
 
 	opts.Engine.Observe(s.observe)
 	s.bg.Add(1)

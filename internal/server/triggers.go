@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/server/config"
@@ -21,27 +20,20 @@ type Webhooks interface {
 	ServeGitLab(w http.ResponseWriter, r *http.Request)
 }
 
-// SetWebhooks mounts the webhook receiver on POST /v1/webhooks/github and
-// /v1/webhooks/gitlab. It is set after New because the receiver creates runs
-// through this server (Submit); until it is set, both answer 404.
-func (s *Server) SetWebhooks(h Webhooks) {
-	s.webhooks.Store(&h)
-}
-
-type webhooksBox = atomic.Pointer[Webhooks]
-
+// webhook answers POST /v1/webhooks/{provider} with the receiver that
+// Options.Webhooks built, or 404 when there is none.
 func (s *Server) webhook(provider string) func(w http.ResponseWriter, r *http.Request, _ config.Principal) {
 	return func(w http.ResponseWriter, r *http.Request, _ config.Principal) {
-		h := s.webhooks.Load()
+		h := s.webhooks
 		if h == nil {
 			writeProblem(w, http.StatusNotFound, probNotFound, "Webhooks not enabled",
 				"this server receives no webhooks; its operator enables them by configuring repositories in server.yaml")
 			return
 		}
 		if provider == config.ProviderGitHub {
-			(*h).ServeGitHub(w, r)
+			h.ServeGitHub(w, r)
 		} else {
-			(*h).ServeGitLab(w, r)
+			h.ServeGitLab(w, r)
 		}
 	}
 }

@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +103,69 @@ func TestTriggersEndpoints(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 404 {
 		t.Errorf("webhooks without a receiver: %d", resp.StatusCode)
+	}
+}
+
+// fakeHooks records which webhook endpoint was called.
+type fakeHooks struct{ called []string }
+
+func (f *fakeHooks) ServeGitHub(w http.ResponseWriter, _ *http.Request) {
+	f.called = append(f.called, "github")
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (f *fakeHooks) ServeGitLab(w http.ResponseWriter, _ *http.Request) {
+	f.called = append(f.called, "gitlab")
+	w.WriteHeader(http.StatusAccepted)
+}
+
+var _ server.Webhooks = (*fakeHooks)(nil)
+
+// TestWebhooksComposed: Options.Webhooks builds the receiver with the server
+// it creates runs through, and the server mounts it; a receiver that cannot be
+// built fails New.
+func TestWebhooksComposed(t *testing.T) {
+	cfg, err := config.Parse([]byte(testConfig), "server.yaml", lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{Store: memstore.New(), Steps: newGatedSteps(), TenantLimit: cfg.TenantLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := &fakeHooks{}
+	var built *server.Server
+	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Webhooks: func(s *server.Server) (server.Webhooks, error) {
+		built = s
+		return hooks, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	if built != srv {
+		t.Errorf("the receiver was built with %p, not the server %p", built, srv)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	for _, p := range []string{"github", "gitlab"} {
+		resp, err := http.Post(hs.URL+"/v1/webhooks/"+p, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Errorf("%s: %d, want the receiver's 202", p, resp.StatusCode)
+		}
+	}
+	if strings.Join(hooks.called, ",") != "github,gitlab" {
+		t.Errorf("receiver calls %v", hooks.called)
+	}
+
+	_, err = server.New(server.Options{Config: cfg, Engine: eng, Webhooks: func(*server.Server) (server.Webhooks, error) {
+		return nil, errors.New("no secret for acme/shop")
+	}})
+	if err == nil || !strings.Contains(err.Error(), "no secret for acme/shop") {
+		t.Errorf("New with a failing receiver: %v", err)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/zof-ai/zof-ci/internal/exitcode"
 )
 
 // Severity says whether a problem makes the suite unusable.
@@ -63,12 +61,10 @@ func (p Problem) String() string {
 
 // Error is returned by Load and Parse when the suite has at least one
 // error-severity problem. It holds every problem found (errors and
-// warnings), sorted by position, and means exit code 64: nothing was submitted.
+// warnings), sorted by position. The suite is invalid: nothing was submitted.
 type Error struct {
 	Problems []Problem
 }
-
-var _ exitcode.Coder = (*Error)(nil)
 
 // Error renders every problem, one per line.
 func (e *Error) Error() string {
@@ -78,9 +74,6 @@ func (e *Error) Error() string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-// ExitCode is exitcode.Usage: an invalid suite file is a usage error.
-func (e *Error) ExitCode() int { return int(exitcode.Usage) }
 
 // Errors counts the error-severity problems.
 func (e *Error) Errors() int {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/zof-ai/zof-ci/internal/exitcode"
 	"github.com/zof-ai/zof-ci/internal/suite"
 )
 
@@ -43,9 +42,6 @@ func problems(t *testing.T, src string, opts suite.Options) []string {
 	}
 	if s != nil {
 		t.Errorf("suite returned alongside an error")
-	}
-	if exitcode.Of(err) != exitcode.Usage {
-		t.Errorf("exit code = %d, want %d", exitcode.Of(err), exitcode.Usage)
 	}
 	out := make([]string, len(se.Problems))
 	for i, p := range se.Problems {
@@ -507,7 +503,7 @@ func TestLimits(t *testing.T) {
 	t.Run("missing file", func(t *testing.T) {
 		_, err := suite.Load("testdata/nope.yaml", suite.Options{})
 		want := "testdata/nope.yaml: suite file not found — create zof.yaml at the repository root, or point --suite / ZOF_SUITE at the file"
-		if err == nil || err.Error() != want || exitcode.Of(err) != exitcode.Usage {
+		if err == nil || err.Error() != want || !errors.As(err, new(*suite.Error)) {
 			t.Fatalf("err = %v, want %s", err, want)
 		}
 	})

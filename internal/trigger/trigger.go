@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/wait"
 )
 
 // DedupeTTL is how long a delivery id or tick is remembered: at least the 7
@@ -236,12 +237,5 @@ func (b Backoff) sleep(ctx context.Context, d time.Duration) error {
 	if b.Sleep != nil {
 		return b.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return wait.Sleep(ctx, d)
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
+
+	"github.com/zof-ai/zof-ci/internal/wait"
 )
 
 // DefaultBaseURL is GitHub.com's REST API; GitHub Enterprise Server sets
@@ -116,17 +118,7 @@ func (r Retry) sleep(ctx context.Context, d time.Duration) error {
 	if r.Sleep != nil {
 		return r.Sleep(ctx, d)
 	}
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return wait.Sleep(ctx, d)
 }
 
 // response is the HTTP response behind a go-github error, or nil.

@@ -66,7 +66,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
-// Name is the reporter's registry name.
+// Name is the reporter's name, for messages.
 const Name = "console"
 
 // Limits that keep a summary readable in a CI log with hundreds of members.

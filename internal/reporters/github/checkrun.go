@@ -12,7 +12,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	cigithub "github.com/zof-ai/zof-ci/internal/ci/github"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
@@ -35,11 +35,15 @@ const (
 // NoPermissionNotice is printed when GitHub refuses the check run.
 const NoPermissionNotice = "no checks: write permission (fork pull request?): annotations go to the log instead"
 
+// RefusedNotice is the notice of a refused check run where there is no log
+// to fall back to (zof serve: the reporter has no Log, only Notice).
+const RefusedNotice = "no checks: write permission: GitHub refused the check run"
+
 // ForkNotice is printed when the check run is not even tried: a pull request
 // from a fork runs with a read-only GITHUB_TOKEN.
 const ForkNotice = "pull request from a fork: its GITHUB_TOKEN is read-only, so no check run: annotations go to the log instead"
 
-// CheckRunName is the check run reporter's name in the registry.
+// CheckRunName is the check run reporter's name, for messages.
 const CheckRunName = "github-check"
 
 // CheckName is the check run's name: "Zof · <project> · <environment>".
@@ -66,6 +70,10 @@ type CheckRun struct {
 	Now      func() time.Time
 	// Log receives notices and, on fallback, the workflow commands (stdout).
 	Log io.Writer
+	// Notice, when set, receives each notice as one plain sentence instead of
+	// a ::notice workflow command in Log. Without a Log there is no fallback:
+	// zof serve logs the notice as a slog line, never workflow commands.
+	Notice func(msg string)
 	// Retry governs rate limits and 5xx for every call.
 	Retry cigithub.Retry
 
@@ -172,12 +180,20 @@ func (c *CheckRun) degrade(err error) bool {
 	}
 	if !c.denied {
 		c.denied = true
-		c.notice(NoPermissionNotice)
+		if c.Log == nil {
+			c.notice(RefusedNotice)
+		} else {
+			c.notice(NoPermissionNotice)
+		}
 	}
 	return true
 }
 
 func (c *CheckRun) notice(msg string) {
+	if c.Notice != nil {
+		c.Notice(msg)
+		return
+	}
 	if c.Log != nil {
 		fmt.Fprintln(c.Log, (&workflowCommand{name: "notice", props: [][2]string{{"title", "Zof"}}, msg: msg}).String())
 	}
@@ -192,9 +208,14 @@ func (c *CheckRun) Report(ctx context.Context, res *report.Result) error {
 	defer c.mu.Unlock()
 	run := res.Run
 	suite := c.suite(run)
-	fallback := &Commands{Out: c.Log, SuiteFile: suite, Mask: c.Mask}
+	fallback := func() error {
+		if c.Log == nil {
+			return nil // nowhere to write annotations: the notice said why
+		}
+		return (&Commands{Out: c.Log, SuiteFile: suite, Mask: c.Mask}).Report(ctx, res)
+	}
 	if c.denied {
-		return fallback.Report(ctx, res)
+		return fallback()
 	}
 	if run == nil {
 		// Nothing was submitted (empty selection, invalid suite): no check run to complete.
@@ -248,35 +269,39 @@ func (c *CheckRun) Report(ctx context.Context, res *report.Result) error {
 	}
 	if err != nil {
 		if !c.degrade(err) {
-			c.notice(fmt.Sprintf("could not post the check run (%s): annotations go to the log instead", report.Line(c.Mask, err.Error())))
+			msg := fmt.Sprintf("could not post the check run (%s)", report.Line(c.Mask, err.Error()))
+			if c.Log != nil {
+				msg += ": annotations go to the log instead"
+			}
+			c.notice(msg)
 		}
-		return fallback.Report(ctx, res)
+		return fallback()
 	}
 	return nil
 }
 
 // Conclusion maps the result to a check run conclusion: the run's status,
-// timed_out for a deadline (exit 4), failure for Failed (Blocked) and errors,
+// timed_out for a deadline, failure for Failed (Blocked) and errors,
 // neutral when the gate passed although the run did not (a status outside
 // fail_on).
 func Conclusion(res *report.Result) string {
-	switch res.Exit {
-	case exitcode.Timeout:
+	switch res.Gate {
+	case gate.TimedOut:
 		return "timed_out"
-	case exitcode.Interrupted, exitcode.Cancelled:
+	case gate.Interrupted, gate.Cancelled:
 		return "cancelled"
 	}
 	if res.Run == nil {
-		if res.Exit == exitcode.OK {
+		if res.Gate == gate.Passed {
 			return "success"
 		}
 		return "failure"
 	}
 	s := res.Run.Status
 	switch {
-	case s == api.StatusPassed && res.Exit == exitcode.OK:
+	case s == api.StatusPassed && res.Gate == gate.Passed:
 		return "success"
-	case res.Exit == exitcode.OK:
+	case res.Gate == gate.Passed:
 		return "neutral"
 	case s == api.StatusCancelled:
 		return "cancelled"

@@ -22,7 +22,7 @@ const MaxErrorAnnotationsPerStep = 10
 // maxNamesInSummary bounds the case names listed in the "and N more" notice.
 const maxNamesInSummary = 20
 
-// CommandsName is the workflow-command annotations reporter's name in the registry.
+// CommandsName is the workflow-command annotations reporter's name, for messages.
 const CommandsName = "github-annotations"
 
 // Commands writes workflow-command annotations (::error file=…,line=…,title=…::…)
@@ -41,7 +41,7 @@ type Commands struct {
 
 var _ report.Reporter = (*Commands)(nil)
 
-// NewCommands is the registry factory: o.Out is the step's stdout.
+// NewCommands builds the reporter (a report.Factory): o.Out is the step's stdout.
 func NewCommands(o report.Options) (report.Reporter, error) {
 	return &Commands{Out: o.Out, Mask: o.Mask}, nil
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 	cigithub "github.com/zof-ai/zof-ci/internal/ci/github"
 	"github.com/zof-ai/zof-ci/internal/ci/github/githubtest"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/reporters/reporttest"
 	"github.com/zof-ai/zof-ci/internal/secret"
@@ -105,7 +105,7 @@ func bigRun(n int, msgLen int) *report.Result {
 				Output:  "HTTP/1.1 503\n\nbusy"}},
 		})
 	}
-	return &report.Result{Run: run, Exit: exitcode.Failed, Verdict: fmt.Sprintf("gate failed: %d of %d members failed", n, n)}
+	return &report.Result{Run: run, Gate: gate.Failed, Exit: reporttest.Exits[gate.Failed], Verdict: fmt.Sprintf("gate failed: %d of %d members failed", n, n)}
 }
 
 func TestCommandsCapsAtTenPerStep(t *testing.T) {
@@ -472,20 +472,20 @@ func TestConclusion(t *testing.T) {
 		res  report.Result
 		want string
 	}{
-		{report.Result{Run: run(api.StatusPassed), Exit: exitcode.OK}, "success"},
-		{report.Result{Run: run(api.StatusFailed), Exit: exitcode.Failed}, "failure"},
-		{report.Result{Run: run(api.StatusBlocked), Exit: exitcode.Blocked}, "failure"},
-		{report.Result{Run: run(api.StatusCancelled), Exit: exitcode.Cancelled}, "cancelled"},
-		{report.Result{Run: run(api.StatusRunning), Exit: exitcode.Timeout}, "timed_out"},
-		{report.Result{Run: run(api.StatusCancelled), Exit: exitcode.Interrupted}, "cancelled"},
-		{report.Result{Run: run(api.StatusFailed), Exit: exitcode.OK}, "neutral"}, // failed is outside fail_on
-		{report.Result{Exit: exitcode.Empty}, "failure"},
-		{report.Result{Exit: exitcode.OK}, "success"},
-		{report.Result{Run: run(api.StatusPassed), Exit: exitcode.Unavailable}, "failure"},
+		{report.Result{Run: run(api.StatusPassed), Gate: gate.Passed, Exit: reporttest.Exits[gate.Passed]}, "success"},
+		{report.Result{Run: run(api.StatusFailed), Gate: gate.Failed, Exit: reporttest.Exits[gate.Failed]}, "failure"},
+		{report.Result{Run: run(api.StatusBlocked), Gate: gate.Blocked, Exit: reporttest.Exits[gate.Blocked]}, "failure"},
+		{report.Result{Run: run(api.StatusCancelled), Gate: gate.Cancelled, Exit: reporttest.Exits[gate.Cancelled]}, "cancelled"},
+		{report.Result{Run: run(api.StatusRunning), Gate: gate.TimedOut, Exit: reporttest.Exits[gate.TimedOut]}, "timed_out"},
+		{report.Result{Run: run(api.StatusCancelled), Gate: gate.Interrupted, Exit: reporttest.Exits[gate.Interrupted]}, "cancelled"},
+		{report.Result{Run: run(api.StatusFailed), Gate: gate.Passed, Exit: reporttest.Exits[gate.Passed]}, "neutral"}, // failed is outside fail_on
+		{report.Result{Gate: gate.Empty, Exit: reporttest.Exits[gate.Empty]}, "failure"},
+		{report.Result{Gate: gate.Passed, Exit: reporttest.Exits[gate.Passed]}, "success"},
+		{report.Result{Run: run(api.StatusPassed), Gate: gate.NoVerdict, Exit: report.Exit{Code: 69, Name: "unavailable"}}, "failure"},
 	}
 	for _, tt := range tests {
 		if got := Conclusion(&tt.res); got != tt.want {
-			t.Errorf("exit %d status %v: %s, want %s", tt.res.Exit, tt.res.Run, got, tt.want)
+			t.Errorf("gate %s status %v: %s, want %s", tt.res.Gate, tt.res.Run, got, tt.want)
 		}
 	}
 }
@@ -626,7 +626,7 @@ func TestOutputs(t *testing.T) {
 	}
 	// Without a run (nothing to run) every output is still defined.
 	path2 := filepath.Join(t.TempDir(), "output")
-	if err := (&Outputs{Path: path2}).Report(context.Background(), &report.Result{Exit: exitcode.Empty}); err != nil {
+	if err := (&Outputs{Path: path2}).Report(context.Background(), &report.Result{Gate: gate.Empty, Exit: reporttest.Exits[gate.Empty]}); err != nil {
 		t.Fatal(err)
 	}
 	got := parseOutputs(t, path2)

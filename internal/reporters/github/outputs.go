@@ -19,7 +19,7 @@ import (
 // OutputNames are the action's outputs, exactly as action.yml declares them.
 var OutputNames = []string{"run-id", "run-url", "status", "exit-code", "selected", "total", "passed", "failed", "skipped", "flaky", "junit", "idempotency-key"}
 
-// OutputsName is the outputs reporter's name in the registry.
+// OutputsName is the outputs reporter's name, for messages.
 const OutputsName = "github-outputs"
 
 // Output is one step output.
@@ -36,7 +36,7 @@ type Outputs struct {
 
 var _ report.Reporter = (*Outputs)(nil)
 
-// NewOutputs is the registry factory: o.Path is GITHUB_OUTPUT.
+// NewOutputs builds the reporter (a report.Factory): o.Path is GITHUB_OUTPUT.
 func NewOutputs(o report.Options) (report.Reporter, error) {
 	if o.Path == "" {
 		return nil, errors.New("GITHUB_OUTPUT is not set: step outputs exist only inside GitHub Actions")
@@ -47,7 +47,7 @@ func NewOutputs(o report.Options) (report.Reporter, error) {
 // Values are the outputs of a result, every name always present (empty when
 // unknown) so `steps.<id>.outputs.<name>` is defined whatever happened.
 func Values(res *report.Result, junit string, m *secret.Masker) []Output {
-	v := map[string]string{"exit-code": strconv.Itoa(int(res.Exit)), "junit": junit}
+	v := map[string]string{"exit-code": strconv.Itoa(res.Exit.Code), "junit": junit}
 	if run := res.Run; run != nil {
 		c := report.Tally(run)
 		v["run-id"], v["run-url"], v["status"] = run.ID, run.URL, string(run.Status)

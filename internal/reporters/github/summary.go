@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
@@ -22,7 +22,7 @@ import (
 // The whole file counts, so what was written before this report is subtracted.
 const MaxStepSummaryBytes = 1 << 20
 
-// SummaryName is the step summary reporter's name in the registry.
+// SummaryName is the step summary reporter's name, for messages.
 const SummaryName = "github-summary"
 
 // Summary appends the run's markdown summary to the step summary file.
@@ -36,7 +36,7 @@ type Summary struct {
 
 var _ report.Reporter = (*Summary)(nil)
 
-// NewSummary is the registry factory: o.Path is GITHUB_STEP_SUMMARY.
+// NewSummary builds the reporter (a report.Factory): o.Path is GITHUB_STEP_SUMMARY.
 func NewSummary(o report.Options) (report.Reporter, error) {
 	if o.Path == "" {
 		return nil, errors.New("GITHUB_STEP_SUMMARY is not set: the step summary is only written inside GitHub Actions")
@@ -280,18 +280,18 @@ func headline(res *report.Result) (string, string) {
 	if res == nil {
 		return "❔", "unknown"
 	}
-	switch res.Exit {
-	case exitcode.Timeout:
+	switch res.Gate {
+	case gate.TimedOut:
 		return "⏱", "Timed out"
-	case exitcode.Interrupted:
+	case gate.Interrupted:
 		return "⚪", "Interrupted"
-	case exitcode.Empty:
+	case gate.Empty:
 		return "❌", "Nothing to run"
-	case exitcode.Usage, exitcode.Unavailable, exitcode.NoPerm:
+	case gate.NoVerdict:
 		return "❌", "Error"
 	}
 	if res.Run == nil {
-		if res.Exit == exitcode.OK {
+		if res.Gate == gate.Passed {
 			return "✅", "Passed"
 		}
 		return "❌", "Failed"
@@ -301,12 +301,12 @@ func headline(res *report.Result) (string, string) {
 	case api.StatusPassed:
 		return "✅", s.Display()
 	case api.StatusFailed, api.StatusBlocked:
-		if res.Exit == exitcode.OK {
+		if res.Gate == gate.Passed {
 			return "⚠", s.Display() + " (gate passed)"
 		}
 		return "❌", s.Display()
 	case api.StatusCancelled:
-		if res.Exit == exitcode.OK {
+		if res.Gate == gate.Passed {
 			return "⚠", s.Display() + " (gate passed)"
 		}
 		return "⚪", s.Display()

@@ -17,7 +17,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	cigitlab "github.com/zof-ai/zof-ci/internal/ci/gitlab"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
@@ -36,7 +36,7 @@ const maxNotePages = 100
 // NoTokenNotice is said when no token with api scope was given.
 const NoTokenNotice = "no GitLab token with api scope (set ZOF_GITLAB_TOKEN; CI_JOB_TOKEN cannot post notes or commit statuses): the merge request note and commit status are skipped"
 
-// Names in the registry.
+// The reporters' names, for messages.
 const (
 	NoteName   = "gitlab-note"
 	StatusName = "gitlab-status"
@@ -228,20 +228,20 @@ func noteBody(res *report.Result, m *secret.Masker, now func() time.Time, blobBa
 
 func icon(res *report.Result) string {
 	switch {
-	case res.Exit == exitcode.OK:
+	case res.Gate == gate.Passed:
 		return "✅"
-	case res.Exit == exitcode.Timeout:
+	case res.Gate == gate.TimedOut:
 		return "⏱"
 	}
 	return "❌"
 }
 
 func statusWords(res *report.Result) string {
-	if res.Exit == exitcode.Timeout {
+	if res.Gate == gate.TimedOut {
 		return "Timed out"
 	}
 	if res.Run == nil {
-		return res.Exit.String()
+		return res.Exit.Name
 	}
 	return res.Run.Status.Display()
 }
@@ -299,9 +299,9 @@ func (s *Status) Report(ctx context.Context, res *report.Result) error {
 	}
 	state := "failed"
 	switch {
-	case res.Exit == exitcode.OK:
+	case res.Gate == gate.Passed:
 		state = "success"
-	case res.Exit == exitcode.Cancelled || res.Exit == exitcode.Interrupted:
+	case res.Gate == gate.Cancelled || res.Gate == gate.Interrupted:
 		state = "canceled"
 	}
 	desc := report.Line(s.Mask, res.Verdict)

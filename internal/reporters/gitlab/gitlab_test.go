@@ -15,7 +15,7 @@ import (
 
 	cigitlab "github.com/zof-ai/zof-ci/internal/ci/gitlab"
 	"github.com/zof-ai/zof-ci/internal/ci/gitlab/gitlabtest"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/reporters/reporttest"
 	"github.com/zof-ai/zof-ci/internal/secret"
@@ -266,7 +266,7 @@ func TestNoteSkipsWithoutRunOrMR(t *testing.T) {
 	if note != nil {
 		t.Error("no note outside a merge request")
 	}
-	if err := status.Report(context.Background(), &report.Result{Exit: exitcode.Empty}); err != nil {
+	if err := status.Report(context.Background(), &report.Result{Gate: gate.Empty, Exit: reporttest.Exits[gate.Empty]}); err != nil {
 		t.Fatal(err)
 	}
 	if len(fake.Requests) != 0 {

@@ -40,7 +40,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
-// Name is the reporter's registry name.
+// Name is the reporter's name in messages ("could not write the json report").
 const Name = "json"
 
 // Schema names the document's shape.
@@ -80,8 +80,8 @@ func Build(res *report.Result, mask *secret.Masker, now time.Time) *Document {
 	run := report.CleanRun(mask, res.Run)
 	d := &Document{
 		Schema:   Schema,
-		ExitCode: int(res.Exit),
-		Exit:     res.Exit.String(),
+		ExitCode: res.Exit.Code,
+		Exit:     res.Exit.Name,
 		Verdict:  report.Clean(mask, res.Verdict),
 		Notices:  make([]string, 0, len(res.Notices)),
 		Counts:   report.Tally(run),

@@ -75,8 +75,8 @@ func TestRoundTrip(t *testing.T) {
 			if err := json.Unmarshal(write(t, sc.Result), &doc); err != nil {
 				t.Fatal(err)
 			}
-			if doc.Schema != jsonreport.Schema || doc.ExitCode != int(sc.Result.Exit) || doc.Verdict != sc.Result.Verdict {
-				t.Errorf("header = %q %d %q, want %q %d %q", doc.Schema, doc.ExitCode, doc.Verdict, jsonreport.Schema, sc.Result.Exit, sc.Result.Verdict)
+			if doc.Schema != jsonreport.Schema || doc.ExitCode != sc.Result.Exit.Code || doc.Verdict != sc.Result.Verdict {
+				t.Errorf("header = %q %d %q, want %q %d %q", doc.Schema, doc.ExitCode, doc.Verdict, jsonreport.Schema, sc.Result.Exit.Code, sc.Result.Verdict)
 			}
 			if doc.Notices == nil {
 				t.Error("notices is null, want an array")

@@ -53,7 +53,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
-// Name is the reporter's registry name.
+// Name is the reporter's name, for messages.
 const Name = "junit"
 
 // failureTailLines bounds the output quoted in a <failure>: enough to see the

@@ -2,9 +2,9 @@
 // the Reporter and Live interfaces, their Options, and the text and file helpers
 // that keep reports safe (masked, sanitised, written atomically).
 //
-// It is a leaf package so reporters/console, reporters/junit and
-// reporters/jsonreport can import it while package reporters imports them to
-// build the default registry.
+// It is a leaf package: every reporter imports it, and the runner (the CLI
+// path) and the server's webhooks build the reporters they need with each
+// one's New.
 package report
 
 import (
@@ -13,24 +13,35 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
 // Result is what every reporter is fed: the same run result and event log.
-// Reporters never compute the verdict themselves: the runner gives Exit and Verdict.
+// Reporters never compute the verdict themselves: the runner gives Gate,
+// Verdict and Exit.
 type Result struct {
 	// Run is the terminal snapshot, or the last known one on timeout/interrupt.
 	Run *api.Run
 	// Events is the run's event log, in seq order.
 	Events []api.Event
-	// Exit is the gate's exit code.
-	Exit exitcode.Code
+	// Gate is what the gate decided.
+	Gate gate.Kind
+	// Exit is the process exit code zof ends with, as the CLI maps the gate's
+	// decision; reports only state it (the JSON report, the action's outputs).
+	Exit Exit
 	// Verdict is one line saying why the gate passed or failed,
 	// e.g. "gate failed: 2 of 17 cases failed".
 	Verdict string
 	// Notices are things the person must know (scope widened, status outside fail_on, ...).
 	Notices []string
+}
+
+// Exit is a process exit code and its name (e.g. 1 "failed"), as documented in
+// the README's exit-code table.
+type Exit struct {
+	Code int
+	Name string
 }
 
 // Reporter writes one report of a finished (or abandoned) run.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 )
 
@@ -111,7 +111,20 @@ func (b *Builder) Pass(id string, d time.Duration) *Builder {
 	return b.Member(id, api.StatusPassed, 0, "")
 }
 
-// Result is the report.Result of the run as built so far.
-func (b *Builder) Result(exit exitcode.Code, verdict string, notices ...string) *report.Result {
-	return &report.Result{Run: b.Run.Clone(), Events: append([]api.Event(nil), b.Events...), Exit: exit, Verdict: verdict, Notices: notices}
+// Result is the report.Result of the run as built so far, decided as kind.
+func (b *Builder) Result(kind gate.Kind, verdict string, notices ...string) *report.Result {
+	return &report.Result{Run: b.Run.Clone(), Events: append([]api.Event(nil), b.Events...), Gate: kind, Exit: Exits[kind], Verdict: verdict, Notices: notices}
+}
+
+// Exits are the exit codes the CLI states in reports for the gate's decisions
+// that have one code (README's exit-code table); the reporters' fixtures use
+// them. internal/exitcode's tests check that they agree with its table.
+var Exits = map[gate.Kind]report.Exit{
+	gate.Passed:      {Code: 0, Name: "ok"},
+	gate.Failed:      {Code: 1, Name: "failed"},
+	gate.Blocked:     {Code: 2, Name: "blocked"},
+	gate.Cancelled:   {Code: 3, Name: "cancelled"},
+	gate.TimedOut:    {Code: 4, Name: "timeout"},
+	gate.Empty:       {Code: 5, Name: "empty"},
+	gate.Interrupted: {Code: 130, Name: "interrupted"},
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 )
 
@@ -51,7 +51,7 @@ func AllPassed(tb testing.TB) *report.Result {
 	b.Pass("checkout/eur", 40*time.Millisecond)
 	b.Pass("checkout/usd", 40*time.Millisecond)
 	b.After(10*time.Millisecond).RunStatus(api.StatusPassed, "")
-	return b.Result(exitcode.OK, "gate passed: 4 of 4 members passed")
+	return b.Result(gate.Passed, "gate passed: 4 of 4 members passed")
 }
 
 // Failures: the scope was widened to all by go.mod; checkout/eur fails at
@@ -84,7 +84,7 @@ func Failures(tb testing.TB) *report.Result {
 		&api.Failure{Message: "command exited with code 1", Expected: "exit code 0", Actual: "exit code 1"})
 	b.Member("contract-tests", api.StatusFailed, 0, "")
 	b.RunStatus(api.StatusFailed, "")
-	return b.Result(exitcode.Failed, "gate failed: 2 of 4 members failed", "scope widened from changed to all: go.mod matches the global pattern \"go.mod\"")
+	return b.Result(gate.Failed, "gate failed: 2 of 4 members failed", "scope widened from changed to all: go.mod matches the global pattern \"go.mod\"")
 }
 
 // Flaky: login fails its first attempt at step 2 and passes the retry.
@@ -105,7 +105,7 @@ func Flaky(tb testing.TB) *report.Result {
 	b.Pass("checkout/usd", 40*time.Millisecond)
 	b.Pass("contract-tests", 900*time.Millisecond)
 	b.RunStatus(api.StatusPassed, "")
-	return b.Result(exitcode.OK, "gate passed: 4 of 4 members passed (1 flaky)")
+	return b.Result(gate.Passed, "gate passed: 4 of 4 members passed (1 flaky)")
 }
 
 // Cancelled: the run is cancelled while checkout/eur is in its step 2;
@@ -123,7 +123,7 @@ func Cancelled(tb testing.TB) *report.Result {
 	b.Member("checkout/eur", api.StatusCancelled, 0, why)
 	b.Member("checkout/usd", api.StatusCancelled, 0, why)
 	b.RunStatus(api.StatusCancelled, why)
-	return b.Result(exitcode.Cancelled, "gate failed: run r-0001 was cancelled ("+why+")")
+	return b.Result(gate.Cancelled, "gate failed: run r-0001 was cancelled ("+why+")")
 }
 
 // Blocked: the run waits in the queue behind an exclusive environment and is blocked.
@@ -139,7 +139,7 @@ func Blocked(tb testing.TB) *report.Result {
 		b.Member(id, api.StatusBlocked, 0, why)
 	}
 	b.RunStatus(api.StatusBlocked, why)
-	return b.Result(exitcode.Blocked, "gate failed: run r-0001 is Failed (Blocked)")
+	return b.Result(gate.Blocked, "gate failed: run r-0001 is Failed (Blocked)")
 }
 
 // Timeout: the report is written while login is in its first step and the
@@ -150,7 +150,7 @@ func Timeout(tb testing.TB) *report.Result {
 	b.Pass("contract-tests", 900*time.Millisecond)
 	b.Member("login", api.StatusRunning, 1, "").Step("login", 1, api.StepRunning, 0, "", nil)
 	b.Log("login", 1, "GET /login")
-	return b.Result(exitcode.Timeout, "timed out after 10m0s: run r-0001 is still running, see https://zof.example.test/runs/r-0001")
+	return b.Result(gate.TimedOut, "timed out after 10m0s: run r-0001 is still running, see https://zof.example.test/runs/r-0001")
 }
 
 // Hostile text everywhere: ANSI escapes, NUL and other controls, invalid
@@ -185,7 +185,7 @@ func Hostile(tb testing.TB) *report.Result {
 		&api.Failure{Message: "expected \x1b[1m200\x1b[0m\ngot 500 \xff", Expected: "200 ]]>", Actual: "500\x00\x1b[31m!"})
 	b.Member(id, api.StatusFailed, 0, "reason with\nnewline \x1b[33m")
 	b.RunStatus(api.StatusFailed, "")
-	return b.Result(exitcode.Failed, "gate failed: 1 of 1 members failed", "notice with \x1b[31mANSI\x1b[0m")
+	return b.Result(gate.Failed, "gate failed: 1 of 1 members failed", "notice with \x1b[31mANSI\x1b[0m")
 }
 
 // Large is a run of n single-step members in which every tenth fails with
@@ -215,9 +215,9 @@ func Large(tb testing.TB, n int) *report.Result {
 		}
 		b.Step(id, 1, api.StepPassed, 10*time.Millisecond, "", nil).Member(id, api.StatusPassed, 0, "")
 	}
-	status, exit := api.StatusPassed, exitcode.OK
+	status, exit := api.StatusPassed, gate.Passed
 	if failed > 0 {
-		status, exit = api.StatusFailed, exitcode.Failed
+		status, exit = api.StatusFailed, gate.Failed
 	}
 	b.RunStatus(status, "")
 	return b.Result(exit, fmt.Sprintf("gate: %d of %d members failed", failed, n))

@@ -44,7 +44,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
-	"github.com/zof-ai/zof-ci/internal/runner"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/server"
 	"github.com/zof-ai/zof-ci/internal/server/config"
 	"github.com/zof-ai/zof-ci/internal/server/webhook"
@@ -67,6 +67,8 @@ const (
 type Submitter interface {
 	Submit(ctx context.Context, p config.Principal, req *api.RunRequest, opts engine.CreateOptions) (*api.Run, bool, error)
 }
+
+var _ Submitter = (*server.Server)(nil)
 
 // Options configure a Scheduler. Config, Store and Submitter are required.
 type Options struct {
@@ -381,7 +383,7 @@ func (s *Scheduler) create(ctx context.Context, rec *trigger.Record, sc *config.
 	if sc.Repository == nil {
 		suiteFile = filepath.Base(name)
 	}
-	plan, err := runner.PlanSuite(st, sc.Scope, sc.Environment, nil, suiteFile)
+	plan, err := gate.PlanSuite(st, sc.Scope, sc.Environment, nil, suiteFile)
 	if err != nil {
 		return nil, "", &trigger.Permanent{Err: err}
 	}

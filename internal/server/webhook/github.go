@@ -60,60 +60,31 @@ func VerifyGitHub(header string, body []byte, secret string) bool {
 	return hmac.Equal(got, mac.Sum(nil))
 }
 
-// ServeGitHub is POST /v1/webhooks/github.
+// ServeGitHub is POST /v1/webhooks/github: the body's HMAC-SHA256 signature
+// (X-Hub-Signature-256) must match a repository's webhook secret.
 func (r *Receiver) ServeGitHub(w http.ResponseWriter, req *http.Request) {
-	body, ok := readBody(w, req)
-	if !ok {
-		return
-	}
-	sig := req.Header.Get(HeaderGitHubSignature)
-	var matched []*config.Repository
-	for _, repo := range r.cfg.WebhookRepositories(config.ProviderGitHub) {
-		if VerifyGitHub(sig, body, repo.WebhookSecret.Value()) {
-			matched = append(matched, repo)
-		}
-	}
-	if len(matched) == 0 {
-		detail := "X-Hub-Signature-256 does not match the body with any configured webhook secret; set the webhook's Secret to the value of the repository's webhook_secret_env"
-		if sig == "" {
-			detail = "no X-Hub-Signature-256: set a Secret on the GitHub webhook (the value of the repository's webhook_secret_env in server.yaml)"
-		}
-		r.log.Warn("github webhook refused: bad signature", "delivery", req.Header.Get(HeaderGitHubDelivery), "remote", req.RemoteAddr)
-		problem(w, http.StatusUnauthorized, "bad-signature", "Bad signature", detail)
-		return
-	}
-	event, delivery := req.Header.Get(HeaderGitHubEvent), req.Header.Get(HeaderGitHubDelivery)
-	if event == "" || !validDeliveryID(delivery) {
-		problem(w, http.StatusBadRequest, "bad-request", "Missing GitHub headers",
-			"X-GitHub-Event and X-GitHub-Delivery (at most 200 printable characters) are required; is this a GitHub webhook?")
-		return
-	}
-	j, reason, err := decodeGitHub(event, body)
-	if err != nil {
-		r.log.Warn("github webhook refused: malformed payload", "event", event, "delivery", delivery, "err", err)
-		problem(w, http.StatusBadRequest, "malformed-payload", "Malformed payload", err.Error())
-		return
-	}
-	if reason != "" {
-		r.ignore(w, config.ProviderGitHub, event, delivery, reason)
-		return
-	}
-	repo := findMatched(matched, j.Repo)
-	if repo == nil {
-		if r.cfg.FindRepository(config.ProviderGitHub, j.Repo) != nil {
-			problem(w, http.StatusUnauthorized, "bad-signature", "Bad signature",
-				"the delivery is signed with another repository's webhook secret; set this webhook's Secret to the value of its own webhook_secret_env")
-			return
-		}
-		problem(w, http.StatusUnprocessableEntity, "repository-not-configured", "Repository not configured",
-			fmt.Sprintf("repository %s is not configured on this server; add it under a tenant's repositories in server.yaml", j.Repo))
-		return
-	}
-	if _, ok := repo.Events[j.Event]; !ok {
-		r.ignore(w, config.ProviderGitHub, event, delivery, fmt.Sprintf("repository %s does not list %s under events in server.yaml", repo.Repo, j.Event))
-		return
-	}
-	r.accept(w, req, repo, j, delivery)
+	r.serve(w, req, githubEndpoint)
+}
+
+var githubEndpoint = &endpoint{
+	provider: config.ProviderGitHub,
+	verify: func(req *http.Request, body []byte, secret string) bool {
+		return VerifyGitHub(req.Header.Get(HeaderGitHubSignature), body, secret)
+	},
+	credentialHeader: HeaderGitHubSignature,
+	refusedTitle:     "Bad signature",
+	refusedLog:       "github webhook refused: bad signature",
+	refusedAttrs:     func(req *http.Request) []any { return []any{"delivery", req.Header.Get(HeaderGitHubDelivery)} },
+	noCredential:     "no X-Hub-Signature-256: set a Secret on the GitHub webhook (the value of the repository's webhook_secret_env in server.yaml)",
+	badCredential:    "X-Hub-Signature-256 does not match the body with any configured webhook secret; set the webhook's Secret to the value of the repository's webhook_secret_env",
+	otherRepo:        "the delivery is signed with another repository's webhook secret; set this webhook's Secret to the value of its own webhook_secret_env",
+	headers: func(req *http.Request) (event, delivery string) {
+		return req.Header.Get(HeaderGitHubEvent), req.Header.Get(HeaderGitHubDelivery)
+	},
+	missingTitle:  "Missing GitHub headers",
+	missingDetail: "X-GitHub-Event and X-GitHub-Delivery (at most 200 printable characters) are required; is this a GitHub webhook?",
+	decode:        decodeGitHub,
+	repoWord:      "repository",
 }
 
 func findMatched(repos []*config.Repository, name string) *config.Repository {
@@ -226,12 +197,14 @@ func (r *Receiver) githubProvider(repo *config.Repository, j *job, mask *secret.
 	}
 	owner, name, _ := strings.Cut(j.Repo, "/")
 	p := &githubProvider{r: r, c: c, owner: owner, name: name, j: j, repo: repo}
-	log := logWriter{log: r.log, what: "github check run", repo: j.Repo}
+	// A server log takes slog lines: the check run's notices come as plain
+	// sentences (Notice), and without a Log it writes no workflow commands.
+	notice := func(msg string) { r.log.Warn("github check run: "+msg, "repo", j.Repo) }
 	if repo.App == nil {
-		log.hint = patCheckHint
+		notice = func(msg string) { r.log.Warn("github check run: "+msg, "repo", j.Repo, "hint", patCheckHint) }
 	}
 	p.check = &ghreport.CheckRun{Client: c, Owner: owner, Repo: name, HeadSHA: j.HeadSHA, SuiteFile: repo.Suite, Mask: mask,
-		Log: log, Retry: r.opts.GitHubRetry}
+		Notice: notice, Retry: r.opts.GitHubRetry}
 	return p, nil
 }
 

@@ -174,4 +174,10 @@ func TestPATRepositoryStillWorks(t *testing.T) {
 	if logs := h.logs.String(); !strings.Contains(logs, "no checks: write permission") || !strings.Contains(logs, "only GitHub Apps create check runs") {
 		t.Errorf("the refusal is not logged with its hint:\n%s", logs)
 	}
+	// A server log is slog lines: no workflow commands, no CI hints.
+	for _, s := range []string{"::notice", "::error", "::warning", "fork", "annotations go to the log"} {
+		if logs := h.logs.String(); strings.Contains(logs, s) {
+			t.Errorf("the server log holds %q:\n%s", s, logs)
+		}
+	}
 }

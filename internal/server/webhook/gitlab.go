@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -49,64 +50,32 @@ func VerifyGitLab(token, secret string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// ServeGitLab is POST /v1/webhooks/gitlab.
+// ServeGitLab is POST /v1/webhooks/gitlab: the secret token
+// (X-Gitlab-Token) must equal a project's webhook secret.
 func (r *Receiver) ServeGitLab(w http.ResponseWriter, req *http.Request) {
-	body, ok := readBody(w, req)
-	if !ok {
-		return
-	}
-	token := req.Header.Get(HeaderGitLabToken)
-	var matched []*config.Repository
-	for _, repo := range r.cfg.WebhookRepositories(config.ProviderGitLab) {
-		if VerifyGitLab(token, repo.WebhookSecret.Value()) {
-			matched = append(matched, repo)
-		}
-	}
-	if len(matched) == 0 {
-		detail := "X-Gitlab-Token matches no configured webhook secret; set the webhook's Secret token to the value of the project's webhook_secret_env"
-		if token == "" {
-			detail = "no X-Gitlab-Token: set a Secret token on the GitLab webhook (the value of the project's webhook_secret_env in server.yaml)"
-		}
-		r.log.Warn("gitlab webhook refused: bad token", "remote", req.RemoteAddr)
-		problem(w, http.StatusUnauthorized, "bad-signature", "Bad token", detail)
-		return
-	}
-	event := req.Header.Get(HeaderGitLabEvent)
-	delivery := req.Header.Get(HeaderGitLabIdempotencyKey)
-	if delivery == "" {
-		delivery = req.Header.Get(HeaderGitLabEventUUID)
-	}
-	if event == "" || !validDeliveryID(delivery) {
-		problem(w, http.StatusBadRequest, "bad-request", "Missing GitLab headers",
-			"X-Gitlab-Event and Idempotency-Key or X-Gitlab-Event-UUID (at most 200 printable characters) are required; is this a GitLab webhook?")
-		return
-	}
-	j, reason, err := decodeGitLab(event, body)
-	if err != nil {
-		r.log.Warn("gitlab webhook refused: malformed payload", "event", event, "delivery", delivery, "err", err)
-		problem(w, http.StatusBadRequest, "malformed-payload", "Malformed payload", err.Error())
-		return
-	}
-	if reason != "" {
-		r.ignore(w, config.ProviderGitLab, event, delivery, reason)
-		return
-	}
-	repo := findMatched(matched, j.Repo)
-	if repo == nil {
-		if r.cfg.FindRepository(config.ProviderGitLab, j.Repo) != nil {
-			problem(w, http.StatusUnauthorized, "bad-signature", "Bad token",
-				"the delivery carries another project's secret token; set this webhook's Secret token to the value of its own webhook_secret_env")
-			return
-		}
-		problem(w, http.StatusUnprocessableEntity, "repository-not-configured", "Repository not configured",
-			fmt.Sprintf("project %s is not configured on this server; add it under a tenant's repositories in server.yaml", j.Repo))
-		return
-	}
-	if _, ok := repo.Events[j.Event]; !ok {
-		r.ignore(w, config.ProviderGitLab, event, delivery, fmt.Sprintf("project %s does not list %s under events in server.yaml", repo.Repo, j.Event))
-		return
-	}
-	r.accept(w, req, repo, j, delivery)
+	r.serve(w, req, gitlabEndpoint)
+}
+
+var gitlabEndpoint = &endpoint{
+	provider: config.ProviderGitLab,
+	verify: func(req *http.Request, _ []byte, secret string) bool {
+		return VerifyGitLab(req.Header.Get(HeaderGitLabToken), secret)
+	},
+	credentialHeader: HeaderGitLabToken,
+	refusedTitle:     "Bad token",
+	refusedLog:       "gitlab webhook refused: bad token",
+	refusedAttrs:     func(*http.Request) []any { return nil },
+	noCredential:     "no X-Gitlab-Token: set a Secret token on the GitLab webhook (the value of the project's webhook_secret_env in server.yaml)",
+	badCredential:    "X-Gitlab-Token matches no configured webhook secret; set the webhook's Secret token to the value of the project's webhook_secret_env",
+	otherRepo:        "the delivery carries another project's secret token; set this webhook's Secret token to the value of its own webhook_secret_env",
+	headers: func(req *http.Request) (event, delivery string) {
+		// GitLab 17.4+ sends Idempotency-Key; older versions only the event UUID.
+		return req.Header.Get(HeaderGitLabEvent), cmp.Or(req.Header.Get(HeaderGitLabIdempotencyKey), req.Header.Get(HeaderGitLabEventUUID))
+	},
+	missingTitle:  "Missing GitLab headers",
+	missingDetail: "X-Gitlab-Event and Idempotency-Key or X-Gitlab-Event-UUID (at most 200 printable characters) are required; is this a GitLab webhook?",
+	decode:        decodeGitLab,
+	repoWord:      "project",
 }
 
 // gitlabPayload is what zof reads of merge request and push events

@@ -348,18 +348,19 @@ func (h *harness) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{Config: h.cfg, Engine: eng, Logger: log, Triggers: store, Audit: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
 	noSleep := func(context.Context, time.Duration) error { return nil }
-	recv, err := webhook.New(webhook.Options{Config: h.cfg, Store: store, Submitter: srv, Logger: log, Now: h.clock.Now,
-		Backoff:     trigger.Backoff{Attempts: h.opts.attempts, Sleep: noSleep},
-		GitHubRetry: cigithub.Retry{Sleep: noSleep}, GitLabRetry: cigitlab.Retry{Delay: time.Nanosecond}})
+	var recv *webhook.Receiver
+	srv, err := server.New(server.Options{Config: h.cfg, Engine: eng, Logger: log, Triggers: store, Audit: io.Discard,
+		Webhooks: func(srv *server.Server) (server.Webhooks, error) {
+			var err error
+			recv, err = webhook.New(webhook.Options{Config: h.cfg, Store: store, Submitter: srv, Logger: log, Now: h.clock.Now,
+				Backoff:     trigger.Backoff{Attempts: h.opts.attempts, Sleep: noSleep},
+				GitHubRetry: cigithub.Retry{Sleep: noSleep}, GitLabRetry: cigitlab.Retry{Delay: time.Nanosecond}})
+			return recv, err
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.SetWebhooks(recv)
 	engCtx, stopEngine := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = eng.Run(engCtx) }()

@@ -1,8 +1,6 @@
 package webhook
 
 import (
-	"strconv"
-
 	"github.com/zof-ai/zof-ci/internal/trigger"
 )
 
@@ -52,5 +50,3 @@ func (j *job) describe(rec *trigger.Record) {
 func idempotencyKey(provider, delivery string) string {
 	return "webhook:" + provider + ":" + delivery
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -11,8 +11,8 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/diff"
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
-	"github.com/zof-ai/zof-ci/internal/runner"
 	"github.com/zof-ai/zof-ci/internal/secret"
 	"github.com/zof-ai/zof-ci/internal/server"
 	"github.com/zof-ai/zof-ci/internal/server/config"
@@ -187,7 +187,7 @@ func (r *Receiver) create(ctx context.Context, rec *trigger.Record, j *job, repo
 			notice = fmt.Sprintf("scope changed: the change is %s (%s), so the suite's selection.on_unknown_diff (%s) decided what runs", what, d.Reason, mode)
 		}
 	}
-	plan, err := runner.PlanSuite(s, rule.Scope, rule.Environment, d, repo.Suite)
+	plan, err := gate.PlanSuite(s, rule.Scope, rule.Environment, d, repo.Suite)
 	if err != nil {
 		return nil, "", "", &trigger.Permanent{Err: err}
 	}
@@ -204,7 +204,7 @@ func (r *Receiver) create(ctx context.Context, rec *trigger.Record, j *job, repo
 	req := plan.Request
 	req.Source = api.Source{Provider: j.Provider, Repo: j.Repo, SHA: j.HeadSHA, Ref: j.Ref, PR: j.PR, Actor: j.Actor,
 		Trigger: api.TriggerWebhook, TriggerID: rec.Key}
-	req.ConcurrencyGroup = runner.ConcurrencyGroup(req.Project, req.Environment.Name, j.PR, j.Ref)
+	req.ConcurrencyGroup = gate.ConcurrencyGroup(req.Project, req.Environment.Name, j.PR, j.Ref)
 	req.Supersede = req.ConcurrencyGroup != ""
 	key := idempotencyKey(j.Provider, rec.Key)
 	p := config.Principal{Tenant: rec.Tenant, Name: "webhook:" + j.Provider, Role: config.RoleRunner}
@@ -243,20 +243,20 @@ func (r *Receiver) follow(ctx context.Context, rec *trigger.Record, j *job, prov
 		}
 		return
 	}
-	failOn, err := runner.ParseFailOn(j.FailOn)
+	failOn, err := gate.ParseFailOn(j.FailOn)
 	if err != nil {
-		failOn, _ = runner.ParseFailOn(nil)
+		failOn, _ = gate.ParseFailOn(nil)
 	}
-	code, verdict, notices := runner.Verdict(runner.Outcome{Run: final}, failOn)
+	v := gate.Judge(gate.Outcome{Run: final}, failOn)
 	rctx, cancel := context.WithTimeout(ctx, ReportTimeout)
-	prov.report(rctx, &report.Result{Run: final, Exit: code, Verdict: verdict, Notices: notices})
+	prov.report(rctx, &report.Result{Run: final, Gate: v.Kind, Verdict: v.Line, Notices: v.Notices})
 	cancel()
 	if ctx.Err() != nil {
 		return
 	}
 	rec.Reported = true
 	r.save(ctx, rec)
-	r.log.Info("webhook run reported", "trigger", rec.ID, "run", final.ID, "status", final.Status, "verdict", verdict)
+	r.log.Info("webhook run reported", "trigger", rec.ID, "run", final.ID, "status", final.Status, "verdict", v.Line)
 }
 
 func short(sha string) string {

@@ -250,22 +250,15 @@ func (l *limitBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
-// logWriter turns the reporters' notices into log lines.
+// logWriter turns the GitLab reporters' notices (plain lines) into log lines.
 type logWriter struct {
 	log        *slog.Logger
 	what, repo string
-	// hint, when set, is added to each line ("hint" attribute).
-	hint string
 }
 
 func (w logWriter) Write(p []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
-		if line == "" {
-			continue
-		}
-		if w.hint != "" {
-			w.log.Info(w.what+": "+line, "repo", w.repo, "hint", w.hint)
-		} else {
+		if line != "" {
 			w.log.Info(w.what+": "+line, "repo", w.repo)
 		}
 	}

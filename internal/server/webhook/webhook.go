@@ -37,7 +37,7 @@
 // fails the trigger, visibly), read the change for scope changed (GitHub pull
 // request files; GitHub push and merge group: the compare API over the range
 // cigithub.Event.CompareRange decides from the payload; GitLab merge request
-// diffs; GitLab pushes have none), select (runner.PlanSuite), and create the
+// diffs; GitLab pushes have none), select (gate.PlanSuite), and create the
 // run with Source{Trigger: webhook, TriggerID: delivery id}, concurrency group
 // project/env/pr-N (or /branch) with supersede, so a second push cancels the
 // first push's run, and an idempotency key derived from the delivery with a
@@ -63,7 +63,7 @@
 // Reports: on GitHub a check run (reporters/github.CheckRun) goes in_progress
 // when the run is created and is completed with the conclusion and
 // annotations when it ends, judged by the suite's gate.fail_on exactly as the
-// CLI does (runner.Verdict). GitHub creates check runs only for GitHub Apps:
+// CLI does (gate.Judge). GitHub creates check runs only for GitHub Apps:
 // with token_env the refusal is logged with a hint and the run is
 // unaffected. On GitLab the commit status goes running, then to the outcome,
 // and the merge request gets the result note (reporters/gitlab).
@@ -90,6 +90,7 @@ import (
 	cigithub "github.com/zof-ai/zof-ci/internal/ci/github"
 	cigitlab "github.com/zof-ai/zof-ci/internal/ci/gitlab"
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/server"
 	"github.com/zof-ai/zof-ci/internal/server/config"
 	"github.com/zof-ai/zof-ci/internal/trigger"
 )
@@ -163,7 +164,13 @@ type Receiver struct {
 	sem    chan struct{}
 }
 
-// New builds a Receiver; mount it with server.SetWebhooks, call Resume once,
+var (
+	_ server.Webhooks = (*Receiver)(nil)
+	_ Submitter       = (*server.Server)(nil)
+)
+
+// New builds a Receiver; zof serve builds it in server.Options.Webhooks, so the
+// server mounts it and the receiver creates runs through the server. Call Resume once,
 // and Close it before the engine stops.
 func New(opts Options) (*Receiver, error) {
 	switch {
@@ -231,6 +238,83 @@ func (r *Receiver) spawn(rec *trigger.Record) {
 		defer func() { <-r.sem }()
 		r.process(r.ctx, rec)
 	}()
+}
+
+// endpoint is what one provider's webhook endpoint differs in: how a
+// delivery proves it comes from a configured repository (the signature check),
+// where its event and delivery id are, how its payload decodes, and the words
+// of its refusals. serve is the rest, the same for every provider.
+type endpoint struct {
+	provider string
+	// verify reports whether the delivery was made with secret.
+	verify           func(req *http.Request, body []byte, secret string) bool
+	credentialHeader string
+	refusedTitle     string
+	refusedLog       string
+	refusedAttrs     func(req *http.Request) []any // logged before "remote"
+	noCredential     string                        // detail when credentialHeader is absent
+	badCredential    string                        // detail when it matches no secret
+	otherRepo        string                        // detail when it matches another repository's
+	headers          func(req *http.Request) (event, delivery string)
+	missingTitle     string
+	missingDetail    string
+	decode           func(event string, body []byte) (j *job, reason string, err error)
+	repoWord         string // "repository" or "project"
+}
+
+// serve checks a delivery and accepts it (202, processed in the
+// background), ignores it (200, recorded with why) or refuses it (4xx with
+// a problem saying what to fix).
+func (r *Receiver) serve(w http.ResponseWriter, req *http.Request, e *endpoint) {
+	body, ok := readBody(w, req)
+	if !ok {
+		return
+	}
+	var matched []*config.Repository
+	for _, repo := range r.cfg.WebhookRepositories(e.provider) {
+		if e.verify(req, body, repo.WebhookSecret.Value()) {
+			matched = append(matched, repo)
+		}
+	}
+	if len(matched) == 0 {
+		detail := e.badCredential
+		if req.Header.Get(e.credentialHeader) == "" {
+			detail = e.noCredential
+		}
+		r.log.Warn(e.refusedLog, append(e.refusedAttrs(req), "remote", req.RemoteAddr)...)
+		problem(w, http.StatusUnauthorized, "bad-signature", e.refusedTitle, detail)
+		return
+	}
+	event, delivery := e.headers(req)
+	if event == "" || !validDeliveryID(delivery) {
+		problem(w, http.StatusBadRequest, "bad-request", e.missingTitle, e.missingDetail)
+		return
+	}
+	j, reason, err := e.decode(event, body)
+	if err != nil {
+		r.log.Warn(e.provider+" webhook refused: malformed payload", "event", event, "delivery", delivery, "err", err)
+		problem(w, http.StatusBadRequest, "malformed-payload", "Malformed payload", err.Error())
+		return
+	}
+	if reason != "" {
+		r.ignore(w, e.provider, event, delivery, reason)
+		return
+	}
+	repo := findMatched(matched, j.Repo)
+	if repo == nil {
+		if r.cfg.FindRepository(e.provider, j.Repo) != nil {
+			problem(w, http.StatusUnauthorized, "bad-signature", e.refusedTitle, e.otherRepo)
+			return
+		}
+		problem(w, http.StatusUnprocessableEntity, "repository-not-configured", "Repository not configured",
+			fmt.Sprintf("%s %s is not configured on this server; add it under a tenant's repositories in server.yaml", e.repoWord, j.Repo))
+		return
+	}
+	if _, ok := repo.Events[j.Event]; !ok {
+		r.ignore(w, e.provider, event, delivery, fmt.Sprintf("%s %s does not list %s under events in server.yaml", e.repoWord, repo.Repo, j.Event))
+		return
+	}
+	r.accept(w, req, repo, j, delivery)
 }
 
 // readBody reads the raw body within MaxPayload; it answers and returns
