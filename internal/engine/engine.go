@@ -18,7 +18,6 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/secret"
-	"github.com/zof-ai/zof-ci/internal/step"
 )
 
 const (
@@ -49,24 +48,6 @@ const (
 	// eventPage is how many events are read from the store at once.
 	eventPage = 512
 )
-
-// StepRunner executes one step; *step.Executor satisfies it. It must return
-// soon after ctx ends (a deadline means timed out, other ends cancelled).
-type StepRunner interface {
-	Run(ctx context.Context, s api.Step, in step.Input) step.Output
-}
-
-// ServiceStarter starts an environment's serve command and waits until it is
-// ready. The runner adapts step.StartService to it.
-type ServiceStarter interface {
-	Start(ctx context.Context, s api.Serve, baseURL string) (Service, error)
-}
-
-// Service is a started serve command.
-type Service interface {
-	// Stop stops the service's whole process group.
-	Stop(ctx context.Context) error
-}
 
 // Config configures an Engine. Store and Steps are required.
 type Config struct {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/step"
 )
 
 // target is one member with the case and variant it executes.
@@ -350,7 +349,7 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target) (api.St
 			ev = api.Event{StepStatus: api.StepFailed, Failure: &api.Failure{Message: context.Cause(caseCtx).Error()}}
 		default:
 			e.record(rs, api.Event{Type: api.EventStepStatus, Member: t.member, Step: i + 1, StepStatus: api.StepRunning})
-			in := step.Input{
+			in := StepInput{
 				BaseURL:  env.URL,
 				Headers:  env.Headers,
 				Vars:     t.variant.Vars,
@@ -399,7 +398,7 @@ func skipped(t target, from int) []api.Event {
 // stopped by the run's cancellation is cancelled; one stopped by a case or
 // step timeout is failed with a message naming the timeout; a step that does
 // not return within CancelGrace of its context ending is abandoned.
-func (e *Engine) runStep(runCtx, caseCtx context.Context, s api.Step, in step.Input) step.Output {
+func (e *Engine) runStep(runCtx, caseCtx context.Context, s api.Step, in StepInput) StepOutput {
 	stepCtx := caseCtx
 	if d := s.Timeout.D(); d > 0 {
 		var cancel context.CancelFunc
@@ -407,16 +406,16 @@ func (e *Engine) runStep(runCtx, caseCtx context.Context, s api.Step, in step.In
 		defer cancel()
 	}
 	start := time.Now()
-	ch := make(chan step.Output, 1)
+	ch := make(chan StepOutput, 1)
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
-				ch <- step.Output{Status: api.StepFailed, Failure: &api.Failure{Message: fmt.Sprintf("internal error in the step runner: %v (please report this)", r)}}
+				ch <- StepOutput{Status: api.StepFailed, Failure: &api.Failure{Message: fmt.Sprintf("internal error in the step runner: %v (please report this)", r)}}
 			}
 		}()
 		ch <- e.cfg.Steps.Run(stepCtx, s, in)
 	}()
-	var out step.Output
+	var out StepOutput
 	select {
 	case out = <-ch:
 	case <-stepCtx.Done():
@@ -424,7 +423,7 @@ func (e *Engine) runStep(runCtx, caseCtx context.Context, s api.Step, in step.In
 		select {
 		case out = <-ch:
 		case <-grace.C:
-			out = step.Output{Status: api.StepCancelled, Failure: &api.Failure{
+			out = StepOutput{Status: api.StepCancelled, Failure: &api.Failure{
 				Message: fmt.Sprintf("the step did not stop within %s of being told to; it was abandoned", e.cfg.CancelGrace)}}
 		}
 		grace.Stop()
