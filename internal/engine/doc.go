@@ -1,8 +1,11 @@
 // Package engine schedules and executes runs and keeps their event logs (shared/spec/lifecycle.md).
 //
 // Every change to a run is an api.Event appended to the run's log (seq 1 is
-// run.created with the initial snapshot); the snapshot is the fold of the log
-// and is stored with each batch of events in one Store.Append. Every status
+// run.created with the initial snapshot); the snapshot is the fold of the log.
+// An event is folded into the member it touches (found by id through an
+// index) and one Store.Append stores a batch of events with the run's head
+// and the members they changed, so an event costs the same in a run of 10
+// members as in one of 50,000. Every status
 // change passes one gate (transition / checkedApply), so only the lifecycle's
 // edges ever happen. Free text (outputs, failures, reasons, log lines) is
 // masked with the run's secrets before it enters an event.

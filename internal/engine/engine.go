@@ -128,9 +128,11 @@ type Engine struct {
 type exKey struct{ tenant, project, env string }
 
 // Observer sees every change the engine records, right after it is stored:
-// the run's tenant, its snapshot after the events (read-only) and the events.
-// It is called with the run's lock held, so it must be quick and must not call
-// the engine; `zof serve` counts metrics with it.
+// the run's tenant, its head after the events (every field of the run but
+// Members, which is nil: the member events say what changed) and the events.
+// Both are the observer's to keep and must not be changed. It is called with
+// the run's lock held, so it must be quick and must not call the engine;
+// `zof serve` counts metrics with it.
 type Observer func(tenant string, run *api.Run, events []api.Event)
 
 // Observe registers fn for every later change. Register before Run.
@@ -150,8 +152,9 @@ type runState struct {
 
 	mu     sync.Mutex // serialises the run's appends; guards snap, done, frozen, subs
 	snap   *api.Run
-	done   bool // the terminal run.status is stored
-	frozen bool // the engine stopped and left the run for the next start: nothing more is recorded
+	index  map[string]int // member id → index in snap.Members (never changes)
+	done   bool           // the terminal run.status is stored
+	frozen bool           // the engine stopped and left the run for the next start: nothing more is recorded
 	subs   map[*subscriber]struct{}
 
 	// resumed: the run was running when a previous process stopped; this
@@ -168,10 +171,32 @@ type runState struct {
 	cancelReason string
 }
 
+// snapshot is a copy of the whole run: O(members), so for once-per-run
+// decisions only; member reads one member.
 func (rs *runState) snapshot() *api.Run {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return rs.snap.Clone()
+}
+
+// member is a copy of one member, found through the index.
+func (rs *runState) member(id string) (api.Member, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	i, ok := rs.index[id]
+	if !ok {
+		return api.Member{}, false
+	}
+	return cloneMember(rs.snap.Members[i]), true
+}
+
+// indexMembers maps each member id of run to its index.
+func indexMembers(run *api.Run) map[string]int {
+	idx := make(map[string]int, len(run.Members))
+	for i, m := range run.Members {
+		idx[m.ID] = i
+	}
+	return idx
 }
 
 // failures is how many of m's attempts failed: its FailedAttempts less those
@@ -432,6 +457,7 @@ func newRunState(rec *RunRecord) *runState {
 		req:    rec.Request,
 		mask:   secret.NewMasker(rec.Request.Secrets),
 		snap:   rec.Run.Clone(),
+		index:  indexMembers(rec.Run),
 		subs:   map[*subscriber]struct{}{},
 	}
 }

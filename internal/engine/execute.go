@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -77,11 +78,12 @@ func units(req *api.RunRequest, ts []target) [][]target {
 // pendingUnits are the units of the members still to finish, in order; for
 // a resumed run the finished members are left out (each unit keeps its order).
 func pendingUnits(req *api.RunRequest, snap *api.Run) [][]target {
+	idx := indexMembers(snap)
 	var out [][]target
 	for _, u := range units(req, targets(req)) {
 		var left []target
 		for _, t := range u {
-			if m := snap.Member(t.member); m != nil && !m.Status.Terminal() {
+			if i, ok := idx[t.member]; ok && !snap.Members[i].Status.Terminal() {
 				left = append(left, t)
 			}
 		}
@@ -218,11 +220,10 @@ func (e *Engine) finish(ctx context.Context, rs *runState) {
 // runMembers executes the units' members, at most MaxParallel at once,
 // units in declaration order. When ctx ends no further member starts.
 func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
-	snap := rs.snapshot()
 	var waits []api.Event
 	for _, u := range us {
 		for _, t := range u[min(1, len(u)):] {
-			if snap.Member(t.member).Substate != api.SubstateWaitingForPreceding {
+			if m, _ := rs.member(t.member); m.Substate != api.SubstateWaitingForPreceding {
 				waits = append(waits, api.Event{Type: api.EventMemberSubstate, Member: t.member, Substate: api.SubstateWaitingForPreceding})
 			}
 		}
@@ -234,8 +235,7 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 		limit = e.cfg.MaxParallel
 	}
 	sem := make(chan struct{}, limit)
-	done := make(chan struct{})
-	pending := 0
+	var wg sync.WaitGroup
 	for _, u := range us {
 		if ctx.Err() != nil {
 			break
@@ -247,20 +247,17 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 		if ctx.Err() != nil {
 			break
 		}
-		pending++
-		go func() {
-			defer func() { <-sem; done <- struct{}{} }()
+		wg.Go(func() {
+			defer func() { <-sem }()
 			for _, t := range u {
 				if ctx.Err() != nil {
 					return
 				}
 				e.runMember(ctx, rs, t)
 			}
-		}()
+		})
 	}
-	for range pending {
-		<-done
-	}
+	wg.Wait()
 }
 
 // runMember runs one member's attempts: a failed attempt is retried up to
@@ -270,7 +267,8 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 // after an interrupted one from its first step, the interruption counting
 // neither as a failure nor against Retries.
 func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
-	m := rs.snapshot().Member(t.member)
+	mv, _ := rs.member(t.member) // t comes from the run's own request
+	m := &mv
 	attempt := m.Attempt + 1
 	failures := rs.failures(m)
 	var evs []api.Event

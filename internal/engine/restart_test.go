@@ -368,7 +368,7 @@ func crashState(t *testing.T, store engine.Store, req *api.RunRequest, evs ...ap
 			t.Fatal(err)
 		}
 	}
-	if err := store.Append(context.Background(), r.ID, snap, evs); err != nil {
+	if err := store.Append(context.Background(), engine.WholeRun(r.ID, snap, evs)); err != nil {
 		t.Fatal(err)
 	}
 	return r.ID

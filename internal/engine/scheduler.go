@@ -153,7 +153,10 @@ func (e *Engine) resumeRunning(rs *runState) {
 	kept, rerun := 0, 0
 	var settle []api.Event
 	for _, t := range targets(rs.req) {
-		m := snap.Member(t.member)
+		var m *api.Member
+		if i, ok := rs.index[t.member]; ok {
+			m = &snap.Members[i]
+		}
 		switch {
 		case m == nil || m.Status.Terminal():
 			kept++

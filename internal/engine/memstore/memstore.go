@@ -27,11 +27,24 @@ type Store struct {
 	trigs    *triggers
 }
 
+// entry is one run: its head (Members nil), its members and its log. An
+// append replaces the head and the members it names, never the whole run.
 type entry struct {
-	order  int64
-	run    *api.Run
-	req    *api.RunRequest
-	events []api.Event
+	order   int64
+	run     *api.Run
+	members []*api.Member
+	req     *api.RunRequest
+	events  []api.Event
+}
+
+// whole is the run with its members, a copy the caller may keep.
+func (e *entry) whole() *api.Run {
+	r := *e.run
+	r.Members = make([]api.Member, len(e.members))
+	for i, m := range e.members {
+		r.Members[i] = *m
+	}
+	return r.Clone()
 }
 
 type idemKey struct{ tenant, key string }
@@ -60,7 +73,13 @@ func (s *Store) CreateRun(_ context.Context, rec *engine.RunRecord, first api.Ev
 	s.order++
 	rec.Order = s.order
 	// Values passed in are immutable by the Store contract: keep them, copy on the way out.
-	e := &entry{order: s.order, run: rec.Run, req: rec.Request, events: []api.Event{first}}
+	head := *rec.Run
+	head.Members = nil
+	members := make([]*api.Member, len(rec.Run.Members))
+	for i := range rec.Run.Members {
+		members[i] = &rec.Run.Members[i]
+	}
+	e := &entry{order: s.order, run: &head, members: members, req: rec.Request, events: []api.Event{first}}
 	s.runs[rec.Run.ID] = e
 	s.list = append(s.list, e)
 	if idem != nil {
@@ -70,8 +89,8 @@ func (s *Store) CreateRun(_ context.Context, rec *engine.RunRecord, first api.Ev
 }
 
 // Append implements engine.Store.
-func (s *Store) Append(ctx context.Context, runID string, snapshot *api.Run, events []api.Event) error {
-	return s.AppendBatch(ctx, []engine.Append{{RunID: runID, Snapshot: snapshot, Events: events}})
+func (s *Store) Append(ctx context.Context, a engine.Append) error {
+	return s.AppendBatch(ctx, []engine.Append{a})
 }
 
 // AppendBatch implements engine.BatchAppender: every append is checked before
@@ -87,17 +106,25 @@ func (s *Store) AppendBatch(_ context.Context, batch []engine.Append) error {
 	for _, a := range batch {
 		e := s.runs[a.RunID]
 		e.events = append(e.events, a.Events...)
-		e.run = a.Snapshot
+		e.run = a.Run
+		for _, u := range a.Members {
+			e.members[u.Index] = u.Member
+		}
 	}
 	return nil
 }
 
 // checkAppend refuses an append that does not continue the run's log. Caller holds s.mu.
 func (s *Store) checkAppend(a engine.Append) error {
-	runID, snapshot, events := a.RunID, a.Snapshot, a.Events
+	runID, snapshot, events := a.RunID, a.Run, a.Events
 	e, ok := s.runs[runID]
 	if !ok {
 		return fmt.Errorf("appending to run %s: %w", runID, engine.ErrNotFound)
+	}
+	for _, u := range a.Members {
+		if u.Index < 0 || u.Index >= len(e.members) || u.Member == nil || u.Member.ID != e.members[u.Index].ID {
+			return fmt.Errorf("appending to run %s: no member %d as given; members keep the index api.NewRun gave them", runID, u.Index)
+		}
 	}
 	last := e.run.LastSeq
 	for i, ev := range events {
@@ -119,7 +146,7 @@ func (s *Store) GetRun(_ context.Context, tenant, id string) (*engine.RunRecord,
 	if !ok || e.run.Tenant != tenant {
 		return nil, fmt.Errorf("run %s: %w", id, engine.ErrNotFound)
 	}
-	return &engine.RunRecord{Order: e.order, Run: e.run.Clone(), Request: e.req}, nil
+	return &engine.RunRecord{Order: e.order, Run: e.whole(), Request: e.req}, nil
 }
 
 // ListRuns implements engine.Store. The cursor is the Order of the last run returned.
@@ -147,7 +174,7 @@ func (s *Store) ListRuns(_ context.Context, tenant string, f engine.ListFilter) 
 		if f.Limit > 0 && len(out) == f.Limit {
 			return out, strconv.FormatInt(lastOrder, 10), nil
 		}
-		out = append(out, e.run.Clone())
+		out = append(out, e.whole())
 		lastOrder = e.order
 	}
 	return out, "", nil
@@ -181,7 +208,7 @@ func (s *Store) NonTerminal(_ context.Context) ([]*engine.RunRecord, error) {
 	var out []*engine.RunRecord
 	for _, e := range s.list {
 		if !e.run.Status.Terminal() {
-			out = append(out, &engine.RunRecord{Order: e.order, Run: e.run.Clone(), Request: e.req})
+			out = append(out, &engine.RunRecord{Order: e.order, Run: e.whole(), Request: e.req})
 		}
 	}
 	return out, nil

@@ -90,6 +90,24 @@ var migrations = [][]string{
 		`CREATE INDEX triggers_state_ord ON triggers (state, ord)`,
 		`CREATE INDEX triggers_expires_at ON triggers (expires_at)`,
 	},
+	// 3: members in their own rows. runs.snapshot keeps the run's head (every
+	// field but members); an append rewrites the head and the rows of the
+	// members its events changed, not the whole run (a 2,000-member run wrote
+	// megabytes per event before). idx is the member's place in the run.
+	{
+		`CREATE TABLE members (
+			run_id TEXT   NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+			idx    BIGINT NOT NULL,
+			body   TEXT   NOT NULL,
+			PRIMARY KEY (run_id, idx)
+		)`,
+		// Existing runs: split each snapshot. json_each's key is the array
+		// index and its value the member's JSON text. (PostgreSQL:
+		// jsonb_array_elements(snapshot->'members') WITH ORDINALITY, less one.)
+		`INSERT INTO members (run_id, idx, body)
+			SELECT runs.id, m.key, m.value FROM runs, json_each(runs.snapshot, '$.members') AS m`,
+		`UPDATE runs SET snapshot = json_remove(snapshot, '$.members')`,
+	},
 }
 
 // migrate brings the schema to the latest version in one transaction (DDL is
