@@ -34,8 +34,33 @@ type entry struct {
 	run     *api.Run
 	members []*api.Member
 	req     *api.RunRequest
-	events  []api.Event
+	events  eventLog
 }
+
+// eventPage is how many events one page of a run's log holds.
+const eventPage = 1024
+
+// eventLog is a run's events in fixed pages: appending never copies the
+// events already stored (one growing slice re-copied the whole log on each
+// growth, most of the cost of a long run's appends).
+type eventLog struct {
+	pages [][]api.Event
+	n     int
+}
+
+func (l *eventLog) append(evs ...api.Event) {
+	for _, ev := range evs {
+		if l.n%eventPage == 0 {
+			l.pages = append(l.pages, make([]api.Event, 0, eventPage))
+		}
+		p := &l.pages[len(l.pages)-1]
+		*p = append(*p, ev)
+		l.n++
+	}
+}
+
+// at is the event at index i (seq i+1).
+func (l *eventLog) at(i int) api.Event { return l.pages[i/eventPage][i%eventPage] }
 
 // whole is the run with its members, a copy the caller may keep.
 func (e *entry) whole() *api.Run {
@@ -79,7 +104,8 @@ func (s *Store) CreateRun(_ context.Context, rec *engine.RunRecord, first api.Ev
 	for i := range rec.Run.Members {
 		members[i] = &rec.Run.Members[i]
 	}
-	e := &entry{order: s.order, run: &head, members: members, req: rec.Request, events: []api.Event{first}}
+	e := &entry{order: s.order, run: &head, members: members, req: rec.Request}
+	e.events.append(first)
 	s.runs[rec.Run.ID] = e
 	s.list = append(s.list, e)
 	if idem != nil {
@@ -105,7 +131,7 @@ func (s *Store) AppendBatch(_ context.Context, batch []engine.Append) error {
 	}
 	for _, a := range batch {
 		e := s.runs[a.RunID]
-		e.events = append(e.events, a.Events...)
+		e.events.append(a.Events...)
 		e.run = a.Run
 		for _, u := range a.Members {
 			e.members[u.Index] = u.Member
@@ -189,14 +215,14 @@ func (s *Store) Events(_ context.Context, runID string, after int64, limit int) 
 		return nil, fmt.Errorf("events of run %s: %w", runID, engine.ErrNotFound)
 	}
 	// Seqs are 1..n without gaps, so seq k is at index k-1.
-	start := min(max(after, 0), int64(len(e.events)))
-	end := int64(len(e.events))
+	start := min(max(after, 0), int64(e.events.n))
+	end := int64(e.events.n)
 	if limit > 0 {
 		end = min(end, start+int64(limit))
 	}
 	out := make([]api.Event, 0, end-start)
-	for _, ev := range e.events[start:end] {
-		out = append(out, cloneEvent(ev))
+	for i := start; i < end; i++ {
+		out = append(out, cloneEvent(e.events.at(int(i))))
 	}
 	return out, nil
 }
