@@ -79,15 +79,16 @@ type Store struct {
 	reader *sql.DB
 	// Statements of the hot write paths, prepared once on the writer's
 	// connection (parsing them each time costs a quarter of a create).
-	getKey, insertRun, insertFirst, insertKey, updateRun, insertEvent, putMember *sql.Stmt
+	getKey, insertRun, insertBody, insertFirst, insertKey, updateRun, insertEvent, putMember *sql.Stmt
 }
 
 // Hot write statements (see Store).
 const (
 	sqlGetKey    = `SELECT fingerprint, run_id, created_at, expires_at FROM idempotency WHERE tenant = ? AND idem_key = ?`
-	sqlInsertRun = `INSERT INTO runs (id, tenant, ord, status, project, environment, created_at, last_seq, snapshot, request)
-		VALUES (?, ?, (SELECT COALESCE(MAX(ord), 0) + 1 FROM runs), ?, ?, ?, ?, ?, ?, ?)
+	sqlInsertRun = `INSERT INTO runs (id, tenant, ord, status, project, environment, created_at, last_seq, snapshot)
+		VALUES (?, ?, (SELECT COALESCE(MAX(ord), 0) + 1 FROM runs), ?, ?, ?, ?, ?, ?)
 		RETURNING ord`
+	sqlInsertBody = `INSERT INTO run_bodies (run_id, request, selection) VALUES (?, ?, ?)`
 	sqlInsertFirst = `INSERT INTO events (run_id, seq, body) VALUES (?, 1, ?)`
 	sqlInsertKey   = `INSERT INTO idempotency (tenant, idem_key, fingerprint, run_id, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?)
@@ -161,7 +162,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}{
 		{&s.getKey, sqlGetKey}, {&s.insertRun, sqlInsertRun}, {&s.insertFirst, sqlInsertFirst},
 		{&s.insertKey, sqlInsertKey}, {&s.updateRun, sqlUpdateRun}, {&s.insertEvent, sqlInsertEvent},
-		{&s.putMember, sqlPutMember},
+		{&s.putMember, sqlPutMember}, {&s.insertBody, sqlInsertBody},
 	} {
 		if *p.stmt, err = writer.PrepareContext(ctx, p.sql); err != nil {
 			_ = s.Close()
@@ -181,7 +182,7 @@ func (s *Store) Path() string { return s.path }
 // Close closes the database. The engine must have stopped using the store.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.getKey, s.insertRun, s.insertFirst, s.insertKey, s.updateRun, s.insertEvent, s.putMember} {
+	for _, st := range []*sql.Stmt{s.getKey, s.insertRun, s.insertFirst, s.insertKey, s.updateRun, s.insertEvent, s.putMember, s.insertBody} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -215,9 +216,13 @@ func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.
 		return nil, fmt.Errorf("creating run %s: the first event must be seq 1: %w", id, engine.ErrSeqConflict)
 	}
 	whole := engine.WholeRun(id, rec.Run, nil)
-	snap, err := json.Marshal(whole.Run)
+	snap, err := encodeHead(whole.Run)
 	if err != nil {
 		return nil, fmt.Errorf("creating run %s: encoding the snapshot: %w", id, err)
+	}
+	sel, err := json.Marshal(rec.Run.Selection)
+	if err != nil {
+		return nil, fmt.Errorf("creating run %s: encoding the selection: %w", id, err)
 	}
 	members, err := encodeMembers(id, whole.Members)
 	if err != nil {
@@ -232,7 +237,7 @@ func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.
 		return nil, fmt.Errorf("creating run %s: encoding its first event: %w", id, err)
 	}
 	for range createAttempts {
-		ord, holder, err := s.createTx(ctx, rec.Run, snap, members, req, body, idem)
+		ord, holder, err := s.createTx(ctx, rec.Run, snap, members, runBody{req, sel}, body, idem)
 		if err != nil {
 			return nil, fmt.Errorf("creating run %s in %s: %w", id, s.path, err)
 		}
@@ -250,7 +255,10 @@ func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.
 
 // createTx is one attempt of CreateRun. It returns the new run's ord, or the
 // key's holder, or neither when the key was taken and then released again.
-func (s *Store) createTx(ctx context.Context, run *api.Run, snap []byte, members []encodedMember, req, body []byte, idem *engine.IdempotencyRecord) (int64, *engine.IdempotencyRecord, error) {
+// runBody is what run_bodies holds: written once, never updated.
+type runBody struct{ request, selection []byte }
+
+func (s *Store) createTx(ctx context.Context, run *api.Run, snap []byte, members []encodedMember, rb runBody, body []byte, idem *engine.IdempotencyRecord) (int64, *engine.IdempotencyRecord, error) {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, nil, err
@@ -274,12 +282,15 @@ func (s *Store) createTx(ctx context.Context, run *api.Run, snap []byte, members
 	}
 	var ord int64
 	err = tx.StmtContext(ctx, s.insertRun).QueryRowContext(ctx,
-		run.ID, run.Tenant, string(run.Status), run.Project, run.Environment, run.CreatedAt.UnixNano(), run.LastSeq, string(snap), string(req)).Scan(&ord)
+		run.ID, run.Tenant, string(run.Status), run.Project, run.Environment, run.CreatedAt.UnixNano(), run.LastSeq, string(snap)).Scan(&ord)
 	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
 		return 0, nil, engine.ErrDuplicateRun
 	}
 	if err != nil {
 		return 0, nil, err
+	}
+	if _, err := tx.StmtContext(ctx, s.insertBody).ExecContext(ctx, run.ID, string(rb.request), string(rb.selection)); err != nil {
+		return 0, nil, fmt.Errorf("storing the run's definition: %w", err)
 	}
 	if _, err := tx.StmtContext(ctx, s.insertFirst).ExecContext(ctx, run.ID, string(body)); err != nil {
 		return 0, nil, fmt.Errorf("storing the first event: %w", err)
@@ -383,6 +394,15 @@ type encodedAppend struct {
 	bodies  []string
 }
 
+// encodeHead is runs.snapshot: the run without its members and selection,
+// which have rows of their own (members, run_bodies), so its size does not
+// grow with the run's.
+func encodeHead(run *api.Run) ([]byte, error) {
+	head := *run
+	head.Members, head.Selection = nil, api.Selection{}
+	return json.Marshal(&head)
+}
+
 // encodedMember is a member's row.
 type encodedMember struct {
 	idx  int
@@ -403,18 +423,13 @@ func encodeMembers(runID string, us []engine.MemberUpdate) ([]encodedMember, err
 
 func encodeAppend(a engine.Append) (encodedAppend, error) {
 	runID, snapshot, events := a.RunID, a.Run, a.Events
-	if len(snapshot.Members) > 0 {
-		head := *snapshot
-		head.Members = nil
-		snapshot = &head
-	}
 	start := snapshot.LastSeq - int64(len(events))
 	for i, ev := range events {
 		if ev.Seq != start+int64(i)+1 {
 			return encodedAppend{}, fmt.Errorf("appending to run %s: event %d of the batch has seq %d, want %d: %w", runID, i+1, ev.Seq, start+int64(i)+1, engine.ErrSeqConflict)
 		}
 	}
-	snap, err := json.Marshal(snapshot)
+	snap, err := encodeHead(snapshot)
 	if err != nil {
 		return encodedAppend{}, fmt.Errorf("appending to run %s: encoding the snapshot: %w", runID, err)
 	}
@@ -575,14 +590,15 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (*engine.RunRecor
 	err := s.readTx(ctx, func(q queryer) error {
 		var ord int64
 		var snap, req string
-		err := q.QueryRowContext(ctx, `SELECT ord, snapshot, request FROM runs WHERE id = ? AND tenant = ?`, id, tenant).Scan(&ord, &snap, &req)
+		var sel string
+		err := q.QueryRowContext(ctx, `SELECT ord, snapshot, request, selection FROM runs JOIN run_bodies ON run_id = id WHERE id = ? AND tenant = ?`, id, tenant).Scan(&ord, &snap, &req, &sel)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("run %s: %w", id, engine.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("reading run %s from %s: %w", id, s.path, err)
 		}
-		if rec, err = decodeRecord(ord, snap, req); err != nil {
+		if rec, err = decodeRecord(ord, snap, req, sel); err != nil {
 			return err
 		}
 		return s.loadMembers(ctx, q, []*api.Run{rec.Run})
@@ -593,21 +609,34 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (*engine.RunRecor
 	return rec, nil
 }
 
-func decodeRecord(ord int64, snap, req string) (*engine.RunRecord, error) {
-	rec := &engine.RunRecord{Order: ord, Run: &api.Run{}, Request: &api.RunRequest{}}
-	if err := json.Unmarshal([]byte(snap), rec.Run); err != nil {
-		return nil, fmt.Errorf("decoding the stored snapshot of the run at order %d: %w", ord, err)
+func decodeRecord(ord int64, snap, req, sel string) (*engine.RunRecord, error) {
+	run, err := decodeHead(ord, snap, sel)
+	if err != nil {
+		return nil, err
 	}
+	rec := &engine.RunRecord{Order: ord, Run: run, Request: &api.RunRequest{}}
 	if err := json.Unmarshal([]byte(req), rec.Request); err != nil {
 		return nil, fmt.Errorf("decoding the stored request of run %s: %w", rec.Run.ID, err)
 	}
 	return rec, nil
 }
 
+// decodeHead decodes a run's head and its selection (its members are loadMembers').
+func decodeHead(ord int64, snap, sel string) (*api.Run, error) {
+	r := &api.Run{}
+	if err := json.Unmarshal([]byte(snap), r); err != nil {
+		return nil, fmt.Errorf("decoding the stored snapshot of the run at order %d: %w", ord, err)
+	}
+	if err := json.Unmarshal([]byte(sel), &r.Selection); err != nil {
+		return nil, fmt.Errorf("decoding the stored selection of run %s: %w", r.ID, err)
+	}
+	return r, nil
+}
+
 // ListRuns implements engine.Store. The cursor is the ord of the last run
 // returned; the next page is the runs below it.
 func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter) ([]*api.Run, string, error) {
-	lq := newListQuery(`SELECT ord, snapshot FROM runs`, tenant)
+	lq := newListQuery(`SELECT ord, snapshot, selection FROM runs JOIN run_bodies ON run_id = id`, tenant)
 	if err := lq.cursor(f.Cursor, engine.ErrInvalidCursor); err != nil {
 		return nil, "", err
 	}
@@ -634,13 +663,13 @@ func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter
 				break
 			}
 			var ord int64
-			var snap string
-			if err := rows.Scan(&ord, &snap); err != nil {
+			var snap, sel string
+			if err := rows.Scan(&ord, &snap, &sel); err != nil {
 				return fmt.Errorf("listing runs in %s: %w", s.path, err)
 			}
-			r := &api.Run{}
-			if err := json.Unmarshal([]byte(snap), r); err != nil {
-				return fmt.Errorf("decoding the stored snapshot of the run at order %d: %w", ord, err)
+			r, err := decodeHead(ord, snap, sel)
+			if err != nil {
+				return err
 			}
 			out = append(out, r)
 			lastOrd = ord
@@ -706,7 +735,7 @@ func (s *Store) Events(ctx context.Context, runID string, after int64, limit int
 func (s *Store) NonTerminal(ctx context.Context) ([]*engine.RunRecord, error) {
 	var out []*engine.RunRecord
 	err := s.readTx(ctx, func(tx queryer) error {
-		rows, err := tx.QueryContext(ctx, `SELECT ord, snapshot, request FROM runs WHERE status IN (?, ?, ?) ORDER BY ord`,
+		rows, err := tx.QueryContext(ctx, `SELECT ord, snapshot, request, selection FROM runs JOIN run_bodies ON run_id = id WHERE status IN (?, ?, ?) ORDER BY ord`,
 			string(api.StatusInitial), string(api.StatusQueued), string(api.StatusRunning))
 		if err != nil {
 			return fmt.Errorf("reading unfinished runs from %s: %w", s.path, err)
@@ -715,11 +744,11 @@ func (s *Store) NonTerminal(ctx context.Context) ([]*engine.RunRecord, error) {
 		var runs []*api.Run
 		for rows.Next() {
 			var ord int64
-			var snap, req string
-			if err := rows.Scan(&ord, &snap, &req); err != nil {
+			var snap, req, sel string
+			if err := rows.Scan(&ord, &snap, &req, &sel); err != nil {
 				return fmt.Errorf("reading unfinished runs: %w", err)
 			}
-			rec, err := decodeRecord(ord, snap, req)
+			rec, err := decodeRecord(ord, snap, req, sel)
 			if err != nil {
 				return err
 			}
