@@ -88,7 +88,7 @@ const (
 	sqlInsertRun = `INSERT INTO runs (id, tenant, ord, status, project, environment, created_at, last_seq, snapshot)
 		VALUES (?, ?, (SELECT COALESCE(MAX(ord), 0) + 1 FROM runs), ?, ?, ?, ?, ?, ?)
 		RETURNING ord`
-	sqlInsertBody = `INSERT INTO run_bodies (run_id, request, selection) VALUES (?, ?, ?)`
+	sqlInsertBody  = `INSERT INTO run_bodies (run_id, request, selection) VALUES (?, ?, ?)`
 	sqlInsertFirst = `INSERT INTO events (run_id, seq, body) VALUES (?, 1, ?)`
 	sqlInsertKey   = `INSERT INTO idempotency (tenant, idem_key, fingerprint, run_id, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?)
