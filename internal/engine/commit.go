@@ -20,9 +20,10 @@ var errFrozen = fmt.Errorf("the run is left for the next start to resume: %w", E
 
 // commit appends events to the run's log. It masks their text, stamps seq,
 // time and run id, checks every event against the lifecycle by folding it into
-// a copy of the snapshot (checkedApply), stores the batch and the new snapshot
-// in one Store.Append, and only then publishes them. A refused batch changes
-// nothing anywhere.
+// a copy of the run's head and of the members it touches (checkedApply),
+// stores the batch with that head and those members in one Store.Append, and
+// only then publishes them. A refused batch changes nothing anywhere. Its
+// cost is the events' and the touched members', never the whole run's.
 func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -35,7 +36,7 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	}
 	// Store writes are not tied to any caller's context: an event that
 	// happened must be recorded even while the engine is shutting down.
-	if err := e.cfg.Store.Append(context.Background(), rs.id, p.next, p.evs); err != nil {
+	if err := e.cfg.Store.Append(context.Background(), p.append()); err != nil {
 		return fmt.Errorf("storing events of run %s: %w", rs.id, err)
 	}
 	p.install(e)
@@ -46,12 +47,12 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 type prepared struct {
 	rs       *runState
 	base     int64 // the log's last seq the events follow
-	next     *api.Run
+	f        *fold
 	evs      []api.Event
 	terminal bool
 }
 
-// prepare stamps, masks and checks evs against a copy of rs's snapshot.
+// prepare stamps, masks and checks evs against a fold over rs's snapshot.
 // Caller holds rs.mu.
 func (e *Engine) prepare(rs *runState, evs []api.Event) (*prepared, error) {
 	if rs.done {
@@ -60,15 +61,16 @@ func (e *Engine) prepare(rs *runState, evs []api.Event) (*prepared, error) {
 	if rs.frozen {
 		return nil, errFrozen
 	}
-	p := &prepared{rs: rs, base: rs.snap.LastSeq, next: rs.snap.Clone(), evs: evs}
+	f := newFold(rs.snap, rs.index)
+	p := &prepared{rs: rs, base: rs.snap.LastSeq, f: f, evs: evs}
 	now := e.cfg.Now()
 	for i := range evs {
 		ev := &evs[i]
-		ev.Seq = p.next.LastSeq + 1
+		ev.Seq = f.head.LastSeq + 1
 		ev.At = now
 		ev.RunID = rs.id
 		maskEvent(rs.mask, ev)
-		if err := checkedApply(p.next, *ev); err != nil {
+		if err := checkedApply(f, *ev); err != nil {
 			return nil, fmt.Errorf("run %s: %w", rs.id, err)
 		}
 		p.terminal = p.terminal || (ev.Type == api.EventRunStatus && ev.Status.Terminal())
@@ -76,19 +78,105 @@ func (e *Engine) prepare(rs *runState, evs []api.Event) (*prepared, error) {
 	return p, nil
 }
 
-// install makes a stored commit the run's snapshot and publishes its events.
-// Caller holds rs.mu.
+// append is what the store records for p: the events, the new head and the
+// members they changed.
+func (p *prepared) append() Append {
+	head := p.f.head
+	head.Members = nil
+	a := Append{RunID: p.rs.id, Run: &head, Events: p.evs, Members: make([]MemberUpdate, 0, len(p.f.order))}
+	for _, i := range p.f.order {
+		a.Members = append(a.Members, MemberUpdate{Index: i, Member: p.f.touched[i]})
+	}
+	return a
+}
+
+// install makes a stored commit part of the run's snapshot and publishes
+// its events. Caller holds rs.mu.
 func (p *prepared) install(e *Engine) {
 	rs := p.rs
-	rs.snap = p.next
+	p.f.into(rs.snap)
 	rs.publish(p.evs)
-	for _, fn := range e.observers {
-		fn(rs.tenant, p.next, p.evs)
+	if len(e.observers) > 0 {
+		head := p.f.head
+		head.Members = nil
+		for _, fn := range e.observers {
+			fn(rs.tenant, &head, p.evs)
+		}
 	}
 	if p.terminal {
 		rs.done = true
 		rs.closeSubs(nil)
 	}
+}
+
+// fold is a run's snapshot with a batch of events applied to copies of its
+// head and of the members they touch; the snapshot itself is unchanged
+// until install.
+type fold struct {
+	head    api.Run // Members is the snapshot's: read it through member
+	index   map[string]int
+	touched map[int]*api.Member
+	order   []int // touched indexes, first touch first
+}
+
+func newFold(snap *api.Run, index map[string]int) *fold {
+	return &fold{head: *snap, index: index}
+}
+
+// into writes the fold into the snapshot it was made from: the head, and
+// each touched member at its index.
+func (f *fold) into(snap *api.Run) {
+	members := snap.Members
+	*snap = f.head
+	snap.Members = members
+	for _, i := range f.order {
+		// The touched copy is the store's now too: neither side changes it
+		// (a later fold copies a member before changing it).
+		members[i] = *f.touched[i]
+	}
+}
+
+// member is member i as the fold has it (read-only).
+func (f *fold) member(i int) *api.Member {
+	if m, ok := f.touched[i]; ok {
+		return m
+	}
+	return &f.head.Members[i]
+}
+
+// mutable is the fold's own copy of member i, made on first use.
+func (f *fold) mutable(i int) *api.Member {
+	if m, ok := f.touched[i]; ok {
+		return m
+	}
+	m := cloneMember(f.head.Members[i])
+	if f.touched == nil {
+		f.touched = map[int]*api.Member{}
+	}
+	f.touched[i] = &m
+	f.order = append(f.order, i)
+	return &m
+}
+
+// cloneMember copies what api.Run.Apply changes in place.
+func cloneMember(m api.Member) api.Member {
+	m.Steps = slices.Clone(m.Steps)
+	m.FailedAttempts = slices.Clone(m.FailedAttempts)
+	return m
+}
+
+// applyToMember folds a member event into the fold's copy of that member
+// with api.Run.Apply, on a run of that one member, so the rules stay Apply's
+// and the cost stays the member's.
+func (f *fold) applyToMember(i int, ev api.Event) error {
+	m := f.mutable(i)
+	one := api.Run{LastSeq: f.head.LastSeq, Members: []api.Member{*m}}
+	if err := one.Apply(ev); err != nil {
+		return err
+	}
+	*m = one.Members[0]
+	f.head.LastSeq = one.LastSeq
+	return nil
 }
 
 // runEvents are events for one run, for commitAll.
@@ -124,7 +212,7 @@ func (e *Engine) commitAll(items []runEvents) {
 			continue
 		}
 		ps = append(ps, p)
-		batch = append(batch, Append{RunID: it.rs.id, Snapshot: p.next, Events: p.evs})
+		batch = append(batch, p.append())
 		pending = append(pending, it)
 	}
 	if err := ba.AppendBatch(context.Background(), batch); err != nil {
@@ -185,41 +273,42 @@ func transition(from, to api.Status) error {
 	return nil
 }
 
-// checkedApply folds ev into snap after checking the rules Apply does not
+// checkedApply folds ev into f after checking the rules Apply does not
 // enforce: statuses change only along transition; a member runs only while
 // the run runs and keeps running across retries (a new Attempt); steps change
 // only in a running member; a run ends only when every member has, with the
 // aggregate of its members when it ran; nothing follows the run's end.
-func checkedApply(snap *api.Run, ev api.Event) error {
-	if snap.LastSeq > 0 && snap.Status.Terminal() {
+func checkedApply(f *fold, ev api.Event) error {
+	run := &f.head
+	if run.LastSeq > 0 && run.Status.Terminal() {
 		return errRunClosed
 	}
 	switch ev.Type {
 	case api.EventRunCreated:
-		if snap.LastSeq != 0 {
-			return errors.New("run.created after the start of the log")
-		}
+		return errors.New("run.created after the start of the log")
 	case api.EventRunStatus:
-		if err := transition(snap.Status, ev.Status); err != nil {
+		if err := transition(run.Status, ev.Status); err != nil {
 			return err
 		}
 		if ev.Status.Terminal() {
-			statuses := make([]api.Status, len(snap.Members))
-			for i, m := range snap.Members {
+			statuses := make([]api.Status, len(run.Members))
+			for i := range run.Members {
+				m := f.member(i)
 				if !m.Status.Terminal() {
 					return fmt.Errorf("run cannot become %s while member %s is %s", ev.Status, m.ID, m.Status)
 				}
 				statuses[i] = m.Status
 			}
-			if agg := api.Aggregate(statuses); snap.Status == api.StatusRunning && ev.Status != agg {
+			if agg := api.Aggregate(statuses); run.Status == api.StatusRunning && ev.Status != agg {
 				return fmt.Errorf("run cannot become %s: its members make it %s", ev.Status, agg)
 			}
 		}
 	case api.EventMemberStatus, api.EventMemberSubstate, api.EventStepStatus:
-		m := snap.Member(ev.Member)
-		if m == nil {
+		i, ok := f.index[ev.Member]
+		if !ok {
 			return fmt.Errorf("unknown member %q", ev.Member)
 		}
+		m := f.member(i)
 		switch ev.Type {
 		case api.EventMemberStatus:
 			retry := m.Status == api.StatusRunning && ev.Status == api.StatusRunning && ev.Attempt > m.Attempt
@@ -228,8 +317,8 @@ func checkedApply(snap *api.Run, ev api.Event) error {
 					return fmt.Errorf("member %s: %w", m.ID, err)
 				}
 			}
-			if ev.Status == api.StatusRunning && snap.Status != api.StatusRunning {
-				return fmt.Errorf("member %s cannot run while the run is %s", m.ID, snap.Status)
+			if ev.Status == api.StatusRunning && run.Status != api.StatusRunning {
+				return fmt.Errorf("member %s cannot run while the run is %s", m.ID, run.Status)
 			}
 		case api.EventMemberSubstate:
 			if m.Status.Terminal() {
@@ -240,6 +329,12 @@ func checkedApply(snap *api.Run, ev api.Event) error {
 				return fmt.Errorf("member %s is %s; its steps cannot change", m.ID, m.Status)
 			}
 		}
+		return f.applyToMember(i, ev)
 	}
-	return snap.Apply(ev)
+	// Run-level events (and unknown ones) change the head only.
+	members := run.Members
+	run.Members = nil
+	err := run.Apply(ev)
+	run.Members = members
+	return err
 }

@@ -1,13 +1,16 @@
-// Package engine schedules and executes runs and keeps their event logs (shared/spec/lifecycle.md).
+// Package engine schedules and executes runs and keeps their event logs.
 //
 // Every change to a run is an api.Event appended to the run's log (seq 1 is
-// run.created with the initial snapshot); the snapshot is the fold of the log
-// and is stored with each batch of events in one Store.Append. Every status
+// run.created with the initial snapshot); the snapshot is the fold of the log.
+// An event is folded into the member it touches (found by id through an
+// index) and one Store.Append stores a batch of events with the run's head
+// and the members they changed, so an event costs the same in a run of 10
+// members as in one of 50,000. Every status
 // change passes one gate (transition / checkedApply), so only the lifecycle's
 // edges ever happen. Free text (outputs, failures, reasons, log lines) is
 // masked with the run's secrets before it enters an event.
 //
-// Choices where lifecycle.md is silent:
+// Choices the run lifecycle leaves open:
 //
 //   - Scheduling: waiting runs are considered oldest first (store Order). A run
 //     starts when its tenant is under max_concurrent_runs and its environment,
@@ -70,31 +73,8 @@
 //     gets exactly the later events; subscribing before Run has loaded the
 //     run waits for it.
 //
-// More than one engine on one store (PostgreSQL, a later issue): today one
-// process owns the store, and the tenant limit and exclusive environments
-// are exact because this engine's scheduler alone starts runs (under e.mu).
-// With several replicas each scheduler must claim a run in the store, in
-// one transaction, instead of deciding from memory:
-//
-//	UPDATE runs SET status = 'running', owner = $me, lease_until = now() + $lease
-//	WHERE id = (
-//	    SELECT id FROM runs q WHERE q.status = 'queued' AND q.tenant = $tenant
-//	      AND (SELECT count(*) FROM runs r WHERE r.tenant = q.tenant AND r.status = 'running') < $limit
-//	      AND NOT EXISTS (exclusive holder of q's (tenant, project, environment))
-//	    ORDER BY q.ord LIMIT 1
-//	    FOR UPDATE SKIP LOCKED)
-//	RETURNING id
-//
-// The count and the claim must not race: run it SERIALIZABLE (retrying on
-// serialization failures), or first lock a per-tenant row (SELECT ... FROM
-// tenants WHERE name = $tenant FOR UPDATE) so claims of one tenant queue up
-// while other tenants proceed. SKIP LOCKED alone is not enough, since it
-// keeps two replicas off the same run but not off the same last free slot.
-// A replica renews its lease while it executes; a run whose lease expired is
-// resumed by another replica under the rule above (that is where "found
-// running at start" generalises to). Queue positions and stuck detection
-// then come from the store, not from memory. This needs a Store method such
-// as Claim(ctx, tenant, limit) that the scheduler calls in place of its
-// in-memory check; it is not built yet, because an in-memory store and
-// SQLite (one writer, one process) gain nothing from it.
+// More than one engine on one store (PostgreSQL, a later issue) is not
+// built: one process owns the store, and the tenant limit and exclusive
+// environments are exact because this engine's scheduler alone starts runs
+// (under e.mu). docs/design-postgres.md is the design it must follow.
 package engine

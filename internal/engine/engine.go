@@ -3,36 +3,29 @@ package engine
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base32"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/secret"
-	"github.com/zof-ai/zof-ci/internal/step"
 )
 
 const (
 	// DefaultMaxParallel bounds a run's members executing at once when the run
-	// does not say (shared/spec/lifecycle.md, Execution: "default 4").
+	// does not say (max_parallel).
 	DefaultMaxParallel = 4
 	// DefaultBlockAfter is how long a run may wait behind an exclusive
-	// environment before it is blocked (lifecycle.md: "default 10 minutes").
+	// environment before it is blocked (docs/serve.md, server.yaml block_after).
 	DefaultBlockAfter = 10 * time.Minute
-	// StuckInitialAfter: a run still initial after this is a fault (lifecycle.md).
+	// StuckInitialAfter: a run still initial after this is a fault (docs/serve.md, Queue and restarts).
 	StuckInitialAfter = 2 * time.Minute
-	// IdempotencyTTL: keys are kept at least 7 days (api.md, Idempotency).
+	// IdempotencyTTL: keys are kept at least 7 days (docs/serve.md, Idempotency).
 	IdempotencyTTL = 7 * 24 * time.Hour
-	// CancelWithin: a cancelled running run stops within this (lifecycle.md, Cancel).
+	// CancelWithin: a cancelled running run stops within this.
 	CancelWithin = 2 * time.Second
 	// DefaultCancelGrace is how long a step may take to return after its
 	// context ends before the engine abandons it and marks it cancelled; it
@@ -49,24 +42,6 @@ const (
 	// eventPage is how many events are read from the store at once.
 	eventPage = 512
 )
-
-// StepRunner executes one step; *step.Executor satisfies it. It must return
-// soon after ctx ends (a deadline means timed out, other ends cancelled).
-type StepRunner interface {
-	Run(ctx context.Context, s api.Step, in step.Input) step.Output
-}
-
-// ServiceStarter starts an environment's serve command and waits until it is
-// ready. The runner adapts step.StartService to it.
-type ServiceStarter interface {
-	Start(ctx context.Context, s api.Serve, baseURL string) (Service, error)
-}
-
-// Service is a started serve command.
-type Service interface {
-	// Stop stops the service's whole process group.
-	Stop(ctx context.Context) error
-}
 
 // Config configures an Engine. Store and Steps are required.
 type Config struct {
@@ -113,7 +88,7 @@ type Config struct {
 
 // CreateOptions are the parts of a create that are not the run definition.
 type CreateOptions struct {
-	// IdempotencyKey deduplicates creates per tenant (api.md); empty: none.
+	// IdempotencyKey deduplicates creates per tenant (docs/serve.md); empty: none.
 	IdempotencyKey string
 	// Fingerprint identifies the request for the key; empty: Fingerprint(req).
 	Fingerprint string
@@ -147,9 +122,11 @@ type Engine struct {
 type exKey struct{ tenant, project, env string }
 
 // Observer sees every change the engine records, right after it is stored:
-// the run's tenant, its snapshot after the events (read-only) and the events.
-// It is called with the run's lock held, so it must be quick and must not call
-// the engine; `zof serve` counts metrics with it.
+// the run's tenant, its head after the events (every field of the run but
+// Members, which is nil: the member events say what changed) and the events.
+// Both are the observer's to keep and must not be changed. It is called with
+// the run's lock held, so it must be quick and must not call the engine;
+// `zof serve` counts metrics with it.
 type Observer func(tenant string, run *api.Run, events []api.Event)
 
 // Observe registers fn for every later change. Register before Run.
@@ -157,56 +134,6 @@ func (e *Engine) Observe(fn Observer) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.observers = append(e.observers, fn)
-}
-
-// runState is the engine's live view of one non-terminal run.
-type runState struct {
-	id     string
-	tenant string
-	order  int64
-	req    *api.RunRequest
-	mask   *secret.Masker
-
-	mu     sync.Mutex // serialises the run's appends; guards snap, done, frozen, subs
-	snap   *api.Run
-	done   bool // the terminal run.status is stored
-	frozen bool // the engine stopped and left the run for the next start: nothing more is recorded
-	subs   map[*subscriber]struct{}
-
-	// resumed: the run was running when a previous process stopped; this
-	// engine continues it (see resumeRunning). interrupted counts, per
-	// member, the attempts restarts cut short (set before execution starts).
-	resumed     bool
-	interrupted map[string]int
-
-	// Guarded by Engine.mu.
-	exSince      time.Time // when it started waiting behind an exclusive environment
-	exHolder     string    // the run it waits behind
-	posAt        time.Time // when its queue position was last written (scheduler only)
-	cancel       context.CancelCauseFunc
-	cancelReason string
-}
-
-func (rs *runState) snapshot() *api.Run {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.snap.Clone()
-}
-
-// failures is how many of m's attempts failed: its FailedAttempts less those
-// a restart interrupted.
-func (rs *runState) failures(m *api.Member) int {
-	return len(m.FailedAttempts) - rs.interrupted[m.ID]
-}
-
-func (rs *runState) status() (api.Status, int) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.snap.Status, rs.snap.Position
-}
-
-func (rs *runState) exclusiveKey() (exKey, bool) {
-	return exKey{rs.tenant, rs.req.Project, rs.req.Environment.Name}, rs.req.Environment.Exclusive
 }
 
 // New returns an engine; call Run to schedule and execute runs.
@@ -261,13 +188,6 @@ func newID() string {
 	return "run_" + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
 }
 
-// Fingerprint identifies a request for idempotency: the SHA-256 of its JSON.
-func Fingerprint(req *api.RunRequest) string {
-	b, _ := json.Marshal(req) // a RunRequest always marshals
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
 // kick asks the scheduler for a pass.
 func (e *Engine) kick() {
 	select {
@@ -276,431 +196,87 @@ func (e *Engine) kick() {
 	}
 }
 
-// Validate checks what the engine needs of a request to execute it.
-func Validate(req *api.RunRequest) error {
-	if req == nil {
-		return &ValidationError{Problems: []string{"no run request"}}
-	}
-	var p []string
-	if req.MaxParallel < 0 {
-		p = append(p, fmt.Sprintf("max_parallel is %d; use 0 for the default or a positive number", req.MaxParallel))
-	}
-	if req.BlockAfter < 0 {
-		p = append(p, "block_after is negative")
-	}
-	if s := req.Environment.Serve; s != nil && strings.TrimSpace(s.Command) == "" {
-		p = append(p, fmt.Sprintf("environment %s: serve has no command", req.Environment.Name))
-	}
-	members := map[string]bool{}
-	cases := map[string]bool{}
-	for i, c := range req.Cases {
-		if c.ID == "" {
-			p = append(p, fmt.Sprintf("case %d has no id", i+1))
-			continue
-		}
-		cases[c.ID] = true
-		if c.Retries < 0 || c.Timeout < 0 {
-			p = append(p, fmt.Sprintf("case %s: retries and timeout must not be negative", c.ID))
-		}
-		vs := c.Variants
-		if len(vs) == 0 {
-			vs = []api.Variant{{}}
-		}
-		for _, v := range vs {
-			id := api.MemberID(c.ID, v.Name)
-			if members[id] {
-				p = append(p, fmt.Sprintf("member %s appears twice; case ids and variant names must be unique", id))
-			}
-			members[id] = true
-		}
-		for j, s := range c.Steps {
-			if (s.HTTP == nil) == (s.Run == nil) {
-				p = append(p, fmt.Sprintf("case %s step %d: a step is exactly one of http or run", c.ID, j+1))
-			}
-			if s.Timeout < 0 {
-				p = append(p, fmt.Sprintf("case %s step %d: timeout is negative", c.ID, j+1))
-			}
-		}
-	}
-	for _, s := range req.Sets {
-		for _, c := range s.Cases {
-			if !cases[c] {
-				p = append(p, fmt.Sprintf("set %s names case %s, which is not in the run", s.Name, c))
-			}
-		}
-	}
-	if len(p) > 0 {
-		return &ValidationError{Problems: p}
-	}
-	return nil
-}
-
-// cloneRequest deep-copies a request so the caller may reuse theirs.
-func cloneRequest(req *api.RunRequest) (*api.RunRequest, error) {
-	b, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the run request: %w", err)
-	}
-	var c api.RunRequest
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("copying the run request: %w", err)
-	}
-	return &c, nil
-}
-
-// Create stores a new run (initial, substate analysing) and hands it to the
-// scheduler. With an idempotency key already used by the same request it
-// returns that run and replayed=true; with a different request it returns an
-// *IdempotencyConflictError. A run with Supersede cancels the older
-// non-terminal runs of its concurrency group (not when it is a rerun).
-func (e *Engine) Create(ctx context.Context, tenant string, req *api.RunRequest, opts CreateOptions) (run *api.Run, replayed bool, err error) {
-	if err := Validate(req); err != nil {
-		return nil, false, err
-	}
+// Run schedules and executes runs until ctx ends. It first resumes what the
+// store holds: initial and queued runs are queued again in creation order; a
+// run left running by a previous process is resumed (finished members keep
+// their results, unfinished ones run again from their first step as a new
+// attempt), or, when a cancel had been requested, its cancel is finished.
+// When ctx ends it stops every running run (in-flight steps cancelled,
+// services stopped). Without Config.LeaveQueuedOnStop they and the initial
+// and queued runs are recorded as cancelled; with it nothing more is recorded
+// and the next Run on the store resumes them all. Run waits for that and
+// returns nil. Run may be called once.
+func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
-	stopped := e.stopped
-	e.mu.Unlock()
-	if stopped {
-		return nil, false, ErrStopped
-	}
-	req, err = cloneRequest(req)
-	if err != nil {
-		return nil, false, err
-	}
-	now := e.cfg.Now()
-	id := e.cfg.NewID()
-	initial := api.NewRun(id, req, now)
-	initial.Tenant = tenant
-	initial.IdempotencyKey = opts.IdempotencyKey
-	initial.RerunOf = opts.RerunOf
-	initial.Substate = api.SubstateAnalysing
-	if e.cfg.RunURL != nil {
-		initial.URL = e.cfg.RunURL(id)
-	}
-	first := api.Event{Seq: 1, At: now, Type: api.EventRunCreated, RunID: id, Run: initial}
-	snap := &api.Run{}
-	if err := snap.Apply(first); err != nil {
-		return nil, false, fmt.Errorf("building run %s: %w", id, err)
-	}
-	rec := &RunRecord{Run: snap, Request: req}
-	var idem *IdempotencyRecord
-	if opts.IdempotencyKey != "" {
-		fp := opts.Fingerprint
-		if fp == "" {
-			fp = Fingerprint(req)
-		}
-		idem = &IdempotencyRecord{Tenant: tenant, Key: opts.IdempotencyKey, Fingerprint: fp, RunID: id, CreatedAt: now, ExpiresAt: now.Add(IdempotencyTTL)}
-	}
-	// Marked before it is stored: Run's resume loads unfinished runs from the
-	// store, and must leave one that is being created to this Create (else a
-	// fast run could execute and finish there, and be registered again here).
-	e.mu.Lock()
-	e.creating[id] = true
-	e.mu.Unlock()
-	holder, err := e.cfg.Store.CreateRun(ctx, rec, first, idem)
-	if err != nil || holder != nil {
-		e.mu.Lock()
-		delete(e.creating, id)
+	if e.started {
 		e.mu.Unlock()
+		return errors.New("engine: Run called twice")
 	}
-	if err != nil {
-		return nil, false, fmt.Errorf("storing run %s: %w", id, err)
-	}
-	if holder != nil {
-		if holder.Fingerprint != idem.Fingerprint {
-			return nil, false, &IdempotencyConflictError{Key: holder.Key, RunID: holder.RunID}
-		}
-		got, err := e.cfg.Store.GetRun(ctx, tenant, holder.RunID)
-		if err != nil {
-			return nil, false, fmt.Errorf("reading run %s that owns idempotency key %q: %w", holder.RunID, holder.Key, err)
-		}
-		return got.Run.Clone(), true, nil
-	}
-
-	created := snap.Clone()
-	rs := newRunState(rec)
-	e.mu.Lock()
-	delete(e.creating, id)
-	e.active[id] = rs
-	e.insertWaiting(rs)
-	if req.Supersede && req.ConcurrencyGroup != "" && opts.RerunOf == "" {
-		for _, o := range e.active {
-			if o != rs && o.tenant == tenant && o.order < rs.order && o.req.ConcurrencyGroup == req.ConcurrencyGroup {
-				_ = e.cancelLocked(o, "superseded by "+id)
-			}
-		}
-	}
-	switch {
-	case e.stopped && !e.cfg.LeaveQueuedOnStop:
-		// Run returned while this create was in flight: nothing will execute it.
-		_ = e.cancelLocked(rs, reasonStopped)
-	case e.stopped:
-		// Stored; the next start runs it. Followers resume against that one.
-		rs.freeze()
-	}
+	e.started = true
+	e.baseCtx = ctx
 	e.mu.Unlock()
-	e.kick()
-	return created, false, nil
-}
 
-func newRunState(rec *RunRecord) *runState {
-	return &runState{
-		id:     rec.Run.ID,
-		tenant: rec.Run.Tenant,
-		order:  rec.Order,
-		req:    rec.Request,
-		mask:   secret.NewMasker(rec.Request.Secrets),
-		snap:   rec.Run.Clone(),
-		subs:   map[*subscriber]struct{}{},
-	}
-}
-
-// insertWaiting adds rs to the waiting list in creation order. Caller holds e.mu.
-func (e *Engine) insertWaiting(rs *runState) {
-	i, _ := slices.BinarySearchFunc(e.waiting, rs.order, func(w *runState, o int64) int {
-		switch {
-		case w.order < o:
-			return -1
-		case w.order > o:
-			return 1
-		}
-		return 0
-	})
-	e.waiting = slices.Insert(e.waiting, i, rs)
-}
-
-func (e *Engine) removeWaiting(rs *runState) {
-	e.waiting = slices.DeleteFunc(e.waiting, func(w *runState) bool { return w == rs })
-}
-
-// Get returns the run's snapshot.
-func (e *Engine) Get(ctx context.Context, tenant, id string) (*api.Run, error) {
-	rec, err := e.getRecord(ctx, tenant, id)
+	err := e.resume(ctx)
+	e.resumedOnce.Do(func() { close(e.resumed) })
 	if err != nil {
-		return nil, err
+		e.shutdown()
+		return err
 	}
-	return rec.Run.Clone(), nil
-}
-
-func (e *Engine) getRecord(ctx context.Context, tenant, id string) (*RunRecord, error) {
-	rec, err := e.cfg.Store.GetRun(ctx, tenant, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, &NotFoundError{RunID: id}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading run %s: %w", id, err)
-	}
-	return rec, nil
-}
-
-// Events returns the run's events with seq > after, in order.
-func (e *Engine) Events(ctx context.Context, tenant, id string, after int64) ([]api.Event, error) {
-	if _, err := e.getRecord(ctx, tenant, id); err != nil {
-		return nil, err
-	}
-	var out []api.Event
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	for {
-		evs, err := e.cfg.Store.Events(ctx, id, after, eventPage)
-		if err != nil {
-			return nil, fmt.Errorf("reading events of run %s: %w", id, err)
+		var tick <-chan time.Time
+		if next := e.schedule(); !next.IsZero() {
+			timer.Reset(max(next.Sub(e.cfg.Now()), time.Millisecond))
+			tick = timer.C
 		}
-		out = append(out, evs...)
-		if len(evs) < eventPage {
-			return out, nil
+		select {
+		case <-ctx.Done():
+			e.shutdown()
+			return nil
+		case <-e.wake:
+		case <-tick:
 		}
-		after = evs[len(evs)-1].Seq
+		timer.Stop()
 	}
 }
 
-// List returns the tenant's runs newest first and the cursor of the next page ("" at the end).
-func (e *Engine) List(ctx context.Context, tenant string, f ListFilter) ([]*api.Run, string, error) {
-	if f.Limit <= 0 {
-		f.Limit = DefaultListLimit
-	}
-	f.Limit = min(f.Limit, MaxListLimit)
-	for _, s := range f.Statuses {
-		if !s.Valid() {
-			return nil, "", &ValidationError{Problems: []string{fmt.Sprintf("unknown status %q; use one of %v", s, api.Statuses)}}
-		}
-	}
-	runs, next, err := e.cfg.Store.ListRuns(ctx, tenant, f)
-	if errors.Is(err, ErrInvalidCursor) {
-		return nil, "", &ValidationError{Problems: []string{"the cursor is not one this server returned; start again without it"}}
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("listing runs: %w", err)
-	}
-	return runs, next, nil
+// runContext is the context of one run's execution. It does not end with
+// Run's context: shutdown ends each run's context itself, after deciding how
+// the run is left (cancelled, or frozen for the next start), so no executor
+// records anything before that decision.
+func (e *Engine) runContext() (context.Context, context.CancelCauseFunc) {
+	return context.WithCancelCause(context.WithoutCancel(e.baseCtx))
 }
 
-const (
-	reasonCancelled = "cancelled by request"
-	reasonStopped   = "the run engine stopped (interrupted) before the run finished"
-)
-
-// Cancel cancels a non-terminal run. An initial or queued run is cancelled at
-// once; a running run is told to stop and reaches cancelled within
-// CancelWithin (follow it with Subscribe or Wait). The returned snapshot is
-// the run as of the request. A terminal run gives a *StateError.
-func (e *Engine) Cancel(ctx context.Context, tenant, id, reason string) (*api.Run, error) {
-	if reason == "" {
-		reason = reasonCancelled
-	}
+func (e *Engine) shutdown() {
 	e.mu.Lock()
-	rs := e.active[id]
-	if rs != nil && rs.tenant == tenant {
-		err := e.cancelLocked(rs, reason)
-		e.mu.Unlock()
-		if err != nil {
-			return nil, err
+	e.stopped = true
+	for _, rs := range e.active {
+		switch {
+		case e.cfg.LeaveQueuedOnStop:
+			// Left as a crash would leave it, for the next start to resume;
+			// the executor still stops the steps and the service.
+			rs.freeze()
+			if rs.cancel != nil {
+				rs.cancel(errCancelled)
+			}
+		case rs.cancel != nil:
+			if rs.cancelReason == "" {
+				rs.cancelReason = reasonStopped
+			}
+			rs.cancel(errCancelled)
 		}
-		return rs.snapshot(), nil
+	}
+	if !e.cfg.LeaveQueuedOnStop {
+		for _, rs := range e.waiting {
+			if st, _ := rs.status(); !st.Terminal() {
+				_ = e.endWaiting(rs, api.StatusCancelled, reasonStopped)
+			}
+		}
+		e.waiting = nil
 	}
 	e.mu.Unlock()
-	rec, err := e.getRecord(ctx, tenant, id)
-	if err != nil {
-		return nil, err
-	}
-	if rec.Run.Status.Terminal() {
-		return nil, &StateError{RunID: id, Status: rec.Run.Status, Op: "cancel"}
-	}
-	e.mu.Lock()
-	stopped := e.stopped
-	e.mu.Unlock()
-	if stopped {
-		return nil, ErrStopped
-	}
-	return nil, fmt.Errorf("run %s is %s but this engine has not loaded it yet (it resumes stored runs when it starts); retry in a moment", id, rec.Run.Status)
-}
-
-// cancelLocked cancels rs. Caller holds e.mu.
-func (e *Engine) cancelLocked(rs *runState, reason string) error {
-	st, _ := rs.status()
-	switch {
-	case st.Terminal():
-		return &StateError{RunID: rs.id, Status: st, Op: "cancel"}
-	case rs.cancel != nil: // running: the executor finishes the run
-		if rs.cancelReason == "" {
-			// Recorded, so that a restart before the run has stopped
-			// finishes the cancel instead of resuming the run.
-			switch err := e.commit(rs, cancelRequestEvent(reason)); {
-			case errors.Is(err, errFrozen):
-				return err
-			case err != nil && !errors.Is(err, errRunClosed):
-				e.cfg.Logger.Error("recording a cancel request", "run", rs.id, "err", err)
-			}
-			rs.cancelReason = reason
-		}
-		rs.cancel(errCancelled)
-		return nil
-	}
-	e.removeWaiting(rs)
-	err := e.endWaiting(rs, api.StatusCancelled, reason)
-	e.kick() // queue positions move up
-	return err
-}
-
-// errCancelled is the cause of a running run's context when it is cancelled.
-var errCancelled = errors.New("run cancelled")
-
-// endWaiting ends an initial or queued run as cancelled or blocked: its
-// members first (a parent is non-terminal while a member is), then the run.
-// Caller holds e.mu and has removed rs from e.waiting.
-func (e *Engine) endWaiting(rs *runState, to api.Status, reason string) error {
-	snap := rs.snapshot()
-	var evs []api.Event
-	for _, m := range snap.Members {
-		if !m.Status.Terminal() {
-			evs = append(evs, api.Event{Type: api.EventMemberStatus, Member: m.ID, Status: to, Reason: reason})
-		}
-	}
-	evs = append(evs, api.Event{Type: api.EventRunStatus, Status: to, Reason: reason})
-	err := e.commit(rs, evs...)
-	if err != nil && !errors.Is(err, errFrozen) {
-		e.cfg.Logger.Error("ending run", "run", rs.id, "status", to, "err", err)
-	}
-	delete(e.active, rs.id)
-	return err
-}
-
-// Rerun creates a new run from a terminal run's definition, at the back of
-// the queue, with RerunOf set. A non-terminal run gives a *StateError.
-func (e *Engine) Rerun(ctx context.Context, tenant, id string) (*api.Run, error) {
-	rec, err := e.getRecord(ctx, tenant, id)
-	if err != nil {
-		return nil, err
-	}
-	if !rec.Run.Status.Terminal() {
-		return nil, &StateError{RunID: id, Status: rec.Run.Status, Op: "rerun"}
-	}
-	run, _, err := e.Create(ctx, tenant, rec.Request, CreateOptions{RerunOf: id})
-	return run, err
-}
-
-// Wait follows a run until it is terminal and returns its final snapshot.
-func (e *Engine) Wait(ctx context.Context, tenant, id string) (*api.Run, error) {
-	run, err := e.Get(ctx, tenant, id)
-	if err != nil {
-		return nil, err
-	}
-	after := run.LastSeq
-	for !run.Status.Terminal() {
-		sub, err := e.Subscribe(ctx, tenant, id, after)
-		if err != nil {
-			return nil, err
-		}
-		for ev := range sub.C {
-			after = ev.Seq
-		}
-		switch err := sub.Err(); {
-		case errors.Is(err, ErrDropped):
-			continue
-		case err != nil:
-			return nil, err
-		}
-		if run, err = e.Get(ctx, tenant, id); err != nil {
-			return nil, err
-		}
-	}
-	return run, nil
-}
-
-// StuckRun is a run in a state lifecycle.md calls a fault.
-type StuckRun struct {
-	Tenant string
-	RunID  string
-	Status api.Status
-	// Since is when the run was created.
-	Since time.Time
-	Why   string
-}
-
-// Stuck lists runs initial for longer than StuckInitialAfter and runs queued
-// while their tenant has free capacity and no exclusive environment holds
-// them. The second is normally momentary (the scheduler promotes on the next
-// pass), so a server should report a run that is listed on two checks in a row.
-func (e *Engine) Stuck() []StuckRun {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	now := e.cfg.Now()
-	var out []StuckRun
-	for _, rs := range e.waiting {
-		rs.mu.Lock()
-		st, created := rs.snap.Status, rs.snap.CreatedAt
-		rs.mu.Unlock()
-		switch st {
-		case api.StatusInitial:
-			if d := now.Sub(created); d > StuckInitialAfter {
-				out = append(out, StuckRun{rs.tenant, rs.id, st, created, fmt.Sprintf("initial for %s: the scheduler has not picked it up", d.Truncate(time.Second))})
-			}
-		case api.StatusQueued:
-			limit := e.cfg.TenantLimit(rs.tenant)
-			key, excl := rs.exclusiveKey()
-			held := excl && e.exclusive[key] != nil
-			if !held && (limit <= 0 || e.running[rs.tenant] < limit) {
-				out = append(out, StuckRun{rs.tenant, rs.id, st, created, fmt.Sprintf("queued while the tenant has free capacity (%d running, limit %d)", e.running[rs.tenant], limit)})
-			}
-		}
-	}
-	return out
+	e.wg.Wait()
 }

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/step"
 )
 
 // target is one member with the case and variant it executes.
@@ -78,11 +78,12 @@ func units(req *api.RunRequest, ts []target) [][]target {
 // pendingUnits are the units of the members still to finish, in order; for
 // a resumed run the finished members are left out (each unit keeps its order).
 func pendingUnits(req *api.RunRequest, snap *api.Run) [][]target {
+	idx := indexMembers(snap)
 	var out [][]target
 	for _, u := range units(req, targets(req)) {
 		var left []target
 		for _, t := range u {
-			if m := snap.Member(t.member); m != nil && !m.Status.Terminal() {
+			if i, ok := idx[t.member]; ok && !snap.Members[i].Status.Terminal() {
 				left = append(left, t)
 			}
 		}
@@ -219,11 +220,10 @@ func (e *Engine) finish(ctx context.Context, rs *runState) {
 // runMembers executes the units' members, at most MaxParallel at once,
 // units in declaration order. When ctx ends no further member starts.
 func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
-	snap := rs.snapshot()
 	var waits []api.Event
 	for _, u := range us {
 		for _, t := range u[min(1, len(u)):] {
-			if snap.Member(t.member).Substate != api.SubstateWaitingForPreceding {
+			if m, _ := rs.member(t.member); m.Substate != api.SubstateWaitingForPreceding {
 				waits = append(waits, api.Event{Type: api.EventMemberSubstate, Member: t.member, Substate: api.SubstateWaitingForPreceding})
 			}
 		}
@@ -235,8 +235,7 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 		limit = e.cfg.MaxParallel
 	}
 	sem := make(chan struct{}, limit)
-	done := make(chan struct{})
-	pending := 0
+	var wg sync.WaitGroup
 	for _, u := range us {
 		if ctx.Err() != nil {
 			break
@@ -248,20 +247,17 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 		if ctx.Err() != nil {
 			break
 		}
-		pending++
-		go func() {
-			defer func() { <-sem; done <- struct{}{} }()
+		wg.Go(func() {
+			defer func() { <-sem }()
 			for _, t := range u {
 				if ctx.Err() != nil {
 					return
 				}
 				e.runMember(ctx, rs, t)
 			}
-		}()
+		})
 	}
-	for range pending {
-		<-done
-	}
+	wg.Wait()
 }
 
 // runMember runs one member's attempts: a failed attempt is retried up to
@@ -271,7 +267,8 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 // after an interrupted one from its first step, the interruption counting
 // neither as a failure nor against Retries.
 func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
-	m := rs.snapshot().Member(t.member)
+	mv, _ := rs.member(t.member) // t comes from the run's own request
+	m := &mv
 	attempt := m.Attempt + 1
 	failures := rs.failures(m)
 	var evs []api.Event
@@ -350,7 +347,7 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target) (api.St
 			ev = api.Event{StepStatus: api.StepFailed, Failure: &api.Failure{Message: context.Cause(caseCtx).Error()}}
 		default:
 			e.record(rs, api.Event{Type: api.EventStepStatus, Member: t.member, Step: i + 1, StepStatus: api.StepRunning})
-			in := step.Input{
+			in := StepInput{
 				BaseURL:  env.URL,
 				Headers:  env.Headers,
 				Vars:     t.variant.Vars,
@@ -399,7 +396,7 @@ func skipped(t target, from int) []api.Event {
 // stopped by the run's cancellation is cancelled; one stopped by a case or
 // step timeout is failed with a message naming the timeout; a step that does
 // not return within CancelGrace of its context ending is abandoned.
-func (e *Engine) runStep(runCtx, caseCtx context.Context, s api.Step, in step.Input) step.Output {
+func (e *Engine) runStep(runCtx, caseCtx context.Context, s api.Step, in StepInput) StepOutput {
 	stepCtx := caseCtx
 	if d := s.Timeout.D(); d > 0 {
 		var cancel context.CancelFunc
@@ -407,16 +404,16 @@ func (e *Engine) runStep(runCtx, caseCtx context.Context, s api.Step, in step.In
 		defer cancel()
 	}
 	start := time.Now()
-	ch := make(chan step.Output, 1)
+	ch := make(chan StepOutput, 1)
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
-				ch <- step.Output{Status: api.StepFailed, Failure: &api.Failure{Message: fmt.Sprintf("internal error in the step runner: %v (please report this)", r)}}
+				ch <- StepOutput{Status: api.StepFailed, Failure: &api.Failure{Message: fmt.Sprintf("internal error in the step runner: %v (please report this)", r)}}
 			}
 		}()
 		ch <- e.cfg.Steps.Run(stepCtx, s, in)
 	}()
-	var out step.Output
+	var out StepOutput
 	select {
 	case out = <-ch:
 	case <-stepCtx.Done():
@@ -424,7 +421,7 @@ func (e *Engine) runStep(runCtx, caseCtx context.Context, s api.Step, in step.In
 		select {
 		case out = <-ch:
 		case <-grace.C:
-			out = step.Output{Status: api.StepCancelled, Failure: &api.Failure{
+			out = StepOutput{Status: api.StepCancelled, Failure: &api.Failure{
 				Message: fmt.Sprintf("the step did not stop within %s of being told to; it was abandoned", e.cfg.CancelGrace)}}
 		}
 		grace.Stop()

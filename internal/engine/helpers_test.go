@@ -18,6 +18,56 @@ import (
 // fraction of it.
 const waitLimit = 5 * time.Second
 
+// changes wakes the tests' waits whenever what they wait for may have
+// happened: the engine recorded a change (observeChanges, an Observer every
+// test engine has) or a fake step started or ended. A wait re-checks its
+// condition on each wake-up, bounded by waitLimit, instead of sleeping
+// between polls.
+var changes = newSignal()
+
+// signal is a broadcast: every notify wakes everyone waiting at that moment.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newSignal() *signal { return &signal{ch: make(chan struct{})} }
+
+func (s *signal) notify() {
+	s.mu.Lock()
+	close(s.ch)
+	s.ch = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// next is closed by the next notify.
+func (s *signal) next() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ch
+}
+
+func observeChanges(string, *api.Run, []api.Event) { changes.notify() }
+
+// waitFor returns once cond holds, checking it again after every change; it
+// fails t when cond still does not hold after waitLimit.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for {
+		woken := changes.next() // taken before checking, so no change is missed
+		if cond() {
+			return
+		}
+		select {
+		case <-woken:
+		case <-deadline.C:
+			t.Fatalf("timed out after %s waiting for %s", waitLimit, what)
+		}
+	}
+}
+
 // fakeClock is a settable clock for queue waits and block_after.
 type fakeClock struct {
 	mu sync.Mutex
@@ -78,6 +128,7 @@ func (f *fakeSteps) Run(ctx context.Context, s api.Step, in step.Input) step.Out
 	f.peak = max(f.peak, f.cur)
 	f.log = append(f.log, "start "+key)
 	f.mu.Unlock()
+	changes.notify()
 	var out step.Output
 	if f.script != nil {
 		out = f.script(ctx, call{Run: in.BaseURL, Step: s.Name, In: in, N: n})
@@ -89,6 +140,7 @@ func (f *fakeSteps) Run(ctx context.Context, s api.Step, in step.Input) step.Out
 	f.log = append(f.log, "end "+key)
 	f.ctxErrs = append(f.ctxErrs, ctx.Err())
 	f.mu.Unlock()
+	changes.notify()
 	return out
 }
 
@@ -207,6 +259,7 @@ func newHarness(t *testing.T, s script, mod func(*engine.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.Observe(observeChanges)
 	h.e = e
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -269,16 +322,10 @@ func (h *harness) wait(tenant, id string) *api.Run {
 	return r
 }
 
-// until polls cond (a few ms apart) until it holds or waitLimit passes.
+// until waits, event-driven, until cond holds (see waitFor).
 func (h *harness) until(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitFor(h.t, what, cond)
 }
 
 func (h *harness) get(tenant, id string) *api.Run {

@@ -33,6 +33,7 @@ func newProcess(t *testing.T, cfg engine.Config) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.Observe(observeChanges)
 	return &process{t: t, e: e}
 }
 
@@ -90,13 +91,7 @@ func (p *process) events(id string) []api.Event {
 
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitFor(t, what, cond)
 }
 
 // syncBuffer is a bytes.Buffer safe for the engine's goroutines.
@@ -368,7 +363,7 @@ func crashState(t *testing.T, store engine.Store, req *api.RunRequest, evs ...ap
 			t.Fatal(err)
 		}
 	}
-	if err := store.Append(context.Background(), r.ID, snap, evs); err != nil {
+	if err := store.Append(context.Background(), engine.WholeRun(r.ID, snap, evs)); err != nil {
 		t.Fatal(err)
 	}
 	return r.ID

@@ -8,11 +8,16 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 )
 
-// Store is everything the engine remembers across a restart: runs (snapshot and
-// definition), their event logs and idempotency keys. memstore implements it
-// for the embedded runner; `zof serve` backs it with SQLite or PostgreSQL. Each
-// method is one atomic operation, so a SQL implementation maps it to one
+// Store is everything the engine remembers across a restart: runs (their
+// state and definition), their event logs and idempotency keys. memstore
+// implements it for the embedded runner; `zof serve` backs it with SQLite.
+// Each method is one atomic operation, so a SQL implementation maps it to one
 // transaction. Values passed in and handed out are treated as immutable.
+//
+// A run is stored as its head (the run's own fields) and one row per member,
+// beside its event log. An append writes its events, the head and only the
+// members those events changed, so the cost of an event does not grow with
+// the number of members (docs/design-postgres.md describes the shape).
 type Store interface {
 	// CreateRun stores a new run: rec, its first event (seq 1) and, when idem is
 	// not nil, the idempotency record, all or nothing. If idem's (tenant, key)
@@ -21,13 +26,13 @@ type Store interface {
 	// what makes N concurrent identical creates produce exactly one run. On
 	// success it sets rec.Order to a value larger than any earlier run's.
 	CreateRun(ctx context.Context, rec *RunRecord, first api.Event, idem *IdempotencyRecord) (holder *IdempotencyRecord, err error)
-	// Append adds events to a run's log and replaces its snapshot (the fold of
-	// the whole log), atomically. The events' seqs must continue the log without
-	// a gap and snapshot.LastSeq must be the last of them; otherwise nothing is
-	// stored and the error wraps ErrSeqConflict.
-	Append(ctx context.Context, runID string, snapshot *api.Run, events []api.Event) error
-	// GetRun returns the run with its definition. A run of another tenant is
-	// ErrNotFound, exactly like a missing one.
+	// Append adds events to a run's log, replaces its head and the members
+	// the events changed, atomically. The events' seqs must continue the log
+	// without a gap and a.Run.LastSeq must be the last of them; otherwise
+	// nothing is stored and the error wraps ErrSeqConflict.
+	Append(ctx context.Context, a Append) error
+	// GetRun returns the run, its members included, with its definition. A
+	// run of another tenant is ErrNotFound, exactly like a missing one.
 	GetRun(ctx context.Context, tenant, id string) (*RunRecord, error)
 	// ListRuns returns the tenant's runs newest first (by Order), filtered, at
 	// most f.Limit of them, and an opaque cursor for the next page ("" at the
@@ -47,11 +52,35 @@ type BatchAppender interface {
 	AppendBatch(ctx context.Context, batch []Append) error
 }
 
-// Append is one run's part of a batch: the same arguments as Store.Append.
+// Append is one append to a run's log: the events and what they changed.
 type Append struct {
-	RunID    string
-	Snapshot *api.Run
-	Events   []api.Event
+	RunID string
+	// Run is the run's head after the events: every field but Members, which
+	// is nil. Run.LastSeq is the seq of the last event.
+	Run *api.Run
+	// Members are the members the events changed, as they are after them.
+	Members []MemberUpdate
+	Events  []api.Event
+}
+
+// MemberUpdate is one member's new state, at its index in Run.Members (the
+// order api.NewRun gives, which never changes).
+type MemberUpdate struct {
+	Index  int
+	Member *api.Member
+}
+
+// WholeRun is an Append that rewrites every member of snap: for tools and
+// tests that hold a whole snapshot. The engine sends only what changed.
+func WholeRun(runID string, snap *api.Run, events []api.Event) Append {
+	head := *snap
+	head.Members = nil
+	a := Append{RunID: runID, Run: &head, Events: events, Members: make([]MemberUpdate, len(snap.Members))}
+	for i := range snap.Members {
+		m := snap.Members[i]
+		a.Members[i] = MemberUpdate{Index: i, Member: &m}
+	}
+	return a
 }
 
 // RunRecord is a run as stored: its snapshot and the definition it executes

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/step"
 )
 
 // noStore satisfies Store for tests that never reach it.
@@ -14,7 +13,7 @@ type noStore struct{ Store }
 
 type noSteps struct{}
 
-func (noSteps) Run(context.Context, api.Step, step.Input) step.Output { return step.Output{} }
+func (noSteps) Run(context.Context, api.Step, StepInput) StepOutput { return StepOutput{} }
 
 func TestStuckQueuedWithFreeCapacity(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -39,6 +39,17 @@ func TestTransitionEveryPair(t *testing.T) {
 	}
 }
 
+// applyChecked is checkedApply on a fold of snap, written into snap when the
+// event passes, as a stored commit is.
+func applyChecked(snap *api.Run, ev api.Event) error {
+	f := newFold(snap, indexMembers(snap))
+	if err := checkedApply(f, ev); err != nil {
+		return err
+	}
+	f.into(snap)
+	return nil
+}
+
 // TestRunStatusEventEveryPair drives checkedApply, the gate of every event
 // the engine appends, with a run.status event for every pair of statuses.
 // The run's one member already has the status the run moves to (when that
@@ -55,7 +66,7 @@ func TestRunStatusEventEveryPair(t *testing.T) {
 			}
 			snap := &api.Run{ID: "r", Status: from, LastSeq: 3, Members: []api.Member{{ID: "a", Status: m}}}
 			before := snap.Clone()
-			err := checkedApply(snap, api.Event{Seq: 4, Type: api.EventRunStatus, Status: to})
+			err := applyChecked(snap, api.Event{Seq: 4, Type: api.EventRunStatus, Status: to})
 			want := allowed[[2]api.Status{from, to}]
 			if (err == nil) != want {
 				t.Errorf("run %s -> %s: err = %v, want allowed=%v", from, to, err, want)
@@ -76,7 +87,7 @@ func TestMemberStatusEventEveryPair(t *testing.T) {
 		for _, to := range api.Statuses {
 			snap := &api.Run{ID: "r", Status: api.StatusRunning, LastSeq: 3, Members: []api.Member{{ID: "a", Status: from, Attempt: 1}}}
 			before := snap.Clone()
-			err := checkedApply(snap, api.Event{Seq: 4, Type: api.EventMemberStatus, Member: "a", Status: to, Attempt: 1})
+			err := applyChecked(snap, api.Event{Seq: 4, Type: api.EventMemberStatus, Member: "a", Status: to, Attempt: 1})
 			want := allowed[[2]api.Status{from, to}]
 			if (err == nil) != want {
 				t.Errorf("member %s -> %s: err = %v, want allowed=%v", from, to, err, want)
@@ -128,7 +139,7 @@ func TestCheckedApplyRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			snap := &api.Run{ID: "r", Status: tt.run, LastSeq: 5, Members: tt.mem}
 			tt.ev.Seq = 6
-			err := checkedApply(snap, tt.ev)
+			err := applyChecked(snap, tt.ev)
 			if (err == nil) != tt.ok {
 				t.Fatalf("checkedApply = %v, want ok=%v", err, tt.ok)
 			}

@@ -27,11 +27,49 @@ type Store struct {
 	trigs    *triggers
 }
 
+// entry is one run: its head (Members nil), its members and its log. An
+// append replaces the head and the members it names, never the whole run.
 type entry struct {
-	order  int64
-	run    *api.Run
-	req    *api.RunRequest
-	events []api.Event
+	order   int64
+	run     *api.Run
+	members []*api.Member
+	req     *api.RunRequest
+	events  eventLog
+}
+
+// eventPage is how many events one page of a run's log holds.
+const eventPage = 1024
+
+// eventLog is a run's events in fixed pages: appending never copies the
+// events already stored (one growing slice re-copied the whole log on each
+// growth, most of the cost of a long run's appends).
+type eventLog struct {
+	pages [][]api.Event
+	n     int
+}
+
+func (l *eventLog) append(evs ...api.Event) {
+	for _, ev := range evs {
+		if l.n%eventPage == 0 {
+			l.pages = append(l.pages, make([]api.Event, 0, eventPage))
+		}
+		p := &l.pages[len(l.pages)-1]
+		*p = append(*p, ev)
+		l.n++
+	}
+}
+
+// at is the event at index i (seq i+1).
+func (l *eventLog) at(i int) api.Event { return l.pages[i/eventPage][i%eventPage] }
+
+// whole is the run with its members, a copy the caller may keep.
+func (e *entry) whole() *api.Run {
+	r := *e.run
+	r.Members = make([]api.Member, len(e.members))
+	for i, m := range e.members {
+		r.Members[i] = *m
+	}
+	return r.Clone()
 }
 
 type idemKey struct{ tenant, key string }
@@ -60,7 +98,14 @@ func (s *Store) CreateRun(_ context.Context, rec *engine.RunRecord, first api.Ev
 	s.order++
 	rec.Order = s.order
 	// Values passed in are immutable by the Store contract: keep them, copy on the way out.
-	e := &entry{order: s.order, run: rec.Run, req: rec.Request, events: []api.Event{first}}
+	head := *rec.Run
+	head.Members = nil
+	members := make([]*api.Member, len(rec.Run.Members))
+	for i := range rec.Run.Members {
+		members[i] = &rec.Run.Members[i]
+	}
+	e := &entry{order: s.order, run: &head, members: members, req: rec.Request}
+	e.events.append(first)
 	s.runs[rec.Run.ID] = e
 	s.list = append(s.list, e)
 	if idem != nil {
@@ -70,8 +115,8 @@ func (s *Store) CreateRun(_ context.Context, rec *engine.RunRecord, first api.Ev
 }
 
 // Append implements engine.Store.
-func (s *Store) Append(ctx context.Context, runID string, snapshot *api.Run, events []api.Event) error {
-	return s.AppendBatch(ctx, []engine.Append{{RunID: runID, Snapshot: snapshot, Events: events}})
+func (s *Store) Append(ctx context.Context, a engine.Append) error {
+	return s.AppendBatch(ctx, []engine.Append{a})
 }
 
 // AppendBatch implements engine.BatchAppender: every append is checked before
@@ -86,18 +131,26 @@ func (s *Store) AppendBatch(_ context.Context, batch []engine.Append) error {
 	}
 	for _, a := range batch {
 		e := s.runs[a.RunID]
-		e.events = append(e.events, a.Events...)
-		e.run = a.Snapshot
+		e.events.append(a.Events...)
+		e.run = a.Run
+		for _, u := range a.Members {
+			e.members[u.Index] = u.Member
+		}
 	}
 	return nil
 }
 
 // checkAppend refuses an append that does not continue the run's log. Caller holds s.mu.
 func (s *Store) checkAppend(a engine.Append) error {
-	runID, snapshot, events := a.RunID, a.Snapshot, a.Events
+	runID, snapshot, events := a.RunID, a.Run, a.Events
 	e, ok := s.runs[runID]
 	if !ok {
 		return fmt.Errorf("appending to run %s: %w", runID, engine.ErrNotFound)
+	}
+	for _, u := range a.Members {
+		if u.Index < 0 || u.Index >= len(e.members) || u.Member == nil || u.Member.ID != e.members[u.Index].ID {
+			return fmt.Errorf("appending to run %s: no member %d as given; members keep the index api.NewRun gave them", runID, u.Index)
+		}
 	}
 	last := e.run.LastSeq
 	for i, ev := range events {
@@ -119,7 +172,7 @@ func (s *Store) GetRun(_ context.Context, tenant, id string) (*engine.RunRecord,
 	if !ok || e.run.Tenant != tenant {
 		return nil, fmt.Errorf("run %s: %w", id, engine.ErrNotFound)
 	}
-	return &engine.RunRecord{Order: e.order, Run: e.run.Clone(), Request: e.req}, nil
+	return &engine.RunRecord{Order: e.order, Run: e.whole(), Request: e.req}, nil
 }
 
 // ListRuns implements engine.Store. The cursor is the Order of the last run returned.
@@ -147,7 +200,7 @@ func (s *Store) ListRuns(_ context.Context, tenant string, f engine.ListFilter) 
 		if f.Limit > 0 && len(out) == f.Limit {
 			return out, strconv.FormatInt(lastOrder, 10), nil
 		}
-		out = append(out, e.run.Clone())
+		out = append(out, e.whole())
 		lastOrder = e.order
 	}
 	return out, "", nil
@@ -162,14 +215,14 @@ func (s *Store) Events(_ context.Context, runID string, after int64, limit int) 
 		return nil, fmt.Errorf("events of run %s: %w", runID, engine.ErrNotFound)
 	}
 	// Seqs are 1..n without gaps, so seq k is at index k-1.
-	start := min(max(after, 0), int64(len(e.events)))
-	end := int64(len(e.events))
+	start := min(max(after, 0), int64(e.events.n))
+	end := int64(e.events.n)
 	if limit > 0 {
 		end = min(end, start+int64(limit))
 	}
 	out := make([]api.Event, 0, end-start)
-	for _, ev := range e.events[start:end] {
-		out = append(out, cloneEvent(ev))
+	for i := start; i < end; i++ {
+		out = append(out, cloneEvent(e.events.at(int(i))))
 	}
 	return out, nil
 }
@@ -181,7 +234,7 @@ func (s *Store) NonTerminal(_ context.Context) ([]*engine.RunRecord, error) {
 	var out []*engine.RunRecord
 	for _, e := range s.list {
 		if !e.run.Status.Terminal() {
-			out = append(out, &engine.RunRecord{Order: e.order, Run: e.run.Clone(), Request: e.req})
+			out = append(out, &engine.RunRecord{Order: e.order, Run: e.whole(), Request: e.req})
 		}
 	}
 	return out, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
@@ -94,35 +95,48 @@ func BenchmarkCreateIdempotent(b *testing.B) {
 	})
 }
 
-// BenchmarkAppend: one event appended (with the snapshot of a 20-member run
-// of 5 steps each) per op, the write behind every step status change.
+// BenchmarkAppend: one step status event appended per op (the write behind
+// every step status change), to runs of 20 and 2,000 members of 5 steps
+// each. The store writes the head and the one member the event changes, so
+// appends/s must not fall with the run's size.
 func BenchmarkAppend(b *testing.B) {
-	s := open(b)
-	var cases []api.Case
-	for i := range 20 {
-		c := api.Case{ID: fmt.Sprintf("c%d", i)}
-		for j := range 5 {
-			c.Steps = append(c.Steps, api.Step{Name: fmt.Sprintf("step %d", j), Run: &api.Command{Command: "true"}})
-		}
-		cases = append(cases, c)
+	for _, n := range []int{20, 2000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			s := open(b)
+			var cases []api.Case
+			for i := range n {
+				c := api.Case{ID: fmt.Sprintf("c%d", i)}
+				for j := range 5 {
+					c.Steps = append(c.Steps, api.Step{Name: fmt.Sprintf("step %d", j), Run: &api.Command{Command: "true"}})
+				}
+				cases = append(cases, c)
+			}
+			req := storetest.Request("shop", "staging")
+			req.Cases = cases
+			rec, first := storetest.NewRun("t", "r1", req)
+			if _, err := s.CreateRun(context.Background(), rec, first, nil); err != nil {
+				b.Fatal(err)
+			}
+			head := *rec.Run
+			head.Members = nil
+			i := 0
+			for b.Loop() {
+				i++
+				// What the engine sends: the event, the head and the one member.
+				m := rec.Run.Members[i%n]
+				m.Steps = append([]api.StepResult(nil), m.Steps...)
+				m.Steps[i%5].Status = api.StepRunning
+				head.LastSeq++
+				ev := api.Event{Seq: head.LastSeq, Type: api.EventStepStatus, RunID: "r1", Member: m.ID, Step: 1 + i%5, StepStatus: api.StepRunning}
+				h := head
+				a := engine.Append{RunID: "r1", Run: &h, Events: []api.Event{ev}, Members: []engine.MemberUpdate{{Index: i % n, Member: &m}}}
+				if err := s.Append(context.Background(), a); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+		})
 	}
-	req := storetest.Request("shop", "staging")
-	req.Cases = cases
-	rec, first := storetest.NewRun("t", "r1", req)
-	if _, err := s.CreateRun(context.Background(), rec, first, nil); err != nil {
-		b.Fatal(err)
-	}
-	snap := rec.Run
-	for b.Loop() {
-		ev := api.Event{Seq: snap.LastSeq + 1, Type: api.EventLog, RunID: "r1", Message: "a line of output"}
-		if err := snap.Apply(ev); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Append(context.Background(), "r1", snap, []api.Event{ev}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 }
 
 // BenchmarkRunToVerdict: create a run of 10 one-step members and wait for its
@@ -153,4 +167,114 @@ func BenchmarkRunToVerdict(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "runs/s")
+}
+
+// gateSteps blocks every step until open is closed.
+type gateSteps struct{ open chan struct{} }
+
+func (g gateSteps) Run(ctx context.Context, _ api.Step, _ engine.StepInput) engine.StepOutput {
+	select {
+	case <-g.open:
+		return engine.StepOutput{Status: api.StepPassed}
+	case <-ctx.Done():
+		return engine.StepOutput{Status: api.StepCancelled}
+	}
+}
+
+// BenchmarkQueueDrain: n one-step runs of one tenant with a limit of 2 queue
+// up on SQLite behind held steps; then the steps pass and the queue drains.
+// It reports the drain rate (runs/s), which must not fall with n: each run
+// that ends moves every queue position behind it.
+func BenchmarkQueueDrain(b *testing.B) {
+	for _, n := range []int{100, 1300, 3000} {
+		b.Run(fmt.Sprintf("runs=%d", n), func(b *testing.B) {
+			var drain time.Duration
+			for b.Loop() {
+				drain += queueDrain(b, n)
+			}
+			b.ReportMetric(float64(b.N*n)/drain.Seconds(), "runs/s")
+		})
+	}
+}
+
+func queueDrain(b *testing.B, n int) time.Duration {
+	b.StopTimer()
+	defer b.StartTimer()
+	steps := gateSteps{open: make(chan struct{})}
+	e, err := engine.New(engine.Config{Store: open(b), Steps: steps, TenantLimit: func(string) int { return 2 }, LeaveQueuedOnStop: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ended, waiting atomic.Int64
+	all, queued := make(chan struct{}), make(chan struct{})
+	e.Observe(func(_ string, _ *api.Run, evs []api.Event) {
+		for _, ev := range evs {
+			switch {
+			case ev.Type != api.EventRunStatus:
+			case ev.Status == api.StatusQueued && waiting.Add(1) == int64(n-2):
+				close(queued)
+			case ev.Status.Terminal() && ended.Add(1) == int64(n):
+				close(all)
+			}
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	req := storetest.Request("shop", "staging")
+	req.Cases = []api.Case{{ID: "c", Steps: []api.Step{{Name: "s", Run: &api.Command{Command: "true"}}}}}
+	for range n {
+		if _, _, err = e.Create(ctx, "t", req, engine.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Every run but the two holding the slots is queued before the drain starts.
+	select {
+	case <-queued:
+	case <-time.After(10 * time.Minute):
+		b.Fatalf("%d of %d runs queued within 10 minutes", waiting.Load(), n-2)
+	}
+	start := time.Now()
+	close(steps.open)
+	select {
+	case <-all:
+	case <-time.After(10 * time.Minute):
+		b.Fatalf("%d of %d runs ended within 10 minutes", ended.Load(), n)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkRunMembers: one run of n one-step members (steps that do nothing)
+// to its verdict through the engine on SQLite: what `zof serve` writes per
+// member. ns/member must not grow with n.
+func BenchmarkRunMembers(b *testing.B) {
+	for _, n := range []int{100, 2000, 8000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			e, err := engine.New(engine.Config{Store: open(b), Steps: noSteps{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() { done <- e.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			req := storetest.Request("shop", "staging")
+			req.Cases = nil
+			for i := range n {
+				req.Cases = append(req.Cases, api.Case{ID: fmt.Sprintf("c%05d", i), Steps: []api.Step{{Name: "s", Run: &api.Command{Command: "true"}}}})
+			}
+			for b.Loop() {
+				r, _, err := e.Create(ctx, "t", req, engine.CreateOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				got, err := e.Wait(ctx, "t", r.ID)
+				if err != nil || got.Status != api.StatusPassed {
+					b.Fatalf("run %s: %v %v", r.ID, got.Status, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/member")
+		})
+	}
 }

@@ -90,6 +90,36 @@ var migrations = [][]string{
 		`CREATE INDEX triggers_state_ord ON triggers (state, ord)`,
 		`CREATE INDEX triggers_expires_at ON triggers (expires_at)`,
 	},
+	// 3: an append writes only what changed. SQLite rewrites a whole row on
+	// any UPDATE, so a run's row kept only what changes (status, last_seq
+	// and the head: the run without members and selection); the definition
+	// and the selection, both as large as the run and never changed, move to
+	// run_bodies, written once; members get a row each, and an append
+	// rewrites the rows of the members its events changed. (Before, every
+	// event of a 2,000-member run rewrote megabytes.) idx is the member's
+	// place in the run.
+	{
+		`CREATE TABLE members (
+			run_id TEXT   NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+			idx    BIGINT NOT NULL,
+			body   TEXT   NOT NULL,
+			PRIMARY KEY (run_id, idx)
+		)`,
+		// Existing runs: split each snapshot. json_each's key is the array
+		// index and its value the member's JSON text. (PostgreSQL:
+		// jsonb_array_elements(snapshot->'members') WITH ORDINALITY, less one.)
+		`INSERT INTO members (run_id, idx, body)
+			SELECT runs.id, m.key, m.value FROM runs, json_each(runs.snapshot, '$.members') AS m`,
+		`CREATE TABLE run_bodies (
+			run_id    TEXT NOT NULL PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+			request   TEXT NOT NULL,
+			selection TEXT NOT NULL
+		)`,
+		`INSERT INTO run_bodies (run_id, request, selection)
+			SELECT id, request, COALESCE(json_extract(snapshot, '$.selection'), '{}') FROM runs`,
+		`UPDATE runs SET snapshot = json_remove(snapshot, '$.members', '$.selection')`,
+		`ALTER TABLE runs DROP COLUMN request`,
+	},
 }
 
 // migrate brings the schema to the latest version in one transaction (DDL is

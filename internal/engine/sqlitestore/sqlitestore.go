@@ -79,21 +79,24 @@ type Store struct {
 	reader *sql.DB
 	// Statements of the hot write paths, prepared once on the writer's
 	// connection (parsing them each time costs a quarter of a create).
-	getKey, insertRun, insertFirst, insertKey, updateRun, insertEvent *sql.Stmt
+	getKey, insertRun, insertBody, insertFirst, insertKey, updateRun, insertEvent, putMember *sql.Stmt
 }
 
 // Hot write statements (see Store).
 const (
 	sqlGetKey    = `SELECT fingerprint, run_id, created_at, expires_at FROM idempotency WHERE tenant = ? AND idem_key = ?`
-	sqlInsertRun = `INSERT INTO runs (id, tenant, ord, status, project, environment, created_at, last_seq, snapshot, request)
-		VALUES (?, ?, (SELECT COALESCE(MAX(ord), 0) + 1 FROM runs), ?, ?, ?, ?, ?, ?, ?)
+	sqlInsertRun = `INSERT INTO runs (id, tenant, ord, status, project, environment, created_at, last_seq, snapshot)
+		VALUES (?, ?, (SELECT COALESCE(MAX(ord), 0) + 1 FROM runs), ?, ?, ?, ?, ?, ?)
 		RETURNING ord`
+	sqlInsertBody  = `INSERT INTO run_bodies (run_id, request, selection) VALUES (?, ?, ?)`
 	sqlInsertFirst = `INSERT INTO events (run_id, seq, body) VALUES (?, 1, ?)`
 	sqlInsertKey   = `INSERT INTO idempotency (tenant, idem_key, fingerprint, run_id, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, idem_key) DO NOTHING`
 	sqlUpdateRun   = `UPDATE runs SET status = ?, last_seq = ?, snapshot = ? WHERE id = ? AND last_seq = ?`
 	sqlInsertEvent = `INSERT INTO events (run_id, seq, body) VALUES (?, ?, ?)`
+	sqlPutMember   = `INSERT INTO members (run_id, idx, body) VALUES (?, ?, ?)
+		ON CONFLICT (run_id, idx) DO UPDATE SET body = excluded.body`
 )
 
 // Open opens (creating if needed) the SQLite database at path and brings its
@@ -159,6 +162,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}{
 		{&s.getKey, sqlGetKey}, {&s.insertRun, sqlInsertRun}, {&s.insertFirst, sqlInsertFirst},
 		{&s.insertKey, sqlInsertKey}, {&s.updateRun, sqlUpdateRun}, {&s.insertEvent, sqlInsertEvent},
+		{&s.putMember, sqlPutMember}, {&s.insertBody, sqlInsertBody},
 	} {
 		if *p.stmt, err = writer.PrepareContext(ctx, p.sql); err != nil {
 			_ = s.Close()
@@ -178,7 +182,7 @@ func (s *Store) Path() string { return s.path }
 // Close closes the database. The engine must have stopped using the store.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.getKey, s.insertRun, s.insertFirst, s.insertKey, s.updateRun, s.insertEvent} {
+	for _, st := range []*sql.Stmt{s.getKey, s.insertRun, s.insertFirst, s.insertKey, s.updateRun, s.insertEvent, s.putMember, s.insertBody} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -211,9 +215,18 @@ func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.
 	if first.Seq != 1 || rec.Run.LastSeq != 1 {
 		return nil, fmt.Errorf("creating run %s: the first event must be seq 1: %w", id, engine.ErrSeqConflict)
 	}
-	snap, err := json.Marshal(rec.Run)
+	whole := engine.WholeRun(id, rec.Run, nil)
+	snap, err := encodeHead(whole.Run)
 	if err != nil {
 		return nil, fmt.Errorf("creating run %s: encoding the snapshot: %w", id, err)
+	}
+	sel, err := json.Marshal(rec.Run.Selection)
+	if err != nil {
+		return nil, fmt.Errorf("creating run %s: encoding the selection: %w", id, err)
+	}
+	members, err := encodeMembers(id, whole.Members)
+	if err != nil {
+		return nil, err
 	}
 	req, err := json.Marshal(rec.Request)
 	if err != nil {
@@ -224,7 +237,7 @@ func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.
 		return nil, fmt.Errorf("creating run %s: encoding its first event: %w", id, err)
 	}
 	for range createAttempts {
-		ord, holder, err := s.createTx(ctx, rec.Run, snap, req, body, idem)
+		ord, holder, err := s.createTx(ctx, rec.Run, snap, members, runBody{req, sel}, body, idem)
 		if err != nil {
 			return nil, fmt.Errorf("creating run %s in %s: %w", id, s.path, err)
 		}
@@ -242,7 +255,10 @@ func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.
 
 // createTx is one attempt of CreateRun. It returns the new run's ord, or the
 // key's holder, or neither when the key was taken and then released again.
-func (s *Store) createTx(ctx context.Context, run *api.Run, snap, req, body []byte, idem *engine.IdempotencyRecord) (int64, *engine.IdempotencyRecord, error) {
+// runBody is what run_bodies holds: written once, never updated.
+type runBody struct{ request, selection []byte }
+
+func (s *Store) createTx(ctx context.Context, run *api.Run, snap []byte, members []encodedMember, rb runBody, body []byte, idem *engine.IdempotencyRecord) (int64, *engine.IdempotencyRecord, error) {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, nil, err
@@ -266,15 +282,21 @@ func (s *Store) createTx(ctx context.Context, run *api.Run, snap, req, body []by
 	}
 	var ord int64
 	err = tx.StmtContext(ctx, s.insertRun).QueryRowContext(ctx,
-		run.ID, run.Tenant, string(run.Status), run.Project, run.Environment, run.CreatedAt.UnixNano(), run.LastSeq, string(snap), string(req)).Scan(&ord)
+		run.ID, run.Tenant, string(run.Status), run.Project, run.Environment, run.CreatedAt.UnixNano(), run.LastSeq, string(snap)).Scan(&ord)
 	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
 		return 0, nil, engine.ErrDuplicateRun
 	}
 	if err != nil {
 		return 0, nil, err
 	}
+	if _, err := tx.StmtContext(ctx, s.insertBody).ExecContext(ctx, run.ID, string(rb.request), string(rb.selection)); err != nil {
+		return 0, nil, fmt.Errorf("storing the run's definition: %w", err)
+	}
 	if _, err := tx.StmtContext(ctx, s.insertFirst).ExecContext(ctx, run.ID, string(body)); err != nil {
 		return 0, nil, fmt.Errorf("storing the first event: %w", err)
+	}
+	if err := s.putMembers(ctx, tx, run.ID, members); err != nil {
+		return 0, nil, err
 	}
 	if idem != nil {
 		res, err := tx.StmtContext(ctx, s.insertKey).ExecContext(ctx,
@@ -321,12 +343,13 @@ func isConstraint(err error, code int) bool {
 	return errors.As(err, &se) && se.Code() == code
 }
 
-// Append implements engine.Store. The run's row is updated only if its
-// last_seq is where the batch starts (a conditional UPDATE, so the check and
-// the write are one step in any SQL database), then the events are inserted;
-// the (run_id, seq) primary key backs the rule up.
-func (s *Store) Append(ctx context.Context, runID string, snapshot *api.Run, events []api.Event) error {
-	return s.AppendBatch(ctx, []engine.Append{{RunID: runID, Snapshot: snapshot, Events: events}})
+// Append implements engine.Store. The run's row (its head) is updated only
+// if its last_seq is where the batch starts (a conditional UPDATE, so the
+// check and the write are one step in any SQL database), then the changed
+// members' rows are written and the events inserted; the (run_id, seq)
+// primary key backs the rule up.
+func (s *Store) Append(ctx context.Context, a engine.Append) error {
+	return s.AppendBatch(ctx, []engine.Append{a})
 }
 
 // AppendBatch implements engine.BatchAppender: every run's append in one
@@ -361,24 +384,52 @@ func (s *Store) AppendBatch(ctx context.Context, batch []engine.Append) error {
 // encodedAppend is an append checked and encoded before the transaction starts,
 // so the single writer is held only for the writes.
 type encodedAppend struct {
-	runID  string
-	start  int64 // the seq the log must be at
-	status string
-	last   int64
-	snap   string
-	events []api.Event
-	bodies []string
+	runID   string
+	start   int64 // the seq the log must be at
+	status  string
+	last    int64
+	snap    string // the head
+	members []encodedMember
+	events  []api.Event
+	bodies  []string
+}
+
+// encodeHead is runs.snapshot: the run without its members and selection,
+// which have rows of their own (members, run_bodies), so its size does not
+// grow with the run's.
+func encodeHead(run *api.Run) ([]byte, error) {
+	head := *run
+	head.Members, head.Selection = nil, api.Selection{}
+	return json.Marshal(&head)
+}
+
+// encodedMember is a member's row.
+type encodedMember struct {
+	idx  int
+	body string
+}
+
+func encodeMembers(runID string, us []engine.MemberUpdate) ([]encodedMember, error) {
+	out := make([]encodedMember, len(us))
+	for i, u := range us {
+		b, err := json.Marshal(u.Member)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: encoding member %d: %w", runID, u.Index, err)
+		}
+		out[i] = encodedMember{idx: u.Index, body: string(b)}
+	}
+	return out, nil
 }
 
 func encodeAppend(a engine.Append) (encodedAppend, error) {
-	runID, snapshot, events := a.RunID, a.Snapshot, a.Events
+	runID, snapshot, events := a.RunID, a.Run, a.Events
 	start := snapshot.LastSeq - int64(len(events))
 	for i, ev := range events {
 		if ev.Seq != start+int64(i)+1 {
 			return encodedAppend{}, fmt.Errorf("appending to run %s: event %d of the batch has seq %d, want %d: %w", runID, i+1, ev.Seq, start+int64(i)+1, engine.ErrSeqConflict)
 		}
 	}
-	snap, err := json.Marshal(snapshot)
+	snap, err := encodeHead(snapshot)
 	if err != nil {
 		return encodedAppend{}, fmt.Errorf("appending to run %s: encoding the snapshot: %w", runID, err)
 	}
@@ -390,7 +441,11 @@ func encodeAppend(a engine.Append) (encodedAppend, error) {
 		}
 		bodies[i] = string(b)
 	}
-	return encodedAppend{runID: runID, start: start, status: string(snapshot.Status), last: snapshot.LastSeq, snap: string(snap), events: events, bodies: bodies}, nil
+	members, err := encodeMembers(runID, a.Members)
+	if err != nil {
+		return encodedAppend{}, err
+	}
+	return encodedAppend{runID: runID, start: start, status: string(snapshot.Status), last: snapshot.LastSeq, snap: string(snap), members: members, events: events, bodies: bodies}, nil
 }
 
 // appendTx writes one run's append inside tx: the snapshot only if the log is
@@ -412,6 +467,9 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, a encodedAppend) error
 			return fmt.Errorf("appending to run %s: %w", runID, err)
 		}
 		return fmt.Errorf("appending to run %s: the batch starts after seq %d, the log is at %d: %w", runID, start, last, engine.ErrSeqConflict)
+	}
+	if err := s.putMembers(ctx, tx, runID, a.members); err != nil {
+		return err
 	}
 	for i := 0; i < len(events); i += insertChunk {
 		n := min(insertChunk, len(events)-i)
@@ -435,35 +493,150 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, a encodedAppend) error
 	return nil
 }
 
-// GetRun implements engine.Store.
-func (s *Store) GetRun(ctx context.Context, tenant, id string) (*engine.RunRecord, error) {
-	var ord int64
-	var snap, req string
-	err := s.reader.QueryRowContext(ctx, `SELECT ord, snapshot, request FROM runs WHERE id = ? AND tenant = ?`, id, tenant).Scan(&ord, &snap, &req)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("run %s: %w", id, engine.ErrNotFound)
+// putMembers writes members' rows inside tx, several per statement.
+func (s *Store) putMembers(ctx context.Context, tx *sql.Tx, runID string, ms []encodedMember) error {
+	for i := 0; i < len(ms); i += insertChunk {
+		n := min(insertChunk, len(ms)-i)
+		args := make([]any, 0, 3*n)
+		for _, m := range ms[i : i+n] {
+			args = append(args, runID, m.idx, m.body)
+		}
+		var err error
+		if n == 1 { // the common case: an event changes one member
+			_, err = tx.StmtContext(ctx, s.putMember).ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO members (run_id, idx, body) VALUES `+
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", n), ", ")+
+				` ON CONFLICT (run_id, idx) DO UPDATE SET body = excluded.body`, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("storing members of run %s in %s: %w", runID, s.path, err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading run %s from %s: %w", id, s.path, err)
-	}
-	return decodeRecord(ord, snap, req)
+	return nil
 }
 
-func decodeRecord(ord int64, snap, req string) (*engine.RunRecord, error) {
-	rec := &engine.RunRecord{Order: ord, Run: &api.Run{}, Request: &api.RunRequest{}}
-	if err := json.Unmarshal([]byte(snap), rec.Run); err != nil {
-		return nil, fmt.Errorf("decoding the stored snapshot of the run at order %d: %w", ord, err)
+// queryer is what reads need of a *sql.DB or *sql.Tx.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// readTx runs fn in a read transaction, so a run's head and its members
+// are read from one state of the database.
+func (s *Store) readTx(ctx context.Context, fn func(q queryer) error) error {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", s.path, err)
 	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep
+	return fn(tx)
+}
+
+// loadMembers fills the members of runs (heads decoded from runs.snapshot)
+// from their rows, several runs per query.
+func (s *Store) loadMembers(ctx context.Context, q queryer, runs []*api.Run) error {
+	byID := make(map[string]*api.Run, len(runs))
+	for _, r := range runs {
+		byID[r.ID] = r
+		r.Members = []api.Member{}
+	}
+	for i := 0; i < len(runs); i += insertChunk {
+		chunk := runs[i:min(i+insertChunk, len(runs))]
+		args := make([]any, len(chunk))
+		for j, r := range chunk {
+			args[j] = r.ID
+		}
+		rows, err := q.QueryContext(ctx, `SELECT run_id, idx, body FROM members WHERE run_id IN (`+
+			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`) ORDER BY run_id, idx`, args...)
+		if err != nil {
+			return fmt.Errorf("reading members from %s: %w", s.path, err)
+		}
+		if err := scanMembers(rows, byID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanMembers(rows *sql.Rows, byID map[string]*api.Run) error {
+	defer rows.Close()
+	for rows.Next() {
+		var runID string
+		var idx int
+		var body []byte
+		if err := rows.Scan(&runID, &idx, &body); err != nil {
+			return fmt.Errorf("reading members: %w", err)
+		}
+		r := byID[runID]
+		if idx != len(r.Members) {
+			return fmt.Errorf("run %s: member %d is missing from the store", runID, len(r.Members))
+		}
+		var m api.Member
+		if err := json.Unmarshal(body, &m); err != nil {
+			return fmt.Errorf("decoding stored member %d of run %s: %w", idx, runID, err)
+		}
+		r.Members = append(r.Members, m)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading members: %w", err)
+	}
+	return nil
+}
+
+// GetRun implements engine.Store.
+func (s *Store) GetRun(ctx context.Context, tenant, id string) (*engine.RunRecord, error) {
+	var rec *engine.RunRecord
+	err := s.readTx(ctx, func(q queryer) error {
+		var ord int64
+		var snap, req string
+		var sel string
+		err := q.QueryRowContext(ctx, `SELECT ord, snapshot, request, selection FROM runs JOIN run_bodies ON run_id = id WHERE id = ? AND tenant = ?`, id, tenant).Scan(&ord, &snap, &req, &sel)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("run %s: %w", id, engine.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("reading run %s from %s: %w", id, s.path, err)
+		}
+		if rec, err = decodeRecord(ord, snap, req, sel); err != nil {
+			return err
+		}
+		return s.loadMembers(ctx, q, []*api.Run{rec.Run})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func decodeRecord(ord int64, snap, req, sel string) (*engine.RunRecord, error) {
+	run, err := decodeHead(ord, snap, sel)
+	if err != nil {
+		return nil, err
+	}
+	rec := &engine.RunRecord{Order: ord, Run: run, Request: &api.RunRequest{}}
 	if err := json.Unmarshal([]byte(req), rec.Request); err != nil {
 		return nil, fmt.Errorf("decoding the stored request of run %s: %w", rec.Run.ID, err)
 	}
 	return rec, nil
 }
 
+// decodeHead decodes a run's head and its selection (its members are loadMembers').
+func decodeHead(ord int64, snap, sel string) (*api.Run, error) {
+	r := &api.Run{}
+	if err := json.Unmarshal([]byte(snap), r); err != nil {
+		return nil, fmt.Errorf("decoding the stored snapshot of the run at order %d: %w", ord, err)
+	}
+	if err := json.Unmarshal([]byte(sel), &r.Selection); err != nil {
+		return nil, fmt.Errorf("decoding the stored selection of run %s: %w", r.ID, err)
+	}
+	return r, nil
+}
+
 // ListRuns implements engine.Store. The cursor is the ord of the last run
 // returned; the next page is the runs below it.
 func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter) ([]*api.Run, string, error) {
-	lq := newListQuery(`SELECT ord, snapshot FROM runs`, tenant)
+	lq := newListQuery(`SELECT ord, snapshot, selection FROM runs JOIN run_bodies ON run_id = id`, tenant)
 	if err := lq.cursor(f.Cursor, engine.ErrInvalidCursor); err != nil {
 		return nil, "", err
 	}
@@ -475,33 +648,40 @@ func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter
 		q += ` LIMIT ?` // one more than a page tells whether there is a next one
 		args = append(args, f.Limit+1)
 	}
-	rows, err := s.reader.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing runs in %s: %w", s.path, err)
-	}
-	defer rows.Close()
 	var out []*api.Run
 	var lastOrd int64
 	more := false
-	for rows.Next() {
-		if f.Limit > 0 && len(out) == f.Limit {
-			more = true
-			break
+	err := s.readTx(ctx, func(tx queryer) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("listing runs in %s: %w", s.path, err)
 		}
-		var ord int64
-		var snap string
-		if err := rows.Scan(&ord, &snap); err != nil {
-			return nil, "", fmt.Errorf("listing runs in %s: %w", s.path, err)
+		defer rows.Close()
+		for rows.Next() {
+			if f.Limit > 0 && len(out) == f.Limit {
+				more = true
+				break
+			}
+			var ord int64
+			var snap, sel string
+			if err := rows.Scan(&ord, &snap, &sel); err != nil {
+				return fmt.Errorf("listing runs in %s: %w", s.path, err)
+			}
+			r, err := decodeHead(ord, snap, sel)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			lastOrd = ord
 		}
-		r := &api.Run{}
-		if err := json.Unmarshal([]byte(snap), r); err != nil {
-			return nil, "", fmt.Errorf("decoding the stored snapshot of the run at order %d: %w", ord, err)
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("listing runs in %s: %w", s.path, err)
 		}
-		out = append(out, r)
-		lastOrd = ord
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("listing runs in %s: %w", s.path, err)
+		_ = rows.Close()
+		return s.loadMembers(ctx, tx, out)
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	if more {
 		return out, strconv.FormatInt(lastOrd, 10), nil
@@ -553,27 +733,36 @@ func (s *Store) Events(ctx context.Context, runID string, after int64, limit int
 
 // NonTerminal implements engine.Store.
 func (s *Store) NonTerminal(ctx context.Context) ([]*engine.RunRecord, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT ord, snapshot, request FROM runs WHERE status IN (?, ?, ?) ORDER BY ord`,
-		string(api.StatusInitial), string(api.StatusQueued), string(api.StatusRunning))
-	if err != nil {
-		return nil, fmt.Errorf("reading unfinished runs from %s: %w", s.path, err)
-	}
-	defer rows.Close()
 	var out []*engine.RunRecord
-	for rows.Next() {
-		var ord int64
-		var snap, req string
-		if err := rows.Scan(&ord, &snap, &req); err != nil {
-			return nil, fmt.Errorf("reading unfinished runs: %w", err)
-		}
-		rec, err := decodeRecord(ord, snap, req)
+	err := s.readTx(ctx, func(tx queryer) error {
+		rows, err := tx.QueryContext(ctx, `SELECT ord, snapshot, request, selection FROM runs JOIN run_bodies ON run_id = id WHERE status IN (?, ?, ?) ORDER BY ord`,
+			string(api.StatusInitial), string(api.StatusQueued), string(api.StatusRunning))
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("reading unfinished runs from %s: %w", s.path, err)
 		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading unfinished runs from %s: %w", s.path, err)
+		defer rows.Close()
+		var runs []*api.Run
+		for rows.Next() {
+			var ord int64
+			var snap, req, sel string
+			if err := rows.Scan(&ord, &snap, &req, &sel); err != nil {
+				return fmt.Errorf("reading unfinished runs: %w", err)
+			}
+			rec, err := decodeRecord(ord, snap, req, sel)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+			runs = append(runs, rec.Run)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("reading unfinished runs from %s: %w", s.path, err)
+		}
+		_ = rows.Close()
+		return s.loadMembers(ctx, tx, runs)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

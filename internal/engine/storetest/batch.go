@@ -32,7 +32,7 @@ func testAppendBatch(t *testing.T, s engine.Store) {
 	for i, id := range []string{"q1", "q2", "q3"} {
 		rec := Create(t, s, "t1", id)
 		next, ev := position(t, rec.Run, i+1)
-		batch = append(batch, engine.Append{RunID: id, Snapshot: next, Events: []api.Event{ev}})
+		batch = append(batch, AppendOf(id, next, []api.Event{ev}))
 	}
 	if err := ba.AppendBatch(ctx, batch); err != nil {
 		t.Fatalf("AppendBatch: %v", err)
@@ -54,9 +54,9 @@ func testAppendBatch(t *testing.T, s engine.Store) {
 	// The second append is stale (its log moved on): nothing of the batch is stored.
 	r1, _ := s.GetRun(ctx, "t1", "q1")
 	good, gev := position(t, r1.Run, 7)
-	stale, sev := position(t, batch[1].Snapshot, 8) // built on seq 2 again, as q2 already is
+	stale, sev := position(t, batch[1].Run, 8) // built on seq 2 again, as q2 already is
 	stale.LastSeq, sev.Seq = 2, 2
-	err := ba.AppendBatch(ctx, []engine.Append{{RunID: "q1", Snapshot: good, Events: []api.Event{gev}}, {RunID: "q2", Snapshot: stale, Events: []api.Event{sev}}})
+	err := ba.AppendBatch(ctx, []engine.Append{AppendOf("q1", good, []api.Event{gev}), AppendOf("q2", stale, []api.Event{sev})})
 	if !errors.Is(err, engine.ErrSeqConflict) {
 		t.Fatalf("stale batch: err = %v, want ErrSeqConflict", err)
 	}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"TenantIsolationAndCopies", testTenantIsolationAndCopies},
 		{"AppendRefusesGapsAndDuplicates", testAppendRefusesGapsAndDuplicates},
 		{"AppendKeepsEventsAndSnapshot", testAppendKeepsEventsAndSnapshot},
+		{"AppendWritesHeadAndNamedMembersOnly", testAppendPerMember},
 		{"EventsAfterAndLimit", testEventsAfterAndLimit},
 		{"ListPagingAndFilters", testListPagingAndFilters},
 		{"NonTerminalOldestFirst", testNonTerminal},
@@ -115,7 +116,31 @@ func AppendEvents(s engine.Store, tenant, id string, evs ...api.Event) (*api.Run
 			return nil, err
 		}
 	}
-	return snap, s.Append(context.Background(), id, snap, evs)
+	return snap, s.Append(context.Background(), AppendOf(id, snap, evs))
+}
+
+// AppendOf is the Append the engine makes for evs, which snap already
+// folds in: the head and only the members the events change.
+func AppendOf(id string, snap *api.Run, evs []api.Event) engine.Append {
+	head := *snap
+	head.Members = nil
+	a := engine.Append{RunID: id, Run: &head, Events: evs}
+	seen := map[int]bool{}
+	for _, ev := range evs {
+		switch ev.Type {
+		case api.EventMemberStatus, api.EventMemberSubstate, api.EventStepStatus:
+		default:
+			continue
+		}
+		for i := range snap.Members {
+			if snap.Members[i].ID == ev.Member && !seen[i] {
+				seen[i] = true
+				m := snap.Members[i]
+				a.Members = append(a.Members, engine.MemberUpdate{Index: i, Member: &m})
+			}
+		}
+	}
+	return a
 }
 
 func mustAppend(t *testing.T, s engine.Store, tenant, id string, evs ...api.Event) *api.Run {
@@ -250,7 +275,7 @@ func testAppendRefusesGapsAndDuplicates(t *testing.T, s engine.Store) {
 			bad := snap.Clone()
 			bad.LastSeq = tt.snap
 			bad.Status = api.StatusCancelled
-			err := s.Append(context.Background(), "r1", bad, evs)
+			err := s.Append(context.Background(), engine.WholeRun("r1", bad, evs))
 			if !errors.Is(err, engine.ErrSeqConflict) {
 				t.Fatalf("Append = %v, want ErrSeqConflict", err)
 			}
@@ -262,7 +287,7 @@ func testAppendRefusesGapsAndDuplicates(t *testing.T, s engine.Store) {
 			}
 		})
 	}
-	if err := s.Append(context.Background(), "missing", &api.Run{LastSeq: 2}, []api.Event{{Seq: 2, Type: api.EventLog}}); !errors.Is(err, engine.ErrNotFound) {
+	if err := s.Append(context.Background(), engine.Append{RunID: "missing", Run: &api.Run{LastSeq: 2}, Events: []api.Event{{Seq: 2, Type: api.EventLog}}}); !errors.Is(err, engine.ErrNotFound) {
 		t.Errorf("Append to a missing run = %v, want ErrNotFound", err)
 	}
 }
@@ -305,6 +330,69 @@ func testAppendKeepsEventsAndSnapshot(t *testing.T, s engine.Store) {
 	mustAppend(t, s, "t", "r1", many...)
 	if n := len(events(t, s, "r1", 0, 0)); n != 707 {
 		t.Errorf("%d events after a batch of 700, want 707", n)
+	}
+}
+
+// testAppendPerMember: an append replaces the run's head and the members
+// it names, and leaves every other member as it was stored, whatever the
+// caller's copy of it says; a refused append changes no member either.
+func testAppendPerMember(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	Create(t, s, "t", "r1")
+	mustAppend(t, s, "t", "r1", api.Event{Type: api.EventRunStatus, Status: api.StatusRunning})
+	before := get(t, s, "t", "r1").Run
+
+	next := before.Clone()
+	ev := api.Event{Seq: 3, At: T0, Type: api.EventMemberStatus, RunID: "r1", Member: "b", Status: api.StatusRunning, Attempt: 1}
+	if err := next.Apply(ev); err != nil {
+		t.Fatal(err)
+	}
+	// A change to member a that no event made and no update names: not stored.
+	next.Members[0].Reason = "not in this append"
+	head := *next
+	head.Members = nil
+	b := next.Members[1]
+	a := engine.Append{RunID: "r1", Run: &head, Events: []api.Event{ev}, Members: []engine.MemberUpdate{{Index: 1, Member: &b}}}
+	if err := s.Append(ctx, a); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	want := next.Clone()
+	want.Members[0] = before.Members[0]
+	got := get(t, s, "t", "r1").Run
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stored run (-want +got):\n%s", diff)
+	}
+	if len(got.Members) != 2 || got.Members[0].ID != "a" || got.Members[1].ID != "b" {
+		t.Fatalf("members are %+v, want a then b", got.Members)
+	}
+
+	// A refused append (stale seq) names member a: a stays as stored.
+	stale := *got
+	stale.Members = nil
+	changed := got.Members[0]
+	changed.Status = api.StatusCancelled
+	err := s.Append(ctx, engine.Append{RunID: "r1", Run: &stale, Members: []engine.MemberUpdate{{Index: 0, Member: &changed}},
+		Events: []api.Event{{Seq: 3, At: T0, Type: api.EventMemberStatus, RunID: "r1", Member: "a", Status: api.StatusCancelled}}})
+	if !errors.Is(err, engine.ErrSeqConflict) {
+		t.Fatalf("stale Append = %v, want ErrSeqConflict", err)
+	}
+	if diff := cmp.Diff(got, get(t, s, "t", "r1").Run); diff != "" {
+		t.Errorf("a refused append changed the run (-before +after):\n%s", diff)
+	}
+	// Lists and the resume read the members too.
+	runs, _, err := s.ListRuns(ctx, "t", engine.ListFilter{})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("ListRuns = %d runs, %v", len(runs), err)
+	}
+	if diff := cmp.Diff(got, runs[0]); diff != "" {
+		t.Errorf("listed run (-got +listed):\n%s", diff)
+	}
+	recs, err := s.NonTerminal(ctx)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("NonTerminal = %d runs, %v", len(recs), err)
+	}
+	if diff := cmp.Diff(got, recs[0].Run); diff != "" {
+		t.Errorf("unfinished run (-got +resumed):\n%s", diff)
 	}
 }
 

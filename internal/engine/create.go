@@ -1,0 +1,202 @@
+// Creating runs: validation, idempotency, supersede and rerun.
+
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/zof-ai/zof-ci/api"
+)
+
+// Validate checks what the engine needs of a request to execute it.
+func Validate(req *api.RunRequest) error {
+	if req == nil {
+		return &ValidationError{Problems: []string{"no run request"}}
+	}
+	var p []string
+	if req.MaxParallel < 0 {
+		p = append(p, fmt.Sprintf("max_parallel is %d; use 0 for the default or a positive number", req.MaxParallel))
+	}
+	if req.BlockAfter < 0 {
+		p = append(p, "block_after is negative")
+	}
+	if s := req.Environment.Serve; s != nil && strings.TrimSpace(s.Command) == "" {
+		p = append(p, fmt.Sprintf("environment %s: serve has no command", req.Environment.Name))
+	}
+	members := map[string]bool{}
+	cases := map[string]bool{}
+	for i, c := range req.Cases {
+		if c.ID == "" {
+			p = append(p, fmt.Sprintf("case %d has no id", i+1))
+			continue
+		}
+		cases[c.ID] = true
+		if c.Retries < 0 || c.Timeout < 0 {
+			p = append(p, fmt.Sprintf("case %s: retries and timeout must not be negative", c.ID))
+		}
+		vs := c.Variants
+		if len(vs) == 0 {
+			vs = []api.Variant{{}}
+		}
+		for _, v := range vs {
+			id := api.MemberID(c.ID, v.Name)
+			if members[id] {
+				p = append(p, fmt.Sprintf("member %s appears twice; case ids and variant names must be unique", id))
+			}
+			members[id] = true
+		}
+		for j, s := range c.Steps {
+			if (s.HTTP == nil) == (s.Run == nil) {
+				p = append(p, fmt.Sprintf("case %s step %d: a step is exactly one of http or run", c.ID, j+1))
+			}
+			if s.Timeout < 0 {
+				p = append(p, fmt.Sprintf("case %s step %d: timeout is negative", c.ID, j+1))
+			}
+		}
+	}
+	for _, s := range req.Sets {
+		for _, c := range s.Cases {
+			if !cases[c] {
+				p = append(p, fmt.Sprintf("set %s names case %s, which is not in the run", s.Name, c))
+			}
+		}
+	}
+	if len(p) > 0 {
+		return &ValidationError{Problems: p}
+	}
+	return nil
+}
+
+// Fingerprint identifies a request for idempotency: the SHA-256 of its JSON.
+func Fingerprint(req *api.RunRequest) string {
+	b, _ := json.Marshal(req) // a RunRequest always marshals
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// cloneRequest deep-copies a request so the caller may reuse theirs.
+func cloneRequest(req *api.RunRequest) (*api.RunRequest, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the run request: %w", err)
+	}
+	var c api.RunRequest
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("copying the run request: %w", err)
+	}
+	return &c, nil
+}
+
+// Create stores a new run (initial, substate analysing) and hands it to the
+// scheduler. With an idempotency key already used by the same request it
+// returns that run and replayed=true; with a different request it returns an
+// *IdempotencyConflictError. A run with Supersede cancels the older
+// non-terminal runs of its concurrency group (not when it is a rerun).
+func (e *Engine) Create(ctx context.Context, tenant string, req *api.RunRequest, opts CreateOptions) (run *api.Run, replayed bool, err error) {
+	if err := Validate(req); err != nil {
+		return nil, false, err
+	}
+	e.mu.Lock()
+	stopped := e.stopped
+	e.mu.Unlock()
+	if stopped {
+		return nil, false, ErrStopped
+	}
+	req, err = cloneRequest(req)
+	if err != nil {
+		return nil, false, err
+	}
+	now := e.cfg.Now()
+	id := e.cfg.NewID()
+	initial := api.NewRun(id, req, now)
+	initial.Tenant = tenant
+	initial.IdempotencyKey = opts.IdempotencyKey
+	initial.RerunOf = opts.RerunOf
+	initial.Substate = api.SubstateAnalysing
+	if e.cfg.RunURL != nil {
+		initial.URL = e.cfg.RunURL(id)
+	}
+	first := api.Event{Seq: 1, At: now, Type: api.EventRunCreated, RunID: id, Run: initial}
+	snap := &api.Run{}
+	if err := snap.Apply(first); err != nil {
+		return nil, false, fmt.Errorf("building run %s: %w", id, err)
+	}
+	rec := &RunRecord{Run: snap, Request: req}
+	var idem *IdempotencyRecord
+	if opts.IdempotencyKey != "" {
+		fp := opts.Fingerprint
+		if fp == "" {
+			fp = Fingerprint(req)
+		}
+		idem = &IdempotencyRecord{Tenant: tenant, Key: opts.IdempotencyKey, Fingerprint: fp, RunID: id, CreatedAt: now, ExpiresAt: now.Add(IdempotencyTTL)}
+	}
+	// Marked before it is stored: Run's resume loads unfinished runs from the
+	// store, and must leave one that is being created to this Create (else a
+	// fast run could execute and finish there, and be registered again here).
+	e.mu.Lock()
+	e.creating[id] = true
+	e.mu.Unlock()
+	holder, err := e.cfg.Store.CreateRun(ctx, rec, first, idem)
+	if err != nil || holder != nil {
+		e.mu.Lock()
+		delete(e.creating, id)
+		e.mu.Unlock()
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("storing run %s: %w", id, err)
+	}
+	if holder != nil {
+		if holder.Fingerprint != idem.Fingerprint {
+			return nil, false, &IdempotencyConflictError{Key: holder.Key, RunID: holder.RunID}
+		}
+		got, err := e.cfg.Store.GetRun(ctx, tenant, holder.RunID)
+		if err != nil {
+			return nil, false, fmt.Errorf("reading run %s that owns idempotency key %q: %w", holder.RunID, holder.Key, err)
+		}
+		return got.Run.Clone(), true, nil
+	}
+
+	created := snap.Clone()
+	rs := newRunState(rec)
+	e.mu.Lock()
+	delete(e.creating, id)
+	e.active[id] = rs
+	e.insertWaiting(rs)
+	if req.Supersede && req.ConcurrencyGroup != "" && opts.RerunOf == "" {
+		for _, o := range e.active {
+			if o != rs && o.tenant == tenant && o.order < rs.order && o.req.ConcurrencyGroup == req.ConcurrencyGroup {
+				_ = e.cancelLocked(o, "superseded by "+id)
+			}
+		}
+	}
+	switch {
+	case e.stopped && !e.cfg.LeaveQueuedOnStop:
+		// Run returned while this create was in flight: nothing will execute it.
+		_ = e.cancelLocked(rs, reasonStopped)
+	case e.stopped:
+		// Stored; the next start runs it. Followers resume against that one.
+		rs.freeze()
+	}
+	e.mu.Unlock()
+	e.kick()
+	return created, false, nil
+}
+
+// Rerun creates a new run from a terminal run's definition, at the back of
+// the queue, with RerunOf set. A non-terminal run gives a *StateError.
+func (e *Engine) Rerun(ctx context.Context, tenant, id string) (*api.Run, error) {
+	rec, err := e.getRecord(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Run.Status.Terminal() {
+		return nil, &StateError{RunID: id, Status: rec.Run.Status, Op: "rerun"}
+	}
+	run, _, err := e.Create(ctx, tenant, rec.Request, CreateOptions{RerunOf: id})
+	return run, err
+}

@@ -1,0 +1,98 @@
+// runState: the engine's live view of one unfinished run.
+
+package engine
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/secret"
+)
+
+// runState is the engine's live view of one non-terminal run.
+type runState struct {
+	id     string
+	tenant string
+	order  int64
+	req    *api.RunRequest
+	mask   *secret.Masker
+
+	mu     sync.Mutex // serialises the run's appends; guards snap, done, frozen, subs
+	snap   *api.Run
+	index  map[string]int // member id → index in snap.Members (never changes)
+	done   bool           // the terminal run.status is stored
+	frozen bool           // the engine stopped and left the run for the next start: nothing more is recorded
+	subs   map[*subscriber]struct{}
+
+	// resumed: the run was running when a previous process stopped; this
+	// engine continues it (see resumeRunning). interrupted counts, per
+	// member, the attempts restarts cut short (set before execution starts).
+	resumed     bool
+	interrupted map[string]int
+
+	// Guarded by Engine.mu.
+	exSince      time.Time // when it started waiting behind an exclusive environment
+	exHolder     string    // the run it waits behind
+	posAt        time.Time // when its queue position was last written (scheduler only)
+	cancel       context.CancelCauseFunc
+	cancelReason string
+}
+
+func newRunState(rec *RunRecord) *runState {
+	return &runState{
+		id:     rec.Run.ID,
+		tenant: rec.Run.Tenant,
+		order:  rec.Order,
+		req:    rec.Request,
+		mask:   secret.NewMasker(rec.Request.Secrets),
+		snap:   rec.Run.Clone(),
+		index:  indexMembers(rec.Run),
+		subs:   map[*subscriber]struct{}{},
+	}
+}
+
+// snapshot is a copy of the whole run: O(members), so for once-per-run
+// decisions only; member reads one member.
+func (rs *runState) snapshot() *api.Run {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.snap.Clone()
+}
+
+// member is a copy of one member, found through the index.
+func (rs *runState) member(id string) (api.Member, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	i, ok := rs.index[id]
+	if !ok {
+		return api.Member{}, false
+	}
+	return cloneMember(rs.snap.Members[i]), true
+}
+
+// indexMembers maps each member id of run to its index.
+func indexMembers(run *api.Run) map[string]int {
+	idx := make(map[string]int, len(run.Members))
+	for i, m := range run.Members {
+		idx[m.ID] = i
+	}
+	return idx
+}
+
+// failures is how many of m's attempts failed: its FailedAttempts less those
+// a restart interrupted.
+func (rs *runState) failures(m *api.Member) int {
+	return len(m.FailedAttempts) - rs.interrupted[m.ID]
+}
+
+func (rs *runState) status() (api.Status, int) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.snap.Status, rs.snap.Position
+}
+
+func (rs *runState) exclusiveKey() (exKey, bool) {
+	return exKey{rs.tenant, rs.req.Project, rs.req.Environment.Name}, rs.req.Environment.Exclusive
+}
