@@ -143,9 +143,11 @@ func TestServiceNeverReady(t *testing.T) {
 	addr := freeAddr(t)
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	serve, env := helperServe(t, "unhealthy", addr, pidFile)
-	serve.Timeout = api.Duration(300 * time.Millisecond)
+	// Long enough for the helper to be up and answering 503 on a loaded
+	// machine (300ms was not), so the last probe is always the 503.
+	serve.Timeout = api.Duration(3 * time.Second)
 	_, err := StartService(context.Background(), serve, "http://"+addr, ServiceOptions{Env: env, KillGrace: 200 * time.Millisecond})
-	wantPrefix := fmt.Sprintf("serve: GET http://%s/healthz was not ready after 300ms (last: GET http://%[1]s/healthz answered 503 Service Unavailable); the service was stopped — raise serve.timeout or check serve.ready. Output: \nhelper up", addr)
+	wantPrefix := fmt.Sprintf("serve: GET http://%s/healthz was not ready after 3s (last: GET http://%[1]s/healthz answered 503 Service Unavailable); the service was stopped — raise serve.timeout or check serve.ready. Output: \nhelper up", addr)
 	if err == nil || !strings.HasPrefix(err.Error(), wantPrefix) {
 		t.Errorf("err = %v\nwant prefix %s", err, wantPrefix)
 	}
