@@ -4,8 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -160,5 +162,50 @@ func TestSweepDropsBrokenAndTornRecords(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 || entries[0].Name() != lockName {
 		t.Errorf("left %v", entries)
+	}
+}
+
+// BenchmarkRecordRelease is the journal's cost per started group: write a
+// record, rename it into place, remove it.
+func BenchmarkRecordRelease(b *testing.B) {
+	j, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	pid := os.Getpid()
+	for b.Loop() {
+		release, err := j.Record(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		release()
+	}
+}
+
+// BenchmarkSweep1000 is a start after a crash that left 1,000 records whose
+// groups are gone: the cost grows with records plus one /proc scan.
+func BenchmarkSweep1000(b *testing.B) {
+	dir := b.TempDir()
+	for b.Loop() {
+		b.StopTimer()
+		for i := range 1000 {
+			r := record{PGID: 1<<22 + i, Start: 1, Boot: bootID()} // ids above Linux's pid_max: never live
+			if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(r.PGID)), []byte(r.String()), 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+		j, err := Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		s, err := j.Sweep(time.Second)
+		b.StopTimer()
+		j.Close()
+		if err != nil || s.Stale != 1000 {
+			b.Fatalf("swept %+v, %v", s, err)
+		}
+		b.StartTimer()
 	}
 }

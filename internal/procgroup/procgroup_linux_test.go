@@ -42,7 +42,7 @@ func helper(pidFile, journal string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	select {} // until SIGKILL
+	time.Sleep(time.Hour) // until SIGKILL (a bare select{} would be a detected deadlock)
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/procgroup"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
@@ -336,5 +337,22 @@ func TestRunStepUnrecordableGroupIsStopped(t *testing.T) {
 	if pgid := groups.recorded[0]; groupAlive(pgid) {
 		signalGroup(pgid, syscall.SIGKILL)
 		t.Errorf("group %d still runs", pgid)
+	}
+}
+
+// BenchmarkRunStepRecorded is BenchmarkRunStep with zof serve's journal: the
+// extra cost of recording the group in a file and removing the record.
+func BenchmarkRunStepRecorded(b *testing.B) {
+	j, err := procgroup.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	ex := NewExecutor(ExecutorOptions{Groups: j})
+	in := Input{Env: []string{"PATH=" + os.Getenv("PATH")}}
+	for b.Loop() {
+		if out := ex.Run(context.Background(), cmdStep("echo hi"), in); out.Status != api.StepPassed {
+			b.Fatal(out.Failure)
+		}
 	}
 }
