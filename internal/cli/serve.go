@@ -18,6 +18,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/engine/sqlitestore"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/procgroup"
 	"github.com/zof-ai/zof-ci/internal/runner"
 	"github.com/zof-ai/zof-ci/internal/server"
 	"github.com/zof-ai/zof-ci/internal/server/config"
@@ -33,6 +34,13 @@ const pruneEvery = time.Hour
 
 // serveStopWait bounds the wait for steps still being killed at shutdown.
 const serveStopWait = 5 * time.Second
+
+// sweepWait bounds the wait at start for a previous instance's leftover
+// process groups to die after SIGKILL (only a process stuck in the kernel
+// takes longer).
+const sweepWait = 5 * time.Second
+
+var _ step.GroupRecorder = (*procgroup.Journal)(nil)
 
 // serveOptions are zof serve's.
 type serveOptions struct {
@@ -113,6 +121,11 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	if err := os.MkdirAll(workDir, 0o700); err != nil {
 		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("data directory %s: %w", dataDir, err))
 	}
+	groups, err := leftoversKilled(dataDir, log)
+	if err != nil {
+		return err
+	}
+	defer groups.Close()
 	store, err := sqlitestore.Open(ctx, filepath.Join(dataDir, sqlitestore.FileName), sqlitestore.Options{})
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("opening the store in %s: %w", dataDir, err))
@@ -127,11 +140,11 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	// Commands that tenants may run get the server's environment minus the
 	// tenants' own tokens: a run must not be able to read another's credentials.
 	env := withoutKeys(o.Env.List(), append(cfg.TokenEnv(), "ZOF_TOKEN"))
-	steps := step.NewExecutor(step.ExecutorOptions{})
+	steps := step.NewExecutor(step.ExecutorOptions{Groups: groups})
 	eng, err := engine.New(engine.Config{
 		Store:             store,
 		Steps:             steps,
-		Services:          runner.Services(step.ServiceOptions{Dir: workDir, Env: env}),
+		Services:          runner.Services(step.ServiceOptions{Dir: workDir, Env: env, Groups: groups}),
 		TenantLimit:       cfg.TenantLimit,
 		RunURL:            cfg.RunURL,
 		URLPolicy:         cfg.TargetPolicy,
@@ -241,6 +254,36 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 		return exitcode.Wrap(exitcode.Unavailable, serveErr)
 	}
 	return nil
+}
+
+// leftoversKilled opens DATA/procgroups, the journal of the step and service
+// process groups this server starts, and kills those a previous instance
+// recorded and left running (it was killed, or ran out of memory) before the
+// engine resumes their runs: a resumed member never runs alongside its orphan.
+func leftoversKilled(dataDir string, log *slog.Logger) (*procgroup.Journal, error) {
+	dir := filepath.Join(dataDir, "procgroups")
+	j, err := procgroup.Open(dir)
+	if errors.Is(err, procgroup.ErrInUse) {
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: another zof serve is running on the data directory %s; stop it, or give this one its own --data", err, dataDir))
+	}
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, err)
+	}
+	s, err := j.Sweep(sweepWait)
+	if err != nil {
+		j.Close()
+		return nil, exitcode.Wrap(exitcode.Usage, err)
+	}
+	if len(s.Killed) > 0 {
+		log.Warn("killed step processes the previous zof serve left running", "process_groups", fmt.Sprint(s.Killed))
+	}
+	if len(s.Unverified) > 0 {
+		log.Warn("process groups the previous zof serve started still exist, but this OS gives no start time to prove they are the same; not killed, check them", "process_groups", fmt.Sprint(s.Unverified))
+	}
+	if len(s.Stuck) > 0 {
+		log.Error("step processes the previous zof serve left running did not die after SIGKILL (stuck in the kernel?); their runs resume anyway", "process_groups", fmt.Sprint(s.Stuck))
+	}
+	return j, nil
 }
 
 // prune deletes expired idempotency keys every pruneEvery until ctx ends.

@@ -13,12 +13,22 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/procgroup"
 )
 
 // drainWait bounds reading the rest of a command's output once its process
 // group is gone; only a process that left the group (setsid) can hold the
 // pipe open longer, and it must not hold the step.
 const drainWait = 500 * time.Millisecond
+
+// GroupRecorder keeps a durable note of every process group a step or a
+// service starts until the group is gone, so that the next start of the
+// process can kill what a crash left running (procgroup.Journal in zof serve).
+type GroupRecorder interface {
+	// Record is called once the group's leader is started and before it is
+	// waited for; release is called once no member of the group is left.
+	Record(pgid int) (release func(), err error)
+}
 
 func (e *Executor) runCommand(ctx context.Context, s api.Step, in Input, sub *substituter) result {
 	c := s.Run
@@ -45,7 +55,7 @@ func (e *Executor) runCommand(ctx context.Context, s api.Step, in Input, sub *su
 	}
 
 	log := "$ " + firstLine(command) + "\n"
-	p, err := startGrouped(cmd)
+	p, err := startGrouped(cmd, e.opts.Groups)
 	if err != nil {
 		return failed(fmt.Sprintf("could not start the command with %s: %v", shell, err))
 	}
@@ -71,6 +81,7 @@ func (e *Executor) runCommand(ctx context.Context, s api.Step, in Input, sub *su
 		}
 	}
 	p.drain()
+	p.forget()
 	took := time.Since(start)
 	log += tail.String(in.Mask)
 	if !strings.HasSuffix(log, "\n") {
@@ -142,29 +153,55 @@ func firstLine(s string) string {
 // output goes through a pipe we own: grandchildren that keep the pipe open
 // cannot block Wait, and the output can be drained on our terms.
 type grouped struct {
-	cmd    *exec.Cmd
-	pgid   int
-	r      *os.File
-	exited chan error // receives cmd.Wait's result once
-	copied chan struct{}
+	cmd     *exec.Cmd
+	pgid    int
+	r       *os.File
+	exited  chan error // receives cmd.Wait's result once
+	copied  chan struct{}
+	release func() // removes the group's record; nil when not recorded
 }
 
-func startGrouped(cmd *exec.Cmd) (*grouped, error) {
+// startGrouped starts cmd as the leader of its own process group, which on
+// Linux dies with this process (procgroup.Start), and records the group with
+// rec (if any) before anything waits on it. A group that cannot be recorded
+// is killed at once: it could not be found again after a crash.
+func startGrouped(cmd *exec.Cmd, rec GroupRecorder) (*grouped, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = w, w
-	newGroup(cmd)
-	if err := cmd.Start(); err != nil {
+	if err := procgroup.Start(cmd); err != nil {
 		r.Close()
 		w.Close()
 		return nil, err
 	}
 	w.Close() // the child has its copy; EOF comes when every holder is gone
 	p := &grouped{cmd: cmd, pgid: cmd.Process.Pid, r: r, exited: make(chan error, 1), copied: make(chan struct{})}
+	if rec != nil {
+		// Not yet waited for: the leader, even if it already exited, is still
+		// there (a zombie) for the record to read its start time.
+		release, err := rec.Record(p.pgid)
+		if err != nil {
+			killGroup(p.pgid)
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			r.Close()
+			return nil, fmt.Errorf("%w; the command was stopped before it could do anything lasting", err)
+		}
+		p.release = release
+	}
 	go func() { p.exited <- cmd.Wait() }()
 	return p, nil
+}
+
+// forget removes the group's record once the whole group is gone (call it
+// after the group was terminated and the leader reaped). A group that
+// outlived its kill keeps its record, for the next start to kill.
+func (p *grouped) forget() {
+	if p.release != nil && !groupAlive(p.pgid) {
+		p.release()
+	}
 }
 
 // copyTo copies the output until EOF or until drain closes the pipe.

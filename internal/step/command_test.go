@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/eventually"
+	"github.com/zof-ai/zof-ci/internal/procgroup"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
@@ -264,6 +266,89 @@ func TestTailBuffer(t *testing.T) {
 // group and the group clean-up per run step.
 func BenchmarkRunStep(b *testing.B) {
 	ex := NewExecutor(ExecutorOptions{})
+	in := Input{Env: []string{"PATH=" + os.Getenv("PATH")}}
+	for b.Loop() {
+		if out := ex.Run(context.Background(), cmdStep("echo hi"), in); out.Status != api.StepPassed {
+			b.Fatal(out.Failure)
+		}
+	}
+}
+
+// fakeGroups is a GroupRecorder that remembers what it was told.
+type fakeGroups struct {
+	mu       sync.Mutex
+	recorded []int
+	released []int
+	err      error
+}
+
+var _ GroupRecorder = (*fakeGroups)(nil)
+
+func (f *fakeGroups) Record(pgid int) (func(), error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recorded = append(f.recorded, pgid)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if groupAlive(pgid) {
+			panic(fmt.Sprintf("group %d released while alive", pgid))
+		}
+		f.released = append(f.released, pgid)
+	}, nil
+}
+
+func TestRunStepGroupIsRecordedUntilGone(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pids")
+	groups := &fakeGroups{}
+	ex := NewExecutor(ExecutorOptions{KillGrace: 100 * time.Millisecond, Groups: groups})
+	// The shell's own pid is its group id; its background child outlives it until the clean-up.
+	out := ex.Run(context.Background(), cmdStep("echo $$ > "+pidFile+"; sleep 1000 & echo ok"), Input{Env: []string{"PATH=" + os.Getenv("PATH")}})
+	if out.Status != api.StepPassed {
+		t.Fatalf("got %s %v\n%s", out.Status, out.Failure, out.Output)
+	}
+	pids := readPIDs(t, pidFile)
+	if len(pids) != 1 {
+		t.Fatalf("pids %v", pids)
+	}
+	if diff := cmp.Diff([]int{pids[0]}, groups.recorded); diff != "" {
+		t.Errorf("recorded (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int{pids[0]}, groups.released); diff != "" {
+		t.Errorf("released (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunStepUnrecordableGroupIsStopped(t *testing.T) {
+	dir := t.TempDir()
+	groups := &fakeGroups{err: fmt.Errorf("recording process group: disk full")}
+	ex := NewExecutor(ExecutorOptions{Groups: groups})
+	out := ex.Run(context.Background(), cmdStep("sleep 1000 & sleep 1000"), Input{Dir: dir, Env: []string{"PATH=" + os.Getenv("PATH")}})
+	if out.Status != api.StepFailed || !strings.Contains(out.Failure.Message, "disk full; the command was stopped") {
+		t.Fatalf("got %s %v", out.Status, out.Failure)
+	}
+	if len(groups.recorded) != 1 {
+		t.Fatalf("recorded %v", groups.recorded)
+	}
+	// A group nobody could find after a crash must not run on.
+	if pgid := groups.recorded[0]; groupAlive(pgid) {
+		signalGroup(pgid, syscall.SIGKILL)
+		t.Errorf("group %d still runs", pgid)
+	}
+}
+
+// BenchmarkRunStepRecorded is BenchmarkRunStep with zof serve's journal: the
+// extra cost of recording the group in a file and removing the record.
+func BenchmarkRunStepRecorded(b *testing.B) {
+	j, err := procgroup.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	ex := NewExecutor(ExecutorOptions{Groups: j})
 	in := Input{Env: []string{"PATH=" + os.Getenv("PATH")}}
 	for b.Loop() {
 		if out := ex.Run(context.Background(), cmdStep("echo hi"), in); out.Status != api.StepPassed {

@@ -47,6 +47,7 @@ type ExecutorOptions struct {
 	MaxRedirects int           // redirects followed (DefaultMaxRedirects); negative follows none and checks the 3xx
 	KillGrace    time.Duration // SIGTERM → SIGKILL grace for run steps (DefaultKillGrace)
 	UserAgent    string        // default User-Agent of http steps (DefaultUserAgent)
+	Groups       GroupRecorder // records run steps' process groups while they run (zof serve); nil records nothing
 }
 
 // Executor runs steps. It is safe for concurrent use; its http.Client is

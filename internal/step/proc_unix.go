@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"strconv"
 	"syscall"
 	"time"
@@ -17,12 +16,6 @@ const shell = "/bin/sh"
 
 // groupPoll is how often a terminating process group is checked for exit.
 const groupPoll = 10 * time.Millisecond
-
-// newGroup puts the command in its own process group, so it and everything it
-// forks can be signalled at once.
-func newGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-}
 
 func signalGroup(pgid int, sig syscall.Signal) {
 	if pgid > 0 {

@@ -41,6 +41,7 @@ type ServiceOptions struct {
 	Mask      *secret.Masker // masks the output and error messages
 	Client    *http.Client   // probes readiness; nil uses a client of its own
 	KillGrace time.Duration  // SIGTERM → SIGKILL grace (DefaultServiceKillGrace)
+	Groups    GroupRecorder  // records the service's process group while it runs (zof serve); nil records nothing
 }
 
 // Service is a started system under test: a process group that Stop ends.
@@ -57,7 +58,7 @@ type Service struct {
 }
 
 // StartService starts serve.Command with /bin/sh -c in its own process group
-// and returns once it is ready: Ready (a path joined to baseURL, or a full
+// (which on Linux dies with this process) and returns once it is ready: Ready (a path joined to baseURL, or a full
 // URL) answers 2xx, or, without Ready, baseURL's host:port accepts a TCP
 // connection. It fails at once if the command exits first, and after
 // serve.Timeout (DefaultServeTimeout) if it never gets ready; either way no
@@ -96,7 +97,7 @@ func StartService(ctx context.Context, s api.Serve, baseURL string, opts Service
 	for _, k := range sortedKeys(s.Env) {
 		cmd.Env = append(cmd.Env, k+"="+s.Env[k])
 	}
-	p, err := startGrouped(cmd)
+	p, err := startGrouped(cmd, opts.Groups)
 	if err != nil {
 		return nil, fmt.Errorf("serve: could not start the command with %s: %w", shell, err)
 	}
@@ -222,6 +223,7 @@ func (s *Service) finish() {
 	_ = s.p.cmd.Process.Kill() // only matters where there are no process groups
 	<-s.done
 	s.p.drain()
+	s.p.forget()
 	s.log.flush()
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,8 +78,9 @@ func TestServiceReadyAndStop(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	serve, env := helperServe(t, "healthy", addr, pidFile)
 	var log syncBuffer
+	groups := &fakeGroups{}
 	svc, err := StartService(context.Background(), serve, "http://"+addr, ServiceOptions{
-		Env: env, Log: &log, Mask: secret.NewMasker([]string{"SECRET-TOKEN-1"}), KillGrace: time.Second,
+		Env: env, Log: &log, Mask: secret.NewMasker([]string{"SECRET-TOKEN-1"}), KillGrace: time.Second, Groups: groups,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +101,10 @@ func TestServiceReadyAndStop(t *testing.T) {
 		t.Error("the service still listens after Stop")
 	}
 	assertGone(t, pids)
+	// Recorded while it ran, released once the whole group was gone.
+	if want := []int{svc.p.pgid}; !slices.Equal(groups.recorded, want) || !slices.Equal(groups.released, want) {
+		t.Errorf("recorded %v, released %v; want %v both", groups.recorded, groups.released, want)
+	}
 	if got := log.String(); got != "helper up, token=***\n" {
 		t.Errorf("log %q", got)
 	}
