@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -59,7 +60,9 @@ type Policy struct {
 	MaxAttempts int
 	// Sleep waits d or until ctx ends (nil: a timer). Tests pass a fake clock's.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Now is the clock the deadline is compared with (nil: time.Now).
+	// Now is the clock the deadline is compared with (nil: time.Now; with Sleep replaced,
+	// a clock that starts now and moves only by what was slept, so a test that stubs the
+	// sleep out still sees the budget run out).
 	Now func() time.Time
 	// Random returns a uniform value in [0, n) for the jitter (nil: math/rand/v2).
 	Random func(n int64) int64
@@ -120,6 +123,9 @@ type Call struct {
 
 // Start begins a call under the policy with ctx's deadline (or the budget from now).
 func (p Policy) Start(ctx context.Context) *Call {
+	if p.Now == nil && p.Sleep != nil {
+		p.Now, p.Sleep = virtualClock(p.Sleep)
+	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		budget := p.Budget
@@ -129,6 +135,23 @@ func (p Policy) Start(ctx context.Context) *Call {
 		deadline = p.now().Add(budget)
 	}
 	return &Call{p: p, ctx: ctx, deadline: deadline}
+}
+
+// virtualClock is a clock that starts now and moves by what sleep was asked to wait.
+func virtualClock(sleep func(context.Context, time.Duration) error) (func() time.Time, func(context.Context, time.Duration) error) {
+	var mu sync.Mutex
+	t := time.Now()
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return t
+	}
+	return now, func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		t = t.Add(max(d, 0))
+		mu.Unlock()
+		return sleep(ctx, d)
+	}
 }
 
 // Attempts is how many attempts were reported with Next.

@@ -47,7 +47,10 @@ func pipeline(fake *gitlabtest.Fake) *cigitlab.Pipeline {
 		CommitSHA: "0123456789abcdef0123456789abcdef01234567", APIURL: fake.APIURL(), ServerURL: "https://gitlab.example.com"}
 }
 
-func fast() cigitlab.Retry { return cigitlab.Retry{Delay: time.Nanosecond} }
+// fast stubs the retry policy's waits out; its clock still moves by them.
+func fast() cigitlab.Retry {
+	return cigitlab.Retry{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
+}
 
 func TestNoteCreatedThenUpdatedInPlace(t *testing.T) {
 	fake := gitlabtest.New(t)
@@ -212,8 +215,8 @@ func TestCommitStatusDescriptionAndErrors(t *testing.T) {
 	if err := status.Report(context.Background(), res); err != nil {
 		t.Fatal(err)
 	}
-	if n := fake.Calls("POST", `.*/statuses/.*`); n != 2 {
-		t.Errorf("%d posts, want 2 (one retry of a 5xx)", n)
+	if n := fake.Calls("POST", `.*/statuses/.*`); n <= 2 {
+		t.Errorf("%d posts, want more than 2 (a 5xx is retried until the budget)", n)
 	}
 	if !strings.Contains(log.String(), "could not post the commit status") {
 		t.Errorf("log: %s", log.String())
