@@ -167,6 +167,7 @@ func runCommand() *command {
 			timeout, pollInterval                           time.Duration
 			noStream, supersede, detach                     bool
 			cancelOnInterrupt, cancelOnTimeout              bool
+			junitLocations                                  bool
 		)
 		fs.StringVar(&server, "server", "", "execution service URL (env ZOF_SERVER); empty: embedded engine")
 		fs.StringVar(&token, "token", "", "execution service token (env ZOF_TOKEN)")
@@ -174,6 +175,8 @@ func runCommand() *command {
 		fs.BoolVar(&noStream, "no-stream", false, "poll instead of streaming events (server runs)")
 		fs.DurationVar(&pollInterval, "poll-interval", 2*time.Second, "polling interval (server runs)")
 		fs.StringVar(&junit, "junit", "", "write JUnit XML to this path")
+		gitlabCI, _ := a.env.Lookup("GITLAB_CI")
+		fs.BoolVar(&junitLocations, "junit-locations", gitlabCI == "true", "add file and line attributes to JUnit testcases, read by GitLab and test-report actions but outside the Jenkins XSD (default: on in GitLab CI)")
 		fs.StringVar(&jsonPath, "json", "", "write the run result as JSON to this path")
 		fs.StringVar(&failOn, "fail-on", "", "comma-separated statuses that fail the gate: failed,blocked,cancelled,timeout (default: the suite's gate.fail_on)")
 		fs.BoolVar(&supersede, "supersede", false, "cancel older runs of the same concurrency group (server runs)")
@@ -206,6 +209,7 @@ func runCommand() *command {
 			Select:            sf.options(a),
 			Timeout:           timeout,
 			JUnit:             junit,
+			JUnitLocations:    junitLocations,
 			JSON:              jsonPath,
 			FailOn:            failOnList,
 			CancelOnInterrupt: cancelOnInterrupt,
