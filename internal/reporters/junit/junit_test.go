@@ -440,3 +440,35 @@ func TestLocations(t *testing.T) {
 		})
 	}
 }
+
+// TestLocationsWithSets: members of sets go into one suite per set, in order of first
+// appearance, after the run-level suite; the locations follow the members there.
+func TestLocationsWithSets(t *testing.T) {
+	res := reporttest.Failures(t)
+	run := res.Run
+	for i := range run.Members {
+		run.Members[i].Line = 100 + i
+		run.Members[i].Steps = nil // no failing step: the case's own line
+		if i%2 == 0 {
+			run.Members[i].Set = "release"
+		}
+	}
+	doc := junit.Build(res, nil, reporttest.Now())
+	junit.AddLocations(doc, res, nil)
+	want := map[string]int{}
+	for i := range run.Members {
+		want[report.DisplayName(&run.Members[i])] = run.Members[i].Line
+	}
+	n := 0
+	for _, s := range doc.Suites {
+		for _, c := range s.Cases {
+			n++
+			if c.Line != want[c.Name] || c.File != run.SuiteFile {
+				t.Errorf("%s in %s: %s:%d, want %s:%d", c.Name, s.Name, c.File, c.Line, run.SuiteFile, want[c.Name])
+			}
+		}
+	}
+	if n != len(run.Members) {
+		t.Errorf("%d testcases, want %d", n, len(run.Members))
+	}
+}
