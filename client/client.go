@@ -18,27 +18,27 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/retry"
 	"github.com/zof-ai/zof-ci/internal/sanitize"
 	"github.com/zof-ai/zof-ci/internal/wait"
 )
 
-// Limits and retry policy. Backoff is "full jitter" (a uniform wait in [0, min(cap, base·2ⁿ)),
-// AWS Architecture Blog, "Exponential Backoff And Jitter"), so many CI jobs retrying at once
-// do not hit a recovering server in lockstep.
+// Limits and retry policy. Every call retries a transient failure under the one policy of
+// internal/retry: full-jitter backoff between BackoffBase and BackoffCap (AWS Architecture
+// Blog, "Exponential Backoff And Jitter"), the server's Retry-After honoured, until the
+// context's deadline (retry.DefaultBudget when it has none). Only the deadline ends the
+// retrying, not a count of attempts.
 const (
-	// DefaultMaxRetries is how often a transient failure is retried after the first attempt.
-	DefaultMaxRetries = 4
 	// BackoffBase and BackoffCap bound the full-jitter wait between attempts.
-	BackoffBase = 250 * time.Millisecond
-	BackoffCap  = 8 * time.Second
+	BackoffBase = retry.DefaultBase
+	BackoffCap  = retry.DefaultCap
 	// MaxRetryAfter caps a server's Retry-After (429/503, RFC 9110 §10.2.3): a CI job
 	// should not sleep for an hour because a proxy said so; the deadline still rules.
-	MaxRetryAfter = 2 * time.Minute
+	MaxRetryAfter = retry.MaxRetryAfter
 	// RequestTimeout bounds one attempt of a unary call (not a stream).
 	RequestTimeout = 30 * time.Second
 	// MaxResponseBytes bounds a JSON response (a run with many members and step outputs,
@@ -62,8 +62,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// UserAgent is sent on every request (default "zof").
 	UserAgent string
-	// MaxRetries is how often a transient failure is retried (0: DefaultMaxRetries;
-	// negative: never).
+	// MaxRetries bounds how often a transient failure is retried (0: no bound but the
+	// context's deadline; negative: never).
 	MaxRetries int
 	// StreamSilence: see DefaultStreamSilence.
 	StreamSilence time.Duration
@@ -82,8 +82,11 @@ type Client struct {
 	token   string
 	hc      *http.Client
 	opts    Options
-	retries int
+	retries int // unbounded: until the deadline
 }
+
+// unbounded retries until the deadline.
+const unbounded = -1
 
 // New returns a client for the server at baseURL ("https://zof.example.com", optionally with a
 // path prefix) authenticating with token (may be empty for servers that need none).
@@ -121,7 +124,7 @@ func New(baseURL, token string, o Options) (*Client, error) {
 	retries := o.MaxRetries
 	switch {
 	case retries == 0:
-		retries = DefaultMaxRetries
+		retries = unbounded
 	case retries < 0:
 		retries = 0
 	}
@@ -130,8 +133,8 @@ func New(baseURL, token string, o Options) (*Client, error) {
 	return &Client{base: u, display: display.String(), token: token, hc: o.HTTPClient, opts: o, retries: retries}, nil
 }
 
-// WithRetries returns a copy of c that retries a transient failure n times (0: never); the
-// follower uses it to run its own loop, which lasts until the deadline.
+// WithRetries returns a copy of c that retries a transient failure at most n times (0: never);
+// the follower uses it to run its own loop, which lasts until the deadline.
 func (c *Client) WithRetries(n int) *Client {
 	cp := *c
 	cp.retries = max(n, 0)
@@ -150,17 +153,7 @@ func Sleep(ctx context.Context, d time.Duration) error { return wait.Sleep(ctx, 
 // Backoff is the full-jitter wait before retry number attempt (0-based): uniform in
 // [0, min(cap, base·2^attempt)). random(n) returns a value in [0, n); nil uses math/rand/v2.
 func Backoff(attempt int, base, cap time.Duration, random func(n int64) int64) time.Duration {
-	if random == nil {
-		random = rand.Int64N
-	}
-	ceil := cap
-	if attempt < 30 && base<<attempt < cap && base<<attempt > 0 {
-		ceil = base << attempt
-	}
-	if ceil <= 0 {
-		return 0
-	}
-	return time.Duration(random(int64(ceil)))
+	return retry.Backoff(attempt, base, cap, random)
 }
 
 // Error is a failed call: what was attempted, how the server answered, and the exit code.
@@ -251,32 +244,38 @@ type response struct {
 	header http.Header
 }
 
-// do runs a call with retries and decodes a JSON success into out.
+// policy is the retry policy of c's calls.
+func (c *Client) policy() retry.Policy {
+	p := retry.Policy{Sleep: c.opts.Sleep, Now: c.opts.Now, Random: c.opts.Random}
+	if c.retries != unbounded {
+		p.MaxAttempts = c.retries + 1
+	}
+	return p
+}
+
+// do runs a call under the retry policy and decodes a JSON success into out. A call that
+// may do its work twice is retried only when the request surely did not reach the handler.
 func (c *Client) do(ctx context.Context, cl call, out any) (*response, error) {
 	var last *Error
-	attempts := 0
-	for {
-		attempts++
-		resp, err := c.once(ctx, cl, out)
+	var resp *response
+	attempts, err := c.policy().Do(ctx, func(ctx context.Context) (retry.Decision, error) {
+		r, err := c.once(ctx, cl, out)
 		if err == nil {
-			return resp, nil
+			resp = r
+			return retry.Decision{}, nil
 		}
 		var e *Error
 		if !errors.As(err, &e) {
-			return nil, err
+			return retry.Decision{}, err
 		}
 		last = e
-		retryable := e.Temporary && (cl.safe || notDelivered(e))
-		if !retryable || attempts > c.retries || ctx.Err() != nil {
-			break
-		}
-		wait := Backoff(attempts-1, BackoffBase, BackoffCap, c.opts.Random)
-		if e.RetryAfter > 0 {
-			wait = e.RetryAfter
-		}
-		if err := c.opts.Sleep(ctx, wait); err != nil {
-			break
-		}
+		return retry.Decision{Retry: e.Temporary && (cl.safe || notDelivered(e)), After: e.RetryAfter}, err
+	})
+	if err == nil {
+		return resp, nil
+	}
+	if last == nil {
+		return nil, err
 	}
 	if ctx.Err() != nil {
 		// The caller gave up (an interrupt, its deadline): say so, not "unreachable".
@@ -469,25 +468,7 @@ func (c *Client) statusError(cl call, resp *http.Response) error {
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0
-		}
-		if n > int64(MaxRetryAfter/time.Second) {
-			return MaxRetryAfter
-		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), MaxRetryAfter)
-}
+func retryAfter(v string, now time.Time) time.Duration { return retry.RetryAfter(v, now) }
 
 var errTooLarge = errors.New("response too large")
 

@@ -17,21 +17,34 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/retry"
 )
 
 const testToken = "s3cr3t-token-value"
 
-// sleeps records the waits between attempts instead of sleeping.
+// testEpoch is where the fake clock starts.
+var testEpoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// sleeps records the waits between attempts instead of sleeping, and is the client's clock:
+// a wait moves it on.
 type sleeps struct {
 	mu sync.Mutex
 	d  []time.Duration
+	t  time.Time
 }
 
 func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	s.mu.Lock()
 	s.d = append(s.d, d)
+	s.t = s.t.Add(d)
 	s.mu.Unlock()
 	return ctx.Err()
+}
+
+func (s *sleeps) now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.t
 }
 
 func (s *sleeps) list() []time.Duration {
@@ -43,9 +56,10 @@ func (s *sleeps) list() []time.Duration {
 // newClient returns a client for srv that records its sleeps; the jitter is the maximum.
 func newClient(t *testing.T, srv *httptest.Server, o Options) (*Client, *sleeps) {
 	t.Helper()
-	sl := &sleeps{}
+	sl := &sleeps{t: testEpoch}
 	if o.Sleep == nil {
 		o.Sleep = sl.sleep
+		o.Now = sl.now
 	}
 	o.Random = func(n int64) int64 { return n - 1 }
 	c, err := New(srv.URL, testToken, o)
@@ -182,7 +196,7 @@ func TestFaults(t *testing.T) {
 	tests := []struct {
 		name     string
 		handler  func(n int, w http.ResponseWriter, r *http.Request)
-		call     func(c *Client) error
+		call     func(ctx context.Context, c *Client) error
 		code     ErrorKind
 		msg      []string
 		attempts int
@@ -193,7 +207,7 @@ func TestFaults(t *testing.T) {
 			handler: func(n int, w http.ResponseWriter, r *http.Request) {
 				writeProblem(w, api.Problem{Status: 401, Title: "Unauthorized"})
 			},
-			call:     func(c *Client) error { _, err := c.Get(context.Background(), "run_1"); return err },
+			call:     func(ctx context.Context, c *Client) error { _, err := c.Get(ctx, "run_1"); return err },
 			code:     KindUnauthorized,
 			msg:      []string{"the server refused the token (401): check --token / ZOF_TOKEN"},
 			attempts: 1,
@@ -203,7 +217,7 @@ func TestFaults(t *testing.T) {
 			handler: func(n int, w http.ResponseWriter, r *http.Request) {
 				writeProblem(w, api.Problem{Status: 403, Title: "Forbidden", Detail: "role viewer cannot cancel runs"})
 			},
-			call:     func(c *Client) error { _, err := c.Cancel(context.Background(), "run_1", ""); return err },
+			call:     func(ctx context.Context, c *Client) error { _, err := c.Cancel(ctx, "run_1", ""); return err },
 			code:     KindUnauthorized,
 			msg:      []string{"(403)", "may not cancel run run_1", "role viewer cannot cancel runs"},
 			attempts: 1,
@@ -213,7 +227,7 @@ func TestFaults(t *testing.T) {
 			handler: func(n int, w http.ResponseWriter, r *http.Request) {
 				writeProblem(w, api.Problem{Status: 404, Title: "Not Found"})
 			},
-			call:     func(c *Client) error { _, err := c.Get(context.Background(), "run_9"); return err },
+			call:     func(ctx context.Context, c *Client) error { _, err := c.Get(ctx, "run_9"); return err },
 			code:     KindInvalid,
 			msg:      []string{"run run_9 not found on http://127.0.0.1:", "(or it belongs to another tenant)"},
 			attempts: 1,
@@ -223,7 +237,7 @@ func TestFaults(t *testing.T) {
 			handler: func(n int, w http.ResponseWriter, r *http.Request) {
 				writeProblem(w, api.Problem{Status: 409, Title: "Conflict", Detail: "run run_1 is passed: a finished run cannot be cancelled", RunID: "run_1"})
 			},
-			call:     func(c *Client) error { _, err := c.Cancel(context.Background(), "run_1", "x"); return err },
+			call:     func(ctx context.Context, c *Client) error { _, err := c.Cancel(ctx, "run_1", "x"); return err },
 			code:     KindInvalid,
 			msg:      []string{"cancel run run_1: refused (409 Conflict): run run_1 is passed: a finished run cannot be cancelled"},
 			attempts: 1,
@@ -233,19 +247,21 @@ func TestFaults(t *testing.T) {
 			handler: func(n int, w http.ResponseWriter, r *http.Request) {
 				writeProblem(w, api.Problem{Status: 422, Title: "Unprocessable", Detail: "the idempotency key belongs to a different request", RunID: "run_7", Errors: []string{"cases differ"}})
 			},
-			call:     func(c *Client) error { _, _, err := c.Create(context.Background(), testRequest(), "k"); return err },
+			call:     func(ctx context.Context, c *Client) error { _, _, err := c.Create(ctx, testRequest(), "k"); return err },
 			code:     KindInvalid,
 			msg:      []string{"create a run: refused (422 Unprocessable Entity): the idempotency key belongs to a different request (run run_7)", "\n  cases differ"},
 			attempts: 1,
 		},
 		{
-			name:     "HTML 502 from a proxy, every time",
-			handler:  func(n int, w http.ResponseWriter, r *http.Request) { html502(w, r) },
-			call:     func(c *Client) error { _, err := c.Get(context.Background(), "run_1"); return err },
-			code:     KindUnavailable,
-			msg:      []string{"the execution service at http://127.0.0.1:", "could not be reached: get run run_1: the server answered 502 Bad Gateway with an HTML page (a proxy or load balancer answered, not zof serve) (after 5 attempts). Is zof serve running? Check --server / ZOF_SERVER"},
-			attempts: 5,
-			sleeps:   []time.Duration{BackoffBase - 1, 2*BackoffBase - 1, 4*BackoffBase - 1, 8*BackoffBase - 1},
+			name:    "HTML 502 from a proxy, every time",
+			handler: func(n int, w http.ResponseWriter, r *http.Request) { html502(w, r) },
+			call:    func(ctx context.Context, c *Client) error { _, err := c.Get(ctx, "run_1"); return err },
+			code:    KindUnavailable,
+			msg:     []string{"the execution service at http://127.0.0.1:", "could not be reached: get run run_1: the server answered 502 Bad Gateway with an HTML page (a proxy or load balancer answered, not zof serve) (after 7 attempts). Is zof serve running? Check --server / ZOF_SERVER"},
+			// Retried until the deadline, not a count: the doubling waits reach 7.75 s, and
+			// the last attempt is made just before the 15 s deadline.
+			attempts: 7,
+			sleeps:   []time.Duration{BackoffBase - 1, 2*BackoffBase - 1, 4*BackoffBase - 1, 8*BackoffBase - 1, 16*BackoffBase - 1, 15*time.Second - retry.FinalMargin - (31*BackoffBase - 5)},
 		},
 		{
 			name: "500 then 200",
@@ -256,7 +272,7 @@ func TestFaults(t *testing.T) {
 				}
 				writeJSON(w, 200, api.Run{ID: "run_1"})
 			},
-			call:     func(c *Client) error { _, err := c.Get(context.Background(), "run_1"); return err },
+			call:     func(ctx context.Context, c *Client) error { _, err := c.Get(ctx, "run_1"); return err },
 			attempts: 2,
 			sleeps:   []time.Duration{BackoffBase - 1},
 		},
@@ -266,10 +282,10 @@ func TestFaults(t *testing.T) {
 				w.Header().Set("Content-Type", "application/json")
 				io.WriteString(w, `{"id": "run_1", "status": `)
 			},
-			call:     func(c *Client) error { _, err := c.Get(context.Background(), "run_1"); return err },
+			call:     func(ctx context.Context, c *Client) error { _, err := c.Get(ctx, "run_1"); return err },
 			code:     KindUnavailable,
 			msg:      []string{"get run run_1: the server's answer is not the expected JSON"},
-			attempts: 5,
+			attempts: 7,
 		},
 		{
 			name: "plain text 200 (a captive portal)",
@@ -277,10 +293,10 @@ func TestFaults(t *testing.T) {
 				w.Header().Set("Content-Type", "text/plain")
 				io.WriteString(w, "please log in\x1b[31m")
 			},
-			call:     func(c *Client) error { _, err := c.List(context.Background(), ListOptions{}); return err },
+			call:     func(ctx context.Context, c *Client) error { _, err := c.List(ctx, ListOptions{}); return err },
 			code:     KindUnavailable,
 			msg:      []string{`list runs: the server answered 200 with text/plain "please log in" instead of JSON`},
-			attempts: 5,
+			attempts: 7,
 		},
 		{
 			name: "429 with Retry-After seconds",
@@ -292,12 +308,12 @@ func TestFaults(t *testing.T) {
 				}
 				writeJSON(w, 200, api.RunList{})
 			},
-			call:     func(c *Client) error { _, err := c.List(context.Background(), ListOptions{}); return err },
+			call:     func(ctx context.Context, c *Client) error { _, err := c.List(ctx, ListOptions{}); return err },
 			attempts: 2,
 			sleeps:   []time.Duration{3 * time.Second},
 		},
 		{
-			name: "503 with a Retry-After date, then a huge one is capped",
+			name: "503 with a Retry-After date, then one past the deadline: no waiting for nothing",
 			handler: func(n int, w http.ResponseWriter, r *http.Request) {
 				switch n {
 				case 1:
@@ -310,16 +326,18 @@ func TestFaults(t *testing.T) {
 					writeJSON(w, 200, api.Run{ID: "run_1"})
 				}
 			},
-			call:     func(c *Client) error { _, err := c.Get(context.Background(), "run_1"); return err },
-			attempts: 3,
-			sleeps:   []time.Duration{7 * time.Second, MaxRetryAfter},
+			call:     func(ctx context.Context, c *Client) error { _, err := c.Get(ctx, "run_1"); return err },
+			code:     KindUnavailable,
+			msg:      []string{"503 Service Unavailable", "(after 2 attempts)"},
+			attempts: 2,
+			sleeps:   []time.Duration{7 * time.Second},
 		},
 		{
 			name: "rerun is not retried after a 502: it may have started",
 			handler: func(n int, w http.ResponseWriter, r *http.Request) {
 				writeProblem(w, api.Problem{Status: 502, Title: "Bad Gateway"})
 			},
-			call:     func(c *Client) error { _, err := c.Rerun(context.Background(), "run_1"); return err },
+			call:     func(ctx context.Context, c *Client) error { _, err := c.Rerun(ctx, "run_1"); return err },
 			code:     KindUnavailable,
 			msg:      []string{"rerun run run_1: the server answered 502 Bad Gateway with a problem"},
 			attempts: 1,
@@ -333,7 +351,7 @@ func TestFaults(t *testing.T) {
 				}
 				writeJSON(w, 201, api.Run{ID: "run_2"})
 			},
-			call:     func(c *Client) error { _, err := c.Rerun(context.Background(), "run_1"); return err },
+			call:     func(ctx context.Context, c *Client) error { _, err := c.Rerun(ctx, "run_1"); return err },
 			attempts: 2,
 			sleeps:   []time.Duration{BackoffBase - 1},
 		},
@@ -342,10 +360,10 @@ func TestFaults(t *testing.T) {
 			handler: func(n int, w http.ResponseWriter, r *http.Request) {
 				http.NotFound(w, r)
 			},
-			call:     func(c *Client) error { _, err := c.List(context.Background(), ListOptions{}); return err },
+			call:     func(ctx context.Context, c *Client) error { _, err := c.List(ctx, ListOptions{}); return err },
 			code:     KindUnavailable,
 			msg:      []string{"404 Not Found", "(is --server the base URL of a zof server?)"},
-			attempts: 5,
+			attempts: 7,
 		},
 	}
 	for _, tt := range tests {
@@ -360,8 +378,11 @@ func TestFaults(t *testing.T) {
 				tt.handler(cur, w, r)
 			}))
 			defer srv.Close()
-			c, sl := newClient(t, srv, Options{Now: func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) }})
-			err := tt.call(c)
+			c, sl := newClient(t, srv, Options{})
+			// A 15 s deadline on the fake clock: persistent faults are retried until it.
+			ctx, cancel := context.WithDeadline(context.Background(), testEpoch.Add(15*time.Second))
+			defer cancel()
+			err := tt.call(ctx, c)
 			if got := kindOf(err); got != tt.code {
 				t.Errorf("kind %s (%v), want %s", got, err, tt.code)
 			}

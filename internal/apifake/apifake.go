@@ -31,6 +31,7 @@ type fault struct {
 	re     *regexp.Regexp
 	f      Fault
 	sticky bool
+	when   func(body []byte) bool // nil: every matching request
 }
 
 // Log holds the requests received and the faults to serve. Its zero value is ready.
@@ -46,7 +47,15 @@ type Log struct {
 func (l *Log) Fail(method, pathRE string, ft Fault, sticky bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.faults = append(l.faults, fault{method, regexp.MustCompile("^" + pathRE + "$"), ft, sticky})
+	l.faults = append(l.faults, fault{method, regexp.MustCompile("^" + pathRE + "$"), ft, sticky, nil})
+}
+
+// FailWhen serves ft, sticky, for every request to method and a path matching pathRE whose
+// body satisfies when (a completion with annotations, not the one-line one after it).
+func (l *Log) FailWhen(method, pathRE string, ft Fault, when func(body []byte) bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.faults = append(l.faults, fault{method, regexp.MustCompile("^" + pathRE + "$"), ft, true, when})
 }
 
 // Record logs the request (path as the fake matches it, body already read) and
@@ -57,7 +66,7 @@ func (l *Log) Record(r *http.Request, path string, body []byte, auth string) (Fa
 	defer l.mu.Unlock()
 	l.Requests = append(l.Requests, Request{Method: r.Method, Path: path, Query: r.URL.RawQuery, Body: body, Auth: auth})
 	for i, ft := range l.faults {
-		if ft.method == r.Method && ft.re.MatchString(path) {
+		if ft.method == r.Method && ft.re.MatchString(path) && (ft.when == nil || ft.when(body)) {
 			if !ft.sticky {
 				l.faults = append(l.faults[:i], l.faults[i+1:]...)
 			}

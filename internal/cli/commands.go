@@ -248,6 +248,8 @@ type runOptions struct {
 	Supersede      bool
 	Detach         bool
 	IdempotencyKey string
+	// JUnitLocations adds file and line to JUnit testcases; on by default in GitLab CI.
+	JUnitLocations bool
 }
 
 // serverOnlyFlags need --server: without one they would be silently ignored.
@@ -280,6 +282,8 @@ func newCmdRun(f *Factory, runF func(context.Context, *runOptions) error) *comma
 		fs.BoolVar(&o.Supersede, "supersede", false, "cancel older runs of the same concurrency group (server runs)")
 		fs.BoolVar(&o.Detach, "detach", false, "submit, print the run id, exit 0 (server runs)")
 		fs.StringVar(&o.IdempotencyKey, "idempotency-key", "", "override the idempotency key derived from the CI context (server runs)")
+		gitlabCI, _ := f.Env.Lookup("GITLAB_CI")
+		fs.BoolVar(&o.JUnitLocations, "junit-locations", gitlabCI == "true", "add file and line attributes to JUnit testcases, read by GitLab and test-report actions but outside the Jenkins XSD (default: on in GitLab CI)")
 	}
 	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
 		if err := noArgs(c, pos, ""); err != nil {
@@ -309,6 +313,7 @@ func newCmdRun(f *Factory, runF func(context.Context, *runOptions) error) *comma
 func runRun(ctx context.Context, o *runOptions) error {
 	opts := o.Follow.runner(o.IO, o.Env)
 	opts.Select = o.Select.runner(o.IO, o.Env)
+	opts.JUnitLocations = o.JUnitLocations
 	ciCtx := ci.Detect(o.Env.Lookup)
 	opts.CI = ciCtx
 	if ciCtx.Provider == ci.GitLab {

@@ -33,7 +33,9 @@ type RunOptions struct {
 	Select  SelectOptions
 	Timeout time.Duration
 	JUnit   string
-	JSON    string
+	// JUnitLocations adds file and line to the JUnit testcases (see package junit).
+	JUnitLocations bool
+	JSON           string
 	// FailOn overrides the suite's gate.fail_on.
 	FailOn []string
 	// CancelOnInterrupt cancels a remote run on SIGINT/SIGTERM (an embedded run always stops).
@@ -301,7 +303,7 @@ func writeReports(ctx context.Context, res *report.Result, con *console.Reporter
 		if f.path == "" {
 			continue
 		}
-		r, err := f.new(report.Options{Path: f.path, Mask: mask, Now: o.Now})
+		r, err := f.new(report.Options{Path: f.path, Mask: mask, Now: o.Now, JUnitLocations: o.JUnitLocations})
 		if err == nil {
 			err = r.Report(ctx, res)
 		}

@@ -121,7 +121,9 @@ func TestRemoteRunToVerdict(t *testing.T) {
 		"(random: no CI run identity, so every invocation starts a new run)",
 		"submitted run run_",
 		"✓ login passed",
-		"✗ cart failed at step 2 \"fail:total differs\": total differs",
+		"✗ cart failed at step 2 \"fail:total differs\"",
+		"cart step 2 \"fail:total differs\" failed (", // the step line says the failure, once
+		"): total differs\n",
 		"gate failed: 1 of 2 members failed: cart",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -12,7 +12,7 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
-	"github.com/zof-ai/zof-ci/internal/wait"
+	"github.com/zof-ai/zof-ci/internal/retry"
 )
 
 // DefaultBaseURL is GitHub.com's REST API; GitHub Enterprise Server sets
@@ -49,76 +49,68 @@ func NewClient(token, baseURL string, httpClient *http.Client) (*gh.Client, erro
 	return c, nil
 }
 
-// Waiting on GitHub's rate limits. A rate-limited request is retried once when
-// the limit resets within MaxRateLimitWait; later than that the caller gets
-// the error (the diff counts as unknown, a report degrades) instead of the job
-// sleeping toward its own timeout.
+// Retrying GitHub. Every call goes through internal/retry, the one policy of all of zof's
+// HTTP calls: full-jitter backoff, the server's own wait honoured, until the context's
+// deadline or, without one, MaxWait. A rate limit that resets later than that is not waited
+// for: the caller gets the error at once (the diff counts as unknown, a report degrades)
+// instead of the job sleeping toward its own timeout.
 const (
-	// DefaultMaxRateLimitWait bounds the wait for a rate limit to reset.
+	// DefaultMaxRateLimitWait bounds the retrying of a call whose context has no deadline.
 	DefaultMaxRateLimitWait = 60 * time.Second
-	// serverErrorDelay is the pause before the one retry of a 5xx.
-	serverErrorDelay = 2 * time.Second
 	// resetSlack is added to a reset time: GitHub's clock and ours differ a little.
 	resetSlack = time.Second
 )
 
-// Retry retries a GitHub request once on a rate limit (403 with
-// X-RateLimit-Remaining: 0, a secondary limit, or 429, honouring Retry-After
-// and X-RateLimit-Reset) or a 5xx. Its zero value is ready to use.
+// Retry retries a GitHub request on a rate limit (403 with X-RateLimit-Remaining: 0, a
+// secondary limit, or 429, honouring Retry-After and X-RateLimit-Reset) or a 5xx, under the
+// policy of internal/retry. Its zero value is ready to use.
 type Retry struct {
-	// MaxWait bounds the wait for a rate limit; 0 means DefaultMaxRateLimitWait.
+	// MaxWait bounds the retrying when the context has no deadline; 0 means
+	// DefaultMaxRateLimitWait.
 	MaxWait time.Duration
-	// Sleep waits d or until ctx is done (nil: a timer). Tests replace it.
+	// Sleep waits d or until ctx is done (nil: a timer). Tests replace it; with Now nil,
+	// the policy's clock then moves by what was slept (see retry.Policy.Now).
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Now is the clock X-RateLimit-Reset is compared with (nil: time.Now).
+	// Now is the clock X-RateLimit-Reset and the deadline are compared with (nil: time.Now).
 	Now func() time.Time
 }
 
-// Do calls op, and once more after a wait if it failed with a rate limit that
-// resets soon enough or with a server error.
+// Do calls op until it succeeds, fails in a way retrying cannot fix, or the policy gives up;
+// it returns op's last error.
 func (r Retry) Do(ctx context.Context, op func() (*gh.Response, error)) error {
-	_, err := op()
-	if err == nil {
-		return nil
+	now := r.Now
+	if now == nil {
+		now = time.Now
 	}
-	wait, retry := r.retryAfter(err)
-	if !retry {
-		return err
-	}
-	if serr := r.sleep(ctx, wait); serr != nil {
-		return fmt.Errorf("%w (gave up waiting to retry: %v)", err, serr)
-	}
-	_, err = op()
+	_, err := r.policy().Do(ctx, func(context.Context) (retry.Decision, error) {
+		_, err := op()
+		if err == nil {
+			return retry.Decision{}, nil
+		}
+		return r.decide(err, now()), err
+	})
 	return err
 }
 
-func (r Retry) retryAfter(err error) (time.Duration, bool) {
-	if IsRateLimited(err) {
-		now := time.Now()
-		if r.Now != nil {
-			now = r.Now()
-		}
-		wait, known := RateLimitWait(err, now)
-		if !known {
-			wait = serverErrorDelay
-		}
-		max := r.MaxWait
-		if max <= 0 {
-			max = DefaultMaxRateLimitWait
-		}
-		return wait, wait <= max
+// policy is the retry policy with r's clock.
+func (r Retry) policy() retry.Policy {
+	budget := r.MaxWait
+	if budget <= 0 {
+		budget = DefaultMaxRateLimitWait
 	}
-	if s := StatusCode(err); s >= 500 && s != http.StatusNotImplemented {
-		return serverErrorDelay, true
-	}
-	return 0, false
+	return retry.Policy{Budget: budget, Sleep: r.Sleep, Now: r.Now}
 }
 
-func (r Retry) sleep(ctx context.Context, d time.Duration) error {
-	if r.Sleep != nil {
-		return r.Sleep(ctx, d)
+// decide says whether a failed GitHub call may pass when tried again, and after how long.
+func (r Retry) decide(err error, now time.Time) retry.Decision {
+	if IsRateLimited(err) {
+		wait, _ := RateLimitWait(err, now)
+		return retry.Decision{Retry: true, After: wait}
 	}
-	return wait.Sleep(ctx, d)
+	if s := StatusCode(err); s >= 500 && s != http.StatusNotImplemented {
+		return retry.Decision{Retry: true}
+	}
+	return retry.Decision{}
 }
 
 // response is the HTTP response behind a go-github error, or nil.

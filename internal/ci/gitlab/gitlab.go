@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	gl "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/zof-ai/zof-ci/internal/retry"
 )
 
 // PipelineKind is what started a pipeline.
@@ -176,28 +179,33 @@ func (p *Pipeline) GitRange() (base, head string, ok bool) {
 // requestTimeout bounds one API request.
 const requestTimeout = 30 * time.Second
 
-// Retry says how the client retries a 429 or 5xx: once, after the server's
-// RateLimit-Reset / Retry-After if that is within MaxWait, else not at all.
+// Retry tunes how the client retries a 429, a 5xx or a refused connection. Every request
+// goes through internal/retry, the one policy of all of zof's HTTP calls: full-jitter
+// backoff, GitLab's Retry-After / RateLimit-Reset honoured, until the context's deadline or,
+// without one, MaxWait. A rate limit that resets later than that is not waited for.
 type Retry struct {
-	// MaxWait bounds the wait for a rate limit (0: DefaultMaxRateLimitWait).
+	// MaxWait bounds the retrying when the context has no deadline (0:
+	// DefaultMaxRateLimitWait).
 	MaxWait time.Duration
-	// Delay is the pause before retrying a 5xx (0: serverErrorDelay; tests
-	// pass a nanosecond).
+	// Delay, when set, is both the base and the cap of the backoff (tests pass a
+	// nanosecond; 0: the policy's defaults).
 	Delay time.Duration
+	// Sleep waits d or until ctx is done (nil: a timer); with Now nil, the policy's clock
+	// then moves by what was slept (see retry.Policy.Now).
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
 }
 
-// Retry defaults.
-const (
-	DefaultMaxRateLimitWait = 60 * time.Second
-	serverErrorDelay        = 2 * time.Second
-)
+// DefaultMaxRateLimitWait bounds the retrying of a request whose context has no deadline.
+const DefaultMaxRateLimitWait = 60 * time.Second
 
 // NewClient returns a client-go client for a token with `api` scope (a
 // personal, project or group access token, sent as PRIVATE-TOKEN) against
-// baseURL (CI_API_V4_URL; client-go adds /api/v4 when missing). The client
-// retries at most once (see Retry) instead of client-go's five times, so a
-// report never holds a job for long.
-func NewClient(token, baseURL string, httpClient *http.Client, retry Retry) (*gl.Client, error) {
+// baseURL (CI_API_V4_URL; client-go adds /api/v4 when missing). Retrying is
+// done below client-go by retry.Transport, client-go's own (go-retryablehttp's
+// count of five) is off, so there is one policy.
+func NewClient(token, baseURL string, httpClient *http.Client, r Retry) (*gl.Client, error) {
 	if token == "" {
 		return nil, errors.New("no GitLab token: set ZOF_GITLAB_TOKEN to a token with api scope (CI_JOB_TOKEN cannot read merge request diffs or post notes and statuses)")
 	}
@@ -208,42 +216,49 @@ func NewClient(token, baseURL string, httpClient *http.Client, retry Retry) (*gl
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: requestTimeout}
 	}
-	maxWait := retry.MaxWait
-	if maxWait <= 0 {
-		maxWait = DefaultMaxRateLimitWait
+	budget := r.MaxWait
+	if budget <= 0 {
+		budget = DefaultMaxRateLimitWait
 	}
-	delay := retry.Delay
-	if delay <= 0 {
-		delay = serverErrorDelay
+	now := r.Now
+	if now == nil {
+		now = time.Now
 	}
-	check := func(ctx context.Context, resp *http.Response, err error) (bool, error) {
-		if ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		if err != nil || resp == nil {
-			return false, nil // client-go's own checks are for idempotent methods; one try is enough here
-		}
-		if resp.StatusCode == http.StatusTooManyRequests {
-			w, known := rateLimitWait(resp, time.Now())
-			return !known || w <= maxWait, nil
-		}
-		return resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented, nil
+	hc := *httpClient
+	hc.Transport = &retry.Transport{
+		Base:   httpClient.Transport,
+		Policy: retry.Policy{Base: r.Delay, Cap: r.Delay, Budget: budget, Sleep: r.Sleep, Now: r.Now},
+		Classify: func(req *http.Request, resp *http.Response, err error) retry.Decision {
+			return classify(req, resp, err, now())
+		},
 	}
-	backoff := func(_, _ time.Duration, _ int, resp *http.Response) time.Duration {
-		if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
-			if w, known := rateLimitWait(resp, time.Now()); known {
-				return min(w, maxWait)
-			}
-		}
-		return delay
-	}
+	never := func(context.Context, *http.Response, error) (bool, error) { return false, nil }
 	return gl.NewClient(token,
 		gl.WithBaseURL(baseURL),
-		gl.WithHTTPClient(httpClient),
-		gl.WithCustomRetryMax(1),
-		gl.WithCustomRetry(check),
-		gl.WithCustomBackoff(backoff),
+		gl.WithHTTPClient(&hc),
+		gl.WithCustomRetryMax(0),
+		gl.WithCustomRetry(never),
 	)
+}
+
+// classify says whether a GitLab answer may pass when tried again: a 429 (after GitLab's
+// wait), a 5xx other than 501, or no answer at all; a request that may have done its work
+// (a POST that got no answer) only when the connection was refused.
+func classify(req *http.Request, resp *http.Response, err error, now time.Time) retry.Decision {
+	if err != nil {
+		if req.Context().Err() != nil {
+			return retry.Decision{}
+		}
+		var op *net.OpError
+		refused := errors.As(err, &op) && op.Op == "dial"
+		idempotent := req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodPut || req.Method == http.MethodDelete
+		return retry.Decision{Retry: refused || idempotent}
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		w, _ := rateLimitWait(resp, now)
+		return retry.Decision{Retry: true, After: w}
+	}
+	return retry.Decision{Retry: resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented}
 }
 
 // rateLimitWait reads Retry-After (seconds) or RateLimit-Reset (epoch
@@ -251,9 +266,7 @@ func NewClient(token, baseURL string, httpClient *http.Client, retry Retry) (*gl
 // (https://docs.gitlab.com/security/rate_limits/#headers).
 func rateLimitWait(resp *http.Response, now time.Time) (time.Duration, bool) {
 	if v := resp.Header.Get("Retry-After"); v != "" {
-		if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-			return time.Duration(s) * time.Second, true
-		}
+		return retry.RetryAfter(v, now), true
 	}
 	if v := resp.Header.Get("RateLimit-Reset"); v != "" {
 		if s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {

@@ -16,7 +16,7 @@
 //	HH:MM:SS ▸ MEMBER running
 //	HH:MM:SS ↻ MEMBER retrying (attempt N): FAILURE        (a new attempt after a failed one)
 //	HH:MM:SS ✓ MEMBER passed (DURATION)[, flaky: passed on attempt N]
-//	HH:MM:SS ✗ MEMBER failed at step N "STEP": MESSAGE     (or "failed: REASON" without a failing step)
+//	HH:MM:SS ✗ MEMBER failed at step N "STEP"[: MESSAGE]   (MESSAGE only when no step line said it; "failed: REASON" without a failing step)
 //	HH:MM:SS ✗ MEMBER Failed (Blocked)[: REASON]
 //	HH:MM:SS ■ MEMBER cancelled during step N "STEP"[: REASON]   (or "cancelled before it started")
 //	HH:MM:SS   MEMBER step N "STEP" STATUS[ (DURATION)][: MESSAGE]   (steps that finished: passed, failed, skipped, cancelled)
@@ -91,6 +91,15 @@ type Reporter struct {
 	drawn int      // lines of the TTY block on screen now
 	last  []string // the block on screen, redrawn under a notice
 	err   error
+	// said holds the step failures already printed on a plain step line (member, attempt,
+	// step), so the member's failed line does not print the same message again.
+	said map[stepKey]bool
+}
+
+// stepKey names one step of one attempt of a member.
+type stepKey struct {
+	member        string
+	attempt, step int
 }
 
 var _ report.Live = (*Reporter)(nil)
@@ -213,6 +222,10 @@ func (r *Reporter) plain(run *api.Run, e api.Event) []string {
 		}
 		if e.StepStatus == api.StepFailed && s.Failure != nil {
 			l += ": " + firstLine(r.mask, s.Failure.Message)
+			if r.said == nil {
+				r.said = map[stepKey]bool{}
+			}
+			r.said[stepKey{m.ID, m.Attempt, e.Step}] = true
 		}
 		return []string{l}
 	case api.EventLog:
@@ -258,7 +271,10 @@ func (r *Reporter) memberLine(m *api.Member, e api.Event) string {
 		}
 		l := fmt.Sprintf("%s %s failed at step %d %q", r.sym("✗"), id, n, line(s.Name))
 		if s.Failure != nil {
-			l += reasonSuffix(firstLine(r.mask, s.Failure.Message))
+			if !r.said[stepKey{m.ID, m.Attempt, n}] {
+				// The step's own line did not say it (TTY mode prints no step lines).
+				l += reasonSuffix(firstLine(r.mask, s.Failure.Message))
+			}
 		} else {
 			l += reasonSuffix(line(m.Reason))
 		}

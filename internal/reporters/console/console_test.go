@@ -142,8 +142,8 @@ func TestLiveLines(t *testing.T) {
 			"03:04:05 ✓ login passed (120ms)",
 			"03:04:05   checkout/eur step 2 \"create cart\" failed (85ms): status: expected 201, got 500",
 			"03:04:05   checkout/eur step 3 \"pay\" skipped",
-			"03:04:05 ✗ checkout/eur failed at step 2 \"create cart\": status: expected 201, got 500",
-			"03:04:05 ✗ contract-tests failed at step 1 \"run: go test ./api/...\": command exited with code 1",
+			"03:04:05 ✗ checkout/eur failed at step 2 \"create cart\"",
+			"03:04:05 ✗ contract-tests failed at step 1 \"run: go test ./api/...\"",
 			"03:04:05 run r-0001 Failed",
 		}},
 		{"flaky", reporttest.Flaky(t), []string{
@@ -247,5 +247,53 @@ func TestWriteErrorIsReportedOnce(t *testing.T) {
 func TestNeedsOut(t *testing.T) {
 	if _, err := console.New(report.Options{}); err == nil {
 		t.Error("New without Out succeeded")
+	}
+}
+
+// TestEachFactOnce: in a GitHub Actions log each fact is printed once per place. A failed
+// step's message: once live (the step line; the member's line does not repeat it), once in
+// the summary block (the failure line; expected, got and output are in the folded step log
+// only). A blocked run's shared reason: once live per member as it happens and once in the
+// summary (the section title, not the run line nor every member's line).
+func TestEachFactOnce(t *testing.T) {
+	sc := map[string]*report.Result{}
+	for _, s := range reporttest.Scenarios(t) {
+		sc[s.Name] = s.Result
+	}
+	split := func(out string) (live, summary, fold string) {
+		i := strings.Index(out, "\nRun ")
+		if i < 0 {
+			t.Fatalf("no summary in:\n%s", out)
+		}
+		live, rest := out[:i], out[i:]
+		for {
+			a := strings.Index(rest, "::group::")
+			if a < 0 {
+				break
+			}
+			b := strings.Index(rest[a:], "::endgroup::")
+			fold += rest[a : a+b]
+			rest = rest[:a] + rest[a+b+len("::endgroup::"):]
+		}
+		return live, rest, fold
+	}
+	live, summary, fold := split(follow(t, report.Options{GitHubActions: true}, sc["failed"]))
+	msg := "status: expected 201, got 500"
+	if n := strings.Count(live, msg); n != 1 {
+		t.Errorf("live: %q %d times, want 1:\n%s", msg, n, live)
+	}
+	if n := strings.Count(summary, msg); n != 1 {
+		t.Errorf("summary: %q %d times, want 1:\n%s", msg, n, summary)
+	}
+	if n := strings.Count(summary, "500 Internal Server Error"); n != 0 {
+		t.Errorf("summary repeats the folded step log's values %d times:\n%s", n, summary)
+	}
+	if !strings.Contains(fold, "500 Internal Server Error") {
+		t.Errorf("the fold lost the actual value:\n%s", fold)
+	}
+	_, summary, _ = split(follow(t, report.Options{GitHubActions: true}, sc["blocked"]))
+	reason := "waited 10m0s for exclusive environment staging"
+	if n := strings.Count(summary, reason); n != 1 {
+		t.Errorf("summary: the blocked reason %d times, want 1:\n%s", n, summary)
 	}
 }

@@ -21,13 +21,6 @@ func (r *Reporter) summary(res *report.Result) string {
 
 	s.blank()
 	head := fmt.Sprintf("Run %s %s · %s on %s · %s", line(run.ID), run.Status.Display(), line(run.Project), line(run.Environment), report.FormatDuration(run.Duration(now)))
-	if run.Reason != "" {
-		head += " · " + line(run.Reason)
-	}
-	s.text(head)
-	if run.URL != "" {
-		s.text("  " + line(run.URL))
-	}
 
 	var failed, blocked, cancelled, skipped, unfinished, flaky []*api.Member
 	for i := range run.Members {
@@ -49,6 +42,16 @@ func (r *Reporter) summary(res *report.Result) string {
 		}
 	}
 
+	// The run's reason is said by the member sections when there are some (a blocked
+	// run's reason is each blocked member's): then the run line does not repeat it.
+	if run.Reason != "" && len(failed)+len(blocked)+len(cancelled) == 0 {
+		head += " · " + line(run.Reason)
+	}
+	s.text(head)
+	if run.URL != "" {
+		s.text("  " + line(run.URL))
+	}
+
 	if len(failed) > 0 {
 		s.blank()
 		s.text(fmt.Sprintf("Failed (%d):", len(failed)))
@@ -60,7 +63,16 @@ func (r *Reporter) summary(res *report.Result) string {
 			}
 		}
 	}
-	s.list("Failed (Blocked)", blocked, func(m *api.Member) string {
+	// Members blocked for the same reason (an exclusive environment held, a queue timeout)
+	// are listed under it once, not with it on every line.
+	blockedTitle, common := "Failed (Blocked)", sharedReason(blocked)
+	if common != "" {
+		blockedTitle += ": " + line(common) + ";"
+	}
+	s.list(blockedTitle, blocked, func(m *api.Member) string {
+		if common != "" {
+			return fmt.Sprintf("%s %s", r.sym("✗"), line(m.ID))
+		}
 		return fmt.Sprintf("%s %s%s", r.sym("✗"), line(m.ID), reasonSuffix(line(m.Reason)))
 	})
 	s.list("Cancelled", cancelled, func(m *api.Member) string {
@@ -141,18 +153,21 @@ func (r *Reporter) failedDetail(s *summaryWriter, run *api.Run, m *api.Member) {
 	if m.Attempt > 1 {
 		s.text(fmt.Sprintf("    attempts: %d", m.Attempt))
 	}
+	// In GitHub Actions the folded step log below has the expected and actual values and
+	// the output: the block keeps the failure line, so each is printed once.
+	folded := r.opts.GitHubActions
 	if st != nil && st.Failure != nil {
 		s.text("    failure:  " + hang(report.Clean(r.mask, st.Failure.Message)))
-		if st.Failure.Expected != "" {
+		if !folded && st.Failure.Expected != "" {
 			s.text("    expected: " + hang(report.Clean(r.mask, st.Failure.Expected)))
 		}
-		if st.Failure.Actual != "" {
+		if !folded && st.Failure.Actual != "" {
 			s.text("    got:      " + hang(report.Clean(r.mask, st.Failure.Actual)))
 		}
 	} else if m.Reason != "" {
 		s.text("    reason:   " + hang(report.Clean(r.mask, m.Reason)))
 	}
-	if st != nil {
+	if st != nil && !folded {
 		if tail, cut := report.Tail(report.Clean(r.mask, st.Output), outputTailLines); tail != "" {
 			if cut > 0 {
 				s.text(fmt.Sprintf("    output (last %d lines of %d):", outputTailLines, outputTailLines+cut))
@@ -258,6 +273,19 @@ func (s *summaryWriter) text(t string) {
 }
 
 // list writes a titled list of one line per member, capped at maxListed.
+// sharedReason is the reason every member has, when there are several and it is the same.
+func sharedReason(ms []*api.Member) string {
+	if len(ms) < 2 || ms[0].Reason == "" {
+		return ""
+	}
+	for _, m := range ms[1:] {
+		if m.Reason != ms[0].Reason {
+			return ""
+		}
+	}
+	return ms[0].Reason
+}
+
 func (s *summaryWriter) list(title string, ms []*api.Member, f func(*api.Member) string) {
 	if len(ms) == 0 {
 		return

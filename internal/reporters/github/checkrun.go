@@ -24,8 +24,10 @@ const (
 	// annotations, you have to make multiple requests to the Update a check
 	// run endpoint."
 	MaxAnnotationsPerRequest = 50
-	// MaxOutputChars: output.summary and output.text, "Maximum length: 65535 characters".
-	MaxOutputChars = 65535
+	// MaxOutputBytes: output.summary and output.text. The reference says "Maximum length:
+	// 65535 characters", but GitHub counts bytes: a longer multi-byte text is refused
+	// with 422 "text exceeds a maximum bytesize of 65535".
+	MaxOutputBytes = 65535
 	// MaxAnnotationTitleChars: annotation title, "The maximum size is 255 characters".
 	MaxAnnotationTitleChars = 255
 	// MaxAnnotationMessageBytes: annotation message and raw_details, "The maximum size is 64 KB".
@@ -48,7 +50,7 @@ const CheckRunName = "github-check"
 
 // CheckName is the check run's name: "Zof · <project> · <environment>".
 func CheckName(m *secret.Masker, run *api.Run) string {
-	return ReplaceNonBMP("Zof · " + report.Line(m, run.Project) + " · " + report.Line(m, run.Environment))
+	return "Zof · " + report.Line(m, run.Project) + " · " + report.Line(m, run.Environment)
 }
 
 // CheckRun is one check run per run on the pull request's head commit: created
@@ -126,7 +128,7 @@ func (c *CheckRun) Start(ctx context.Context, run *api.Run) error {
 		StartedAt:  &gh.Timestamp{Time: c.now()},
 		Output: &gh.CheckRunOutput{
 			Title:   gh.String("Running"),
-			Summary: gh.String(ReplaceNonBMP(startSummary(c.Mask, run))),
+			Summary: gh.String(FitOutput(startSummary(c.Mask, run))),
 		},
 	}
 	if u := report.Line(c.Mask, run.URL); isHTTP(u) {
@@ -274,10 +276,52 @@ func (c *CheckRun) Report(ctx context.Context, res *report.Result) error {
 				msg += ": annotations go to the log instead"
 			}
 			c.notice(msg)
+			c.completeMinimal(ctx, res, name, conclusion, completed)
 		}
 		return fallback()
 	}
 	return nil
+}
+
+// completeMinimal completes the check run with the conclusion and a one-line summary with
+// the run's link, after the full completion failed (a 422, a 5xx after retries): whatever
+// the reason, no check run is left in_progress. A check run already completed by the first
+// request (an annotation batch failed later) is completed again with the same conclusion,
+// which changes nothing that matters.
+func (c *CheckRun) completeMinimal(ctx context.Context, res *report.Result, name, conclusion string, completed *gh.Timestamp) {
+	_, status := headline(res)
+	title := status
+	if res.Verdict != "" {
+		title = report.Line(c.Mask, res.Verdict)
+	}
+	summary := title + "."
+	if u := runURL(res); u != "" {
+		summary += " The whole result: " + u
+	}
+	out := &gh.CheckRunOutput{Title: gh.String(truncateRunes(title, 1000, "…")), Summary: gh.String(FitOutput(summary))}
+	err := c.Retry.Do(ctx, func() (*gh.Response, error) {
+		if c.id == 0 {
+			opts := gh.CreateCheckRunOptions{Name: name, HeadSHA: c.HeadSHA, Status: gh.String("completed"), Conclusion: gh.String(conclusion), CompletedAt: completed, Output: out}
+			if res.Run != nil {
+				opts.ExternalID = gh.String(res.Run.ID)
+				if u := report.Line(c.Mask, res.Run.URL); isHTTP(u) {
+					opts.DetailsURL = gh.String(u)
+				}
+			}
+			cr, resp, err := c.Client.Checks.CreateCheckRun(ctx, c.Owner, c.Repo, opts)
+			if err == nil {
+				c.id = cr.GetID()
+			}
+			return resp, err
+		}
+		_, resp, err := c.Client.Checks.UpdateCheckRun(ctx, c.Owner, c.Repo, c.id, gh.UpdateCheckRunOptions{
+			Name: name, Status: gh.String("completed"), Conclusion: gh.String(conclusion), CompletedAt: completed, Output: out,
+		})
+		return resp, err
+	})
+	if err != nil {
+		c.notice(fmt.Sprintf("could not complete the check run either (%s)", report.Line(c.Mask, err.Error())))
+	}
 }
 
 // Conclusion maps the result to a check run conclusion: the run's status,
@@ -310,26 +354,25 @@ func Conclusion(res *report.Result) string {
 }
 
 // output is the check run's title, summary (the step summary's markdown) and
-// text (each failure with its step log), each within 65,535 characters and
-// free of characters outside the BMP.
+// text (each failure with its step log), each within 65,535 bytes.
 func (c *CheckRun) output(res *report.Result, suite string) *gh.CheckRunOutput {
 	_, status := headline(res)
 	title := status
 	if res.Verdict != "" {
 		title = report.Line(c.Mask, res.Verdict)
 	}
-	note := "\n\n_Truncated at GitHub's 65,535-character limit."
+	note := "\n\n_Truncated at GitHub's 65,535-byte limit."
 	if u := runURL(res); u != "" {
 		note += " The whole result: " + u
 	}
 	note += "_\n"
 	summary := Markdown(res, MarkdownOptions{Mask: c.Mask, Now: c.Now, BlobBase: c.BlobBase, SuiteFile: suite})
 	out := &gh.CheckRunOutput{
-		Title:   gh.String(truncateRunes(ReplaceNonBMP(title), 1000, "…")),
-		Summary: gh.String(truncateRunes(ReplaceNonBMP(summary), MaxOutputChars, note)),
+		Title:   gh.String(truncateRunes(title, 1000, "…")),
+		Summary: gh.String(truncateBytes(summary, MaxOutputBytes, note)),
 	}
 	if text := details(res.Run, c.Mask, suite); text != "" {
-		out.Text = gh.String(truncateRunes(ReplaceNonBMP(text), MaxOutputChars, note))
+		out.Text = gh.String(truncateBytes(text, MaxOutputBytes, note))
 	}
 	return out
 }
@@ -371,11 +414,11 @@ func annotations(fs []failure, suite string) []*gh.CheckRunAnnotation {
 			StartLine:       gh.Int(line),
 			EndLine:         gh.Int(line),
 			AnnotationLevel: gh.String("failure"),
-			Title:           gh.String(truncateRunes(ReplaceNonBMP(f.Title), MaxAnnotationTitleChars, "…")),
-			Message:         gh.String(truncateBytes(ReplaceNonBMP(f.Message), MaxAnnotationMessageBytes, "\n… (truncated)")),
+			Title:           gh.String(truncateRunes(f.Title, MaxAnnotationTitleChars, "…")),
+			Message:         gh.String(truncateBytes(f.Message, MaxAnnotationMessageBytes, "\n… (truncated)")),
 		}
 		if f.Details != "" {
-			a.RawDetails = gh.String(truncateBytes(ReplaceNonBMP(f.Details), MaxAnnotationMessageBytes, "\n… (truncated)"))
+			a.RawDetails = gh.String(truncateBytes(f.Details, MaxAnnotationMessageBytes, "\n… (truncated)"))
 		}
 		out = append(out, a)
 	}

@@ -2,6 +2,7 @@ package github
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -336,17 +338,19 @@ func TestCheckRunEmojiAndNewlines(t *testing.T) {
 		t.Fatal(err)
 	}
 	if log.Len() != 0 {
-		t.Fatalf("fell back (the fake refuses non-BMP text):\n%s", log.String())
+		t.Fatalf("fell back:\n%s", log.String())
 	}
+	// Emoji are sent as they are (no GitHub source says the Checks API refuses them);
+	// newlines in names become spaces.
 	stored := fake.Only(t)
 	a := stored.Annotations[0]
-	if a.Title != "pay \uFFFD with card [eur \uFFFD\uFFFD]" {
+	if a.Title != "pay 💳 with card [eur 🇪🇺]" {
 		t.Errorf("title %q", a.Title)
 	}
-	if !strings.HasPrefix(a.Message, "step 1 \"charge \uFFFD it\" failed: expected \uFFFD\nline two") {
+	if !strings.HasPrefix(a.Message, "step 1 \"charge 🙂 it\" failed: expected 💰\nline two") {
 		t.Errorf("message %q", a.Message)
 	}
-	if stored.Name != "Zof · shop \uFFFD · staging" {
+	if stored.Name != "Zof · shop 🛒 · staging" {
 		t.Errorf("name %q", stored.Name)
 	}
 	// The same names as workflow commands stay on one line each.
@@ -393,9 +397,10 @@ func TestCheckRunDegradesOnServerErrorsAndRateLimits(t *testing.T) {
 		inLog   string
 		refusal bool
 	}{
-		{"5xx after a retry", githubtest.ServerError, 2, "could not post the check run", false},
+		{"5xx retried until the budget", githubtest.ServerError, -1, "could not post the check run", false},
 		{"rate limit resetting in an hour", githubtest.Fault{Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": fmt.Sprint(time.Now().Add(time.Hour).Unix())}, Body: `{"message":"API rate limit exceeded"}`}, 1, "could not post the check run", false},
-		{"422", githubtest.Fault{Status: 422, Body: `{"message":"Validation Failed"}`}, 1, "could not post the check run", false},
+		// A 422 is not retried; the check run is then created completed with a one-line output.
+		{"422", githubtest.Fault{Status: 422, Body: `{"message":"Validation Failed"}`}, 2, "could not post the check run", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -406,8 +411,8 @@ func TestCheckRunDegradesOnServerErrorsAndRateLimits(t *testing.T) {
 			if err := cr.Report(context.Background(), reporttest.Failures(t)); err != nil {
 				t.Fatal(err)
 			}
-			if n := fake.Calls("POST", `/repos/.*/check-runs`); n != tt.calls {
-				t.Errorf("%d calls, want %d", n, tt.calls)
+			if n := fake.Calls("POST", `/repos/.*/check-runs`); n != tt.calls && (tt.calls != -1 || n <= 2) {
+				t.Errorf("%d calls, want %d (-1: more than 2)", n, tt.calls)
 			}
 			if !strings.Contains(log.String(), tt.inLog) || strings.Count(log.String(), "::error ") != 2 {
 				t.Errorf("log:\n%s", log.String())
@@ -429,25 +434,98 @@ func TestCheckRunOutputLimits(t *testing.T) {
 	}
 	stored := fake.Only(t)
 	for name, s := range map[string]string{"summary": stored.Output.Summary, "text": stored.Output.Text} {
-		n := len([]rune(s))
-		if n > MaxOutputChars || n < MaxOutputChars-2000 {
-			t.Errorf("%s has %d characters, want just under %d", name, n, MaxOutputChars)
+		n := len(s)
+		if n > MaxOutputBytes || n < MaxOutputBytes-2000 {
+			t.Errorf("%s has %d bytes, want just under %d", name, n, MaxOutputBytes)
 		}
-		if !strings.Contains(s, "Truncated at GitHub's 65,535-character limit. The whole result: https://zof.example.test/runs/r-big") {
+		if !strings.Contains(s, "Truncated at GitHub's 65,535-byte limit. The whole result: https://zof.example.test/runs/r-big") {
 			t.Errorf("%s has no truncation note", name)
 		}
 	}
 }
 
-func TestTruncateAtAndOverLimit(t *testing.T) {
-	at := strings.Repeat("é", MaxOutputChars)
-	if got := truncateRunes(at, MaxOutputChars, "[cut]"); got != at {
+// TestCheckRunMultiByteOutputFits: output of multi-byte characters (é is 2 bytes, 🧪 4) that
+// is under 65,535 characters but over 65,535 bytes. GitHub refuses it with 422 ("text exceeds
+// a maximum bytesize of 65535"); cut by characters it was, and the check run stayed
+// in_progress. Cut by bytes on a character boundary, the completion is accepted.
+func TestCheckRunMultiByteOutputFits(t *testing.T) {
+	fake := githubtest.New(t)
+	var log strings.Builder
+	cr := newCheckRun(t, fake, &log)
+	res := bigRun(40, 10)
+	for i := range res.Run.Members {
+		res.Run.Members[i].Steps[0].Failure.Message = "status 🧪 " + strings.Repeat("é", 700)
+	}
+	if err := cr.Start(context.Background(), res.Run); err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Report(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	if log.Len() != 0 {
+		t.Fatalf("fell back (the fake refused the output):\n%s", log.String())
+	}
+	stored := fake.Only(t)
+	if stored.Status != "completed" {
+		t.Errorf("check run %s, want completed", stored.Status)
+	}
+	for name, s := range map[string]string{"summary": stored.Output.Summary, "text": stored.Output.Text} {
+		if len(s) > MaxOutputBytes || !utf8.ValidString(s) {
+			t.Errorf("%s: %d bytes, valid UTF-8 %v", name, len(s), utf8.ValidString(s))
+		}
+	}
+	if !strings.Contains(stored.Output.Text, "🧪") {
+		t.Error("characters outside the BMP are sent as they are")
+	}
+}
+
+// TestCheckRunAlwaysCompletes: whatever makes the completion fail (a 422, a 5xx after the
+// retries), the check run is completed with the conclusion, a one-line summary and the link,
+// and the annotations go to the log.
+func TestCheckRunAlwaysCompletes(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		fault githubtest.Fault
+	}{
+		{"422", githubtest.Fault{Status: 422, Body: `{"message":"Invalid request.\n\ntext exceeds a maximum bytesize of 65535"}`}},
+		{"5xx until the budget", githubtest.ServerError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := githubtest.New(t)
+			var log strings.Builder
+			cr := newCheckRun(t, fake, &log)
+			res := reporttest.Failures(t)
+			if err := cr.Start(context.Background(), res.Run); err != nil {
+				t.Fatal(err)
+			}
+			// The full completion fails for as long as the retry policy tries (a
+			// 5xx is retried, a 422 is not); the minimal one then gets through.
+			fake.FailWhen("PATCH", `/repos/.*/check-runs/\d+`, tt.fault, func(b []byte) bool { return bytes.Contains(b, []byte(`"annotations"`)) })
+			if err := cr.Report(context.Background(), res); err != nil {
+				t.Fatal(err)
+			}
+			stored := fake.Only(t)
+			if stored.Status != "completed" || stored.Conclusion != "failure" {
+				t.Fatalf("check run %s/%s, want completed/failure", stored.Status, stored.Conclusion)
+			}
+			if !strings.Contains(stored.Output.Summary, res.Run.URL) || strings.Count(stored.Output.Summary, "\n") != 0 {
+				t.Errorf("minimal summary %q, want one line with the run's link", stored.Output.Summary)
+			}
+			if !strings.Contains(log.String(), "could not post the check run") || !strings.Contains(log.String(), "::error ") {
+				t.Errorf("log:\n%s", log.String())
+			}
+		})
+	}
+}
+
+func TestTruncateBytes(t *testing.T) {
+	at := strings.Repeat("é", MaxOutputBytes/2)
+	if got := FitOutput(at); got != at {
 		t.Error("text at the limit is kept whole")
 	}
-	over := at + "x"
-	got := truncateRunes(over, MaxOutputChars, "[cut]")
-	if n := len([]rune(got)); n != MaxOutputChars || !strings.HasSuffix(got, "[cut]") {
-		t.Errorf("over the limit: %d characters", n)
+	over := at + "éé"
+	if got := FitOutput(over); len(got) > MaxOutputBytes || !utf8.ValidString(got) || !strings.HasSuffix(got, "…") {
+		t.Errorf("over the limit: %d bytes, valid %v", len(got), utf8.ValidString(got))
 	}
 	b := strings.Repeat("é", 10) // 20 bytes
 	if truncateBytes(b, 20, "!") != b {
@@ -455,14 +533,6 @@ func TestTruncateAtAndOverLimit(t *testing.T) {
 	}
 	if got := truncateBytes(b, 19, "!"); got != strings.Repeat("é", 9)+"!" || len(got) > 19 {
 		t.Errorf("bytes over the limit: %q", got)
-	}
-}
-
-func TestReplaceNonBMP(t *testing.T) {
-	for in, want := range map[string]string{"plain": "plain", "a🙂b": "a\uFFFDb", "日本 ✅": "日本 ✅", "👩‍💻": "\uFFFD\u200d\uFFFD"} {
-		if got := ReplaceNonBMP(in); got != want {
-			t.Errorf("ReplaceNonBMP(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

@@ -12,35 +12,9 @@ import (
 	"unicode/utf8"
 )
 
-// nonBMPReplacement replaces characters outside the Basic Multilingual Plane
-// (U+10000 and above: most emoji) in check-run text. The Checks API counts
-// and stores text in UTF-16 code units, and text with such characters has been
-// refused or mangled; ci.md requires replacing them. U+FFFD says that
-// something was there.
-const nonBMPReplacement = '\uFFFD'
-
-// ReplaceNonBMP returns s with every character above U+FFFF replaced by U+FFFD.
-func ReplaceNonBMP(s string) string {
-	clean := true
-	for _, r := range s {
-		if r > 0xFFFF {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		if r > 0xFFFF {
-			r = nonBMPReplacement
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// FitOutput cuts s to GitHub's MaxOutputBytes for a check run's summary or text, on a
+// character boundary.
+func FitOutput(s string) string { return truncateBytes(s, MaxOutputBytes, "…") }
 
 // truncateRunes shortens s to at most max characters, cutting at a line end
 // when one is near and appending note (which counts toward max). s is

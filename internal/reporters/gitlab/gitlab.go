@@ -82,7 +82,7 @@ func New(p *cigitlab.Pipeline, token string, log io.Writer, mask *secret.Masker,
 	// No ref: a merge request pipeline's ref is refs/merge-requests/IID/…, and
 	// a ref that differs from the pipeline's would make GitLab start another
 	// pipeline; sha and pipeline_id pin it.
-	status := &Status{Client: c, Project: p.ProjectRef(), SHA: p.StatusSHA(), PipelineID: p.PipelineID, Mask: mask, Log: log}
+	status := &Status{Client: c, Project: p.ProjectRef(), SHA: p.StatusSHA(), PipelineID: p.PipelineID, JobURL: p.JobURL, Mask: mask, Log: log}
 	return note, status
 }
 
@@ -98,6 +98,8 @@ type Note struct {
 	Log io.Writer
 	// BlobBase links suite lines, e.g. https://gitlab.example.com/group/proj/-/blob/SHA.
 	BlobBase string
+
+	me int64 // the token's user id (GET /user, once)
 }
 
 var _ report.Reporter = (*Note)(nil)
@@ -128,7 +130,17 @@ func (n *Note) Report(ctx context.Context, res *report.Result) error {
 	return nil
 }
 
+// find returns the id of this project and environment's note: the one whose body starts with
+// the marker and that the token's own user wrote (GitLab lets only the author edit a note; a
+// person's note quoting the marker is not ours), or 0.
 func (n *Note) find(ctx context.Context, marker string) (int64, error) {
+	if n.me == 0 {
+		u, _, err := n.Client.Users.CurrentUser(gl.WithContext(ctx))
+		if err != nil {
+			return 0, err
+		}
+		n.me = u.ID
+	}
 	for page := int64(1); page <= maxNotePages; page++ {
 		notes, resp, err := n.Client.Notes.ListMergeRequestNotes(n.Project, n.MRIID, &gl.ListMergeRequestNotesOptions{
 			ListOptions: gl.ListOptions{Page: page, PerPage: notesPerPage},
@@ -137,7 +149,7 @@ func (n *Note) find(ctx context.Context, marker string) (int64, error) {
 			return 0, err
 		}
 		for _, note := range notes {
-			if !note.System && strings.HasPrefix(note.Body, marker) {
+			if !note.System && note.Author.ID == n.me && strings.HasPrefix(note.Body, marker) {
 				return note.ID, nil
 			}
 		}
@@ -263,9 +275,11 @@ type Status struct {
 	SHA        string
 	PipelineID int64
 	// Ref is optional; it must be the pipeline's ref when set.
-	Ref  string
-	Mask *secret.Masker
-	Log  io.Writer
+	Ref string
+	// JobURL (CI_JOB_URL) is the status's link when the run has none (an embedded run).
+	JobURL string
+	Mask   *secret.Masker
+	Log    io.Writer
 
 	mu     sync.Mutex
 	denied bool
@@ -330,6 +344,8 @@ func (s *Status) post(ctx context.Context, run *api.Run, state, desc string) {
 		Description: gl.Ptr(desc),
 	}
 	if u := report.Line(s.Mask, run.URL); u != "" {
+		opts.TargetURL = gl.Ptr(u)
+	} else if u := report.Line(s.Mask, s.JobURL); u != "" {
 		opts.TargetURL = gl.Ptr(u)
 	}
 	if s.PipelineID > 0 {

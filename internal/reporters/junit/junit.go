@@ -27,6 +27,12 @@
 //     a "flaky: ..." first line in <system-out>, and a suite property
 //     zof.flaky.MEMBER, since the XSD allows no properties on a testcase.
 //
+// Locations (Options.JUnitLocations; on by default in GitLab CI, --junit-locations
+// elsewhere): each <testcase> also gets file="SUITE" and line="N" (the failing step's line,
+// else the case's), which GitLab's unit test report and test-report actions read. The
+// Jenkins XSD has no such attributes, so they are off by default: the default output
+// validates against it.
+//
 // Suite properties (omitted when empty): zof.run.id, zof.run.url,
 // zof.run.status, zof.project, zof.environment, zof.set, zof.sha, zof.ref,
 // zof.scope, zof.scope.effective, zof.scope.widened, zof.selection.CASE (why
@@ -62,9 +68,10 @@ const failureTailLines = 20
 
 // Reporter writes the JUnit XML file.
 type Reporter struct {
-	path string
-	mask *secret.Masker
-	now  func() time.Time
+	path      string
+	mask      *secret.Masker
+	now       func() time.Time
+	locations bool
 }
 
 var _ report.Reporter = (*Reporter)(nil)
@@ -74,7 +81,7 @@ func New(o report.Options) (report.Reporter, error) {
 	if o.Path == "" {
 		return nil, errors.New("junit reporter needs a file path: pass --junit PATH")
 	}
-	return &Reporter{path: o.Path, mask: o.Mask, now: o.Clock}, nil
+	return &Reporter{path: o.Path, mask: o.Mask, now: o.Clock, locations: o.JUnitLocations}, nil
 }
 
 // Report writes res to the reporter's path, atomically.
@@ -83,6 +90,9 @@ func (r *Reporter) Report(ctx context.Context, res *report.Result) error {
 		return err
 	}
 	doc := Build(res, r.mask, r.now())
+	if r.locations {
+		AddLocations(doc, res, r.mask)
+	}
 	return report.WriteFileAtomic(r.path, func(w io.Writer) error { return Write(w, doc) })
 }
 
@@ -123,10 +133,62 @@ type Testsuite struct {
 	Cases []Testcase `xml:"testcase"`
 }
 
-// Testcase is a junit.Testcase plus the XSD's <flakyFailure> elements.
+// Testcase is a junit.Testcase plus the XSD's <flakyFailure> elements and, with
+// AddLocations, the file and line attributes (outside the XSD) that GitLab and test-report
+// actions read.
 type Testcase struct {
 	junit.Testcase
+	File          string  `xml:"file,attr,omitempty"`
+	Line          int     `xml:"line,attr,omitempty"`
 	FlakyFailures []Rerun `xml:"flakyFailure"`
+}
+
+// AddLocations sets every testcase's file (the suite file) and line (the failing step's
+// line, else the case's). Testcases are in Build's order: by suite, members in run order.
+func AddLocations(doc *Testsuites, res *report.Result, mask *secret.Masker) {
+	if res.Run == nil {
+		return
+	}
+	file := report.Line(mask, res.Run.SuiteFile)
+	cases := map[string][]*api.Member{}
+	for i := range res.Run.Members {
+		m := &res.Run.Members[i]
+		cases[m.Set] = append(cases[m.Set], m)
+	}
+	// Build's suites are the run-level one (when it has members) then one per set, in
+	// order of first appearance: walk the members in that same order.
+	var order []*api.Member
+	seen := map[string]bool{}
+	for i := range res.Run.Members {
+		set := res.Run.Members[i].Set
+		if set == "" && !seen[""] {
+			seen[""] = true
+			order = append(order, cases[""]...)
+		}
+	}
+	for i := range res.Run.Members {
+		set := res.Run.Members[i].Set
+		if !seen[set] {
+			seen[set] = true
+			order = append(order, cases[set]...)
+		}
+	}
+	k := 0
+	for si := range doc.Suites {
+		for ci := range doc.Suites[si].Cases {
+			if k >= len(order) {
+				return
+			}
+			m := order[k]
+			k++
+			tc := &doc.Suites[si].Cases[ci]
+			tc.File = file
+			tc.Line = m.Line
+			if _, st := report.FailingStep(m); st != nil && st.Line > 0 {
+				tc.Line = st.Line
+			}
+		}
+	}
 }
 
 // Rerun is the XSD's rerunType: a failed attempt of a test that passed later.

@@ -376,3 +376,99 @@ func TestEmptyRunKeepsProperties(t *testing.T) {
 		t.Errorf("empty run: suites = %+v, want one suite with properties and no tests", p.Suites)
 	}
 }
+
+// TestLocations: with JUnitLocations every testcase carries file (the suite) and line (the
+// failing step's, else the case's), which GitLab's unit test report and test-report actions
+// read; without it (the default) neither attribute is written, so the output stays valid
+// against the Jenkins XSD (TestGoldensValidateAgainstXSD checks the default goldens).
+func TestLocations(t *testing.T) {
+	for _, sc := range reporttest.Scenarios(t) {
+		t.Run(sc.Name, func(t *testing.T) {
+			_, plain := write(t, sc.Result)
+			if bytes.Contains(plain, []byte(` file="`)) || bytes.Contains(plain, []byte(` line="`)) {
+				t.Fatalf("the default output has file/line attributes, outside the XSD:\n%s", plain)
+			}
+			path := filepath.Join(t.TempDir(), "junit.xml")
+			r, err := junit.New(report.Options{Path: path, Now: reporttest.Now, JUnitLocations: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Report(context.Background(), sc.Result); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Suites []struct {
+					Cases []struct {
+						Name string `xml:"name,attr"`
+						File string `xml:"file,attr"`
+						Line int    `xml:"line,attr"`
+					} `xml:"testcase"`
+				} `xml:"testsuite"`
+			}
+			if err := xml.Unmarshal(b, &doc); err != nil {
+				t.Fatal(err)
+			}
+			// Expected line of each testcase, by its name.
+			want := map[string]int{}
+			for i := range sc.Result.Run.Members {
+				m := &sc.Result.Run.Members[i]
+				line := m.Line
+				if _, st := report.FailingStep(m); st != nil && st.Line > 0 {
+					line = st.Line
+				}
+				want[report.Line(nil, report.DisplayName(m))] = line
+			}
+			n := 0
+			for _, s := range doc.Suites {
+				for _, c := range s.Cases {
+					n++
+					if c.File != report.Line(nil, sc.Result.Run.SuiteFile) {
+						t.Errorf("%s: file %q, want %q", c.Name, c.File, sc.Result.Run.SuiteFile)
+					}
+					if c.Line != want[c.Name] {
+						t.Errorf("%s: line %d, want %d", c.Name, c.Line, want[c.Name])
+					}
+				}
+			}
+			if n != len(sc.Result.Run.Members) {
+				t.Errorf("%d testcases, want %d", n, len(sc.Result.Run.Members))
+			}
+		})
+	}
+}
+
+// TestLocationsWithSets: members of sets go into one suite per set, in order of first
+// appearance, after the run-level suite; the locations follow the members there.
+func TestLocationsWithSets(t *testing.T) {
+	res := reporttest.Failures(t)
+	run := res.Run
+	for i := range run.Members {
+		run.Members[i].Line = 100 + i
+		run.Members[i].Steps = nil // no failing step: the case's own line
+		if i%2 == 0 {
+			run.Members[i].Set = "release"
+		}
+	}
+	doc := junit.Build(res, nil, reporttest.Now())
+	junit.AddLocations(doc, res, nil)
+	want := map[string]int{}
+	for i := range run.Members {
+		want[report.DisplayName(&run.Members[i])] = run.Members[i].Line
+	}
+	n := 0
+	for _, s := range doc.Suites {
+		for _, c := range s.Cases {
+			n++
+			if c.Line != want[c.Name] || c.File != run.SuiteFile {
+				t.Errorf("%s in %s: %s:%d, want %s:%d", c.Name, s.Name, c.File, c.Line, run.SuiteFile, want[c.Name])
+			}
+		}
+	}
+	if n != len(run.Members) {
+		t.Errorf("%d testcases, want %d", n, len(run.Members))
+	}
+}

@@ -83,6 +83,8 @@ type Options struct {
 	Now func() time.Time
 	// Mask masks secrets in every text written (nil masks nothing).
 	Mask *secret.Masker
+	// JUnitLocations adds file and line attributes to JUnit testcases (see package junit).
+	JUnitLocations bool
 }
 
 // DefaultWidth is the TTY line width used when Options.Width is 0: the

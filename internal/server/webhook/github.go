@@ -253,8 +253,8 @@ func (p *githubProvider) report(ctx context.Context, res *report.Result) {
 const failedCheckName = "Zof · webhook"
 
 func (p *githubProvider) failed(ctx context.Context, triggerID, reason string) {
-	summary := ghreport.ReplaceNonBMP(truncate("Zof received this push but could not start a run:\n\n"+reason+
-		"\n\nThe trigger is "+triggerID+" (GET /v1/triggers on the Zof server).", ghreport.MaxOutputChars))
+	summary := ghreport.FitOutput("Zof received this push but could not start a run:\n\n" + reason +
+		"\n\nThe trigger is " + triggerID + " (GET /v1/triggers on the Zof server).")
 	_, _, err := p.c.Checks.CreateCheckRun(ctx, p.owner, p.name, gh.CreateCheckRunOptions{
 		Name: failedCheckName, HeadSHA: p.j.HeadSHA, Status: gh.String("completed"), Conclusion: gh.String("failure"),
 		ExternalID: gh.String(triggerID),

@@ -308,9 +308,10 @@ func TestAPIFailureEndsAsAVisibleFailedTrigger(t *testing.T) {
 	if rec.State != api.TriggerFailed || rec.Attempts != 3 || !strings.Contains(rec.Reason, "502") {
 		t.Errorf("trigger %+v, want failed after 3 attempts with the 502", rec)
 	}
-	// Each attempt is the API client's try plus its one retry of a 5xx.
-	if got := h.api.fileReads(); got != 6 {
-		t.Errorf("suite read %d times, want 6", got)
+	// Each attempt is the API client's try plus its retries of a 5xx (internal/retry:
+	// until its budget, so more than one).
+	if got := h.api.fileReads(); got <= 6 {
+		t.Errorf("suite read %d times, want more than 6 (3 attempts, each retried)", got)
 	}
 	if n := len(h.runs()); n != 0 {
 		t.Errorf("%d runs", n)

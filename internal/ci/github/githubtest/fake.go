@@ -24,10 +24,12 @@ import (
 // (https://docs.github.com/rest/checks/runs, https://docs.github.com/rest/pulls/pulls#list-pull-requests-files).
 const (
 	MaxAnnotationsPerRequest = 50
-	MaxOutputChars           = 65535
-	MaxFiles                 = 3000
-	MaxPerPage               = 100
-	DefaultPerPage           = 30
+	// MaxOutputBytes: GitHub counts output.summary and output.text in bytes ("text
+	// exceeds a maximum bytesize of 65535"), although its reference says characters.
+	MaxOutputBytes = 65535
+	MaxFiles       = 3000
+	MaxPerPage     = 100
+	DefaultPerPage = 30
 )
 
 // File is one entry of a pull request's files.
@@ -177,6 +179,25 @@ func (f *Fake) AddRun(cr CheckRun) int64 {
 	return cr.ID
 }
 
+// APIVersions are the REST API versions GitHub accepts in X-GitHub-Api-Version; another is
+// refused with 400 (https://docs.github.com/rest/about-the-rest-api/api-versions).
+var APIVersions = []string{"2022-11-28"}
+
+// checkHeaders enforces what GitHub's REST API does with every request's headers: an
+// X-GitHub-Api-Version it does not support is refused with 400 (none means the default,
+// 2022-11-28), and an Accept that admits no JSON with 415 (application/vnd.github+json is
+// recommended; go-github sends application/vnd.github.v3+json).
+func checkHeaders(r *http.Request) (string, int) {
+	if v := r.Header.Get("X-GitHub-Api-Version"); v != "" && !oneOf(v, APIVersions...) {
+		return fmt.Sprintf("API version %s is not supported.", v), http.StatusBadRequest
+	}
+	accept := r.Header.Get("Accept")
+	if accept != "" && !strings.Contains(accept, "application/vnd.github") && !strings.Contains(accept, "application/json") && !strings.Contains(accept, "*/*") {
+		return fmt.Sprintf("Unsupported 'Accept' header: %q. Must accept 'application/json'.", accept), http.StatusUnsupportedMediaType
+	}
+	return "", 0
+}
+
 var (
 	filesPath  = regexp.MustCompile(`^/repos/([^/]+)/([^/]+)/pulls/(\d+)/files$`)
 	createPath = regexp.MustCompile(`^/repos/([^/]+)/([^/]+)/check-runs$`)
@@ -188,6 +209,10 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	if ft, ok := f.Record(r, r.URL.Path, body, r.Header.Get("Authorization")); ok {
 		ft.Write(w)
+		return
+	}
+	if msg, status := checkHeaders(r); msg != "" {
+		writeJSONRaw(w, status, fmt.Sprintf(`{"message":%q}`, msg))
 		return
 	}
 	f.mu.Lock()
@@ -265,11 +290,8 @@ func validate(b *runBody) string {
 		return "output requires title and summary"
 	}
 	for name, s := range map[string]string{"title": o.Title, "summary": o.Summary, "text": o.Text} {
-		if name != "title" && utf8.RuneCountInString(s) > MaxOutputChars {
-			return fmt.Sprintf("output.%s is too long (maximum is %d characters)", name, MaxOutputChars)
-		}
-		if nonBMP(s) {
-			return "output." + name + " contains characters outside the Basic Multilingual Plane"
+		if name != "title" && len(s) > MaxOutputBytes {
+			return fmt.Sprintf("%s exceeds a maximum bytesize of %d", name, MaxOutputBytes)
 		}
 	}
 	if len(o.Annotations) > MaxAnnotationsPerRequest {
@@ -281,9 +303,6 @@ func validate(b *runBody) string {
 		}
 		if !oneOf(a.AnnotationLevel, "notice", "warning", "failure") {
 			return "annotation_level is not included in the list"
-		}
-		if nonBMP(a.Message) || nonBMP(a.Title) || nonBMP(a.RawDetails) {
-			return "annotation contains characters outside the Basic Multilingual Plane"
 		}
 		if utf8.RuneCountInString(a.Title) > 255 {
 			return "annotation title is too long (maximum is 255 characters)"
@@ -367,15 +386,6 @@ func (f *Fake) listRuns(w http.ResponseWriter, r *http.Request, ref string) {
 		}
 	}
 	writeJSON(w, 200, map[string]any{"total_count": len(runs), "check_runs": runs})
-}
-
-func nonBMP(s string) bool {
-	for _, r := range s {
-		if r > 0xFFFF {
-			return true
-		}
-	}
-	return false
 }
 
 func oneOf(s string, set ...string) bool {

@@ -40,15 +40,22 @@ type Diff struct {
 
 // Note is a stored merge request note.
 type Note struct {
-	ID     int64  `json:"id"`
-	Body   string `json:"body"`
-	System bool   `json:"system"`
-	Author struct {
-		Username string `json:"username"`
-	} `json:"author"`
+	ID        int64     `json:"id"`
+	Body      string    `json:"body"`
+	System    bool      `json:"system"`
+	Author    User      `json:"author"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
+
+// User is a GitLab user as the API shows it.
+type User struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+}
+
+// Bot is the user behind every token of the fake (a project access token's bot user).
+var Bot = User{ID: 1, Username: "zof-bot"}
 
 // Status is a stored commit status.
 type Status struct {
@@ -109,8 +116,10 @@ func (f *Fake) AddNote(iid int64, body, author string, system bool) int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.nextID++
-	n := &Note{ID: f.nextID, Body: body, System: system}
-	n.Author.Username = author
+	n := &Note{ID: f.nextID, Body: body, System: system, Author: User{ID: 1000 + f.nextID, Username: author}}
+	if author == Bot.Username {
+		n.Author = Bot
+	}
 	f.Notes[iid] = append(f.Notes[iid], n)
 	return n.ID
 }
@@ -167,6 +176,8 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case r.Method == http.MethodGet && path == "/api/v4/user":
+		js(w, 200, Bot)
 	case r.Method == http.MethodGet && diffsPath.MatchString(path):
 		iid, _ := strconv.ParseInt(diffsPath.FindStringSubmatch(path)[2], 10, 64)
 		diffs := f.Diffs[iid]
@@ -184,8 +195,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.nextID++
-		n := &Note{ID: f.nextID, Body: b, CreatedAt: time.Unix(1_700_000_000, 0).UTC()}
-		n.Author.Username = "zof-bot"
+		n := &Note{ID: f.nextID, Body: b, CreatedAt: time.Unix(1_700_000_000, 0).UTC(), Author: Bot}
 		f.Notes[iid] = append(f.Notes[iid], n)
 		js(w, 201, n)
 	case r.Method == http.MethodPut && notePath.MatchString(path):
@@ -198,6 +208,11 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, n := range f.Notes[iid] {
 			if n.ID == id {
+				if n.Author.ID != Bot.ID {
+					// GitLab lets only a note's author edit it.
+					raw(w, 403, `{"message":"403 Forbidden"}`)
+					return
+				}
 				n.Body = b
 				n.UpdatedAt = time.Unix(1_700_000_100, 0).UTC()
 				js(w, 200, n)
