@@ -29,7 +29,7 @@ func TestDispatchMapsErrorsAtTheTop(t *testing.T) {
 		{"help", func() error { return flag.ErrHelp }, exitcode.OK, nil},
 		{"panic", func() error { panic("index out of range") }, exitcode.Internal,
 			[]string{"zof boom: internal error: index out of range", "This is a bug in zof", "goroutine "}},
-		{"nil map write", func() error { var m map[string]int; m["x"] = 1; return nil }, exitcode.Internal,
+		{"runtime error", func() error { var m map[string]int; m["x"] = 1; return nil }, exitcode.Internal, //lint:ignore SA5000 the test needs a runtime panic
 			[]string{"zof boom: internal error: assignment to entry in nil map"}},
 		{"uncoded error", func() error { return errors.New("unexpected state") }, exitcode.Internal,
 			[]string{"zof boom: internal error: unexpected state (this is a bug in zof; please report it)"}},

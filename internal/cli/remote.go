@@ -378,17 +378,6 @@ func runsRun(ctx context.Context, o *runsOptions) error {
 	return runner.WriteRunList(o.IO.Out, list, time.Now())
 }
 
-// writeRuns prints a page of runs as a table, newest first as the server sends them.
-// oneLine keeps outside text on one printable line in a table.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -55,8 +55,8 @@ func TestIdempotencyKey(t *testing.T) {
 		}
 		seen[got] = name
 	}
-	if RandomKey() == RandomKey() || len(RandomKey()) != 64 {
-		t.Error("RandomKey is not a fresh 64-character key")
+	if a, b := RandomKey(), RandomKey(); a == b || len(a) != 64 {
+		t.Errorf("RandomKey gave %q then %q, want two different 64-character keys", a, b)
 	}
 }
 

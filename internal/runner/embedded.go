@@ -283,13 +283,6 @@ func (s *embeddedSource) snapshot(ctx context.Context) (*api.Run, error) {
 	return s.eng.Get(ctx, localTenant, s.id)
 }
 
-func now(o RunOptions) time.Time {
-	if o.Now != nil {
-		return o.Now()
-	}
-	return time.Now()
-}
-
 // writeReports feeds every reporter the same result. A report that cannot be
 // written is said plainly but never changes the gate's code.
 func writeReports(ctx context.Context, res *report.Result, con *console.Reporter, o RunOptions, mask *secret.Masker, extra []report.Reporter) {

@@ -91,11 +91,6 @@ func (e *bodyError) write(w http.ResponseWriter) {
 	writeProblem(w, e.status, e.typ, e.title, e.detail)
 }
 
-// hasBody reports whether the request carries a body.
-func hasBody(r *http.Request) bool {
-	return r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody)
-}
-
 // decodeJSON reads the body into v strictly: JSON media type, at most max
 // bytes, no unknown fields, nothing after the value. optional allows an
 // empty body (v keeps its zero value).
