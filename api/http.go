@@ -1,6 +1,6 @@
 package api
 
-// HTTP names of the `zof serve` API (shared/spec/api.md).
+// HTTP names of the `zof serve` API (docs/api.md).
 const (
 	// HeaderIdempotencyKey carries the key on POST /v1/runs (IETF httpapi Idempotency-Key draft).
 	HeaderIdempotencyKey = "Idempotency-Key"

@@ -1,10 +1,10 @@
 // Package api holds the wire types shared by the engine, `zof serve`, its client and the
-// reporters: run definitions, run snapshots, events and statuses (shared/spec/lifecycle.md, api.md).
+// reporters: run definitions, run snapshots, events and statuses (docs/lifecycle.md, api.md).
 package api
 
 import "fmt"
 
-// Status is one of the seven run (and member) statuses of shared/spec/lifecycle.md.
+// Status is one of the seven run (and member) statuses of docs/lifecycle.md.
 type Status string
 
 // The seven statuses, as they appear on the wire.
@@ -89,7 +89,7 @@ func (e *TransitionError) Error() string {
 // Substate is what a non-terminal run or member is doing while it waits.
 type Substate string
 
-// The substates of shared/spec/lifecycle.md.
+// The substates of docs/lifecycle.md.
 const (
 	SubstateNone                Substate = ""
 	SubstateQueued              Substate = "queued"

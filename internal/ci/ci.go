@@ -1,5 +1,5 @@
 // Package ci detects the CI system a command runs in and the identity of the job, from the
-// standard environment variables of GitHub Actions and GitLab CI (shared/spec/ci.md).
+// standard environment variables of GitHub Actions and GitLab CI (docs/ci.md).
 package ci
 
 import (

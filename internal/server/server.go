@@ -1,4 +1,4 @@
-// Package server is the HTTP API of `zof serve` (shared/spec/api.md) over the run engine.
+// Package server is the HTTP API of `zof serve` (docs/api.md) over the run engine.
 //
 // Decisions where api.md is silent (README and the report repeat them):
 //

@@ -1,4 +1,4 @@
-// Package suite loads a suite file (zof.yaml, shared/spec/suite.md) into a validated model and turns it into an api.RunRequest.
+// Package suite loads a suite file (zof.yaml, docs/suite.md) into a validated model and turns it into an api.RunRequest.
 //
 // # Decoding
 //

@@ -108,7 +108,7 @@ func isHex(s string) bool {
 }
 
 // CompareRange is what Compare compares for a push or a merge group
-// (shared/spec/ci.md, "Diff acquisition"):
+// (docs/ci.md, "How the change is found"):
 //   - merge_group: base_sha...head_sha;
 //   - push: before...after;
 //   - a push that created the branch (all-zero before) or was forced: the

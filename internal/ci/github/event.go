@@ -1,7 +1,7 @@
 // Package github reads the GitHub Actions side of a CI job: the event that
 // triggered the workflow (pull_request, pull_request_target, merge_group, push),
 // the action's inputs, and the pull request's changed files from the REST API
-// as a diff.Source (shared/spec/ci.md). For `zof serve` it also compares
+// as a diff.Source (docs/ci.md). For `zof serve` it also compares
 // commits (Compare, for push and merge_group webhooks) and authenticates as a
 // GitHub App (App: JWT, cached installation tokens).
 package github

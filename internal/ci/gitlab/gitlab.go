@@ -1,7 +1,7 @@
 // Package gitlab reads the GitLab CI side of a job: which pipeline it is
 // (merge request, merged results, branch), the change's two sides from the
 // predefined variables, and a merge request's changed files from the REST API
-// as a diff.Source (shared/spec/ci.md).
+// as a diff.Source (docs/ci.md).
 package gitlab
 
 import (

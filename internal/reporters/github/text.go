@@ -2,7 +2,7 @@
 // annotations on the suite file (go-github), workflow-command annotations when
 // the token may not write checks, the step summary (GITHUB_STEP_SUMMARY) and
 // the step's outputs (GITHUB_OUTPUT), within GitHub's documented limits
-// (shared/spec/ci.md). A report that cannot be posted degrades with a notice;
+// (docs/ci.md). A report that cannot be posted degrades with a notice;
 // it never changes the gate's exit code.
 package github
 

@@ -2,7 +2,7 @@
 // found again by a hidden marker and updated in place, and a commit status
 // with the pipeline's id (client-go). Both need a token with `api` scope:
 // CI_JOB_TOKEN cannot post them. Without one, or when GitLab refuses it, they
-// are skipped with a notice; they never change the gate (shared/spec/ci.md).
+// are skipped with a notice; they never change the gate (docs/ci.md).
 package gitlab
 
 import (

@@ -61,9 +61,9 @@ const (
 	// MetricsListenOff as metrics_listen serves metrics on no separate listener.
 	MetricsListenOff = "off"
 	// DefaultBlockAfter is block_after when the file does not say
-	// (shared/spec/lifecycle.md: "default 10 minutes").
+	// (docs/lifecycle.md: "default 10 minutes").
 	DefaultBlockAfter = 10 * time.Minute
-	// DefaultMaxBody bounds request bodies (shared/spec/api.md: "default 5 MiB").
+	// DefaultMaxBody bounds request bodies (docs/api.md: "default 5 MiB").
 	DefaultMaxBody = 5 << 20
 	// MinMaxBody and MaxMaxBody bound max_body: below 1 KiB no real run fits, above
 	// 1 GiB one request could exhaust the server's memory.
@@ -83,7 +83,7 @@ const (
 	MaxConfigSize = 1 << 20
 )
 
-// Role is what a token may do (shared/spec/api.md): viewer reads, runner also
+// Role is what a token may do (docs/api.md): viewer reads, runner also
 // creates, cancels and reruns, admin everything.
 type Role int
 

@@ -34,7 +34,7 @@ var repoEvents = map[string][]string{
 }
 
 // DefaultSuitePath is a repository's suite file when `suite:` is not given
-// (shared/spec/suite.md: zof.yaml at the repository root).
+// (docs/cli.md: --suite defaults to zof.yaml).
 const DefaultSuitePath = "zof.yaml"
 
 // MinSecretLength is the shortest webhook secret accepted: it is all that
