@@ -89,7 +89,7 @@ func RunEmbedded(ctx context.Context, o RunOptions) (gate.Verdict, error) {
 	extra := extraReporters(o, plan, mask)
 	if plan.Empty() {
 		v := emptyPlan(o.Stdout, plan)
-		reportEmpty(ctx, o, plan, v, extra)
+		reportEmpty(ctx, o, plan, v, mask, extra)
 		return v, nil
 	}
 	key := embeddedIdentity(plan, o.CI)
@@ -196,18 +196,26 @@ func startReporters(ctx context.Context, o RunOptions, run *api.Run, extra []rep
 	}
 }
 
-// reportEmpty feeds the extra reporters the result of a plan that selected nothing: no
-// run (Run is nil), the gate's decision and why.
-func reportEmpty(ctx context.Context, o RunOptions, plan *gate.Plan, v gate.Verdict, extra []report.Reporter) {
-	if len(extra) == 0 {
-		return
-	}
+// reportEmpty writes the requested reports of a plan that selected nothing: JUnit
+// and JSON files exist (valid, zero tests, the reason as a property) so CI's
+// test-report steps find them, and the extra reporters say why nothing ran.
+func reportEmpty(ctx context.Context, o RunOptions, plan *gate.Plan, v gate.Verdict, mask *secret.Masker, extra []report.Reporter) {
 	verdict := "nothing to run: " + emptyReason(plan)
 	if v.Kind == gate.Passed {
 		verdict += " (gate.on_empty is pass)"
 	}
-	res := &report.Result{Gate: v.Kind, Exit: o.ExitOf(v), Verdict: verdict, Notices: selectionNotices(plan)}
-	feedExtra(context.WithoutCancel(ctx), o, res, extra)
+	run := &api.Run{
+		Project:     plan.Request.Project,
+		Environment: plan.Request.Environment.Name,
+		Selection:   plan.Selection,
+		Source:      plan.Request.Source,
+		SuiteFile:   plan.Request.SuiteFile,
+		Members:     []api.Member{},
+	}
+	res := &report.Result{Run: run, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: verdict, Notices: selectionNotices(plan)}
+	ctx = context.WithoutCancel(ctx)
+	writeFileReports(ctx, res, o, mask)
+	feedExtra(ctx, o, res, extra)
 }
 
 // feedExtra gives every extra reporter the result.
@@ -289,6 +297,13 @@ func writeReports(ctx context.Context, res *report.Result, con *console.Reporter
 	if err := con.Report(ctx, res); err != nil {
 		fmt.Fprintf(o.Stderr, "zof: writing the console summary: %v\n", err)
 	}
+	writeFileReports(ctx, res, o, mask)
+	feedExtra(ctx, o, res, extra)
+}
+
+// writeFileReports writes the --junit and --json files. A report that cannot be
+// written is said plainly but never changes the gate's code.
+func writeFileReports(ctx context.Context, res *report.Result, o RunOptions, mask *secret.Masker) {
 	for _, f := range []struct {
 		name, path string
 		new        report.Factory
@@ -306,7 +321,6 @@ func writeReports(ctx context.Context, res *report.Result, con *console.Reporter
 		}
 		fmt.Fprintf(o.Stdout, "Wrote %s report to %s\n", f.name, f.path)
 	}
-	feedExtra(ctx, o, res, extra)
 }
 
 // services adapts step's service starter to the engine's interface.

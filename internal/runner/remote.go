@@ -90,7 +90,7 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (gate.Verdict
 	}
 	if plan.Empty() {
 		v := emptyPlan(info, plan)
-		reportEmpty(ctx, o, plan, v, extra)
+		reportEmpty(ctx, o, plan, v, mask, extra)
 		return v, nil
 	}
 

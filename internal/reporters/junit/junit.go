@@ -253,6 +253,11 @@ func Build(res *report.Result, mask *secret.Masker, now time.Time) *Testsuites {
 			ts.SetTimestamp(t.UTC())
 		}
 		addRunProperties(&ts.Testsuite, run, g.set, line)
+		if len(run.Members) == 0 && res.Verdict != "" {
+			// Nothing ran (an empty selection): the file still exists, valid with
+			// zero tests, so CI's test-report steps find it and say why.
+			ts.AddProperty("zof.nothing_to_run", line(res.Verdict))
+		}
 		var total time.Duration
 		for _, m := range g.members {
 			tc := testcase(run, m, name, mask, now)

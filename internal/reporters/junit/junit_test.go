@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/junit"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/reporters/reporttest"
@@ -470,5 +471,50 @@ func TestLocationsWithSets(t *testing.T) {
 	}
 	if n != len(run.Members) {
 		t.Errorf("%d testcases, want %d", n, len(run.Members))
+	}
+}
+
+// TestNothingToRun: an empty selection still writes the report, with zero
+// tests and the reason as a property, so GitLab's artifacts:reports:junit and
+// test-report actions find a file. testdata/nothing-to-run.xml is validated
+// against the XSD with the other goldens.
+func TestNothingToRun(t *testing.T) {
+	res := &report.Result{
+		Run: &api.Run{
+			Project: "checkout", Environment: "staging", Members: []api.Member{},
+			Selection: api.Selection{Scope: "changed", Effective: "changed", Cases: []api.SelectedCase{}},
+		},
+		Gate:    gate.Empty,
+		Verdict: "nothing to run: scope changed selected none of the 4 cases",
+	}
+	_, got := write(t, res)
+	golden := filepath.Join("testdata", "nothing-to-run.xml")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (-update writes it)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s differs (-want +got; -update rewrites):\n%s", golden, diff)
+	}
+	var p parsed
+	if err := xml.Unmarshal(got, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Tests != 0 || len(p.Suites) != 1 || p.Suites[0].Tests != 0 {
+		t.Fatalf("want one suite with zero tests, got %+v", p)
+	}
+	found := false
+	for _, prop := range p.Suites[0].Properties {
+		if prop.Name == "zof.nothing_to_run" && prop.Value == res.Verdict {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no zof.nothing_to_run property with the reason in %+v", p.Suites[0].Properties)
 	}
 }
