@@ -212,9 +212,13 @@ func reportEmpty(ctx context.Context, o RunOptions, plan *gate.Plan, v gate.Verd
 		SuiteFile:   plan.Request.SuiteFile,
 		Members:     []api.Member{},
 	}
-	res := &report.Result{Run: run, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: verdict, Notices: selectionNotices(plan)}
+	res := &report.Result{Gate: v.Kind, Exit: o.ExitOf(v), Verdict: verdict, Notices: selectionNotices(plan)}
 	ctx = context.WithoutCancel(ctx)
-	writeFileReports(ctx, res, o, mask)
+	// The files describe the selection that came out empty; the CI reporters
+	// (check run, MR note) know no run exists and say why nothing ran.
+	files := *res
+	files.Run = run
+	writeFileReports(ctx, &files, o, mask)
 	feedExtra(ctx, o, res, extra)
 }
 
