@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/ci/github/githubtest"
 	"github.com/zof-ai/zof-ci/internal/ci/gitlab/gitlabtest"
+	"github.com/zof-ai/zof-ci/internal/eventually"
 	"github.com/zof-ai/zof-ci/internal/server/webhook"
 )
 
@@ -331,6 +333,11 @@ func TestAPIFailureEndsAsAVisibleFailedTrigger(t *testing.T) {
 	if len(list.Triggers) != 1 || list.Triggers[0].ID != rec.ID || list.Triggers[0].Reason == "" {
 		t.Errorf("listed %+v", list.Triggers)
 	}
+	// The failed check run is posted after the trigger is stored as failed.
+	eventually.Must(t, 10*time.Second, func() bool {
+		runs := h.api.gh.Runs()
+		return len(runs) == 1 && runs[0].Conclusion != ""
+	}, "the failed delivery's check run")
 	cr := h.api.gh.Only(t)
 	if cr.Name != "Zof · webhook" || cr.Conclusion != "failure" || cr.HeadSHA != sha1 || !strings.Contains(cr.Output.Summary, "502") {
 		t.Errorf("failed check run %+v", cr)
