@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -171,24 +172,15 @@ func TestGitChanges(t *testing.T) {
 			}
 			paths := res.Paths()
 			for _, p := range []string{"old/name.txt", "new/name.txt", "delete.txt"} {
-				if !contains(paths, p) {
+				if !slices.Contains(paths, p) {
 					t.Errorf("Paths() lacks %q: %q", p, paths)
 				}
 			}
-			if contains(paths, "main-only.txt") || contains(paths, "added-on-main.txt") {
+			if slices.Contains(paths, "main-only.txt") || slices.Contains(paths, "added-on-main.txt") {
 				t.Errorf("three-dot diff includes changes made on the base branch: %q", paths)
 			}
 		})
 	}
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestGitErrors(t *testing.T) {

@@ -4,6 +4,7 @@ package suite
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -64,7 +65,7 @@ func (d *decoder) oneCase(n *yaml.Node, path string) (c Case, timeout, retries, 
 		case "tags":
 			tags, nodes := d.idList(p.v, fp, "tag")
 			for i, t := range tags {
-				if contains(c.Tags, t) {
+				if slices.Contains(c.Tags, t) {
 					d.warnAt(nodes[i], "remove the repeat", "%s: tag %q is listed twice", fp, t)
 					continue
 				}

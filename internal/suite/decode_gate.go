@@ -4,6 +4,7 @@ package suite
 
 import (
 	"go.yaml.in/yaml/v3"
+	"slices"
 )
 
 func (d *decoder) gate(n *yaml.Node, g *Gate) {
@@ -25,7 +26,7 @@ func (d *decoder) gate(n *yaml.Node, g *Gate) {
 				if !ok {
 					continue
 				}
-				if contains(g.FailOn, v) {
+				if slices.Contains(g.FailOn, v) {
 					d.warnAt(it, "remove the repeat", "%s: %q is listed twice", d.index(fp, i), v)
 					continue
 				}

@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func TestExpand(t *testing.T) {
 		x := expand(tt.in, look)
 		var errs []string
 		for _, e := range x.errs {
-			errs = append(errs, itoa(e.off)+" "+e.msg)
+			errs = append(errs, strconv.Itoa(e.off)+" "+e.msg)
 		}
 		if x.out != tt.out {
 			t.Errorf("expand(%q) = %q, want %q", tt.in, x.out, tt.out)
@@ -59,17 +60,6 @@ func TestExpand(t *testing.T) {
 			t.Errorf("expand(%q) errs (-want +got):\n%s", tt.in, diff)
 		}
 	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	s := ""
-	for ; n > 0; n /= 10 {
-		s = string(rune('0'+n%10)) + s
-	}
-	return s
 }
 
 func TestExpandNilLookup(t *testing.T) {

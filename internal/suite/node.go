@@ -2,6 +2,7 @@ package suite
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -311,7 +312,7 @@ func (d *decoder) object(n *yaml.Node, path, ctx string) ([]pair, bool) {
 	known := fields[ctx]
 	out := ps[:0]
 	for _, p := range ps {
-		if contains(known, p.key) {
+		if slices.Contains(known, p.key) {
 			out = append(out, p)
 			continue
 		}
@@ -341,22 +342,13 @@ func hasKey(ps []pair, key string) bool {
 	return false
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // unknownHint suggests the closest field of ctx, or where the field belongs.
 func unknownHint(key, ctx string) string {
 	if s := closest(key, fields[ctx]); s != "" {
 		return fmt.Sprintf("did you mean %q?", s)
 	}
 	for _, other := range ctxOrder {
-		if other != ctx && contains(fields[other], key) {
+		if other != ctx && slices.Contains(fields[other], key) {
 			return fmt.Sprintf("%q is a field of %s, not of %s", key, ctxName[other], ctxName[ctx])
 		}
 	}
@@ -641,7 +633,7 @@ func (d *decoder) enum(n *yaml.Node, path string, allowed ...string) (string, bo
 	if !ok {
 		return "", false
 	}
-	if !contains(allowed, s) {
+	if !slices.Contains(allowed, s) {
 		hint := "use one of: " + strings.Join(allowed, ", ")
 		if c := closest(s, allowed); c != "" {
 			hint = fmt.Sprintf("did you mean %q?", c)
