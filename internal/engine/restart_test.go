@@ -504,6 +504,12 @@ func TestRestartKeepsTheQueue(t *testing.T) {
 	first, _, _ := p1.e.Create(context.Background(), tenant, runReq("a", tcase("a", "s")), engine.CreateOptions{})
 	queued, _, _ := p1.e.Create(context.Background(), tenant, runReq("b", tcase("a", "s")), engine.CreateOptions{})
 	poll(t, "second run queued", func() bool { return p1.get(queued.ID).Status == api.StatusQueued })
+	// The first run's member must be executing when the process stops, so the
+	// restart resumes it as attempt 2 (stopping before it started is another test).
+	poll(t, "first run's step running", func() bool {
+		m := p1.get(first.ID).Members[0]
+		return m.Status == api.StatusRunning && len(m.Steps) > 0 && m.Steps[0].Status == api.StepRunning
+	})
 	p1.stop()
 	if r := p1.get(queued.ID); r.Status != api.StatusQueued {
 		t.Fatalf("queued run after stop = %s, want still queued", r.Status)
