@@ -77,13 +77,14 @@ func units(req *api.RunRequest, ts []target) [][]target {
 
 // pendingUnits are the units of the members still to finish, in order; for
 // a resumed run the finished members are left out (each unit keeps its order).
-func pendingUnits(req *api.RunRequest, snap *api.Run) [][]target {
-	idx := indexMembers(snap)
+func (rs *runState) pendingUnits() [][]target {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	var out [][]target
-	for _, u := range units(req, targets(req)) {
+	for _, u := range units(rs.req, targets(rs.req)) {
 		var left []target
 		for _, t := range u {
-			if i, ok := idx[t.member]; ok && !snap.Members[i].Status.Terminal() {
+			if i, ok := rs.index[t.member]; ok && !rs.snap.Members[i].Status.Terminal() {
 				left = append(left, t)
 			}
 		}
@@ -98,7 +99,7 @@ func pendingUnits(req *api.RunRequest, snap *api.Run) [][]target {
 func (e *Engine) execute(ctx context.Context, rs *runState) {
 	defer e.retire(rs)
 	env := rs.req.Environment
-	us := pendingUnits(rs.req, rs.snapshot())
+	us := rs.pendingUnits()
 	if rs.resumed && len(us) == 0 {
 		// Every member had finished before the restart: only the verdict is missing.
 		e.finish(ctx, rs)
@@ -175,17 +176,21 @@ func (e *Engine) failAll(rs *runState, reason string) {
 // finish cancels the members that never started and ends the run with the
 // aggregate of its members.
 func (e *Engine) finish(ctx context.Context, rs *runState) {
-	snap := rs.snapshot()
 	cancelled := ctx.Err() != nil
 	var reason string
 	if cancelled {
 		reason = e.cancelReason(rs)
 	}
 	var evs []api.Event
-	statuses := make([]api.Status, len(snap.Members))
+	// The members are read in place under the run's lock: no copy of the
+	// whole run.
+	rs.mu.Lock()
+	members := rs.snap.Members
+	statuses := make([]api.Status, len(members))
 	failed := 0
 	firstFailure := ""
-	for i, m := range snap.Members {
+	for i := range members {
+		m := &members[i]
 		statuses[i] = m.Status
 		if !m.Status.Terminal() {
 			r := reason
@@ -202,6 +207,7 @@ func (e *Engine) finish(ctx context.Context, rs *runState) {
 			}
 		}
 	}
+	rs.mu.Unlock()
 	agg := api.Aggregate(statuses)
 	switch {
 	case agg == api.StatusFailed && cancelled:
@@ -343,7 +349,7 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, first [
 		defer cancel()
 	}
 	env := rs.req.Environment
-	captures := map[string]string{}
+	var captures map[string]string // made by the first capture
 	for i, s := range t.c.Steps {
 		var ev api.Event
 		switch {
@@ -370,7 +376,10 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, first [
 			}
 			out := e.runStep(ctx, caseCtx, s, in)
 			ev = api.Event{StepStatus: out.Status, Failure: out.Failure, Output: out.Output, Duration: api.Duration(out.Duration)}
-			if out.Status == api.StepPassed {
+			if out.Status == api.StepPassed && len(out.Captures) > 0 {
+				if captures == nil {
+					captures = make(map[string]string, len(out.Captures))
+				}
 				maps.Copy(captures, out.Captures)
 			}
 		}
