@@ -30,8 +30,8 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	p, err := e.prepare(rs, evs)
-	if err != nil {
+	var p prepared
+	if err := e.prepare(&p, rs, evs); err != nil {
 		return err
 	}
 	// Store writes are not tied to any caller's context: an event that
@@ -43,26 +43,28 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	return nil
 }
 
-// prepared is a commit checked and folded but not yet stored. Caller holds rs.mu.
+// prepared is a commit checked and folded but not yet stored. Caller holds
+// rs.mu. It is a value (its fold too), so a commit allocates only what the
+// store keeps: the head, the touched members and the events.
 type prepared struct {
 	rs       *runState
 	base     int64 // the log's last seq the events follow
-	f        *fold
+	f        fold
 	evs      []api.Event
 	terminal bool
 }
 
-// prepare stamps, masks and checks evs against a fold over rs's snapshot.
-// Caller holds rs.mu.
-func (e *Engine) prepare(rs *runState, evs []api.Event) (*prepared, error) {
+// prepare stamps, masks and checks evs against a fold over rs's snapshot,
+// into p. Caller holds rs.mu.
+func (e *Engine) prepare(p *prepared, rs *runState, evs []api.Event) error {
 	if rs.done {
-		return nil, errRunClosed
+		return errRunClosed
 	}
 	if rs.frozen {
-		return nil, errFrozen
+		return errFrozen
 	}
-	f := newFold(rs.snap, rs.index)
-	p := &prepared{rs: rs, base: rs.snap.LastSeq, f: f, evs: evs}
+	*p = prepared{rs: rs, base: rs.snap.LastSeq, f: fold{head: *rs.snap, index: rs.index}, evs: evs}
+	f := &p.f
 	now := e.cfg.Now()
 	for i := range evs {
 		ev := &evs[i]
@@ -70,12 +72,12 @@ func (e *Engine) prepare(rs *runState, evs []api.Event) (*prepared, error) {
 		ev.At = now
 		ev.RunID = rs.id
 		maskEvent(rs.mask, ev)
-		if err := checkedApply(f, *ev); err != nil {
-			return nil, fmt.Errorf("run %s: %w", rs.id, err)
+		if err := checkedApply(f, ev); err != nil {
+			return fmt.Errorf("run %s: %w", rs.id, err)
 		}
 		p.terminal = p.terminal || (ev.Type == api.EventRunStatus && ev.Status.Terminal())
 	}
-	return p, nil
+	return nil
 }
 
 // append is what the store records for p: the events, the new head and the
@@ -83,9 +85,9 @@ func (e *Engine) prepare(rs *runState, evs []api.Event) (*prepared, error) {
 func (p *prepared) append() Append {
 	head := p.f.head
 	head.Members = nil
-	a := Append{RunID: p.rs.id, Run: &head, Events: p.evs, Members: make([]MemberUpdate, 0, len(p.f.order))}
-	for _, i := range p.f.order {
-		a.Members = append(a.Members, MemberUpdate{Index: i, Member: p.f.touched[i]})
+	a := Append{RunID: p.rs.id, Run: &head, Events: p.evs, Members: make([]MemberUpdate, len(p.f.order))}
+	for k, i := range p.f.order {
+		a.Members[k] = MemberUpdate{Index: i, Member: &p.f.touched[k]}
 	}
 	return a
 }
@@ -113,11 +115,19 @@ func (p *prepared) install(e *Engine) {
 // head and of the members they touch; the snapshot itself is unchanged
 // until install.
 type fold struct {
-	head    api.Run // Members is the snapshot's: read it through member
-	index   map[string]int
-	touched map[int]*api.Member
-	order   []int // touched indexes, first touch first
+	head  api.Run // Members is the snapshot's: read it through member
+	index map[string]int
+	// touched are the fold's copies of the members the events touch, first
+	// touch first; order[k] is touched[k]'s index in the run. A batch
+	// touches one member or a few, found by a scan; at is the index → k map
+	// of a batch that touches more (finish cancelling every member).
+	touched []api.Member
+	order   []int
+	at      map[int]int
 }
+
+// foldScan is how many touched members a fold scans before it keeps a map.
+const foldScan = 8
 
 func newFold(snap *api.Run, index map[string]int) *fold {
 	return &fold{head: *snap, index: index}
@@ -129,33 +139,57 @@ func (f *fold) into(snap *api.Run) {
 	members := snap.Members
 	*snap = f.head
 	snap.Members = members
-	for _, i := range f.order {
+	for k, i := range f.order {
 		// The touched copy is the store's now too: neither side changes it
 		// (a later fold copies a member before changing it).
-		members[i] = *f.touched[i]
+		members[i] = f.touched[k]
 	}
 }
 
-// member is member i as the fold has it (read-only).
+// find is the position of member i in touched, or -1.
+func (f *fold) find(i int) int {
+	if f.at != nil {
+		if k, ok := f.at[i]; ok {
+			return k
+		}
+		return -1
+	}
+	for k, j := range f.order {
+		if j == i {
+			return k
+		}
+	}
+	return -1
+}
+
+// member is member i as the fold has it (read-only, valid until the next
+// mutable).
 func (f *fold) member(i int) *api.Member {
-	if m, ok := f.touched[i]; ok {
-		return m
+	if k := f.find(i); k >= 0 {
+		return &f.touched[k]
 	}
 	return &f.head.Members[i]
 }
 
-// mutable is the fold's own copy of member i, made on first use.
-func (f *fold) mutable(i int) *api.Member {
-	if m, ok := f.touched[i]; ok {
-		return m
+// mutable is the position in touched of the fold's own copy of member i,
+// made on first use.
+func (f *fold) mutable(i int) int {
+	if k := f.find(i); k >= 0 {
+		return k
 	}
-	m := cloneMember(f.head.Members[i])
-	if f.touched == nil {
-		f.touched = map[int]*api.Member{}
-	}
-	f.touched[i] = &m
+	k := len(f.touched)
+	f.touched = append(f.touched, cloneMember(f.head.Members[i]))
 	f.order = append(f.order, i)
-	return &m
+	switch {
+	case f.at != nil:
+		f.at[i] = k
+	case len(f.order) > foldScan:
+		f.at = make(map[int]int, 2*len(f.order))
+		for k, j := range f.order {
+			f.at[j] = k
+		}
+	}
+	return k
 }
 
 // cloneMember copies what api.Run.Apply changes in place.
@@ -168,13 +202,13 @@ func cloneMember(m api.Member) api.Member {
 // applyToMember folds a member event into the fold's copy of that member
 // with api.Run.Apply, on a run of that one member, so the rules stay Apply's
 // and the cost stays the member's.
-func (f *fold) applyToMember(i int, ev api.Event) error {
-	m := f.mutable(i)
-	one := api.Run{LastSeq: f.head.LastSeq, Members: []api.Member{*m}}
-	if err := one.Apply(ev); err != nil {
+func (f *fold) applyToMember(i int, ev *api.Event) error {
+	k := f.mutable(i)
+	// A run whose one member is the fold's copy itself: Apply changes it in place.
+	one := api.Run{LastSeq: f.head.LastSeq, Members: f.touched[k : k+1 : k+1]}
+	if err := one.Apply(*ev); err != nil {
 		return err
 	}
-	*m = one.Members[0]
 	f.head.LastSeq = one.LastSeq
 	return nil
 }
@@ -204,8 +238,9 @@ func (e *Engine) commitAll(items []runEvents) {
 		pending []runEvents // items to retry one by one if the batch fails
 	)
 	for _, it := range items {
+		p := new(prepared)
 		it.rs.mu.Lock()
-		p, err := e.prepare(it.rs, slices.Clone(it.evs))
+		err := e.prepare(p, it.rs, slices.Clone(it.evs))
 		it.rs.mu.Unlock()
 		if err != nil {
 			e.cfg.Logger.Error("queueing run", "run", it.rs.id, "err", err)
@@ -278,7 +313,7 @@ func transition(from, to api.Status) error {
 // the run runs and keeps running across retries (a new Attempt); steps change
 // only in a running member; a run ends only when every member has, with the
 // aggregate of its members when it ran; nothing follows the run's end.
-func checkedApply(f *fold, ev api.Event) error {
+func checkedApply(f *fold, ev *api.Event) error {
 	run := &f.head
 	if run.LastSeq > 0 && run.Status.Terminal() {
 		return errRunClosed
@@ -334,7 +369,7 @@ func checkedApply(f *fold, ev api.Event) error {
 	// Run-level events (and unknown ones) change the head only.
 	members := run.Members
 	run.Members = nil
-	err := run.Apply(ev)
+	err := run.Apply(*ev)
 	run.Members = members
 	return err
 }

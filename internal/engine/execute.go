@@ -77,13 +77,14 @@ func units(req *api.RunRequest, ts []target) [][]target {
 
 // pendingUnits are the units of the members still to finish, in order; for
 // a resumed run the finished members are left out (each unit keeps its order).
-func pendingUnits(req *api.RunRequest, snap *api.Run) [][]target {
-	idx := indexMembers(snap)
+func (rs *runState) pendingUnits() [][]target {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	var out [][]target
-	for _, u := range units(req, targets(req)) {
+	for _, u := range units(rs.req, targets(rs.req)) {
 		var left []target
 		for _, t := range u {
-			if i, ok := idx[t.member]; ok && !snap.Members[i].Status.Terminal() {
+			if i, ok := rs.index[t.member]; ok && !rs.snap.Members[i].Status.Terminal() {
 				left = append(left, t)
 			}
 		}
@@ -98,7 +99,7 @@ func pendingUnits(req *api.RunRequest, snap *api.Run) [][]target {
 func (e *Engine) execute(ctx context.Context, rs *runState) {
 	defer e.retire(rs)
 	env := rs.req.Environment
-	us := pendingUnits(rs.req, rs.snapshot())
+	us := rs.pendingUnits()
 	if rs.resumed && len(us) == 0 {
 		// Every member had finished before the restart: only the verdict is missing.
 		e.finish(ctx, rs)
@@ -175,17 +176,21 @@ func (e *Engine) failAll(rs *runState, reason string) {
 // finish cancels the members that never started and ends the run with the
 // aggregate of its members.
 func (e *Engine) finish(ctx context.Context, rs *runState) {
-	snap := rs.snapshot()
 	cancelled := ctx.Err() != nil
 	var reason string
 	if cancelled {
 		reason = e.cancelReason(rs)
 	}
 	var evs []api.Event
-	statuses := make([]api.Status, len(snap.Members))
+	// The members are read in place under the run's lock: no copy of the
+	// whole run.
+	rs.mu.Lock()
+	members := rs.snap.Members
+	statuses := make([]api.Status, len(members))
 	failed := 0
 	firstFailure := ""
-	for i, m := range snap.Members {
+	for i := range members {
+		m := &members[i]
 		statuses[i] = m.Status
 		if !m.Status.Terminal() {
 			r := reason
@@ -202,6 +207,7 @@ func (e *Engine) finish(ctx context.Context, rs *runState) {
 			}
 		}
 	}
+	rs.mu.Unlock()
 	agg := api.Aggregate(statuses)
 	switch {
 	case agg == api.StatusFailed && cancelled:
@@ -282,28 +288,32 @@ func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
 				api.Event{Type: api.EventLog, Member: t.member, Message: fmt.Sprintf("%sattempt %d is run again from its first step as attempt %d", interruptedPrefix, m.Attempt, attempt)})
 		}
 	}
-	e.record(rs, append(evs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})...)
+	// The member's status events share a commit with its steps' events: the
+	// start with the first step's, the end with the last step's (one commit
+	// before the step runs and one after, for a one-step member).
+	start := append(evs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})
 	for {
-		status, why := e.runAttempt(ctx, rs, t)
+		status, why, last := e.runAttempt(ctx, rs, t, start)
+		start = nil
 		switch {
 		case status == api.StatusPassed:
-			e.record(rs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusPassed, Attempt: attempt, Flaky: failures > 0})
+			e.record(rs, append(last, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusPassed, Attempt: attempt, Flaky: failures > 0})...)
 			return
 		case status == api.StatusCancelled:
 			reason := why
 			if ctx.Err() != nil {
 				reason = e.cancelReason(rs)
 			}
-			e.record(rs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusCancelled, Attempt: attempt, Reason: reason})
+			e.record(rs, append(last, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusCancelled, Attempt: attempt, Reason: reason})...)
 			return
 		case failures < t.c.Retries && ctx.Err() == nil:
 			failures++
 			attempt++
-			e.record(rs,
+			start = append(last,
 				api.Event{Type: api.EventLog, Member: t.member, Message: fmt.Sprintf("attempt %d failed: %s; retrying (retry %d of %d)", attempt-1, why, failures, t.c.Retries)},
 				api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})
 		default:
-			e.record(rs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusFailed, Attempt: attempt, Reason: why})
+			e.record(rs, append(last, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusFailed, Attempt: attempt, Reason: why})...)
 			return
 		}
 	}
@@ -324,9 +334,14 @@ func (t *timeoutCause) Error() string {
 
 // runAttempt runs a member's steps in order with captures flowing forward.
 // The first step that does not pass ends the attempt; the steps after it are
-// skipped. It returns passed, failed or cancelled, and for a failure a line
-// naming the failing step.
-func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target) (api.Status, string) {
+// skipped. It returns passed, failed or cancelled, for a failure a line
+// naming the failing step, and the attempt's last events, not yet recorded:
+// the caller commits them with the member's status. A step's end shares a
+// commit with the next step's start, so a member of n steps costs n+1
+// commits (two for one step) where each event on its own would be 2n+2.
+// first are events to commit with the first step's start (the member's
+// running status).
+func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, first []api.Event) (status api.Status, why string, last []api.Event) {
 	caseCtx := ctx
 	if d := t.c.Timeout.D(); d > 0 {
 		var cancel context.CancelFunc
@@ -334,19 +349,19 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target) (api.St
 		defer cancel()
 	}
 	env := rs.req.Environment
-	captures := map[string]string{}
+	var captures map[string]string // made by the first capture
 	for i, s := range t.c.Steps {
 		var ev api.Event
 		switch {
 		case ctx.Err() != nil:
 			// Cancelled between steps: nothing is in flight.
-			e.record(rs, skipped(t, i)...)
-			return api.StatusCancelled, "cancelled"
+			return api.StatusCancelled, "cancelled", append(first, skipped(t, i)...)
 		case caseCtx.Err() != nil:
 			// The case deadline passed between steps: this step is the one it stopped.
 			ev = api.Event{StepStatus: api.StepFailed, Failure: &api.Failure{Message: context.Cause(caseCtx).Error()}}
 		default:
-			e.record(rs, api.Event{Type: api.EventStepStatus, Member: t.member, Step: i + 1, StepStatus: api.StepRunning})
+			e.record(rs, append(first, api.Event{Type: api.EventStepStatus, Member: t.member, Step: i + 1, StepStatus: api.StepRunning})...)
+			first = nil
 			in := StepInput{
 				BaseURL:  env.URL,
 				Headers:  env.Headers,
@@ -361,26 +376,30 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target) (api.St
 			}
 			out := e.runStep(ctx, caseCtx, s, in)
 			ev = api.Event{StepStatus: out.Status, Failure: out.Failure, Output: out.Output, Duration: api.Duration(out.Duration)}
-			if out.Status == api.StepPassed {
+			if out.Status == api.StepPassed && len(out.Captures) > 0 {
+				if captures == nil {
+					captures = make(map[string]string, len(out.Captures))
+				}
 				maps.Copy(captures, out.Captures)
 			}
 		}
 		ev.Type, ev.Member, ev.Step = api.EventStepStatus, t.member, i+1
 		if ev.StepStatus == api.StepPassed {
-			e.record(rs, ev)
+			// Committed with the next step's start, or with the member's end.
+			first = append(first, ev)
 			continue
 		}
-		e.record(rs, append([]api.Event{ev}, skipped(t, i+1)...)...)
+		last = append(append(first, ev), skipped(t, i+1)...)
 		if ev.StepStatus == api.StepCancelled {
-			return api.StatusCancelled, fmt.Sprintf("step %d (%s) was cancelled", i+1, s.Title())
+			return api.StatusCancelled, fmt.Sprintf("step %d (%s) was cancelled", i+1, s.Title()), last
 		}
 		msg := "failed"
 		if ev.Failure != nil {
 			msg = ev.Failure.Message
 		}
-		return api.StatusFailed, fmt.Sprintf("step %d (%s): %s", i+1, s.Title(), msg)
+		return api.StatusFailed, fmt.Sprintf("step %d (%s): %s", i+1, s.Title(), msg), last
 	}
-	return api.StatusPassed, ""
+	return api.StatusPassed, "", first
 }
 
 // skipped marks the steps from index `from` on as skipped.

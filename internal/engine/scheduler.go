@@ -32,10 +32,13 @@ func (e *Engine) removeWaiting(rs *runState) {
 // rewrites the position of every run queued behind it. The first
 // livePositions of a tenant's queue count down on every change (what a person
 // watching waits for); runs further back learn their new position at most
-// every deepPositionEvery, and beyond farPositions only once it has moved up
-// by a tenth. So a queue of thousands of short runs does not cost thousands
-// of writes per finished run, nor per second: a run hears O(log position)
-// updates while it waits, and the cost of draining a queue per run stays flat.
+// every deepPositionEvery, and beyond farPositions only once its place has
+// halved. So a queue of thousands of short runs does not cost thousands of
+// writes per finished run, nor per second: a run at place p hears about
+// log2(p/farPositions) updates before it reaches farPositions, whatever the
+// rate the queue drains at. (With "a tenth" instead of "half", every run up
+// to place ten times the drain rate per second was due every second: the
+// writes per finished run grew with the depth of the queue.)
 const (
 	livePositions     = 10
 	deepPositionEvery = time.Second
@@ -132,9 +135,9 @@ func (e *Engine) schedule() time.Time {
 }
 
 // farBehind: a run at position p, told position before, is beyond
-// farPositions and has moved up by less than a tenth since (see farPositions).
+// farPositions and its place has not halved since (see farPositions).
 func farBehind(p, before int) bool {
-	return p > farPositions && p < before && p*10 > before*9
+	return p > farPositions && p < before && p*2 > before
 }
 
 // start makes rs running and launches its executor. Caller holds e.mu.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func TestTransitionEveryPair(t *testing.T) {
 // event passes, as a stored commit is.
 func applyChecked(snap *api.Run, ev api.Event) error {
 	f := newFold(snap, indexMembers(snap))
-	if err := checkedApply(f, ev); err != nil {
+	if err := checkedApply(f, &ev); err != nil {
 		return err
 	}
 	f.into(snap)
@@ -181,5 +182,55 @@ func TestUnits(t *testing.T) {
 		if ts[i].member != m.ID {
 			t.Errorf("target %d is %s, member is %s", i, ts[i].member, m.ID)
 		}
+	}
+}
+
+// TestFoldManyMembers: one batch touching many members (finish cancelling
+// every member) folds each into its own copy, whether the fold finds its
+// copies by a scan (up to foldScan) or through its map, and leaves the
+// snapshot alone until into. The run ends in the same batch, so the check
+// that every member is terminal reads the copies.
+func TestFoldManyMembers(t *testing.T) {
+	for _, n := range []int{1, foldScan, foldScan + 1, 3 * foldScan} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			snap := &api.Run{ID: "r", Status: api.StatusRunning, LastSeq: 1}
+			for i := range n {
+				snap.Members = append(snap.Members, api.Member{ID: fmt.Sprintf("m%d", i), Status: api.StatusInitial,
+					Steps: []api.StepResult{{Name: "s", Status: api.StepPending}}})
+			}
+			before := snap.Clone()
+			f := newFold(snap, indexMembers(snap))
+			var evs []api.Event
+			// Every member twice, the second time in reverse, so lookups hit
+			// copies made earlier in the batch.
+			for i := range n {
+				evs = append(evs, api.Event{Type: api.EventMemberStatus, Member: fmt.Sprintf("m%d", i), Status: api.StatusRunning, Attempt: 1})
+			}
+			for i := n - 1; i >= 0; i-- {
+				evs = append(evs, api.Event{Type: api.EventMemberStatus, Member: fmt.Sprintf("m%d", i), Status: api.StatusCancelled, Reason: "stop"})
+			}
+			evs = append(evs, api.Event{Type: api.EventRunStatus, Status: api.StatusCancelled})
+			for i := range evs {
+				evs[i].Seq = int64(i + 2)
+				if err := checkedApply(f, &evs[i]); err != nil {
+					t.Fatalf("event %d: %v", i, err)
+				}
+			}
+			if diff := cmp.Diff(before, snap); diff != "" {
+				t.Fatalf("the fold changed the snapshot before into:\n%s", diff)
+			}
+			if len(f.touched) != n {
+				t.Errorf("%d copies for %d members", len(f.touched), n)
+			}
+			f.into(snap)
+			if snap.Status != api.StatusCancelled || snap.LastSeq != int64(len(evs)+1) {
+				t.Errorf("run %s at seq %d", snap.Status, snap.LastSeq)
+			}
+			for _, m := range snap.Members {
+				if m.Status != api.StatusCancelled || m.Attempt != 1 || m.Reason != "stop" {
+					t.Errorf("member %s: %s attempt %d reason %q", m.ID, m.Status, m.Attempt, m.Reason)
+				}
+			}
+		})
 	}
 }

@@ -175,13 +175,22 @@ func requestURL(base, path, full string, query map[string]string) (string, error
 
 // buildURL is requestURL whose errors show the parts masked with m.
 func buildURL(m *secret.Masker, base, path, full string, query map[string]string) (string, error) {
+	u, err := parseURL(m, base, path, full, query)
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}
+
+// parseURL is buildURL's URL, parsed.
+func parseURL(m *secret.Masker, base, path, full string, query map[string]string) (*url.URL, error) {
 	target := full
 	if target == "" {
 		if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
 			target = path
 		} else {
 			if base == "" {
-				return "", fmt.Errorf("the step has path %q but the environment has no url; set the environment's url, or give the step a full http.url", m.String(path))
+				return nil, fmt.Errorf("the step has path %q but the environment has no url; set the environment's url, or give the step a full http.url", m.String(path))
 			}
 			b, q, _ := strings.Cut(base, "?")
 			target = strings.TrimRight(b, "/")
@@ -199,13 +208,13 @@ func buildURL(m *secret.Masker, base, path, full string, query map[string]string
 	}
 	u, err := url.Parse(target)
 	if err != nil {
-		return "", fmt.Errorf("invalid url %q: %v", m.String(target), m.String(unwrapURLError(err).Error()))
+		return nil, fmt.Errorf("invalid url %q: %v", m.String(target), m.String(unwrapURLError(err).Error()))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("url %q must start with http:// or https:// (check the environment url)", m.String(u.Redacted()))
+		return nil, fmt.Errorf("url %q must start with http:// or https:// (check the environment url)", m.String(u.Redacted()))
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("url %q has no host (check the environment url)", m.String(u.Redacted()))
+		return nil, fmt.Errorf("url %q has no host (check the environment url)", m.String(u.Redacted()))
 	}
 	if len(query) > 0 {
 		v := u.Query()
@@ -214,7 +223,7 @@ func buildURL(m *secret.Masker, base, path, full string, query map[string]string
 		}
 		u.RawQuery = v.Encode()
 	}
-	return u.String(), nil
+	return u, nil
 }
 
 // displayURL is the request's URL for logs and messages, built like
@@ -222,20 +231,16 @@ func buildURL(m *secret.Masker, base, path, full string, query map[string]string
 // secret.Mask, and with a password in the URL's userinfo redacted. Query
 // values are escaped around the mask, so a secret never appears escaped.
 func displayURL(m *secret.Masker, base, path, full string, query map[string]string) string {
-	target, err := requestURL(m.String(base), m.String(path), m.String(full), nil)
+	u, err := parseURL(nil, m.String(base), m.String(path), m.String(full), nil)
 	if err != nil {
 		// Masking made the URL unparsable (a secret host): show it as text.
 		return m.String(base + path + full)
 	}
-	u, err := url.Parse(target)
-	if err != nil {
-		return m.String(target)
-	}
-	v := u.Query()
-	for k, val := range query {
-		v.Set(k, val)
-	}
 	if len(query) > 0 {
+		v := u.Query()
+		for k, val := range query {
+			v.Set(k, val)
+		}
 		var b strings.Builder
 		for _, k := range sortedKeys(v) {
 			for _, val := range v[k] {

@@ -186,18 +186,24 @@ func (g gateSteps) Run(ctx context.Context, _ api.Step, _ engine.StepInput) engi
 // It reports the drain rate (runs/s), which must not fall with n: each run
 // that ends moves every queue position behind it.
 func BenchmarkQueueDrain(b *testing.B) {
-	for _, n := range []int{100, 1300, 3000} {
+	for _, n := range []int{300, 1300, 3000} {
 		b.Run(fmt.Sprintf("runs=%d", n), func(b *testing.B) {
 			var drain time.Duration
+			var positions int64
 			for b.Loop() {
-				drain += queueDrain(b, n)
+				d, p := queueDrain(b, n)
+				drain += d
+				positions += p
 			}
 			b.ReportMetric(float64(b.N*n)/drain.Seconds(), "runs/s")
+			b.ReportMetric(float64(positions)/float64(b.N*n), "positions/run")
 		})
 	}
 }
 
-func queueDrain(b *testing.B, n int) time.Duration {
+// queueDrain returns how long the drain took and how many queue positions
+// were written during it.
+func queueDrain(b *testing.B, n int) (time.Duration, int64) {
 	b.StopTimer()
 	defer b.StartTimer()
 	steps := gateSteps{open: make(chan struct{})}
@@ -205,11 +211,14 @@ func queueDrain(b *testing.B, n int) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var ended, waiting atomic.Int64
+	var ended, waiting, positions atomic.Int64
+	var draining atomic.Bool
 	all, queued := make(chan struct{}), make(chan struct{})
 	e.Observe(func(_ string, _ *api.Run, evs []api.Event) {
 		for _, ev := range evs {
 			switch {
+			case ev.Type == api.EventRunSubstate && ev.Substate == api.SubstateQueuePosition && draining.Load():
+				positions.Add(1)
 			case ev.Type != api.EventRunStatus:
 			case ev.Status == api.StatusQueued && waiting.Add(1) == int64(n-2):
 				close(queued)
@@ -236,13 +245,14 @@ func queueDrain(b *testing.B, n int) time.Duration {
 		b.Fatalf("%d of %d runs queued within 10 minutes", waiting.Load(), n-2)
 	}
 	start := time.Now()
+	draining.Store(true)
 	close(steps.open)
 	select {
 	case <-all:
 	case <-time.After(10 * time.Minute):
 		b.Fatalf("%d of %d runs ended within 10 minutes", ended.Load(), n)
 	}
-	return time.Since(start)
+	return time.Since(start), positions.Load()
 }
 
 // BenchmarkRunMembers: one run of n one-step members (steps that do nothing)
