@@ -144,8 +144,10 @@ func (c *Client) WithRetries(n int) *Client {
 // Server is the base URL as shown to a person (no user info, never the token).
 func (c *Client) Server() string { return c.display }
 
-// RunURL is the API URL of a run, printed so a person can find it.
-func (c *Client) RunURL(id string) string { return c.display + "/v1/runs/" + url.PathEscape(id) }
+// RunURL is a run's page in the server's web console (/runs/{id}), printed so a person can
+// find it when the server sets no public_url (Run.URL is then empty). The API's own address of
+// the run stays /v1/runs/{id}.
+func (c *Client) RunURL(id string) string { return c.display + "/runs/" + url.PathEscape(id) }
 
 // Sleep waits d, or until ctx ends (then it returns ctx's error).
 func Sleep(ctx context.Context, d time.Duration) error { return wait.Sleep(ctx, d) }

@@ -442,7 +442,7 @@ func TestNewRejectsBadServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.RunURL("run_1"); got != "https://zof.example.com/base/v1/runs/run_1" {
+	if got := c.RunURL("run_1"); got != "https://zof.example.com/base/runs/run_1" {
 		t.Errorf("RunURL = %q", got)
 	}
 }

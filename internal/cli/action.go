@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,6 +169,7 @@ func runAction(ctx context.Context, o *actionOptions) error {
 		},
 		Timeout:           timeout,
 		JUnit:             in.JUnit,
+		HTML:              in.HTML,
 		FailOn:            in.FailOn,
 		CancelOnInterrupt: true,
 		PollInterval:      runner.DefaultPollInterval,
@@ -295,7 +297,12 @@ func (x *action) reporters(p *gate.Plan, mask *secret.Masker) []reporters.Report
 	}
 	if x.in.Summary {
 		if path := x.getenv("GITHUB_STEP_SUMMARY"); path != "" {
-			out = append(out, &ghreport.Summary{Path: path, Markdown: ghreport.MarkdownOptions{Mask: mask, BlobBase: blob, SuiteFile: suiteFile, Notices: x.notices}})
+			notices := slices.Clip(x.notices)
+			if x.in.HTML != "" {
+				// The summary is written after the built-in reports, the HTML one included.
+				notices = append(notices, fmt.Sprintf("HTML report of this run: %s (in working-directory; upload it with actions/upload-artifact to open it)", x.in.HTML))
+			}
+			out = append(out, &ghreport.Summary{Path: path, Markdown: ghreport.MarkdownOptions{Mask: mask, BlobBase: blob, SuiteFile: suiteFile, Notices: notices}})
 		} else {
 			x.notice("GITHUB_STEP_SUMMARY is not set: no step summary")
 		}

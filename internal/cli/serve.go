@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/server/schedule"
 	"github.com/zof-ai/zof-ci/internal/server/webhook"
 	"github.com/zof-ai/zof-ci/internal/step"
+	"github.com/zof-ai/zof-ci/internal/web"
 )
 
 // pruneEvery is how often expired idempotency keys, deliveries and ticks are
@@ -40,7 +42,10 @@ const serveStopWait = 5 * time.Second
 // takes longer).
 const sweepWait = 5 * time.Second
 
-var _ step.GroupRecorder = (*procgroup.Journal)(nil)
+var (
+	_ step.GroupRecorder = (*procgroup.Journal)(nil)
+	_ web.Actions        = (*server.Server)(nil)
+)
 
 // serveOptions are zof serve's.
 type serveOptions struct {
@@ -162,13 +167,22 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	}
 	// The webhook receiver creates runs through the server, which mounts it.
 	var hooks *webhook.Receiver
+	// The console's session cookie authenticates the API's GETs (the run
+	// page's EventSource); the console is built next, before anything is served.
+	var con *web.Console
 	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Triggers: store, Ready: store.Ping, Logger: log, Audit: audit,
 		Webhooks: func(srv *server.Server) (server.Webhooks, error) {
 			var err error
 			hooks, err = webhook.New(webhook.Options{Config: cfg, Store: store, Submitter: srv, Logger: log})
 			return hooks, err
-		}})
+		},
+		Session: func(r *http.Request) (config.Principal, bool) { return con.Principal(r) },
+	})
 	if err != nil {
+		return exitcode.Wrap(exitcode.Usage, err)
+	}
+	if con, err = mountConsole(srv, eng, cfg, log); err != nil {
+		srv.Close()
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
 	sched, err := schedule.New(schedule.Options{Config: cfg, Store: store, Submitter: srv, Repos: hooks.Repos(), Logger: log})
@@ -254,6 +268,20 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 		return exitcode.Wrap(exitcode.Unavailable, serveErr)
 	}
 	return nil
+}
+
+// mountConsole builds the web console (docs/console.md) over the engine's
+// tenant-scoped reads and the server's audited cancel and rerun, and serves
+// its pages beside the API.
+func mountConsole(srv *server.Server, eng *engine.Engine, cfg *config.Config, log *slog.Logger) (*web.Console, error) {
+	con, err := web.New(web.Options{Runs: eng, Actions: srv, Auth: cfg, Secure: cfg.SecureCookies(), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range web.Paths {
+		srv.Mount(p, con)
+	}
+	return con, nil
 }
 
 // leftoversKilled opens DATA/procgroups, the journal of the step and service

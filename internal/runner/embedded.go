@@ -36,6 +36,8 @@ type RunOptions struct {
 	// JUnitLocations adds file and line to the JUnit testcases (see package junit).
 	JUnitLocations bool
 	JSON           string
+	// HTML is where to write the self-contained HTML report of the run ("": none).
+	HTML string
 	// FailOn overrides the suite's gate.fail_on.
 	FailOn []string
 	// CancelOnInterrupt cancels a remote run on SIGINT/SIGTERM (an embedded run always stops).
@@ -311,7 +313,7 @@ func writeFileReports(ctx context.Context, res *report.Result, o RunOptions, mas
 	for _, f := range []struct {
 		name, path string
 		new        report.Factory
-	}{{junit.Name, o.JUnit, junit.New}, {jsonreport.Name, o.JSON, jsonreport.New}} {
+	}{{junit.Name, o.JUnit, junit.New}, {jsonreport.Name, o.JSON, jsonreport.New}, {htmlName, o.HTML, newHTMLReport}} {
 		if f.path == "" {
 			continue
 		}

@@ -91,7 +91,7 @@ func TestCreateAndIdempotency(t *testing.T) {
 	if got, want := first.header.Get("Location"), "/v1/runs/"+run.ID; got != want {
 		t.Errorf("Location = %q, want %q", got, want)
 	}
-	if run.Tenant != "alpha" || run.IdempotencyKey != "ci-github-acme-shop-123-1" || run.URL != "http://zof.test/v1/runs/"+run.ID {
+	if run.Tenant != "alpha" || run.IdempotencyKey != "ci-github-acme-shop-123-1" || run.URL != "http://zof.test/runs/"+run.ID {
 		t.Errorf("run tenant %q key %q url %q", run.Tenant, run.IdempotencyKey, run.URL)
 	}
 

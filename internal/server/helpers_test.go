@@ -444,7 +444,9 @@ func (h *harness) stream(token, id, query string, hdr ...string) (*sseConn, resp
 		h.t.Fatal(err)
 	}
 	req.Header.Set("Accept", api.MediaEventStream)
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}

@@ -114,9 +114,17 @@ func actionOf(path string) string {
 }
 
 // authenticate reads `Authorization: Bearer TOKEN`; a missing or unknown
-// token is answered 401 here.
+// token is answered 401 here. A GET without the header may be a browser's
+// (the console's EventSource cannot send one): Options.Session decides from
+// its cookie. Only safe methods, so a forged cross-site request can never
+// mutate anything with a session.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (config.Principal, bool) {
 	hs := r.Header.Values("Authorization")
+	if len(hs) == 0 && r.Method == http.MethodGet && s.opts.Session != nil {
+		if p, ok := s.opts.Session(r); ok {
+			return p, true
+		}
+	}
 	if len(hs) == 0 {
 		unauthorized(w, "", "no token: send `Authorization: Bearer TOKEN` (zof reads it from --token or ZOF_TOKEN)")
 		return config.Principal{}, false

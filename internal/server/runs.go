@@ -311,18 +311,12 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, p config.Prin
 		s.audit.record(p, "cancel", id, "", berr.status, berr.title)
 		return
 	}
-	reason := "cancelled by " + p.Name
-	if body.Reason != "" {
-		reason += ": " + body.Reason
-	}
-	run, err := s.eng.Cancel(r.Context(), p.Tenant, id, reason)
+	run, err := s.CancelRun(r.Context(), p, id, body.Reason)
 	if err != nil {
-		status := s.engineError(w, err)
-		s.audit.record(p, "cancel", id, "", status, errTitle(err))
+		s.mutationError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, run)
-	s.audit.record(p, "cancel", id, "", http.StatusAccepted, "cancel requested")
 }
 
 // rerunRun is POST /v1/runs/{id}/rerun.
@@ -334,16 +328,85 @@ func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request, p config.Princ
 		s.audit.record(p, "rerun", id, "", berr.status, berr.title)
 		return
 	}
-	run, err := s.eng.Rerun(r.Context(), p.Tenant, id)
+	run, err := s.RerunRun(r.Context(), p, id)
 	if err != nil {
-		status := s.engineError(w, err)
-		s.audit.record(p, "rerun", id, "", status, errTitle(err))
+		s.mutationError(w, err)
 		return
 	}
-	s.metrics.created(p.Tenant)
 	w.Header().Set("Location", "/v1/runs/"+url.PathEscape(run.ID))
 	writeJSON(w, http.StatusCreated, run)
+}
+
+// RoleError is a mutation refused because the principal's role is too low.
+type RoleError struct {
+	Principal config.Principal
+	Action    string
+	Need      config.Role
+}
+
+func (e *RoleError) Error() string {
+	return fmt.Sprintf("token %q of tenant %s has role %s; to %s a run it needs %s or admin. Use a token with that role",
+		e.Principal.Name, e.Principal.Tenant, e.Principal.Role, e.Action, e.Need)
+}
+
+// mutationError answers an error of CancelRun or RerunRun (already audited).
+func (s *Server) mutationError(w http.ResponseWriter, err error) {
+	if re, ok := errorsAs[*RoleError](err); ok {
+		writeProblem(w, http.StatusForbidden, probForbidden, "Role too low", re.Error())
+		return
+	}
+	s.engineError(w, err)
+}
+
+// allowed audits and refuses a mutation by a principal below role runner
+// (the API's router refuses them first; the console calls CancelRun and
+// RerunRun directly).
+func (s *Server) allowed(p config.Principal, action, id string) error {
+	if p.Role >= config.RoleRunner {
+		return nil
+	}
+	s.audit.record(p, action, id, "", http.StatusForbidden, "role too low")
+	return &RoleError{Principal: p, Action: action, Need: config.RoleRunner}
+}
+
+// CancelRun cancels a run of p's tenant for p, as POST /v1/runs/{id}/cancel
+// does (the console's Cancel calls it): a runner or admin only, the run
+// records "cancelled by NAME: reason" (reason may be empty), and an audit
+// line names p whatever the outcome. Errors: *RoleError, or the engine's
+// (*engine.NotFoundError for another tenant's run, *engine.StateError when
+// it is already terminal).
+func (s *Server) CancelRun(ctx context.Context, p config.Principal, id, reason string) (*api.Run, error) {
+	if err := s.allowed(p, "cancel", id); err != nil {
+		return nil, err
+	}
+	why := "cancelled by " + p.Name
+	if reason != "" {
+		why += ": " + reason
+	}
+	run, err := s.eng.Cancel(ctx, p.Tenant, id, why)
+	if err != nil {
+		s.audit.record(p, "cancel", id, "", statusOf(err), errTitle(err))
+		return nil, err
+	}
+	s.audit.record(p, "cancel", id, "", http.StatusAccepted, "cancel requested")
+	return run, nil
+}
+
+// RerunRun reruns a terminal run of p's tenant for p, as POST
+// /v1/runs/{id}/rerun does (the console's Rerun calls it), with the same
+// checks, metrics and audit line; errors as CancelRun's.
+func (s *Server) RerunRun(ctx context.Context, p config.Principal, id string) (*api.Run, error) {
+	if err := s.allowed(p, "rerun", id); err != nil {
+		return nil, err
+	}
+	run, err := s.eng.Rerun(ctx, p.Tenant, id)
+	if err != nil {
+		s.audit.record(p, "rerun", id, "", statusOf(err), errTitle(err))
+		return nil, err
+	}
+	s.metrics.created(p.Tenant)
 	s.audit.record(p, "rerun", run.ID, "", http.StatusCreated, "rerun of "+id)
+	return run, nil
 }
 
 // healthz is GET /healthz: the process answers.

@@ -111,6 +111,11 @@ type Options struct {
 	// New calls it once with the server, through which the receiver creates
 	// runs (Submit), before the first request; nil: both answer 404.
 	Webhooks func(*Server) (Webhooks, error)
+	// Session authenticates a GET that has no Authorization header, from
+	// its session cookie: the web console's run page follows
+	// /v1/runs/{id}/events with an EventSource, which sends cookies but no
+	// header. Never consulted for other methods. nil: tokens only.
+	Session func(*http.Request) (config.Principal, bool)
 
 	// Zero values take the Default* constants.
 	ReadHeaderTimeout  time.Duration
@@ -211,6 +216,12 @@ func New(opts Options) (*Server, error) {
 	go func() { defer s.bg.Done(); s.watchStuck() }()
 	return s, nil
 }
+
+// Mount serves h at pattern beside the API (zof serve mounts the web
+// console's pages this way, so they share the listener, its timeouts and
+// graceful shutdown). Call it before Serve; a pattern the API serves
+// panics, as http.ServeMux.Handle does.
+func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Handler is the API's http.Handler.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -32,7 +32,8 @@ type Runs interface {
 var _ Runs = (*engine.Engine)(nil)
 
 // Actions are the console's mutations. The server implements them with the
-// same checks and audit lines as the API's cancel and rerun.
+// same checks and audit lines as the API's cancel and rerun; reason is the
+// person's own words, possibly empty (the run records who cancelled it).
 type Actions interface {
 	CancelRun(ctx context.Context, p config.Principal, id, reason string) (*api.Run, error)
 	RerunRun(ctx context.Context, p config.Principal, id string) (*api.Run, error)
@@ -280,9 +281,6 @@ func (c *Console) confirmCancel(w http.ResponseWriter, r *http.Request, d *pageD
 func (c *Console) cancel(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
 	id := r.PathValue("id")
 	reason := strings.TrimSpace(r.PostFormValue("reason"))
-	if reason == "" {
-		reason = "cancelled from the console by " + d.Principal.Name
-	}
 	_, err := c.o.Actions.CancelRun(r.Context(), d.Principal, id, reason)
 	if errors.Is(err, engine.ErrNotFound) {
 		return c.notFound(d, id)

@@ -34,9 +34,11 @@ type Inputs struct {
 	// GitHubToken is for the REST API (check runs, pull request files); a secret.
 	GitHubToken string
 	// Timeout is the deadline for a verdict; 0 means the command's default.
-	Timeout          time.Duration
-	FailOn           []string
-	JUnit            string
+	Timeout time.Duration
+	FailOn  []string
+	JUnit   string
+	// HTML is where to write the self-contained HTML report of the run ("": none).
+	HTML             string
 	Checks           Checks
 	Summary          bool
 	Supersede        bool
@@ -44,7 +46,7 @@ type Inputs struct {
 }
 
 // InputNames lists the action's inputs exactly as action.yml declares them.
-var InputNames = []string{"suite", "scope", "environment", "server", "token", "github-token", "timeout", "fail-on", "junit", "checks", "summary", "supersede", "working-directory"}
+var InputNames = []string{"suite", "scope", "environment", "server", "token", "github-token", "timeout", "fail-on", "junit", "html", "checks", "summary", "supersede", "working-directory"}
 
 // gateStatuses are the values fail-on accepts (the suite file's gate.fail_on).
 var gateStatuses = map[string]bool{"failed": true, "blocked": true, "cancelled": true, "timeout": true}
@@ -65,6 +67,7 @@ func ReadInputs(getenv func(string) string) (*Inputs, error) {
 		Token:            a.GetInput("token"),
 		GitHubToken:      a.GetInput("github-token"),
 		JUnit:            a.GetInput("junit"),
+		HTML:             a.GetInput("html"),
 		WorkingDirectory: a.GetInput("working-directory"),
 		Checks:           ChecksAuto,
 		Summary:          true,

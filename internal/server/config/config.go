@@ -222,13 +222,21 @@ func (c *Config) TenantLimit(tenant string) int {
 	return 1
 }
 
-// RunURL is a run's URL under public_url, for engine.Config.RunURL; "" when
-// public_url is not set.
+// RunURL is a run's page in the web console under public_url (/runs/{id}),
+// for engine.Config.RunURL: the link zof prints and reporters attach, meant
+// for a person. "" when public_url is not set. Scripts read the same run at
+// /v1/runs/{id}.
 func (c *Config) RunURL(runID string) string {
 	if c.PublicURL == "" {
 		return ""
 	}
-	return strings.TrimRight(c.PublicURL, "/") + "/v1/runs/" + url.PathEscape(runID)
+	return strings.TrimRight(c.PublicURL, "/") + "/runs/" + url.PathEscape(runID)
+}
+
+// SecureCookies reports whether the console's cookies must be Secure: the
+// server is reached over https (public_url).
+func (c *Config) SecureCookies() bool {
+	return strings.HasPrefix(strings.ToLower(c.PublicURL), "https://")
 }
 
 // TokenEnv lists the environment variables the config reads tokens from.

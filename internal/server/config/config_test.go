@@ -72,8 +72,11 @@ func TestParseMinimal(t *testing.T) {
 	if got := c.TokenEnv(); !cmp.Equal(got, []string{"TOK_A", "TOK_B"}) {
 		t.Errorf("TokenEnv %v", got)
 	}
-	if got := c.RunURL("run_1"); got != "https://zof.example.com/v1/runs/run_1" {
+	if got := c.RunURL("run_1"); got != "https://zof.example.com/runs/run_1" {
 		t.Errorf("RunURL %q", got)
+	}
+	if !c.SecureCookies() {
+		t.Error("SecureCookies false with an https public_url")
 	}
 	if !c.Tenants["search"].AllowCommands || c.Tenants["payments"].AllowCommands || c.Tenants["payments"].MaxStreams != config.DefaultMaxStreams {
 		t.Errorf("tenant settings %+v %+v", c.Tenants["search"], c.Tenants["payments"])
@@ -110,7 +113,7 @@ tenants:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.BlockAfter != 90*time.Second || c.MaxBody != 512<<10 || c.Tenants["a"].MaxStreams != 10 || c.PublicURL != "" || c.RunURL("r") != "" {
+	if c.BlockAfter != 90*time.Second || c.MaxBody != 512<<10 || c.Tenants["a"].MaxStreams != 10 || c.PublicURL != "" || c.RunURL("r") != "" || c.SecureCookies() {
 		t.Errorf("%+v", c)
 	}
 	c, err = config.Parse([]byte("max_body: 2000000\ntenants: {a: {tokens: [{name: x, role: viewer, env: TOK_A}]}}\n"), "server.yaml", lookup)
