@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/engine/pgstore"
 	"github.com/zof-ai/zof-ci/internal/engine/pgstore/pgtest"
@@ -185,5 +186,25 @@ func TestPruneDropsExpiredKeysOnly(t *testing.T) {
 	}
 	if _, err := s.GetRun(ctx, "t", "r1"); err != nil {
 		t.Fatalf("the run of a pruned key is gone: %v", err)
+	}
+}
+
+// TestNULInOutputRoundTrips: step output may hold NUL bytes, which JSON
+// escapes as \u0000 and a JSONB column would refuse; the store keeps them.
+func TestNULInOutputRoundTrips(t *testing.T) {
+	s := open(t)
+	storetest.Create(t, s, "t", "r1")
+	out := "before\x00after"
+	if _, err := storetest.AppendEvents(s, "t", "r1",
+		api.Event{Type: api.EventMemberStatus, Member: "a", Status: api.StatusRunning, Attempt: 1},
+		api.Event{Type: api.EventStepStatus, Member: "a", Step: 1, StepStatus: api.StepFailed, Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Events(context.Background(), "r1", 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Output != out {
+		t.Fatalf("events %+v, want the output %q back", evs, out)
 	}
 }

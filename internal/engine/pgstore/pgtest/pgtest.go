@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -48,41 +49,49 @@ func baseURL(t testing.TB, getenv func(string) string) string {
 // connections use it (search_path); the schema is dropped when t ends.
 func URL(t testing.TB) string {
 	t.Helper()
-	base := BaseURL(t)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "zoftest_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, base)
+	u, drop, err := NewSchema(context.Background(), BaseURL(t))
 	if err != nil {
-		t.Fatalf("connecting to %s: %v; %s", EnvURL, err, Hint)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("creating schema %s: %v", schema, err)
+		t.Fatalf("%v; %s", err, Hint)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := drop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return u
+}
+
+// NewSchema creates a new empty schema on the server at base and returns a
+// URL whose connections use it (search_path), and a function that drops it.
+// For harnesses that are not a testing.TB (testscript).
+func NewSchema(ctx context.Context, base string) (string, func() error, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, err
+	}
+	schema := "zoftest_" + hex.EncodeToString(b[:])
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s is not a postgres:// URL: %w", EnvURL, err)
+	}
+	exec := func(sql string) error {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, base)
 		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
+			return fmt.Errorf("connecting to %s: %w", EnvURL, err)
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s: %w", sql, err)
 		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s is not a URL: %v", EnvURL, err)
+		return nil
+	}
+	if err := exec(`CREATE SCHEMA ` + schema); err != nil {
+		return "", nil, err
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return u.String(), func() error { return exec(`DROP SCHEMA ` + schema + ` CASCADE`) }, nil
 }
