@@ -208,3 +208,49 @@ func TestNULInOutputRoundTrips(t *testing.T) {
 		t.Fatalf("events %+v, want the output %q back", evs, out)
 	}
 }
+
+// TestTriggerDedupeAcrossPools: one webhook delivery received by several
+// replicas at once is stored once; every other create gets it as holder.
+func TestTriggerDedupeAcrossPools(t *testing.T) {
+	url := pgtest.URL(t)
+	const replicas, perReplica = 3, 10
+	stores := make([]*pgstore.Store, replicas)
+	for i := range stores {
+		stores[i] = openAt(t, url)
+	}
+	n := replicas * perReplica
+	holders := make([]*trigger.Record, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			rec := storetest.NewTrigger("t", fmt.Sprintf("trg_%d", i), "delivery-1", storetest.T0)
+			<-start
+			holders[i], errs[i] = stores[i%replicas].CreateTrigger(context.Background(), rec)
+		})
+	}
+	close(start)
+	wg.Wait()
+	owner := ""
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("create %d: %v", i, errs[i])
+		}
+		if holders[i] == nil {
+			if owner != "" {
+				t.Fatalf("trg_%d and %s both stored", i, owner)
+			}
+			owner = fmt.Sprintf("trg_%d", i)
+		}
+	}
+	for i, h := range holders {
+		if h != nil && h.ID != owner {
+			t.Fatalf("create %d got holder %s, want %s", i, h.ID, owner)
+		}
+	}
+	got, _, err := stores[0].ListTriggers(context.Background(), "t", trigger.Filter{})
+	if err != nil || len(got) != 1 || got[0].ID != owner {
+		t.Fatalf("stored triggers %v (err %v), want exactly %s", got, err, owner)
+	}
+}
