@@ -7,8 +7,10 @@
 # a free port with its socket in that directory, and stopped (the directory
 # removed) when the sourcing shell exits.
 #
-# Tests that need PostgreSQL fail (not skip) when CI is set and the variable is
-# missing, so a failure here is reported, not hidden.
+# Tests that need PostgreSQL fail (not skip) when the variable is missing and
+# CI or ZOF_REQUIRE_POSTGRES is set; this script sets the latter, so a server
+# that could not start fails the tests instead of skipping them.
+export ZOF_REQUIRE_POSTGRES=1
 
 zof_pg_bindir() {
   local d

@@ -60,7 +60,7 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		// [postgres]: ZOF_TEST_POSTGRES_URL names a server. Without one the script
-		// fails when CI is set (CI must run it; .ci/run starts a server) and the
+		// fails when CI or ZOF_REQUIRE_POSTGRES is set (.ci/run starts a server) and the
 		// condition is false otherwise, so `[!postgres] skip` skips it.
 		Condition: func(cond string) (bool, error) {
 			if cond != "postgres" {
@@ -69,8 +69,8 @@ func TestScripts(t *testing.T) {
 			if os.Getenv(pgtest.EnvURL) != "" {
 				return true, nil
 			}
-			if os.Getenv("CI") != "" {
-				return false, fmt.Errorf("%s is not set and CI is: the PostgreSQL scripts must run in CI; %s", pgtest.EnvURL, pgtest.Hint)
+			if pgtest.Required(os.Getenv) {
+				return false, fmt.Errorf("%s is not set and CI or %s is: the PostgreSQL scripts must run here; %s", pgtest.EnvURL, pgtest.EnvRequire, pgtest.Hint)
 			}
 			return false, nil
 		},

@@ -1,7 +1,7 @@
 // Package pgtest gives a test a fresh, empty PostgreSQL schema on the server
 // named by ZOF_TEST_POSTGRES_URL. Without the variable the test fails when CI
-// is set (CI must run the PostgreSQL tests; .ci/run starts a server itself)
-// and is skipped, loudly, otherwise.
+// or ZOF_REQUIRE_POSTGRES is set (CI must run the PostgreSQL tests; .ci/run
+// starts a server itself) and is skipped, loudly, otherwise.
 package pgtest
 
 import (
@@ -21,6 +21,17 @@ import (
 // user may create schemas in.
 const EnvURL = "ZOF_TEST_POSTGRES_URL"
 
+// EnvRequire, when set (.ci/postgres.sh sets it), makes a missing server a
+// failure, as CI does.
+const EnvRequire = "ZOF_REQUIRE_POSTGRES"
+
+// Required reports whether a missing server fails the tests instead of
+// skipping them: in CI (CI set, as every CI provider does) or when
+// ZOF_REQUIRE_POSTGRES is set.
+func Required(getenv func(string) string) bool {
+	return getenv("CI") != "" || getenv(EnvRequire) != ""
+}
+
 // Hint says how to get a server.
 const Hint = "set " + EnvURL + "=postgres://user@127.0.0.1:5432/db?sslmode=disable, " +
 	"or run .ci/run, which starts a throwaway PostgreSQL itself (.ci/postgres.sh)"
@@ -38,8 +49,8 @@ func baseURL(t testing.TB, getenv func(string) string) string {
 	if u != "" {
 		return u
 	}
-	if getenv("CI") != "" {
-		t.Fatalf("%s is not set and CI is: the PostgreSQL tests must run in CI; %s", EnvURL, Hint)
+	if Required(getenv) {
+		t.Fatalf("%s is not set and CI or %s is: the PostgreSQL tests must run here; %s", EnvURL, EnvRequire, Hint)
 	}
 	t.Skipf("SKIPPING PostgreSQL test: %s is not set; %s", EnvURL, Hint)
 	return ""

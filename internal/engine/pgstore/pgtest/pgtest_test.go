@@ -45,6 +45,7 @@ func TestBaseURL(t *testing.T) {
 		{"set in CI", map[string]string{EnvURL: "postgres://x@h/db", "CI": "true"}, false, false, "postgres://x@h/db", ""},
 		{"missing in CI fails", map[string]string{"CI": "true"}, true, false, "", ".ci/postgres.sh"},
 		{"missing locally skips", map[string]string{}, false, true, "", ".ci/postgres.sh"},
+		{"missing under .ci/run fails", map[string]string{EnvRequire: "1"}, true, false, "", ".ci/postgres.sh"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
