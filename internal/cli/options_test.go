@@ -143,6 +143,10 @@ func TestValidateAndServeOptions(t *testing.T) {
 		{"env", Env{"ZOF_DATA": "/d", "ZOF_SERVER_CONFIG": "/c.yaml"}, nil, serveOptions{Data: "/d", Config: "/c.yaml", LogFormat: "text"}},
 		{"flags", Env{"ZOF_DATA": "/d", "ZOF_SERVER_CONFIG": "/c.yaml"}, []string{"--data", "d2", "--config", "c2.yaml", "--listen", ":0", "--log-format", "json"},
 			serveOptions{Data: "d2", Config: "c2.yaml", Listen: ":0", LogFormat: "json"}},
+		{"database env", Env{"ZOF_DATABASE_URL": "postgres://env/db"}, nil,
+			serveOptions{Data: "zof-data", Config: "server.yaml", LogFormat: "text", Database: "postgres://env/db"}},
+		{"database flag", Env{"ZOF_DATABASE_URL": "postgres://env/db"}, []string{"--database", "postgres://flag/db"},
+			serveOptions{Data: "zof-data", Config: "server.yaml", LogFormat: "text", Database: "postgres://flag/db"}},
 	} {
 		t.Run("serve "+tt.name, func(t *testing.T) {
 			o, err := capture(t, newCmdServe, tt.env, tt.args...)

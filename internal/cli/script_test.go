@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/ci/github/githubtest"
 	"github.com/zof-ai/zof-ci/internal/ci/gitlab/gitlabtest"
 	"github.com/zof-ai/zof-ci/internal/clienttest"
+	"github.com/zof-ai/zof-ci/internal/engine/pgstore/pgtest"
 )
 
 // TestMain lets testscript run the real zof entrypoint as a subprocess named "zof".
@@ -56,6 +58,21 @@ func TestScripts(t *testing.T) {
 			e.Values[serverKey{}] = &scriptServer{}
 			e.Values[fakesKey{}] = &scriptFakes{}
 			return nil
+		},
+		// [postgres]: ZOF_TEST_POSTGRES_URL names a server. Without one the script
+		// fails when CI or ZOF_REQUIRE_POSTGRES is set (.ci/run starts a server) and the
+		// condition is false otherwise, so `[!postgres] skip` skips it.
+		Condition: func(cond string) (bool, error) {
+			if cond != "postgres" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			if os.Getenv(pgtest.EnvURL) != "" {
+				return true, nil
+			}
+			if pgtest.Required(os.Getenv) {
+				return false, fmt.Errorf("%s is not set and CI or %s is: the PostgreSQL scripts must run here; %s", pgtest.EnvURL, pgtest.EnvRequire, pgtest.Hint)
+			}
+			return false, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// freeport VAR: set VAR to a loopback port nobody listens on, so scripts
@@ -106,6 +123,22 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("no run id in stdout")
 				}
 				ts.Setenv(args[0], m)
+			},
+			// pgdatabase VAR: set VAR to the URL of a fresh schema on the PostgreSQL of
+			// ZOF_TEST_POSTGRES_URL, dropped when the script ends (scripts check the
+			// [postgres] condition first).
+			"pgdatabase": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: pgdatabase VAR")
+				}
+				base := os.Getenv(pgtest.EnvURL)
+				if base == "" {
+					ts.Fatalf("%s is not set; guard the script with [!postgres] skip; %s", pgtest.EnvURL, pgtest.Hint)
+				}
+				u, drop, err := pgtest.NewSchema(context.Background(), base)
+				ts.Check(err)
+				ts.Defer(func() { ts.Check(drop()) })
+				ts.Setenv(args[0], u)
 			},
 			// waithttp URL: wait (up to 30s) until URL answers 200, e.g. a zof serve's /readyz.
 			"waithttp": func(ts *testscript.TestScript, neg bool, args []string) {

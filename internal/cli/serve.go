@@ -17,6 +17,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/internal/cli/iostreams"
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/engine/pgstore"
 	"github.com/zof-ai/zof-ci/internal/engine/sqlitestore"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
 	"github.com/zof-ai/zof-ci/internal/procgroup"
@@ -26,6 +27,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/server/schedule"
 	"github.com/zof-ai/zof-ci/internal/server/webhook"
 	"github.com/zof-ai/zof-ci/internal/step"
+	"github.com/zof-ai/zof-ci/internal/trigger"
 	"github.com/zof-ai/zof-ci/internal/web"
 )
 
@@ -49,9 +51,12 @@ var (
 
 // serveOptions are zof serve's.
 type serveOptions struct {
-	IO        *iostreams.IOStreams
-	Env       Env
-	Data      string
+	IO   *iostreams.IOStreams
+	Env  Env
+	Data string
+	// Database is a PostgreSQL URL (--database, env ZOF_DATABASE_URL); "" is
+	// SQLite in Data.
+	Database  string
 	Config    string
 	Listen    string // "" is the config's listen
 	LogFormat string
@@ -65,7 +70,8 @@ func newCmdServe(f *Factory, runF func(context.Context, *serveOptions) error) *c
 	c := &command{
 		name:  "serve",
 		short: "run the execution service (HTTP API, queue, tenants, persistence)",
-		long: "Runs and their events are kept in DATA/zof.db (SQLite, WAL) and survive a restart:\n" +
+		long: "Runs and their events are kept in DATA/zof.db (SQLite, WAL), or in PostgreSQL with --database,\n" +
+			"and survive a restart: " +
 			"queued runs keep their order, running runs resume (finished members keep their results).\n" +
 			"Mutations are appended to DATA/audit.log. SIGINT/SIGTERM: stop accepting, end streams,\n" +
 			"leave unfinished runs for the next start. The config format is in docs/serve.md.",
@@ -73,6 +79,7 @@ func newCmdServe(f *Factory, runF func(context.Context, *serveOptions) error) *c
 	}
 	c.flags = func(fs *flag.FlagSet) {
 		fs.StringVar(&o.Data, "data", "zof-data", "directory for the database and the audit log (env ZOF_DATA)")
+		fs.StringVar(&o.Database, "database", "", "PostgreSQL URL (postgres://user@host/db) for runs and events instead of SQLite in --data (env ZOF_DATABASE_URL)")
 		fs.StringVar(&o.Config, "config", "server.yaml", "server config: tenants, tokens, limits (env ZOF_SERVER_CONFIG)")
 		fs.StringVar(&o.Listen, "listen", "", "address to listen on, overrides the config's listen (e.g. 127.0.0.1:8080)")
 		fs.StringVar(&o.LogFormat, "log-format", "text", "text | json")
@@ -85,6 +92,7 @@ func newCmdServe(f *Factory, runF func(context.Context, *serveOptions) error) *c
 		set := setFlags(fs)
 		fromEnv(set, "data", f.Env, "ZOF_DATA", &o.Data)
 		fromEnv(set, "config", f.Env, "ZOF_SERVER_CONFIG", &o.Config)
+		fromEnv(set, "database", f.Env, "ZOF_DATABASE_URL", &o.Database)
 		if o.LogFormat != "text" && o.LogFormat != "json" {
 			return exitcode.Errorf(exitcode.Usage, "--log-format %q: use text or json", o.LogFormat)
 		}
@@ -131,9 +139,9 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 		return err
 	}
 	defer groups.Close()
-	store, err := sqlitestore.Open(ctx, filepath.Join(dataDir, sqlitestore.FileName), sqlitestore.Options{})
+	store, storeName, err := openStore(ctx, o)
 	if err != nil {
-		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("opening the store in %s: %w", dataDir, err))
+		return err
 	}
 	defer store.Close()
 	audit, err := os.OpenFile(filepath.Join(dataDir, "audit.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -245,7 +253,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 		}
 	}()
 
-	log.Info("zof serve listening", "url", "http://"+ln.Addr().String(), "data", dataDir,
+	log.Info("zof serve listening", "url", "http://"+ln.Addr().String(), "data", dataDir, "store", storeName,
 		"tenants", strings.Join(cfg.TenantNames(), ","), "version", version, "startup", time.Since(start).Round(time.Millisecond).String())
 	serveErr := srv.Serve(ctx, ln)
 	stopMetrics()
@@ -315,7 +323,7 @@ func leftoversKilled(dataDir string, log *slog.Logger) (*procgroup.Journal, erro
 }
 
 // prune deletes expired idempotency keys every pruneEvery until ctx ends.
-func prune(ctx context.Context, store *sqlitestore.Store, log *slog.Logger) {
+func prune(ctx context.Context, store serveStore, log *slog.Logger) {
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
 	for {
@@ -335,6 +343,40 @@ func prune(ctx context.Context, store *sqlitestore.Store, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// serveStore is what zof serve needs of its store: SQLite in --data, or
+// PostgreSQL (--database).
+type serveStore interface {
+	engine.Store
+	trigger.Store
+	Ping(ctx context.Context) error
+	Prune(ctx context.Context, now time.Time) (int64, error)
+	PruneTriggers(ctx context.Context, now time.Time) (int64, error)
+	Close() error
+}
+
+var (
+	_ serveStore = (*sqlitestore.Store)(nil)
+	_ serveStore = (*pgstore.Store)(nil)
+)
+
+// openStore opens PostgreSQL when --database is set, else SQLite in --data,
+// and names it for the log (never with the URL's password).
+func openStore(ctx context.Context, o *serveOptions) (serveStore, string, error) {
+	if o.Database != "" {
+		s, err := pgstore.Open(ctx, o.Database, pgstore.Options{})
+		if err != nil {
+			return nil, "", exitcode.Wrap(exitcode.Usage, fmt.Errorf("opening the store: %w", err))
+		}
+		return s, s.String(), nil
+	}
+	path := filepath.Join(o.Data, sqlitestore.FileName)
+	s, err := sqlitestore.Open(ctx, path, sqlitestore.Options{})
+	if err != nil {
+		return nil, "", exitcode.Wrap(exitcode.Usage, fmt.Errorf("opening the store in %s: %w", o.Data, err))
+	}
+	return s, "SQLite " + path, nil
 }
 
 // withoutKeys drops the named variables from an os.Environ-style list.

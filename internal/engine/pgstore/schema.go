@@ -1,0 +1,145 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrations are the schema's versions in order: migrations[i] takes the
+// database from version i to i+1. Never edit a released migration; append a
+// new one. The shape is docs/design-postgres.md's: a run's head (runs), its
+// definition (run_bodies, written once), one row per member and its event log.
+//
+// JSON is stored as TEXT, not JSONB: JSONB refuses the escape \u0000, which
+// step output may contain, and nothing queries inside the documents.
+// Times are Unix nanoseconds in BIGINT, as in the SQLite store.
+var migrations = [][]string{
+	// 1: runs, members, event logs, idempotency keys and triggers.
+	{
+		// ord is a sequence: MAX+1 races between concurrent writers.
+		`CREATE TABLE runs (
+			id          TEXT   NOT NULL PRIMARY KEY,
+			tenant      TEXT   NOT NULL,
+			ord         BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+			status      TEXT   NOT NULL,
+			project     TEXT   NOT NULL,
+			environment TEXT   NOT NULL,
+			created_at  BIGINT NOT NULL,
+			last_seq    BIGINT NOT NULL,
+			snapshot    TEXT   NOT NULL
+		)`,
+		`CREATE INDEX runs_tenant_ord ON runs (tenant, ord)`,
+		`CREATE INDEX runs_tenant_status_ord ON runs (tenant, status, ord)`,
+		`CREATE INDEX runs_tenant_project_environment_ord ON runs (tenant, project, environment, ord)`,
+		`CREATE INDEX runs_active ON runs (status, ord) WHERE status IN ('initial', 'queued', 'running')`,
+		`CREATE TABLE run_bodies (
+			run_id    TEXT NOT NULL PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+			request   TEXT NOT NULL,
+			selection TEXT NOT NULL
+		)`,
+		`CREATE TABLE members (
+			run_id TEXT   NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+			idx    BIGINT NOT NULL,
+			body   TEXT   NOT NULL,
+			PRIMARY KEY (run_id, idx)
+		)`,
+		`CREATE TABLE events (
+			run_id TEXT   NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+			seq    BIGINT NOT NULL,
+			body   TEXT   NOT NULL,
+			PRIMARY KEY (run_id, seq)
+		)`,
+		// The unique (tenant, idem_key) makes N concurrent identical creates,
+		// on any number of replicas, produce one run.
+		`CREATE TABLE idempotency (
+			tenant      TEXT   NOT NULL,
+			idem_key    TEXT   NOT NULL,
+			fingerprint TEXT   NOT NULL,
+			run_id      TEXT   NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+			created_at  BIGINT NOT NULL,
+			expires_at  BIGINT NOT NULL,
+			UNIQUE (tenant, idem_key)
+		)`,
+		`CREATE INDEX idempotency_expires_at ON idempotency (expires_at)`,
+		// The unique (tenant, source, trigger_key) deduplicates redeliveries
+		// and schedule ticks seen by several replicas.
+		`CREATE TABLE triggers (
+			id          TEXT   NOT NULL PRIMARY KEY,
+			tenant      TEXT   NOT NULL,
+			source      TEXT   NOT NULL,
+			trigger_key TEXT   NOT NULL,
+			ord         BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+			state       TEXT   NOT NULL,
+			event       TEXT   NOT NULL,
+			reported    BOOLEAN NOT NULL,
+			created_at  BIGINT NOT NULL,
+			expires_at  BIGINT NOT NULL,
+			body        TEXT   NOT NULL,
+			detail      TEXT   NOT NULL,
+			UNIQUE (tenant, source, trigger_key)
+		)`,
+		`CREATE INDEX triggers_tenant_ord ON triggers (tenant, ord)`,
+		`CREATE INDEX triggers_state_ord ON triggers (state, ord)`,
+		`CREATE INDEX triggers_expires_at ON triggers (expires_at)`,
+	},
+}
+
+// SchemaVersion is the schema version this binary migrates to.
+var SchemaVersion = len(migrations)
+
+// migrateLockKey namespaces the advisory lock migrations hold; the schema
+// name is mixed in, so databases with one schema per tenant or test do not
+// wait for each other.
+const migrateLockKey = "zof-ci schema migration "
+
+// ErrSchemaTooNew: the database was migrated by a newer zof.
+var ErrSchemaTooNew = errors.New("the database schema is newer than this zof")
+
+// migrate brings the schema to the latest version in one transaction that
+// holds a transaction-scoped advisory lock: replicas starting at once queue on
+// the lock, and each one after the first finds the schema current. DDL is
+// transactional in PostgreSQL, so a failed migration leaves nothing half done.
+func migrate(ctx context.Context, db interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, target int) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("starting the schema migration: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1 || current_schema()))`, migrateLockKey); err != nil {
+		return fmt.Errorf("taking the migration lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("creating schema_version: %w", err)
+	}
+	var version int
+	switch err := tx.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&version); {
+	case errors.Is(err, pgx.ErrNoRows):
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("initialising schema_version: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("reading the schema version: %w", err)
+	}
+	if version > target {
+		return fmt.Errorf("the database has schema version %d but this zof knows only up to %d: it was migrated by a newer zof; upgrade zof or use another database: %w", version, target, ErrSchemaTooNew)
+	}
+	for v := version; v < target; v++ {
+		for _, stmt := range migrations[v] {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("migrating to schema version %d: %w", v+1, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE schema_version SET version = $1`, v+1); err != nil {
+			return fmt.Errorf("recording schema version %d: %w", v+1, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing the schema migration: %w", err)
+	}
+	return nil
+}

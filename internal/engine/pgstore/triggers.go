@@ -1,0 +1,210 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/trigger"
+)
+
+var _ trigger.Store = (*Store)(nil)
+
+const triggerColumns = `ord, reported, expires_at, body, detail`
+
+// CreateTrigger implements trigger.Store in one transaction: the unique
+// (tenant, source, trigger_key) decides, an expired holder is replaced. A
+// concurrent create of the same key on another replica waits for this one's
+// commit on the unique index, then finds it the holder.
+func (s *Store) CreateTrigger(ctx context.Context, rec *trigger.Record) (*trigger.Record, error) {
+	body, err := json.Marshal(rec.Trigger)
+	if err != nil {
+		return nil, fmt.Errorf("creating trigger %s: %w", rec.ID, err)
+	}
+	for range createAttempts {
+		held, ord, err := s.createTriggerTx(ctx, rec, string(body))
+		if err != nil {
+			return nil, fmt.Errorf("creating trigger %s in %s: %w", rec.ID, s.where, err)
+		}
+		if held != nil {
+			return held, nil
+		}
+		if ord > 0 {
+			rec.Order = ord
+			return nil, nil
+		}
+	}
+	return nil, fmt.Errorf("creating trigger %s: key %q kept changing hands; retry the delivery", rec.ID, rec.Key)
+}
+
+func (s *Store) createTriggerTx(ctx context.Context, rec *trigger.Record, body string) (*trigger.Record, int64, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	held, err := scanTrigger(tx.QueryRow(ctx, `SELECT `+triggerColumns+` FROM triggers WHERE tenant = $1 AND source = $2 AND trigger_key = $3`,
+		rec.Tenant, rec.Source, rec.Key))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return nil, 0, fmt.Errorf("reading trigger key %q: %w", rec.Key, err)
+	case held.ExpiresAt.After(rec.CreatedAt):
+		return held, 0, nil
+	default:
+		if _, err := tx.Exec(ctx, `DELETE FROM triggers WHERE id = $1`, held.ID); err != nil {
+			return nil, 0, fmt.Errorf("releasing expired trigger %s: %w", held.ID, err)
+		}
+	}
+	var ord int64
+	err = tx.QueryRow(ctx, `INSERT INTO triggers (id, tenant, source, trigger_key, state, event, reported, created_at, expires_at, body, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (tenant, source, trigger_key) DO NOTHING RETURNING ord`,
+		rec.ID, rec.Tenant, rec.Source, rec.Key, string(rec.State), rec.Event, rec.Reported,
+		rec.CreatedAt.UnixNano(), rec.ExpiresAt.UnixNano(), body, string(rec.Detail)).Scan(&ord)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Another replica stored the key after our read: it is the holder
+		// (or it expired meanwhile, and the caller tries again).
+		_ = tx.Rollback(ctx)
+		held, err := scanTrigger(s.pool.QueryRow(ctx, `SELECT `+triggerColumns+` FROM triggers WHERE tenant = $1 AND source = $2 AND trigger_key = $3`,
+			rec.Tenant, rec.Source, rec.Key))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, 0, nil
+		}
+		return held, 0, err
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("storing trigger %s: %w", rec.ID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, 0, fmt.Errorf("storing trigger %s: %w", rec.ID, err)
+	}
+	return nil, ord, nil
+}
+
+// UpdateTrigger implements trigger.Store.
+func (s *Store) UpdateTrigger(ctx context.Context, rec *trigger.Record) error {
+	// The immutable fields come from the stored body, so an update cannot change them.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("updating trigger %s in %s: %w", rec.ID, s.where, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	cur, err := scanTrigger(tx.QueryRow(ctx, `SELECT `+triggerColumns+` FROM triggers WHERE id = $1 FOR UPDATE`, rec.ID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("trigger %s: %w", rec.ID, trigger.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("reading trigger %s in %s: %w", rec.ID, s.where, err)
+	}
+	t := cur.Trigger
+	t.State, t.Reason, t.RunID, t.Attempts, t.UpdatedAt = rec.State, rec.Reason, rec.RunID, rec.Attempts, rec.UpdatedAt
+	t.Event, t.Repo, t.Ref, t.SHA, t.PR = rec.Event, rec.Repo, rec.Ref, rec.SHA, rec.PR
+	body, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("updating trigger %s: %w", rec.ID, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE triggers SET state = $1, event = $2, reported = $3, body = $4, detail = $5 WHERE id = $6`,
+		string(t.State), t.Event, rec.Reported, string(body), string(rec.Detail), rec.ID); err != nil {
+		return fmt.Errorf("updating trigger %s in %s: %w", rec.ID, s.where, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("updating trigger %s in %s: %w", rec.ID, s.where, err)
+	}
+	return nil
+}
+
+// GetTrigger implements trigger.Store.
+func (s *Store) GetTrigger(ctx context.Context, tenant, id string) (*trigger.Record, error) {
+	r, err := scanTrigger(s.pool.QueryRow(ctx, `SELECT `+triggerColumns+` FROM triggers WHERE id = $1 AND tenant = $2`, id, tenant))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("trigger %s: %w", id, trigger.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading trigger %s from %s: %w", id, s.where, err)
+	}
+	return r, nil
+}
+
+// ListTriggers implements trigger.Store; the cursor is an ord bound.
+func (s *Store) ListTriggers(ctx context.Context, tenant string, f trigger.Filter) ([]*trigger.Record, string, error) {
+	lq := newListQuery(`SELECT `+triggerColumns+` FROM triggers`, tenant)
+	if err := lq.cursor(f.Cursor, trigger.ErrInvalidCursor); err != nil {
+		return nil, "", err
+	}
+	lq.eq("source", f.Source)
+	lq.eq("event", f.Event)
+	lq.in("state", stringsOf(f.States))
+	limit := f.PageSize()
+	q := lq.sql + ` ORDER BY ord DESC LIMIT ` + lq.arg(limit+1)
+	out, err := s.queryTriggers(ctx, q, lq.args...)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(out) > limit {
+		out = out[:limit]
+		return out, strconv.FormatInt(out[limit-1].Order, 10), nil
+	}
+	return out, "", nil
+}
+
+// PendingTriggers implements trigger.Store.
+func (s *Store) PendingTriggers(ctx context.Context, now time.Time) ([]*trigger.Record, error) {
+	return s.queryTriggers(ctx, `SELECT `+triggerColumns+` FROM triggers
+		WHERE expires_at > $1 AND (state IN ($2, $3) OR (state = $4 AND NOT reported)) ORDER BY ord`,
+		now.UnixNano(), string(api.TriggerAccepted), string(api.TriggerProcessing), string(api.TriggerRunCreated))
+}
+
+// PruneTriggers deletes the triggers that expired at or before now and
+// returns how many; a server calls it with Prune.
+func (s *Store) PruneTriggers(ctx context.Context, now time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM triggers WHERE expires_at <= $1`, now.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("pruning expired triggers in %s: %w", s.where, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (s *Store) queryTriggers(ctx context.Context, q string, args ...any) ([]*trigger.Record, error) {
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing triggers in %s: %w", s.where, err)
+	}
+	defer rows.Close()
+	var out []*trigger.Record
+	for rows.Next() {
+		r, err := scanTrigger(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing triggers in %s: %w", s.where, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing triggers in %s: %w", s.where, err)
+	}
+	return out, nil
+}
+
+func scanTrigger(row pgx.Row) (*trigger.Record, error) {
+	var r trigger.Record
+	var expires int64
+	var body, detail string
+	if err := row.Scan(&r.Order, &r.Reported, &expires, &body, &detail); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(body), &r.Trigger); err != nil {
+		return nil, fmt.Errorf("decoding the stored trigger at order %d: %w", r.Order, err)
+	}
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	r.ExpiresAt = fromNanos(expires)
+	if detail != "" {
+		r.Detail = []byte(detail)
+	}
+	return &r, nil
+}
