@@ -44,7 +44,7 @@ func TestBuild(t *testing.T) {
 		"services/search/index.go",
 		"main.go",
 	}
-	got := Build(sel, files)
+	got := Build(sel, files, nil)
 	want := &Report{
 		Version: Version,
 		Counts:  Counts{Files: 9, Covered: 3, Global: 1, Ignored: 2, Uncovered: 3, CoveredPercent: 42.9},
@@ -60,6 +60,32 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// TestBuildModules: a file belongs to the first module that matches it
+// (negations excluded), else to its top-level directory.
+func TestBuildModules(t *testing.T) {
+	sel := selector(t, selection.Suite{Cases: []selection.Case{{ID: "cart", Covers: []string{"services/cart/**"}}}})
+	mods, err := NewModules([]ModuleDef{
+		{Name: "cart", Patterns: []string{"services/cart/**", "!services/cart/legacy/**"}},
+		{Name: "everything-go", Patterns: []string{"**/*.go"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Build(sel, []string{"services/cart/a.go", "services/cart/legacy/b.go", "services/auth/c.txt", "README"}, mods)
+	want := []Module{
+		{Name: RootModule, Counts: Counts{Files: 1, Uncovered: 1}},
+		{Name: "cart", Counts: Counts{Files: 1, Covered: 1, CoveredPercent: 100}},
+		{Name: "everything-go", Counts: Counts{Files: 1, Covered: 1, CoveredPercent: 100}},
+		{Name: "services", Counts: Counts{Files: 1, Uncovered: 1}},
+	}
+	if d := cmp.Diff(want, got.Modules); d != "" {
+		t.Errorf("modules (-want +got):\n%s", d)
+	}
+	if _, err := NewModules([]ModuleDef{{Name: "x", Patterns: []string{"/abs"}}}); err == nil {
+		t.Error("NewModules accepts an absolute pattern")
+	}
+}
+
 // TestClassifyAgreesWithSelect: a file the map calls uncovered is exactly one
 // that makes a real scope-changed selection fall back to selection.unmapped.
 func TestClassifyAgreesWithSelect(t *testing.T) {
@@ -68,7 +94,7 @@ func TestClassifyAgreesWithSelect(t *testing.T) {
 		Cases: []selection.Case{{ID: "a", Covers: []string{"a/**", "!a/x/**"}}},
 	})
 	for _, f := range []string{"a/1.go", "a/x/2.go", "b/3.go", "a/README.md"} {
-		r := Build(sel, []string{f})
+		r := Build(sel, []string{f}, nil)
 		got, err := sel.Select(selection.ScopeChanged, changed(f))
 		if err != nil {
 			t.Fatal(err)
@@ -159,7 +185,7 @@ func BenchmarkBuild(b *testing.B) {
 		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				Build(sel, files)
+				Build(sel, files, nil)
 			}
 		})
 	}
