@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/zof-ai/zof-ci/internal/coverage/coveragetest"
 	"github.com/zof-ai/zof-ci/internal/diff"
 	"github.com/zof-ai/zof-ci/internal/selection"
 )
@@ -168,25 +169,22 @@ func BenchmarkBuild(b *testing.B) {
 		s.Cases = append(s.Cases, selection.Case{ID: fmt.Sprintf("c%d", i), Covers: []string{fmt.Sprintf("svc%d/**", i%500), fmt.Sprintf("lib/m%d/*.go", i)}})
 	}
 	sel := selector(b, s)
+	mods, err := NewModules([]ModuleDef{{Name: "services", Patterns: []string{"svc*/**"}}, {Name: "libraries", Patterns: []string{"lib/**", "!lib/m1/**"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, n := range []int{10_000, 100_000} {
-		files := make([]string, n)
-		for i := range files {
-			switch i % 4 {
-			case 0:
-				files[i] = fmt.Sprintf("svc%d/pkg/f%d.go", i%700, i)
-			case 1:
-				files[i] = fmt.Sprintf("lib/m%d/f%d.go", i%3000, i)
-			case 2:
-				files[i] = fmt.Sprintf("docs/p%d.md", i)
-			default:
-				files[i] = fmt.Sprintf("tools/t%d/main.go", i)
-			}
+		files := coveragetest.FakeFiles(n)
+		for _, m := range []struct {
+			name string
+			mods *Modules
+		}{{"top-level", nil}, {"modules", mods}} {
+			b.Run(fmt.Sprintf("files=%d/%s", n, m.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					Build(sel, files, m.mods)
+				}
+			})
 		}
-		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				Build(sel, files, nil)
-			}
-		})
 	}
 }
