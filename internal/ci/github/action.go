@@ -41,10 +41,13 @@ type Inputs struct {
 	Summary          bool
 	Supersede        bool
 	WorkingDirectory string
+	// Shadow is the shadow input as written: "", true, false or sample:N
+	// (zof run --shadow, docs/cli.md); the CLI parses it.
+	Shadow string
 }
 
 // InputNames lists the action's inputs exactly as action.yml declares them.
-var InputNames = []string{"suite", "scope", "environment", "server", "token", "github-token", "timeout", "fail-on", "junit", "checks", "summary", "supersede", "working-directory"}
+var InputNames = []string{"suite", "scope", "environment", "server", "token", "github-token", "timeout", "fail-on", "junit", "checks", "summary", "supersede", "working-directory", "shadow"}
 
 // gateStatuses are the values fail-on accepts (the suite file's gate.fail_on).
 var gateStatuses = map[string]bool{"failed": true, "blocked": true, "cancelled": true, "timeout": true}
@@ -66,6 +69,7 @@ func ReadInputs(getenv func(string) string) (*Inputs, error) {
 		GitHubToken:      a.GetInput("github-token"),
 		JUnit:            a.GetInput("junit"),
 		WorkingDirectory: a.GetInput("working-directory"),
+		Shadow:           a.GetInput("shadow"),
 		Checks:           ChecksAuto,
 		Summary:          true,
 	}
