@@ -38,8 +38,12 @@ func PlanShadow(s *suite.Suite, scope, environment string, d *diff.Result, suite
 	}
 	ss := sub.Selection
 	sp := &api.ShadowPlan{Scope: scope, Effective: ss.Effective, Selected: sub.SelectedIDs()}
+	inSubset := make(map[string]bool, len(sp.Selected))
+	for _, id := range sp.Selected {
+		inSubset[id] = true
+	}
 	for _, c := range s.Cases {
-		if slices.Contains(sp.Selected, c.ID) {
+		if inSubset[c.ID] {
 			continue
 		}
 		why, detail := leftOut(scope, ss, c)
@@ -105,10 +109,14 @@ func ShadowOf(r *api.Run, failOn []string) *api.ShadowResult {
 	for _, l := range sp.Left {
 		left[l.Case] = l
 	}
+	inSubset := make(map[string]bool, len(sp.Selected))
+	for _, id := range sp.Selected {
+		inSubset[id] = true
+	}
 	var all, subset time.Duration
 	failed, blocked := false, false
 	for _, m := range r.Members {
-		in := slices.Contains(sp.Selected, m.Case)
+		in := inSubset[m.Case]
 		d := time.Duration(0)
 		if !m.StartedAt.IsZero() && m.FinishedAt.After(m.StartedAt) {
 			d = m.FinishedAt.Sub(m.StartedAt)
