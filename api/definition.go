@@ -232,6 +232,73 @@ type Selection struct {
 	Diff *DiffSummary `json:"diff,omitempty"`
 	// Warnings are things a person should know (e.g. the diff was incomplete).
 	Warnings []string `json:"warnings,omitempty"`
+	// Shadow is set on a shadow run (zof run --shadow, docs/cli.md "Shadow
+	// runs"): every case runs and the gate judges them all; this is the subset
+	// Scope would have run, and why each other case was left out.
+	Shadow *ShadowPlan `json:"shadow,omitempty"`
+}
+
+// ShadowPlan is the subset a shadow run measures.
+type ShadowPlan struct {
+	// Scope is the scope the subset was selected with: changed or smoke.
+	Scope string `json:"scope"`
+	// Effective is the subset's scope after its rules widened it (all after a
+	// global file: then nothing is left out).
+	Effective string `json:"effective"`
+	// Selected are the subset's case ids, in selection order.
+	Selected []string `json:"selected"`
+	// Left lists every case outside the subset with why it was not selected.
+	Left []ShadowLeft `json:"left,omitempty"`
+}
+
+// ShadowLeft is a case outside a shadow run's subset.
+type ShadowLeft struct {
+	Case string `json:"case"`
+	// Why is a ShadowWhy* kind; Detail says it in words, naming files.
+	Why    string `json:"why"`
+	Detail string `json:"detail"`
+}
+
+// Why a case was outside a shadow run's subset, most telling first.
+const (
+	// ShadowWhyUnmapped: changed files matched no case's covers (outside every
+	// pattern) and selection.unmapped did not widen to this case.
+	ShadowWhyUnmapped = "unmapped_file"
+	// ShadowWhyNoCovers: the case declares no covers, so no change selects it.
+	ShadowWhyNoCovers = "no_covers"
+	// ShadowWhyIgnored: changed files were dropped by selection.ignore.
+	ShadowWhyIgnored = "ignored_file"
+	// ShadowWhyNoEdge: no changed file matches the case's covers.
+	ShadowWhyNoEdge = "no_covers_edge"
+	// ShadowWhyNotSmoke: scope smoke, and the case is not tagged smoke.
+	ShadowWhyNotSmoke = "not_smoke"
+)
+
+// ShadowResult is what a shadow run's subset would have concluded, computed
+// from the finished run (the JSON result's "shadow", docs/cli.md).
+type ShadowResult struct {
+	Scope    string   `json:"scope"`
+	Selected []string `json:"selected"`
+	// Missed are the failures (failed or blocked members) outside the subset.
+	Missed []ShadowMiss `json:"missed"`
+	// Verdict is what the gate would have said on the subset's members alone:
+	// passed, failed, or the run's own outcome when it did not finish.
+	Verdict string `json:"verdict"`
+	// TimeShare is the subset members' share of the members' summed
+	// duration, 0–1 (1 when nothing took time).
+	TimeShare float64 `json:"time_share"`
+	// Members and SelectedMembers count the run's members and the subset's.
+	Members         int `json:"members"`
+	SelectedMembers int `json:"selected_members"`
+}
+
+// ShadowMiss is a failure the subset would not have run.
+type ShadowMiss struct {
+	Case    string `json:"case"`
+	Variant string `json:"variant,omitempty"`
+	Status  Status `json:"status"`
+	Why     string `json:"why"`
+	Detail  string `json:"detail"`
 }
 
 // SelectedCase is one selected case with every reason it was selected.
@@ -249,6 +316,7 @@ const (
 	ReasonTooManyFiles = "too_many_files" // more than max_changed_files changed: all
 	ReasonUnknownDiff  = "unknown_diff"   // the diff was unknown or incomplete: on_unknown_diff
 	ReasonScope        = "scope"          // explicit scope (all, smoke, tag:, set:, id:)
+	ReasonShadow       = "shadow"         // a shadow run: every case runs, the subset is reported (Selection.Shadow)
 )
 
 // Reason explains why a case is selected, or why the scope was widened.

@@ -156,6 +156,20 @@ func runAction(ctx context.Context, o *actionOptions) error {
 			stepEnv[k] = v
 		}
 	}
+	var shadow shadowFlag
+	if in.Shadow != "" {
+		if err := shadow.Set(in.Shadow); err != nil {
+			return x.fail(exitcode.Usage, fmt.Errorf("input shadow: %q: %w", in.Shadow, err))
+		}
+		if err := checkShadow(shadow, scope); err != nil {
+			if in.Scope != "" {
+				return x.fail(exitcode.Usage, fmt.Errorf("input shadow: %w", err))
+			}
+			// The event chose scope all (a push): there is no subset to measure.
+			x.notice(fmt.Sprintf("shadow has no subset to measure on this event (scope %s): a plain run", scope))
+			shadow = shadowFlag{}
+		}
+	}
 	opts := runner.RunOptions{
 		Select: runner.SelectOptions{
 			SuitePath:   suitePath,
@@ -166,6 +180,7 @@ func runAction(ctx context.Context, o *actionOptions) error {
 			Environ:     stepEnv.List(),
 			Diff:        src,
 			RepoRoot:    x.workspace,
+			Shadow:      shadow.decide(c, o.IO.Out),
 		},
 		Timeout:           timeout,
 		JUnit:             in.JUnit,

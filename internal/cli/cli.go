@@ -66,6 +66,7 @@ func commands(f *Factory) []*command {
 		newCmdRun(f, nil),
 		newCmdPlan(f, nil),
 		newCmdValidate(f, nil),
+		newCmdCoverage(f, nil),
 		newCmdWatch(f, nil),
 		newCmdStatus(f, nil),
 		newCmdCancel(f, nil),

@@ -251,6 +251,8 @@ type runOptions struct {
 	IdempotencyKey string
 	// JUnitLocations adds file and line to JUnit testcases; on by default in GitLab CI.
 	JUnitLocations bool
+	// Shadow is --shadow: run every case, report what the scope's subset would have concluded.
+	Shadow shadowFlag
 }
 
 // serverOnlyFlags need --server: without one they would be silently ignored.
@@ -284,6 +286,7 @@ func newCmdRun(f *Factory, runF func(context.Context, *runOptions) error) *comma
 		fs.BoolVar(&o.Detach, "detach", false, "submit, print the run id, exit 0 (server runs)")
 		fs.StringVar(&o.IdempotencyKey, "idempotency-key", "", "override the idempotency key derived from the CI context (server runs)")
 		gitlabCI, _ := f.Env.Lookup("GITLAB_CI")
+		fs.Var(&o.Shadow, "shadow", "shadow run: select --scope changed or smoke as usual, run every case, gate on all, report what the subset would have concluded (--shadow=sample:N: one in N pull requests)")
 		fs.BoolVar(&o.JUnitLocations, "junit-locations", gitlabCI == "true", "add file and line attributes to JUnit testcases, read by GitLab and test-report actions but outside the Jenkins XSD (default: on in GitLab CI)")
 	}
 	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
@@ -294,6 +297,9 @@ func newCmdRun(f *Factory, runF func(context.Context, *runOptions) error) *comma
 		o.Select.fromEnv(set, f.Env)
 		o.Server.fromEnv(set, f.Env)
 		if err := o.Follow.validate(); err != nil {
+			return err
+		}
+		if err := checkShadow(o.Shadow, o.Select.Scope); err != nil {
 			return err
 		}
 		if o.Server.URL == "" {
@@ -317,6 +323,11 @@ func runRun(ctx context.Context, o *runOptions) error {
 	opts.JUnitLocations = o.JUnitLocations
 	ciCtx := ci.Detect(o.Env.Lookup)
 	opts.CI = ciCtx
+	shadowLog := o.IO.Out
+	if o.Detach {
+		shadowLog = o.IO.ErrOut // stdout carries only the run id
+	}
+	opts.Select.Shadow = o.Shadow.decide(ciCtx, shadowLog)
 	if ciCtx.Provider == ci.GitLab {
 		log := o.IO.Out
 		if o.Detach {

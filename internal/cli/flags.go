@@ -102,6 +102,12 @@ func flagError(c *command, fs *flag.FlagSet, err error) error {
 		msg = fmt.Sprintf("--%s needs a value: --%s VALUE", m.sub[1], m.sub[1])
 	case m.match(errBadBool):
 		msg = fmt.Sprintf("invalid value %s for --%s: use true or false (--%s=false)", m.sub[1], m.sub[2], m.sub[2])
+		if f := fs.Lookup(m.sub[2]); f != nil {
+			if _, plain := f.Value.(flag.Getter); !plain {
+				// A flag that takes more than a boolean (--shadow=sample:N) says what it takes.
+				msg = fmt.Sprintf("invalid value %s for --%s: %s", m.sub[1], m.sub[2], strings.TrimPrefix(err.Error(), m.sub[0]))
+			}
+		}
 	case m.match(errBadValue):
 		why := m.sub[3]
 		if f := fs.Lookup(m.sub[2]); f != nil && why == "parse error" {

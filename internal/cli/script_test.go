@@ -194,6 +194,39 @@ func TestScripts(t *testing.T) {
 				}
 				ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile("stdout")))
 			},
+			// jsonat FILE PATH WANT: FILE parses as JSON and the value at PATH (keys
+			// and list indexes joined by dots; "." is the whole document) encodes as
+			// WANT, e.g. jsonat out.json shadow.missed.0.case '"search"'.
+			"jsonat": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: jsonat FILE PATH WANT")
+				}
+				var v any
+				if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v); err != nil {
+					ts.Fatalf("%s is not JSON: %v", args[0], err)
+				}
+				if args[1] != "." {
+					for _, k := range strings.Split(args[1], ".") {
+						switch c := v.(type) {
+						case map[string]any:
+							v = c[k]
+						case []any:
+							i, err := strconv.Atoi(k)
+							if err != nil || i < 0 || i >= len(c) {
+								ts.Fatalf("%s: %s: no element %q in a list of %d", args[0], args[1], k, len(c))
+							}
+							v = c[i]
+						default:
+							ts.Fatalf("%s: %s: %q is not in a %T", args[0], args[1], k, v)
+						}
+					}
+				}
+				got, err := json.Marshal(v)
+				ts.Check(err)
+				if (string(got) == args[2]) == neg {
+					ts.Fatalf("%s: %s is %s, want %s%s", args[0], args[1], got, map[bool]string{true: "not "}[neg], args[2])
+				}
+			},
 			// exits N CMD ARGS...: run CMD and require exit code N (testscript's exec
 			// only knows success or failure, and the gate's codes are the product).
 			"exits": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/zof-ai/zof-ci/internal/pathmatch"
 	"github.com/zof-ai/zof-ci/internal/selection"
 )
 
@@ -37,7 +38,8 @@ type Counts struct {
 	CoveredPercent float64 `json:"covered_percent"`
 }
 
-// Module is the counts of one module (a top-level directory).
+// Module is the counts of one module: a selection.modules entry, or a
+// top-level directory for files that match none.
 type Module struct {
 	Name string `json:"module"`
 	Counts
@@ -52,17 +54,59 @@ type Report struct {
 	Uncovered []string `json:"uncovered"`
 }
 
-// Build classifies files (repository-relative, /-separated) with sel.
-func Build(sel *selection.Selector, files []string) *Report {
+// ModuleDef is one selection.modules entry: a name and its path patterns
+// (a leading ! excludes, the last matching pattern decides).
+type ModuleDef struct {
+	Name     string
+	Patterns []string
+}
+
+// Modules groups files into modules: the first definition whose patterns
+// match a file, else the file's top-level directory. The zero value (and nil)
+// groups by top-level directory only.
+type Modules struct {
+	names []string
+	sets  []*pathmatch.Set
+}
+
+// NewModules compiles defs, in order.
+func NewModules(defs []ModuleDef) (*Modules, error) {
+	m := &Modules{}
+	for _, d := range defs {
+		set, err := pathmatch.Compile(d.Patterns)
+		if err != nil {
+			return nil, fmt.Errorf("selection.modules.%s: %w", d.Name, err)
+		}
+		m.names = append(m.names, d.Name)
+		m.sets = append(m.sets, set)
+	}
+	return m, nil
+}
+
+// Of is the module of a file.
+func (m *Modules) Of(path string) string {
+	if m != nil {
+		for i, set := range m.sets {
+			if ok, _ := set.Match(path); ok {
+				return m.names[i]
+			}
+		}
+	}
+	return moduleOf(path)
+}
+
+// Build classifies files (repository-relative, /-separated) with sel and
+// groups them by mods (nil: by top-level directory).
+func Build(sel *selection.Selector, files []string, mods *Modules) *Report {
 	classes, _ := sel.Classify(files)
 	r := &Report{Version: Version, Uncovered: []string{}}
-	mods := map[string]*Counts{}
+	byName := map[string]*Counts{}
 	for i, f := range files {
-		name := moduleOf(f)
-		m := mods[name]
+		name := mods.Of(f)
+		m := byName[name]
 		if m == nil {
 			m = &Counts{}
-			mods[name] = m
+			byName[name] = m
 		}
 		for _, c := range []*Counts{&r.Counts, m} {
 			c.add(classes[i])
@@ -72,15 +116,15 @@ func Build(sel *selection.Selector, files []string) *Report {
 		}
 	}
 	r.finish()
-	names := make([]string, 0, len(mods))
-	for n := range mods {
+	names := make([]string, 0, len(byName))
+	for n := range byName {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	r.Modules = make([]Module, 0, len(names))
 	for _, n := range names {
-		mods[n].finish()
-		r.Modules = append(r.Modules, Module{Name: n, Counts: *mods[n]})
+		byName[n].finish()
+		r.Modules = append(r.Modules, Module{Name: n, Counts: *byName[n]})
 	}
 	sort.Strings(r.Uncovered)
 	return r

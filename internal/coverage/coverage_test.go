@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/zof-ai/zof-ci/internal/coverage/coveragetest"
 	"github.com/zof-ai/zof-ci/internal/diff"
 	"github.com/zof-ai/zof-ci/internal/selection"
 )
@@ -44,7 +45,7 @@ func TestBuild(t *testing.T) {
 		"services/search/index.go",
 		"main.go",
 	}
-	got := Build(sel, files)
+	got := Build(sel, files, nil)
 	want := &Report{
 		Version: Version,
 		Counts:  Counts{Files: 9, Covered: 3, Global: 1, Ignored: 2, Uncovered: 3, CoveredPercent: 42.9},
@@ -60,6 +61,32 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// TestBuildModules: a file belongs to the first module that matches it
+// (negations excluded), else to its top-level directory.
+func TestBuildModules(t *testing.T) {
+	sel := selector(t, selection.Suite{Cases: []selection.Case{{ID: "cart", Covers: []string{"services/cart/**"}}}})
+	mods, err := NewModules([]ModuleDef{
+		{Name: "cart", Patterns: []string{"services/cart/**", "!services/cart/legacy/**"}},
+		{Name: "everything-go", Patterns: []string{"**/*.go"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Build(sel, []string{"services/cart/a.go", "services/cart/legacy/b.go", "services/auth/c.txt", "README"}, mods)
+	want := []Module{
+		{Name: RootModule, Counts: Counts{Files: 1, Uncovered: 1}},
+		{Name: "cart", Counts: Counts{Files: 1, Covered: 1, CoveredPercent: 100}},
+		{Name: "everything-go", Counts: Counts{Files: 1, Covered: 1, CoveredPercent: 100}},
+		{Name: "services", Counts: Counts{Files: 1, Uncovered: 1}},
+	}
+	if d := cmp.Diff(want, got.Modules); d != "" {
+		t.Errorf("modules (-want +got):\n%s", d)
+	}
+	if _, err := NewModules([]ModuleDef{{Name: "x", Patterns: []string{"/abs"}}}); err == nil {
+		t.Error("NewModules accepts an absolute pattern")
+	}
+}
+
 // TestClassifyAgreesWithSelect: a file the map calls uncovered is exactly one
 // that makes a real scope-changed selection fall back to selection.unmapped.
 func TestClassifyAgreesWithSelect(t *testing.T) {
@@ -68,7 +95,7 @@ func TestClassifyAgreesWithSelect(t *testing.T) {
 		Cases: []selection.Case{{ID: "a", Covers: []string{"a/**", "!a/x/**"}}},
 	})
 	for _, f := range []string{"a/1.go", "a/x/2.go", "b/3.go", "a/README.md"} {
-		r := Build(sel, []string{f})
+		r := Build(sel, []string{f}, nil)
 		got, err := sel.Select(selection.ScopeChanged, changed(f))
 		if err != nil {
 			t.Fatal(err)
@@ -142,25 +169,22 @@ func BenchmarkBuild(b *testing.B) {
 		s.Cases = append(s.Cases, selection.Case{ID: fmt.Sprintf("c%d", i), Covers: []string{fmt.Sprintf("svc%d/**", i%500), fmt.Sprintf("lib/m%d/*.go", i)}})
 	}
 	sel := selector(b, s)
+	mods, err := NewModules([]ModuleDef{{Name: "services", Patterns: []string{"svc*/**"}}, {Name: "libraries", Patterns: []string{"lib/**", "!lib/m1/**"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, n := range []int{10_000, 100_000} {
-		files := make([]string, n)
-		for i := range files {
-			switch i % 4 {
-			case 0:
-				files[i] = fmt.Sprintf("svc%d/pkg/f%d.go", i%700, i)
-			case 1:
-				files[i] = fmt.Sprintf("lib/m%d/f%d.go", i%3000, i)
-			case 2:
-				files[i] = fmt.Sprintf("docs/p%d.md", i)
-			default:
-				files[i] = fmt.Sprintf("tools/t%d/main.go", i)
-			}
+		files := coveragetest.FakeFiles(n)
+		for _, m := range []struct {
+			name string
+			mods *Modules
+		}{{"top-level", nil}, {"modules", mods}} {
+			b.Run(fmt.Sprintf("files=%d/%s", n, m.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					Build(sel, files, m.mods)
+				}
+			})
 		}
-		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				Build(sel, files)
-			}
-		})
 	}
 }

@@ -42,9 +42,9 @@ func (p *Plan) Kind() Kind {
 // acquiring the diff) and the server's webhooks and schedules plan with it.
 // A selection the suite's rules refuse is a UsageError.
 func PlanSuite(s *suite.Suite, scope, environment string, d *diff.Result, suiteFile string) (*Plan, error) {
-	sel, err := selection.New(selectionInput(s))
+	sel, err := Selector(s)
 	if err != nil {
-		return nil, Usage(fmt.Errorf("%s: %w", s.File, err))
+		return nil, err
 	}
 	if scope == "changed" && d == nil {
 		d = &diff.Result{Source: "git", Complete: false, Reason: "the diff could not be computed"}
@@ -99,4 +99,14 @@ func patternValues(ps []suite.Pattern) []string {
 		out[i] = p.Value
 	}
 	return out
+}
+
+// Selector compiles a loaded suite's selection rules: what PlanSuite selects
+// with, and what the coverage map classifies files with.
+func Selector(s *suite.Suite) (*selection.Selector, error) {
+	sel, err := selection.New(selectionInput(s))
+	if err != nil {
+		return nil, Usage(fmt.Errorf("%s: %w", s.File, err))
+	}
+	return sel, nil
 }

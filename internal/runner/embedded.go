@@ -156,7 +156,7 @@ func RunEmbedded(ctx context.Context, o RunOptions) (gate.Verdict, error) {
 	}
 	v := gate.Judge(out.Outcome, failOn)
 	notices := append(selectionNotices(plan), v.Notices...)
-	res := &report.Result{Run: out.Run, Events: out.events, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: v.Line, Notices: notices}
+	res := &report.Result{Run: out.Run, Events: out.events, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: v.Line, Notices: notices, Shadow: gate.ShadowOf(out.Run, failOn)}
 	// Reports are written after an interrupt too: that is what the person needs then.
 	writeReports(context.WithoutCancel(ctx), res, con, o, mask, extra)
 	return v, nil

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/zof-ai/zof-ci/internal/diff"
@@ -32,6 +33,9 @@ type SelectOptions struct {
 	// RepoRoot, when set, is the repository root the run's suite_file is relative to
 	// (annotations point at it); "" makes it relative to the current directory.
 	RepoRoot string
+	// Shadow makes a shadow run (gate.PlanShadow): Scope's subset is selected and
+	// recorded, every case runs and the gate judges them all.
+	Shadow bool
 }
 
 // MakePlan loads the suite, acquires the diff when the scope needs it, and selects.
@@ -40,6 +44,10 @@ func MakePlan(ctx context.Context, o SelectOptions) (*gate.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Shadow && !slices.Contains(gate.ShadowScopes, o.Scope) {
+		// Before any diff is acquired: the scope alone makes it a usage error.
+		return gate.PlanShadow(s, o.Scope, o.Environment, nil, "")
+	}
 	var d *diff.Result
 	if o.Scope == "changed" {
 		d, err = acquireDiff(ctx, o, s)
@@ -47,6 +55,9 @@ func MakePlan(ctx context.Context, o SelectOptions) (*gate.Plan, error) {
 			// An unknown diff is a rule of the selection (on_unknown_diff), not a crash.
 			d = &diff.Result{Source: "git", Complete: false, Reason: err.Error()}
 		}
+	}
+	if o.Shadow {
+		return gate.PlanShadow(s, o.Scope, o.Environment, d, suiteFile(o.SuitePath, o.RepoRoot))
 	}
 	return gate.PlanSuite(s, o.Scope, o.Environment, d, suiteFile(o.SuitePath, o.RepoRoot))
 }

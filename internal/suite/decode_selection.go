@@ -34,8 +34,35 @@ func (d *decoder) selection(n *yaml.Node, sel *Selection) {
 			if v, ok := d.enum(p.v, fp, ScopeAll, ScopeSmoke, ScopeFail); ok {
 				sel.OnUnknownDiff = v
 			}
+		case "modules":
+			sel.Modules = d.modules(p.v, fp)
 		}
 	}
+}
+
+// modules reads selection.modules: a mapping of module names to the path
+// patterns of their files, in the file's order (docs/coverage.md).
+func (d *decoder) modules(n *yaml.Node, path string) []Module {
+	ps, ok := d.pairs(n, path, `a mapping of module names to path patterns, e.g. cart: ["services/cart/**"]`)
+	if !ok {
+		return nil
+	}
+	out := make([]Module, 0, len(ps))
+	for _, p := range ps {
+		mp := path + "." + p.key
+		if !d.checkID(p.k, p.key, path, "module name") {
+			continue
+		}
+		pats := d.patterns(p.v, mp)
+		if len(pats) == 0 {
+			if v := deref(p.v); v != nil && v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+				d.errAt(v, `list the module's files: ["services/cart/**"]`, "%s: a module needs at least one pattern", mp)
+			}
+			continue
+		}
+		out = append(out, Module{Name: p.key, Patterns: pats, Line: p.k.Line, Col: p.k.Column})
+	}
+	return out
 }
 
 // patterns reads a list of path patterns, checked by pathmatch.Check.

@@ -8,7 +8,7 @@ var fields = map[string][]string{
 	"environment":  {"url", "headers", "exclusive", "serve"},
 	"serve":        {"command", "dir", "env", "ready", "timeout"},
 	"defaults":     {"environment", "timeout", "retries"},
-	"selection":    {"global", "ignore", "unmapped", "max_changed_files", "on_unknown_diff"},
+	"selection":    {"global", "ignore", "unmapped", "max_changed_files", "on_unknown_diff", "modules"},
 	"case":         {"id", "name", "tags", "covers", "always", "timeout", "retries", "variants", "steps"},
 	"variant":      {"name", "vars"},
 	"step":         {"name", "http", "run", "timeout", "expect", "capture"},

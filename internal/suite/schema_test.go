@@ -114,6 +114,8 @@ func TestSchemaRejectsInvalidSuites(t *testing.T) {
 		{"http with path and url", "version: 1\ncases:\n  - id: a\n    steps: [{http: {path: /, url: \"http://x\"}}]\n"},
 		{"json and body", "version: 1\ncases:\n  - id: a\n    steps: [{http: {path: /, json: {}, body: x}}]\n"},
 		{"empty set", ok + "sets: {s: {}}\n"},
+		{"module without patterns", ok + "selection: {modules: {cart: []}}\n"},
+		{"bad module name", ok + "selection: {modules: {\"Cart UI\": [a/**]}}\n"},
 		{"bad json path", "version: 1\ncases:\n  - id: a\n    steps: [{http: {path: /}, expect: {json: {token: {exists: true}}}}]\n"},
 	}
 	for _, tt := range tests {

@@ -186,6 +186,17 @@ type Selection struct {
 	Unmapped        string // all | smoke | none
 	MaxChangedFiles int
 	OnUnknownDiff   string // all | smoke | fail
+	// Modules group files for the coverage map, in the file's order: a file
+	// belongs to the first module one of whose patterns matches it, else to
+	// its top-level directory.
+	Modules []Module
+}
+
+// Module is one entry of selection.modules.
+type Module struct {
+	Name      string
+	Patterns  []Pattern
+	Line, Col int
 }
 
 // Case is one test case. Timeout and Retries are effective values: the

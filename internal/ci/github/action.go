@@ -43,10 +43,13 @@ type Inputs struct {
 	Summary          bool
 	Supersede        bool
 	WorkingDirectory string
+	// Shadow is the shadow input as written: "", true, false or sample:N
+	// (zof run --shadow, docs/cli.md); the CLI parses it.
+	Shadow string
 }
 
 // InputNames lists the action's inputs exactly as action.yml declares them.
-var InputNames = []string{"suite", "scope", "environment", "server", "token", "github-token", "timeout", "fail-on", "junit", "html", "checks", "summary", "supersede", "working-directory"}
+var InputNames = []string{"suite", "scope", "environment", "server", "token", "github-token", "timeout", "fail-on", "junit", "html", "checks", "summary", "supersede", "working-directory", "shadow"}
 
 // gateStatuses are the values fail-on accepts (the suite file's gate.fail_on).
 var gateStatuses = map[string]bool{"failed": true, "blocked": true, "cancelled": true, "timeout": true}
@@ -69,6 +72,7 @@ func ReadInputs(getenv func(string) string) (*Inputs, error) {
 		JUnit:            a.GetInput("junit"),
 		HTML:             a.GetInput("html"),
 		WorkingDirectory: a.GetInput("working-directory"),
+		Shadow:           a.GetInput("shadow"),
 		Checks:           ChecksAuto,
 		Summary:          true,
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
@@ -115,6 +116,17 @@ func (r *Reporter) summary(res *report.Result) string {
 	s.text(counts)
 	s.text("Duration: " + report.FormatDuration(run.Duration(now)))
 	r.selection(s, &run.Selection)
+	if sh := res.Shadow; sh != nil {
+		s.blank()
+		s.text(line(gate.ShadowLine(sh)))
+		for _, m := range sh.Missed {
+			id := m.Case
+			if m.Variant != "" {
+				id += "/" + m.Variant
+			}
+			s.text(line(fmt.Sprintf("  missed %s (%s): not selected: %s: %s", id, strings.ToLower(m.Status.Display()), m.Why, m.Detail)))
+		}
+	}
 
 	if len(res.Notices) > 0 {
 		s.blank()

@@ -209,8 +209,39 @@ func Markdown(res *report.Result, o MarkdownOptions) string {
 		b.WriteString("\n")
 	}
 	writeSelection(&b, m, &run.Selection)
+	writeShadow(&b, m, res.Shadow)
 	writeNotices(&b, m, res, o.Notices)
 	return b.String()
+}
+
+// maxShadowMissed bounds the missed failures the summary lists; the JSON
+// result lists every one.
+const maxShadowMissed = 50
+
+// writeShadow is a shadow run's subset result: what the subset would have
+// concluded and the failures it would have missed, with why.
+func writeShadow(b *strings.Builder, m *secret.Masker, sh *api.ShadowResult) {
+	if sh == nil {
+		return
+	}
+	b.WriteString("#### Shadow run\n\n")
+	fmt.Fprintf(b, "%s\n\nThe gate above judged every case; this is what scope %s alone would have concluded.\n",
+		cell(report.Line(m, gate.ShadowLine(sh))), cell(report.Line(m, sh.Scope)))
+	if len(sh.Missed) > 0 {
+		b.WriteString("\n| missed | status | not selected because |\n|---|---|---|\n")
+		for i, x := range sh.Missed {
+			if i == maxShadowMissed {
+				fmt.Fprintf(b, "\nand %d more (the JSON result lists every one)\n", len(sh.Missed)-i)
+				break
+			}
+			id := x.Case
+			if x.Variant != "" {
+				id += "/" + x.Variant
+			}
+			fmt.Fprintf(b, "| %s | %s | %s |\n", cell(report.Line(m, id)), x.Status.Display(), cell(report.Line(m, x.Why+": "+x.Detail)))
+		}
+	}
+	b.WriteString("\n")
 }
 
 func writeSelection(b *strings.Builder, m *secret.Masker, sel *api.Selection) {

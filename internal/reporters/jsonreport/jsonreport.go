@@ -15,7 +15,8 @@
 //	    "flaky": 0                     // passed members that needed a retry
 //	  },
 //	  "duration": "755ms",             // the run's duration so far, Go duration syntax
-//	  "run": { ... }                   // the run snapshot, exactly as GET /v1/runs/{id} returns it (api.Run)
+//	  "run": { ... },                  // the run snapshot, exactly as GET /v1/runs/{id} returns it (api.Run)
+//	  "shadow": { ... }                // shadow runs only (api.ShadowResult): scope, selected, missed, verdict, time_share
 //	}
 //
 // Additions within v1 only add fields; a change that removes or renames one
@@ -56,6 +57,9 @@ type Document struct {
 	Counts   report.Counts `json:"counts"`
 	Duration api.Duration  `json:"duration"`
 	Run      *api.Run      `json:"run"`
+	// Shadow is set on a shadow run (zof run --shadow): what the subset would
+	// have concluded; the gate above is always the full run's.
+	Shadow *api.ShadowResult `json:"shadow,omitempty"`
 }
 
 // Reporter writes the JSON file.
@@ -90,6 +94,7 @@ func Build(res *report.Result, mask *secret.Masker, now time.Time) *Document {
 	for _, n := range res.Notices {
 		d.Notices = append(d.Notices, report.Clean(mask, n))
 	}
+	d.Shadow = report.CleanShadow(mask, res.Shadow)
 	if run != nil {
 		d.Duration = api.Duration(run.Duration(now))
 	}

@@ -49,6 +49,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -258,6 +259,7 @@ func Build(res *report.Result, mask *secret.Masker, now time.Time) *Testsuites {
 			// zero tests, so CI's test-report steps find it and say why.
 			ts.AddProperty("zof.nothing_to_run", line(res.Verdict))
 		}
+		addShadowProperties(&ts.Testsuite, res.Shadow, line)
 		var total time.Duration
 		for _, m := range g.members {
 			tc := testcase(run, m, name, mask, now)
@@ -319,6 +321,29 @@ func addRunProperties(ts *junit.Testsuite, run *api.Run, set string, line func(s
 			add("zof.selection."+line(c.ID), report.CaseReasons(nil, c))
 		}
 	}
+}
+
+// addShadowProperties states a shadow run's subset result (zof run --shadow):
+// the scope, its verdict, its cases, its share of the time and the failures
+// it would have missed, each with why it was not selected.
+func addShadowProperties(ts *junit.Testsuite, sh *api.ShadowResult, line func(string) string) {
+	if sh == nil {
+		return
+	}
+	add := func(name, value string) { ts.AddProperty(name, line(value)) }
+	add("zof.shadow.scope", sh.Scope)
+	add("zof.shadow.verdict", sh.Verdict)
+	add("zof.shadow.selected", strings.Join(sh.Selected, ", "))
+	add("zof.shadow.time_share", strconv.FormatFloat(sh.TimeShare, 'f', -1, 64))
+	names := make([]string, len(sh.Missed))
+	for i, m := range sh.Missed {
+		names[i] = m.Case
+		if m.Variant != "" {
+			names[i] += "/" + m.Variant
+		}
+		add("zof.shadow.missed."+line(names[i]), m.Why+": "+m.Detail)
+	}
+	add("zof.shadow.missed", strings.Join(names, ", "))
 }
 
 func flakyNote(m *api.Member, line func(string) string) string {

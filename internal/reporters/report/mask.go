@@ -72,6 +72,13 @@ func mapSelection(f func(string) string, in api.Selection) api.Selection {
 	if in.Cases == nil {
 		out.Cases = nil
 	}
+	if in.Shadow != nil {
+		sp := &api.ShadowPlan{Scope: s(in.Shadow.Scope), Effective: s(in.Shadow.Effective), Selected: mapAll(f, in.Shadow.Selected)}
+		for _, l := range in.Shadow.Left {
+			sp.Left = append(sp.Left, api.ShadowLeft{Case: s(l.Case), Why: s(l.Why), Detail: s(l.Detail)})
+		}
+		out.Shadow = sp
+	}
 	out.Unmapped = mapAll(f, in.Unmapped)
 	out.Ignored = mapAll(f, in.Ignored)
 	out.Warnings = mapAll(f, in.Warnings)
@@ -96,4 +103,24 @@ func mapAll(f func(string) string, in []string) []string {
 		out[i] = f(v)
 	}
 	return out
+}
+
+// CleanShadow returns a copy of a shadow result with every string passed
+// through Clean; nil stays nil.
+func CleanShadow(m *secret.Masker, in *api.ShadowResult) *api.ShadowResult {
+	if in == nil {
+		return nil
+	}
+	f := func(s string) string { return Clean(m, s) }
+	out := *in
+	out.Scope, out.Verdict = f(in.Scope), f(in.Verdict)
+	out.Selected = mapAll(f, in.Selected)
+	if out.Selected == nil {
+		out.Selected = []string{}
+	}
+	out.Missed = make([]api.ShadowMiss, len(in.Missed))
+	for i, m := range in.Missed {
+		out.Missed[i] = api.ShadowMiss{Case: f(m.Case), Variant: f(m.Variant), Status: m.Status, Why: f(m.Why), Detail: f(m.Detail)}
+	}
+	return &out
 }

@@ -35,6 +35,9 @@ type Result struct {
 	Verdict string
 	// Notices are things the person must know (scope widened, status outside fail_on, ...).
 	Notices []string
+	// Shadow is what a shadow run's subset would have concluded (gate.ShadowOf);
+	// nil for any other run. It never changes Gate.
+	Shadow *api.ShadowResult
 }
 
 // Exit is a process exit code and its name (e.g. 1 "failed"), as documented in
