@@ -10,11 +10,20 @@ import (
 	"github.com/zof-ai/zof-ci/internal/step"
 )
 
-// countingStore counts, per member, the appends whose events touch it.
+// countingStore counts, per member, the appends whose events touch it, and
+// the reads of whole runs.
 type countingStore struct {
 	engine.Store
 	mu      sync.Mutex
 	commits map[string]int
+	gets    int
+}
+
+func (s *countingStore) GetRun(ctx context.Context, tenant, id string) (*engine.RunRecord, error) {
+	s.mu.Lock()
+	s.gets++
+	s.mu.Unlock()
+	return s.Store.GetRun(ctx, tenant, id)
 }
 
 var _ engine.Store = (*countingStore)(nil)
@@ -81,5 +90,56 @@ func TestCommitsPerMember(t *testing.T) {
 				t.Errorf("%d commits touched member %s, want %d", got, tt.c.ID, tt.want)
 			}
 		})
+	}
+}
+
+// TestSubscribeToActiveRunReadsNoSnapshot: following a run the engine is
+// executing takes its status from the engine, not a read of the whole run
+// from the store (a server subscribes once per watcher); the events still
+// arrive in full, and a run of another tenant is still not found.
+func TestSubscribeToActiveRunReadsNoSnapshot(t *testing.T) {
+	cs := &countingStore{commits: map[string]int{}}
+	release := make(chan struct{})
+	h := newHarness(t, func(ctx context.Context, _ call) step.Output {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return step.Output{Status: api.StepPassed}
+	}, func(cfg *engine.Config) {
+		cs.Store = cfg.Store
+		cfg.Store = cs
+	})
+	r := h.create(tenant, runReq("subscribe-active", tcase("a", "s")))
+	h.untilStatus(tenant, r.ID, api.StatusRunning)
+	cs.mu.Lock()
+	before := cs.gets
+	cs.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	sub, err := h.e.Subscribe(ctx, tenant, r.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.mu.Lock()
+	if cs.gets != before {
+		t.Errorf("Subscribe read the whole run from the store %d times", cs.gets-before)
+	}
+	cs.mu.Unlock()
+	if _, err := h.e.Subscribe(ctx, "other-tenant", r.ID, 0); err == nil {
+		t.Error("another tenant subscribed to the run")
+	}
+	close(release)
+	var last api.Event
+	n := 0
+	for ev := range sub.C {
+		if ev.Seq != int64(n+1) {
+			t.Fatalf("event %d has seq %d", n+1, ev.Seq)
+		}
+		n++
+		last = ev
+	}
+	if err := sub.Err(); err != nil || last.Type != api.EventRunStatus || last.Status != api.StatusPassed {
+		t.Errorf("subscription ended with %v after %+v", err, last)
 	}
 }

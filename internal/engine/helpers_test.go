@@ -337,6 +337,11 @@ func (h *harness) get(tenant, id string) *api.Run {
 	return r
 }
 
+func (h *harness) untilStatus(tenant, id string, s api.Status) {
+	h.t.Helper()
+	h.until(fmt.Sprintf("run %s %s", id, s), func() bool { return h.get(tenant, id).Status == s })
+}
+
 func (h *harness) events(tenant, id string) []api.Event {
 	h.t.Helper()
 	evs, err := h.e.Events(context.Background(), tenant, id, 0)

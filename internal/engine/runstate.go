@@ -87,6 +87,13 @@ func (rs *runState) failures(m *api.Member) int {
 	return len(m.FailedAttempts) - rs.interrupted[m.ID]
 }
 
+// head is the run's status and the seq of its last stored event.
+func (rs *runState) head() (api.Status, int64, error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.snap.Status, rs.snap.LastSeq, nil
+}
+
 func (rs *runState) status() (api.Status, int) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()

@@ -74,14 +74,14 @@ const attachPoll = 20 * time.Millisecond
 // unfinished run before Run has loaded it from the store (just after a
 // restart) waits for Run to load it.
 func (e *Engine) Subscribe(ctx context.Context, tenant, id string, after int64) (*Subscription, error) {
-	rec, err := e.getRecord(ctx, tenant, id)
+	status, lastSeq, err := e.runHead(ctx, tenant, id)
 	if err != nil {
 		return nil, err
 	}
 	out := make(chan api.Event)
 	sub := &Subscription{C: out}
 	p := &pump{e: e, id: id, out: out, last: after, upto: -1,
-		ended: rec.Run.Status.Terminal() && after >= rec.Run.LastSeq}
+		ended: status.Terminal() && after >= lastSeq}
 	// Attach before returning, so every event after this call reaches the
 	// subscriber through live (or, if it falls behind, drops it).
 	p.tryAttach()
@@ -90,6 +90,24 @@ func (e *Engine) Subscribe(ctx context.Context, tenant, id string, after int64) 
 		sub.err = p.run(ctx)
 	}()
 	return sub, nil
+}
+
+// runHead is the run's status and last seq: from the engine's own state
+// while it executes the run (no read of the whole run from the store, which
+// a server does for every watcher that connects), else from the store. A
+// run of another tenant is not found, as in the store.
+func (e *Engine) runHead(ctx context.Context, tenant, id string) (api.Status, int64, error) {
+	e.mu.Lock()
+	rs := e.active[id]
+	e.mu.Unlock()
+	if rs != nil && rs.tenant == tenant {
+		return rs.head()
+	}
+	rec, err := e.getRecord(ctx, tenant, id)
+	if err != nil {
+		return "", 0, err
+	}
+	return rec.Run.Status, rec.Run.LastSeq, nil
 }
 
 type pump struct {
