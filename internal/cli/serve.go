@@ -162,7 +162,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	}
 	// The webhook receiver creates runs through the server, which mounts it.
 	var hooks *webhook.Receiver
-	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Triggers: store, Ready: store.Ping, Logger: log, Audit: audit,
+	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Triggers: store, History: store, Ready: store.Ping, Logger: log, Audit: audit,
 		Webhooks: func(srv *server.Server) (server.Webhooks, error) {
 			var err error
 			hooks, err = webhook.New(webhook.Options{Config: cfg, Store: store, Submitter: srv, Logger: log})
