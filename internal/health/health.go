@@ -6,8 +6,11 @@ package health
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -39,6 +42,35 @@ func Fetch(q Query) time.Time {
 		return t
 	}
 	return q.Since
+}
+
+// MaxSince bounds a health window: a year, the history the store is sized
+// for (docs/benchmarks.md).
+const MaxSince = 366 * Day
+
+// ParseSince reads a health window: whole days ("30d") or a Go duration
+// ("12h"), positive and at most MaxSince.
+func ParseSince(v string) (time.Duration, error) {
+	var d time.Duration
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil {
+			return 0, fmt.Errorf("since %q: give whole days like 30d, or hours like 12h", v)
+		}
+		if days > int(MaxSince/Day) {
+			return 0, fmt.Errorf("since %q: must be more than 0 and at most %dd", v, MaxSince/Day)
+		}
+		d = time.Duration(days) * Day
+	} else {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			return 0, fmt.Errorf("since %q: give whole days like 30d, or hours like 12h", v)
+		}
+	}
+	if d <= 0 || d > MaxSince {
+		return 0, fmt.Errorf("since %q: must be more than 0 and at most %dd", v, MaxSince/Day)
+	}
+	return d, nil
 }
 
 type key struct{ c, v string }

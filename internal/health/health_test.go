@@ -98,3 +98,38 @@ func TestComputeOrdersWorstFirstAndSkipsCasesOutsideTheWindow(t *testing.T) {
 		t.Fatalf("Fetch = %v, want 30 days back for the 30-day rate", from)
 	}
 }
+
+func TestParseSince(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"30d", 30 * health.Day, true},
+		{"12h", 12 * time.Hour, true},
+		{"366d", 366 * health.Day, true},
+		{"367d", 0, false},
+		{"-1d", 0, false},
+		{"0d", 0, false},
+		{"d", 0, false},
+		{"1w", 0, false},
+		{"106751d", 0, false}, // would overflow time.Duration
+	} {
+		got, err := health.ParseSince(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseSince(%q) = %v, %v; want %v ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func FuzzParseSince(f *testing.F) {
+	for _, s := range []string{"30d", "12h", "0d", "9999999999999d", "1.5h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := health.ParseSince(s)
+		if err == nil && (d <= 0 || d > health.MaxSince) {
+			t.Fatalf("ParseSince(%q) = %v, outside (0, max]", s, d)
+		}
+	})
+}

@@ -3,8 +3,6 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/zof-ai/zof-ci/internal/engine"
@@ -15,8 +13,6 @@ import (
 const (
 	// DefaultHealthSince is the window of GET /v1/health without ?since=.
 	DefaultHealthSince = 30 * health.Day
-	// MaxHealthSince bounds ?since=: a year, the history the store is sized for.
-	MaxHealthSince = 366 * health.Day
 	// DefaultHistoryPruneInterval is how often history older than
 	// history_days is deleted.
 	DefaultHistoryPruneInterval = time.Hour
@@ -47,7 +43,7 @@ func (s *Server) getHealth(w http.ResponseWriter, r *http.Request, p config.Prin
 	}
 	since := DefaultHealthSince
 	if v := q.Get("since"); v != "" {
-		d, err := ParseSince(v)
+		d, err := health.ParseSince(v)
 		if err != nil {
 			writeProblem(w, http.StatusBadRequest, probBadQuery, "Bad since", err.Error())
 			return
@@ -67,31 +63,6 @@ func (s *Server) getHealth(w http.ResponseWriter, r *http.Request, p config.Prin
 		}
 	}
 	writeJSON(w, http.StatusOK, health.Compute(hq, recs))
-}
-
-// ParseSince reads a health window: whole days ("30d") or a Go duration
-// ("12h"), positive and at most MaxHealthSince.
-func ParseSince(v string) (time.Duration, error) {
-	var d time.Duration
-	if n, ok := strings.CutSuffix(v, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil {
-			return 0, fmt.Errorf("since %q: give whole days like 30d, or hours like 12h", v)
-		}
-		if days > int(MaxHealthSince/health.Day) {
-			return 0, fmt.Errorf("since %q: must be more than 0 and at most %dd", v, MaxHealthSince/health.Day)
-		}
-		d = time.Duration(days) * health.Day
-	} else {
-		var err error
-		if d, err = time.ParseDuration(v); err != nil {
-			return 0, fmt.Errorf("since %q: give whole days like 30d, or hours like 12h", v)
-		}
-	}
-	if d <= 0 || d > MaxHealthSince {
-		return 0, fmt.Errorf("since %q: must be more than 0 and at most %dd", v, MaxHealthSince/health.Day)
-	}
-	return d, nil
 }
 
 // pruneHistory deletes history older than history_days now and then every

@@ -124,37 +124,3 @@ func TestHealth(t *testing.T) {
 		t.Errorf("no token: %d", r.status)
 	}
 }
-
-func TestParseSince(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"30d", 30 * 24 * time.Hour, true},
-		{"12h", 12 * time.Hour, true},
-		{"366d", 366 * 24 * time.Hour, true},
-		{"367d", 0, false},
-		{"-1d", 0, false},
-		{"d", 0, false},
-		{"1w", 0, false},
-		{"106751d", 0, false}, // would overflow time.Duration
-	} {
-		got, err := server.ParseSince(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseSince(%q) = %v, %v; want %v ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-}
-
-func FuzzParseSince(f *testing.F) {
-	for _, s := range []string{"30d", "12h", "0d", "9999999999999d", "1.5h"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d, err := server.ParseSince(s)
-		if err == nil && (d <= 0 || d > server.MaxHealthSince) {
-			t.Fatalf("ParseSince(%q) = %v, outside (0, max]", s, d)
-		}
-	})
-}
