@@ -90,6 +90,23 @@ type Case struct {
 	Steps    []Step    `json:"steps"`
 	// Line is where the case starts in the suite file (for annotations).
 	Line int `json:"line,omitempty"`
+	// Quarantine, when set, lets the case run and be reported without
+	// failing the gate (docs/suite.md, docs/health.md).
+	Quarantine *Quarantine `json:"quarantine,omitempty"`
+}
+
+// Quarantine is a case's quarantine: who owns the fix, why, and until when
+// (after Until the case fails the gate again).
+type Quarantine struct {
+	Owner  string    `json:"owner"`
+	Reason string    `json:"reason"`
+	Until  time.Time `json:"until,omitzero"`
+}
+
+// Active reports whether q holds at now: set, and now before Until (a zero
+// Until never expires).
+func (q *Quarantine) Active(now time.Time) bool {
+	return q != nil && (q.Until.IsZero() || now.Before(q.Until))
 }
 
 // Variant runs every step of a case once with its vars (${vars.NAME}).

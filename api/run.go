@@ -52,6 +52,9 @@ type Member struct {
 	Line       int          `json:"line,omitempty"`
 	// FailedAttempts keeps the failure of each earlier attempt, for flaky reports.
 	FailedAttempts []string `json:"failed_attempts,omitempty"`
+	// Quarantined: the case's quarantine held when the run was created; it
+	// runs and is reported but never fails the gate.
+	Quarantined bool `json:"quarantined,omitempty"`
 }
 
 // StepResult is one step of the member's latest attempt.
@@ -187,6 +190,9 @@ func NewRun(id string, req *RunRequest, now time.Time) *Run {
 				Status:  StatusInitial,
 				Line:    c.Line,
 				Steps:   make([]StepResult, len(c.Steps)),
+				// Quarantined is fixed at creation, so a rerun or a
+				// resume after a restart judges the run the same way.
+				Quarantined: c.Quarantine.Active(now),
 			}
 			for i, s := range c.Steps {
 				m.Steps[i] = StepResult{Name: s.Title(), Kind: s.Kind(), Line: s.Line, Status: StepPending}

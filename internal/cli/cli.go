@@ -72,6 +72,7 @@ func commands(f *Factory) []*command {
 		newCmdCancel(f, nil),
 		newCmdRerun(f, nil),
 		newCmdRuns(f, nil),
+		newCmdHealth(f, nil),
 		newCmdServe(f, nil),
 		newCmdAction(f, nil),
 		newCmdVersion(f, nil),

@@ -193,6 +193,12 @@ func TestRunCommandsOptions(t *testing.T) {
 		check(t, err, &runsOptions{Server: fromEnv, Output: "text", List: client.ListOptions{
 			Statuses: []api.Status{api.StatusQueued, api.StatusRunning, api.StatusFailed}, Project: "p", Environment: "e", Limit: 5, Cursor: "c"}}, o)
 	})
+	t.Run("health", func(t *testing.T) {
+		o, err := capture(t, newCmdHealth, env, "--project", "p", "--environment", "e", "--since", "7d", "--output", "json")
+		check(t, err, &healthOptions{Server: fromEnv, Output: "json", Health: client.HealthOptions{Project: "p", Environment: "e", Since: "7d"}}, o)
+		o, err = capture(t, newCmdHealth, env, "--project", "p")
+		check(t, err, &healthOptions{Server: fromEnv, Output: "text", Health: client.HealthOptions{Project: "p", Since: "30d"}}, o)
+	})
 }
 
 func check[O any](t *testing.T, err error, want, got *O) {

@@ -177,8 +177,13 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	var hooks *webhook.Receiver
 	// The console's session cookie authenticates the API's GETs (the run
 	// page's EventSource); the console is built next, before anything is served.
+	// Test health needs a store that records history (SQLite does; PostgreSQL not yet).
+	history, _ := store.(engine.HistoryStore)
+	if history == nil {
+		log.Warn("this store records no test history: zof health and GET /v1/health answer 501 (docs/health.md)")
+	}
 	var con *web.Console
-	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Triggers: store, Ready: store.Ping, Logger: log, Audit: audit,
+	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Triggers: store, History: history, Ready: store.Ping, Logger: log, Audit: audit,
 		Webhooks: func(srv *server.Server) (server.Webhooks, error) {
 			var err error
 			hooks, err = webhook.New(webhook.Options{Config: cfg, Store: store, Submitter: srv, Logger: log})

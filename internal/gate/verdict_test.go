@@ -22,6 +22,14 @@ func runWith(status api.Status, members ...api.Status) *api.Run {
 	return r
 }
 
+// quarantine marks members idx of r quarantined.
+func quarantine(r *api.Run, idx ...int) *api.Run {
+	for _, i := range idx {
+		r.Members[i].Quarantined = true
+	}
+	return r
+}
+
 // TestVerdict walks every outcome against fail_on: each status maps to its
 // code when listed, and to 0 with a notice when not.
 func TestVerdict(t *testing.T) {
@@ -45,6 +53,10 @@ func TestVerdict(t *testing.T) {
 		{"interrupted wins", Outcome{Run: runWith(api.StatusCancelled, api.StatusCancelled), Interrupted: true, TimedOut: true}, all, Interrupted, "interrupted: run r1 was cancelled; reports hold what finished", false},
 		{"timeout before the server accepted the run", Outcome{Run: &api.Run{}, TimedOut: true, Timeout: 15 * time.Second}, all, TimedOut, "gate failed: no verdict within 15s; the run was not yet accepted by the server (0 of 0 cases finished)", false},
 		{"lost before the server accepted the run", Outcome{Run: &api.Run{ID: "r1"}, Lost: errors.New("connection refused")}, all, NoVerdict, "gate failed: lost run r1 (last status not yet accepted by the server): connection refused", false},
+		{"only quarantined members failed", Outcome{Run: quarantine(runWith(api.StatusFailed, api.StatusPassed, api.StatusFailed), 1)}, all, Passed, "gate passed: 1 of 2 members passed; 1 quarantined member failed and does not fail the gate: b", true},
+		{"a quarantined and a normal member failed", Outcome{Run: quarantine(runWith(api.StatusFailed, api.StatusFailed, api.StatusFailed), 1)}, all, Failed, "gate failed: 2 of 2 members failed: a, b", false},
+		{"a quarantined member that passes changes nothing", Outcome{Run: quarantine(runWith(api.StatusPassed, api.StatusPassed), 0)}, all, Passed, "gate passed: 1 of 1 member passed", false},
+		{"quarantine does not hide a cancelled run", Outcome{Run: quarantine(runWith(api.StatusCancelled, api.StatusCancelled), 0)}, all, Cancelled, "gate failed: run was cancelled: because", false},
 		{"lost", Outcome{Run: runWith(api.StatusRunning)}, all, NoVerdict, "run r1 ended without a verdict (last status Running)", false},
 	}
 	for _, tt := range tests {

@@ -36,6 +36,7 @@ func (s *Server) routes() []route {
 		{method: "POST", path: "/v1/webhooks/gitlab", h: s.webhook(config.ProviderGitLab)},
 		{method: "GET", path: "/v1/triggers", role: config.RoleViewer, h: s.listTriggers},
 		{method: "GET", path: "/v1/triggers/{id}", role: config.RoleViewer, h: s.getTrigger},
+		{method: "GET", path: "/v1/health", role: config.RoleViewer, h: s.getHealth},
 		{method: "GET", path: "/healthz", h: s.healthz},
 		{method: "GET", path: "/readyz", h: s.readyz},
 		{method: "GET", path: "/metrics", h: s.serveMetrics},

@@ -106,6 +106,10 @@ type Options struct {
 	// GET /v1/triggers lists (the same sqlitestore.Store as the engine's);
 	// nil lists none.
 	Triggers trigger.Store
+	// History is the store of finished members' outcomes behind GET
+	// /v1/health (the same store as the engine's, when it records them);
+	// nil answers every case empty. The server prunes it to history_days.
+	History engine.HistoryStore
 	// Webhooks builds the receiver of POST /v1/webhooks/github and
 	// /v1/webhooks/gitlab (package server/webhook, composed by zof serve).
 	// New calls it once with the server, through which the receiver creates
@@ -126,6 +130,8 @@ type Options struct {
 	Keepalive          time.Duration
 	ShutdownTimeout    time.Duration
 	StuckInterval      time.Duration
+	// HistoryPruneInterval: default DefaultHistoryPruneInterval.
+	HistoryPruneInterval time.Duration
 }
 
 // Server is the HTTP API. Create it with New, serve it with Serve (or mount
@@ -183,6 +189,7 @@ func New(opts Options) (*Server, error) {
 	def(&opts.Keepalive, DefaultKeepalive)
 	def(&opts.ShutdownTimeout, DefaultShutdownTimeout)
 	def(&opts.StuckInterval, DefaultStuckInterval)
+	def(&opts.HistoryPruneInterval, DefaultHistoryPruneInterval)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
@@ -214,6 +221,8 @@ func New(opts Options) (*Server, error) {
 	opts.Engine.Observe(s.observe)
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.watchStuck() }()
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.pruneHistory() }()
 	return s, nil
 }
 

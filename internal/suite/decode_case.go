@@ -3,6 +3,8 @@ package suite
 // Cases, their variants, and the ${vars.X}/${capture.X} references of their steps.
 
 import (
+	"time"
+
 	"fmt"
 	"slices"
 	"strings"
@@ -89,6 +91,8 @@ func (d *decoder) oneCase(n *yaml.Node, path string) (c Case, timeout, retries, 
 			variantsNode = p.v
 		case "steps":
 			stepsNode = p.v
+		case "quarantine":
+			c.Quarantine = d.quarantine(p.v, fp)
 		}
 	}
 	d.secrets = &c.secrets
@@ -215,4 +219,40 @@ func (d *decoder) checkRefs(path string, c Case, vars []map[string]bool, refs []
 			}
 		}
 	}
+}
+
+// quarantine reads a case's quarantine: who owns the fix, why, and until
+// when (a date, 2026-07-01, or an RFC 3339 time; a date ends at its start,
+// UTC). Owner and reason are required: a quarantine nobody owns is forgotten.
+func (d *decoder) quarantine(n *yaml.Node, path string) *api.Quarantine {
+	ps, ok := d.object(n, path, "quarantine")
+	if !ok {
+		return nil
+	}
+	d.require(deref(n), ps, path, "say who fixes it and why: quarantine: {owner: team-x, reason: \"flaky since #123\", until: 2026-07-01}", "owner", "reason")
+	q := &api.Quarantine{}
+	for _, p := range ps {
+		fp := d.join(path, p.key)
+		switch p.key {
+		case "owner":
+			q.Owner, _ = d.scalar(p.v, fp, "a string")
+		case "reason":
+			q.Reason, _ = d.scalar(p.v, fp, "a string")
+		case "until":
+			v, ok := d.scalar(p.v, fp, "a date")
+			if !ok {
+				continue
+			}
+			t, err := time.Parse(time.DateOnly, v)
+			if err != nil {
+				t, err = time.Parse(time.RFC3339, v)
+			}
+			if err != nil {
+				d.errAt(p.v, "write a date like 2026-07-01 (or an RFC 3339 time)", "%s: %q is not a date", fp, v)
+				continue
+			}
+			q.Until = t.UTC()
+		}
+	}
+	return q
 }

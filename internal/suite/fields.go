@@ -9,7 +9,8 @@ var fields = map[string][]string{
 	"serve":        {"command", "dir", "env", "ready", "timeout"},
 	"defaults":     {"environment", "timeout", "retries"},
 	"selection":    {"global", "ignore", "unmapped", "max_changed_files", "on_unknown_diff", "modules"},
-	"case":         {"id", "name", "tags", "covers", "always", "timeout", "retries", "variants", "steps"},
+	"case":         {"id", "name", "tags", "covers", "always", "timeout", "retries", "variants", "steps", "quarantine"},
+	"quarantine":   {"owner", "reason", "until"},
 	"variant":      {"name", "vars"},
 	"step":         {"name", "http", "run", "timeout", "expect", "capture"},
 	"http":         {"method", "path", "url", "headers", "query", "json", "body", "form"},
@@ -23,7 +24,7 @@ var fields = map[string][]string{
 
 // ctxOrder is the order in which "is a field of X" hints look for a home
 // for a misplaced key: the most likely places first.
-var ctxOrder = []string{"suite", "case", "step", "http", "expect", "run", "environment", "serve", "selection", "defaults", "gate", "set", "variant", "json_assert", "secret_value"}
+var ctxOrder = []string{"suite", "case", "step", "http", "expect", "run", "environment", "serve", "selection", "defaults", "gate", "set", "variant", "json_assert", "secret_value", "quarantine"}
 
 // ctxName is how messages name each kind of mapping.
 var ctxName = map[string]string{
@@ -42,4 +43,5 @@ var ctxName = map[string]string{
 	"set":          "a set",
 	"gate":         "gate",
 	"secret_value": "a {value, secret} entry",
+	"quarantine":   "a quarantine",
 }

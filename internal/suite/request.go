@@ -124,6 +124,10 @@ func (c *Case) toAPI() api.Case {
 		Line:    c.Line,
 		Steps:   make([]api.Step, len(c.Steps)),
 	}
+	if c.Quarantine != nil {
+		q := *c.Quarantine
+		out.Quarantine = &q
+	}
 	for _, v := range c.Variants {
 		out.Variants = append(out.Variants, api.Variant{Name: v.Name, Vars: maps.Clone(v.Vars)})
 	}

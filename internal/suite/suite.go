@@ -211,6 +211,9 @@ type Case struct {
 	Retries  int
 	Variants []api.Variant
 	Steps    []Step
+	// Quarantine lets the case run and be reported without failing the
+	// gate until it expires (docs/suite.md); nil: not quarantined.
+	Quarantine *api.Quarantine
 	// Line and Col locate the case (its first key) for annotations.
 	Line, Col int
 

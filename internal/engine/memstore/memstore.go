@@ -25,6 +25,8 @@ type Store struct {
 
 	trigOnce sync.Once
 	trigs    *triggers
+
+	history []engine.HistoryRecord // oldest first by FinishedAt (history.go)
 }
 
 // entry is one run: its head (Members nil), its members and its log. An
@@ -131,10 +133,14 @@ func (s *Store) AppendBatch(_ context.Context, batch []engine.Append) error {
 	}
 	for _, a := range batch {
 		e := s.runs[a.RunID]
+		was := e.run.Status
 		e.events.append(a.Events...)
 		e.run = a.Run
 		for _, u := range a.Members {
 			e.members[u.Index] = u.Member
+		}
+		if !was.Terminal() && a.Run.Status.Terminal() {
+			s.recordHistory(e)
 		}
 	}
 	return nil

@@ -120,6 +120,33 @@ var migrations = [][]string{
 		`UPDATE runs SET snapshot = json_remove(snapshot, '$.members', '$.selection')`,
 		`ALTER TABLE runs DROP COLUMN request`,
 	},
+	// 4: test health history (engine.HistoryStore): one row per member that
+	// passed or failed, written in the transaction of the append that ends
+	// its run. The primary key makes that write idempotent. Health reads one
+	// project of one tenant from a date on (history_tenant_project_finished);
+	// pruning deletes by date (history_finished). Sized for a year of a busy
+	// team: 10,000 runs x 500 members (docs/benchmarks.md).
+	{
+		`CREATE TABLE history (
+			tenant      TEXT   NOT NULL,
+			project     TEXT   NOT NULL,
+			environment TEXT   NOT NULL,
+			case_id     TEXT   NOT NULL,
+			variant     TEXT   NOT NULL,
+			status      TEXT   NOT NULL,
+			attempts    BIGINT NOT NULL,
+			flaky       BIGINT NOT NULL,
+			quarantined BIGINT NOT NULL,
+			duration_ns BIGINT NOT NULL,
+			run_id      TEXT   NOT NULL,
+			commit_sha  TEXT   NOT NULL,
+			branch      TEXT   NOT NULL,
+			finished_at BIGINT NOT NULL,
+			PRIMARY KEY (run_id, case_id, variant)
+		)`,
+		`CREATE INDEX history_tenant_project_finished ON history (tenant, project, finished_at)`,
+		`CREATE INDEX history_finished ON history (finished_at)`,
+	},
 }
 
 // migrate brings the schema to the latest version in one transaction (DDL is

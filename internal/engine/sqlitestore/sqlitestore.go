@@ -384,6 +384,7 @@ func (s *Store) AppendBatch(ctx context.Context, batch []engine.Append) error {
 // encodedAppend is an append checked and encoded before the transaction starts,
 // so the single writer is held only for the writes.
 type encodedAppend struct {
+	head    *api.Run // to record history when the run ends
 	runID   string
 	start   int64 // the seq the log must be at
 	status  string
@@ -445,7 +446,7 @@ func encodeAppend(a engine.Append) (encodedAppend, error) {
 	if err != nil {
 		return encodedAppend{}, err
 	}
-	return encodedAppend{runID: runID, start: start, status: string(snapshot.Status), last: snapshot.LastSeq, snap: string(snap), members: members, events: events, bodies: bodies}, nil
+	return encodedAppend{head: snapshot, runID: runID, start: start, status: string(snapshot.Status), last: snapshot.LastSeq, snap: string(snap), members: members, events: events, bodies: bodies}, nil
 }
 
 // appendTx writes one run's append inside tx: the snapshot only if the log is
@@ -470,6 +471,11 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, a encodedAppend) error
 	}
 	if err := s.putMembers(ctx, tx, runID, a.members); err != nil {
 		return err
+	}
+	if a.head.Status.Terminal() {
+		if err := s.recordHistory(ctx, tx, a.head); err != nil {
+			return err
+		}
 	}
 	for i := 0; i < len(events); i += insertChunk {
 		n := min(insertChunk, len(events)-i)

@@ -69,6 +69,11 @@ const (
 	// 1 GiB one request could exhaust the server's memory.
 	MinMaxBody = 1 << 10
 	MaxMaxBody = 1 << 30
+	// DefaultHistoryDays is history_days when the file does not say: how long
+	// test health keeps finished members' outcomes (docs/serve.md).
+	DefaultHistoryDays = 90
+	// MaxHistoryDays bounds history_days: ten years.
+	MaxHistoryDays = 3660
 	// DefaultMaxConcurrentRuns is a tenant's max_concurrent_runs when omitted
 	// (lifecycle.md: "typical single digits").
 	DefaultMaxConcurrentRuns = 4
@@ -133,6 +138,8 @@ type Config struct {
 	BlockAfter time.Duration
 	// MaxBody bounds a request body in bytes.
 	MaxBody int64
+	// HistoryDays is how many days test health history is kept.
+	HistoryDays int
 	// Tenants by name.
 	Tenants map[string]*Tenant
 
@@ -285,6 +292,7 @@ type raw struct {
 	PublicURL     string               `yaml:"public_url"`
 	BlockAfter    *duration            `yaml:"block_after"`
 	MaxBody       *byteSize            `yaml:"max_body"`
+	HistoryDays   *int                 `yaml:"history_days"`
 	Tenants       map[string]rawTenant `yaml:"tenants"`
 }
 
@@ -425,7 +433,7 @@ func build(r *raw, root *yaml.Node, filename string, lookup Lookup) (*Config, er
 		}
 		probs = append(probs, msg)
 	}
-	c := &Config{Listen: r.Listen, PublicURL: r.PublicURL, BlockAfter: DefaultBlockAfter, MaxBody: DefaultMaxBody, Tenants: map[string]*Tenant{}}
+	c := &Config{Listen: r.Listen, PublicURL: r.PublicURL, BlockAfter: DefaultBlockAfter, MaxBody: DefaultMaxBody, HistoryDays: DefaultHistoryDays, Tenants: map[string]*Tenant{}}
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	} else if _, port, err := splitHostPort(c.Listen); err != nil || port == "" {
@@ -469,6 +477,12 @@ func build(r *raw, root *yaml.Node, filename string, lookup Lookup) (*Config, er
 			at(r.MaxBody.line, "max_body must be between 1KiB and 1GiB")
 		}
 		c.MaxBody = r.MaxBody.n
+	}
+	if r.HistoryDays != nil {
+		if *r.HistoryDays < 1 || *r.HistoryDays > MaxHistoryDays {
+			at(lineOf(root, "history_days"), "history_days must be a whole number of days from 1 to %d, like 90", MaxHistoryDays)
+		}
+		c.HistoryDays = *r.HistoryDays
 	}
 	if len(r.Tenants) == 0 {
 		at(lineOf(root, "tenants"), "no tenants: add at least one under `tenants:` with a token, or nobody can call the server")

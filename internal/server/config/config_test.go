@@ -105,6 +105,7 @@ func TestParseSettings(t *testing.T) {
 	c, err := config.Parse([]byte(`
 block_after: 90s
 max_body: 512KiB
+history_days: 365
 tenants:
   a:
     max_streams: 10
@@ -113,11 +114,11 @@ tenants:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.BlockAfter != 90*time.Second || c.MaxBody != 512<<10 || c.Tenants["a"].MaxStreams != 10 || c.PublicURL != "" || c.RunURL("r") != "" || c.SecureCookies() {
+	if c.BlockAfter != 90*time.Second || c.MaxBody != 512<<10 || c.HistoryDays != 365 || c.Tenants["a"].MaxStreams != 10 || c.PublicURL != "" || c.RunURL("r") != "" || c.SecureCookies() {
 		t.Errorf("%+v", c)
 	}
 	c, err = config.Parse([]byte("max_body: 2000000\ntenants: {a: {tokens: [{name: x, role: viewer, env: TOK_A}]}}\n"), "server.yaml", lookup)
-	if err != nil || c.MaxBody != 2000000 {
+	if err != nil || c.MaxBody != 2000000 || c.HistoryDays != config.DefaultHistoryDays {
 		t.Fatalf("%v %+v", err, c)
 	}
 }
@@ -171,6 +172,8 @@ func TestParseErrors(t *testing.T) {
 		{"negative duration", "block_after: -1m\ntenants:\n  a:" + tok, []string{"line 1: block_after must be positive"}},
 		{"bad size", "max_body: lots\ntenants: {}", []string{"line 1: invalid size"}},
 		{"small size", "max_body: 10\ntenants:\n  a:" + tok, []string{"line 1: max_body must be between"}},
+		{"history days zero", "history_days: 0\ntenants:\n  a:" + tok, []string{"line 1: history_days must be a whole number of days from 1 to 3660"}},
+		{"history days not a number", "history_days: 90d\ntenants:\n  a:" + tok, []string{"line 1:"}},
 		{"no tenants", "listen: 127.0.0.1:8080\n", []string{"no tenants"}},
 		{"bad listen", "listen: localhost\ntenants:\n  a:" + tok, []string{"line 1: listen \"localhost\""}},
 		{"bad metrics listen", "metrics_listen: metrics\ntenants:\n  a:" + tok, []string{`line 1: metrics_listen "metrics": use host:port`}},

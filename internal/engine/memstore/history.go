@@ -1,0 +1,57 @@
+package memstore
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
+)
+
+var _ engine.HistoryStore = (*Store)(nil)
+
+// recordHistory keeps e's outcomes when its run reaches a terminal status.
+// Caller holds s.mu.
+func (s *Store) recordHistory(e *entry) {
+	ms := make([]api.Member, len(e.members))
+	for i, m := range e.members {
+		ms[i] = *m
+	}
+	for _, r := range engine.HistoryOf(e.run, ms) {
+		// Members finish in any order: insert in place to keep FinishedAt order.
+		i, _ := slices.BinarySearchFunc(s.history, r.FinishedAt, func(h engine.HistoryRecord, t time.Time) int {
+			if h.FinishedAt.After(t) {
+				return 1
+			}
+			return -1
+		})
+		s.history = slices.Insert(s.history, i, r)
+	}
+}
+
+// History implements engine.HistoryStore.
+func (s *Store) History(_ context.Context, tenant string, f engine.HistoryFilter) ([]engine.HistoryRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []engine.HistoryRecord
+	for _, r := range s.history {
+		if r.Tenant != tenant || r.Project != f.Project || r.FinishedAt.Before(f.Since) {
+			continue
+		}
+		if f.Environment != "" && r.Environment != f.Environment {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// PruneHistory implements engine.HistoryStore.
+func (s *Store) PruneHistory(_ context.Context, before time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.history)
+	s.history = slices.DeleteFunc(s.history, func(r engine.HistoryRecord) bool { return r.FinishedAt.Before(before) })
+	return int64(n - len(s.history)), nil
+}

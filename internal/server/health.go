@@ -1,0 +1,91 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/health"
+	"github.com/zof-ai/zof-ci/internal/server/config"
+)
+
+const (
+	// DefaultHealthSince is the window of GET /v1/health without ?since=.
+	DefaultHealthSince = 30 * health.Day
+	// DefaultHistoryPruneInterval is how often history older than
+	// history_days is deleted.
+	DefaultHistoryPruneInterval = time.Hour
+)
+
+// healthQuery are the query parameters of GET /v1/health.
+var healthQuery = map[string]bool{"project": true, "environment": true, "since": true}
+
+// getHealth is GET /v1/health: per case of one project of the caller's
+// tenant, how it behaved over the window (package health, docs/health.md).
+func (s *Server) getHealth(w http.ResponseWriter, r *http.Request, p config.Principal) {
+	q := r.URL.Query()
+	for k, v := range q {
+		if !healthQuery[k] {
+			writeProblem(w, http.StatusBadRequest, probBadQuery, "Unknown query parameter",
+				fmt.Sprintf("unknown query parameter %q; GET /v1/health takes project, environment and since", k))
+			return
+		}
+		if len(v) > 1 {
+			writeProblem(w, http.StatusBadRequest, probBadQuery, "Repeated query parameter", fmt.Sprintf("%s is given %d times; give it once", k, len(v)))
+			return
+		}
+	}
+	project := q.Get("project")
+	if project == "" {
+		writeProblem(w, http.StatusBadRequest, probBadQuery, "Missing project", "give ?project=NAME: health is per project")
+		return
+	}
+	since := DefaultHealthSince
+	if v := q.Get("since"); v != "" {
+		d, err := health.ParseSince(v)
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, probBadQuery, "Bad since", err.Error())
+			return
+		}
+		since = d
+	}
+	now := s.opts.Now()
+	hq := health.Query{Project: project, Environment: q.Get("environment"), Since: now.Add(-since), Now: now}
+	if s.opts.History == nil {
+		// An empty answer would read as "no failures": say that nothing is recorded.
+		writeProblem(w, http.StatusNotImplemented, probUnavailable, "Test health not recorded",
+			"this server's store does not record test history (the PostgreSQL store does not yet; docs/health.md): run zof serve on SQLite for zof health")
+		return
+	}
+	recs, err := s.opts.History.History(r.Context(), p.Tenant, engine.HistoryFilter{Project: hq.Project, Environment: hq.Environment, Since: health.Fetch(hq)})
+	if err != nil {
+		s.log.Error("reading history", "tenant", p.Tenant, "project", project, "err", err)
+		writeProblem(w, http.StatusInternalServerError, probInternal, "Internal error", "the history could not be read (it is logged); retry, and tell the operator if it persists")
+		return
+	}
+	writeJSON(w, http.StatusOK, health.Compute(hq, recs))
+}
+
+// pruneHistory deletes history older than history_days now and then every
+// HistoryPruneInterval, until the server closes.
+func (s *Server) pruneHistory() {
+	if s.opts.History == nil {
+		return
+	}
+	t := time.NewTicker(s.opts.HistoryPruneInterval)
+	defer t.Stop()
+	for {
+		before := s.opts.Now().Add(-time.Duration(s.cfg.HistoryDays) * health.Day)
+		if n, err := s.opts.History.PruneHistory(s.ctx, before); err != nil {
+			s.log.Warn("pruning test health history; it is retried", "before", before, "err", err)
+		} else if n > 0 {
+			s.log.Info("pruned test health history", "records", n, "before", before)
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

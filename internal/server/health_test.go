@@ -1,0 +1,136 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/server"
+)
+
+// fakeHistory answers History from recs of every tenant, filtered the way
+// the engine.HistoryStore contract says, and reports prunes.
+type fakeHistory struct {
+	mu     sync.Mutex
+	recs   []engine.HistoryRecord
+	pruned chan time.Time
+}
+
+var _ engine.HistoryStore = (*fakeHistory)(nil)
+
+func (f *fakeHistory) History(_ context.Context, tenant string, flt engine.HistoryFilter) ([]engine.HistoryRecord, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []engine.HistoryRecord
+	for _, r := range f.recs {
+		if r.Tenant == tenant && r.Project == flt.Project && !r.FinishedAt.Before(flt.Since) &&
+			(flt.Environment == "" || r.Environment == flt.Environment) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeHistory) PruneHistory(_ context.Context, before time.Time) (int64, error) {
+	select {
+	case f.pruned <- before:
+	default:
+	}
+	return 0, nil
+}
+
+func TestHealth(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	rec := func(tenant, env, c string, daysAgo int, st api.Status) engine.HistoryRecord {
+		return engine.HistoryRecord{Tenant: tenant, Project: "shop", Environment: env, Case: c, Status: st, Attempts: 1,
+			RunID: "r", Duration: time.Second, FinishedAt: now.Add(-time.Duration(daysAgo) * 24 * time.Hour)}
+	}
+	fh := &fakeHistory{pruned: make(chan time.Time, 1), recs: []engine.HistoryRecord{
+		rec("alpha", "staging", "login", 2, api.StatusFailed),
+		rec("alpha", "staging", "login", 1, api.StatusFailed),
+		rec("alpha", "prod", "cart", 1, api.StatusPassed),
+		rec("alpha", "staging", "old", 40, api.StatusPassed),
+		rec("beta", "staging", "secret-case", 1, api.StatusFailed),
+	}}
+	h := newHarness(t, harnessOpts{now: func() time.Time { return now }, configure: func(o *server.Options) {
+		o.History = fh
+		o.Now = func() time.Time { return now }
+	}})
+	select {
+	case before := <-fh.pruned:
+		if want := now.Add(-90 * 24 * time.Hour); !before.Equal(want) {
+			t.Errorf("pruned before %v, want history_days (default 90) back: %v", before, want)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the server did not prune history on start")
+	}
+
+	cases := func(r resp) []string {
+		t.Helper()
+		if r.status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		var got api.Health
+		if err := json.Unmarshal(r.body, &got); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range got.Cases {
+			out = append(out, fmt.Sprint(c.Case, "=", c.FailureRate))
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		query string
+		want  string
+	}{
+		{"project=shop", "login=1 cart=0"},
+		{"project=shop&environment=prod", "cart=0"},
+		{"project=shop&since=60d", "login=1 cart=0 old=0"},
+		{"project=nope", ""},
+	} {
+		got := strings.Join(cases(h.do("GET", "/v1/health?"+tt.query, tokAlphaViewer, nil)), " ")
+		if got != tt.want {
+			t.Errorf("%s: cases %q, want %q", tt.query, got, tt.want)
+		}
+	}
+	// Tenant-scoped: beta sees only its own case.
+	if got := cases(h.do("GET", "/v1/health?project=shop", tokBetaRunner, nil)); strings.Join(got, " ") != "secret-case=1" {
+		t.Errorf("beta sees %q", got)
+	}
+	for _, tt := range []struct {
+		query, detail string
+	}{
+		{"", "give ?project=NAME"},
+		{"project=shop&since=forever", `since "forever": give whole days like 30d`},
+		{"project=shop&since=400d", "at most 366d"},
+		{"project=shop&since=0d", "more than 0"},
+		{"project=shop&proj=x", `unknown query parameter "proj"`},
+		{"project=shop&project=blog", "project is given 2 times"},
+	} {
+		r := h.do("GET", "/v1/health?"+tt.query, tokAlphaViewer, nil)
+		if r.status != http.StatusBadRequest || !strings.Contains(r.problem(t).Detail, tt.detail) {
+			t.Errorf("%q: %d %s, want 400 with %q", tt.query, r.status, r.body, tt.detail)
+		}
+	}
+	if r := h.do("GET", "/v1/health?project=shop", "", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("no token: %d", r.status)
+	}
+}
+
+// TestHealthWithoutHistory: a store that records no history (PostgreSQL, for
+// now) answers 501 saying so, never an empty report that reads as healthy.
+func TestHealthWithoutHistory(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	r := h.do("GET", "/v1/health?project=shop", tokAlphaViewer, nil)
+	if r.status != http.StatusNotImplemented || !strings.Contains(string(r.body), "does not record test history") {
+		t.Errorf("%d %s, want 501 saying no history is recorded", r.status, r.body)
+	}
+}
