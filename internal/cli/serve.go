@@ -177,7 +177,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	var hooks *webhook.Receiver
 	// The console's session cookie authenticates the API's GETs (the run
 	// page's EventSource); the console is built next, before anything is served.
-	// Test health needs a store that records history (SQLite does; PostgreSQL not yet).
+	// Test health needs a store that records history (SQLite and PostgreSQL do).
 	history, _ := store.(engine.HistoryStore)
 	if history == nil {
 		log.Warn("this store records no test history: zof health and GET /v1/health answer 501 (docs/health.md)")

@@ -42,8 +42,8 @@ type HistoryFilter struct {
 // HistoryStore is the optional Store capability behind test health. A store
 // that has it records HistoryOf(head, members) in the same atomic operation
 // as the Append that takes a run to a terminal status, so the engine's hot
-// path pays nothing and no finished run is missed by a crash. memstore and
-// sqlitestore implement it; storetest.RunHistory is its conformance suite.
+// path pays nothing and no finished run is missed by a crash. memstore,
+// sqlitestore and pgstore implement it; storetest.RunHistory is its conformance suite.
 type HistoryStore interface {
 	// History returns the tenant's records that match f, oldest first (by
 	// FinishedAt). Another tenant's records are never returned.

@@ -55,7 +55,7 @@ func (s *Server) getHealth(w http.ResponseWriter, r *http.Request, p config.Prin
 	if s.opts.History == nil {
 		// An empty answer would read as "no failures": say that nothing is recorded.
 		writeProblem(w, http.StatusNotImplemented, probUnavailable, "Test health not recorded",
-			"this server's store does not record test history (the PostgreSQL store does not yet; docs/health.md): run zof serve on SQLite for zof health")
+			"this server's store does not record test history (docs/health.md, \"Stores\"): run zof serve on SQLite or PostgreSQL for zof health")
 		return
 	}
 	recs, err := s.opts.History.History(r.Context(), p.Tenant, engine.HistoryFilter{Project: hq.Project, Environment: hq.Environment, Since: health.Fetch(hq)})

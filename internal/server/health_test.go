@@ -125,8 +125,8 @@ func TestHealth(t *testing.T) {
 	}
 }
 
-// TestHealthWithoutHistory: a store that records no history (PostgreSQL, for
-// now) answers 501 saying so, never an empty report that reads as healthy.
+// TestHealthWithoutHistory: a store that records no history (neither SQLite
+// nor PostgreSQL: a store without the capability) answers 501 saying so, never an empty report that reads as healthy.
 func TestHealthWithoutHistory(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	r := h.do("GET", "/v1/health?project=shop", tokAlphaViewer, nil)

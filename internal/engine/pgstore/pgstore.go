@@ -329,6 +329,15 @@ func (s *Store) AppendBatch(ctx context.Context, batch []engine.Append) error {
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("appending to run %s in %s: %w", batch[0].RunID, s.where, err)
 	}
+	var ended []*api.Run
+	for _, a := range enc {
+		if a.head.Status.Terminal() {
+			ended = append(ended, a.head)
+		}
+	}
+	if err := s.recordHistory(ctx, tx, ended); err != nil {
+		return err
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("appending to run %s in %s: %w", batch[0].RunID, s.where, err)
 	}
@@ -349,6 +358,7 @@ func (s *Store) appendConflict(ctx context.Context, a encodedAppend) error {
 
 // encodedAppend is an append checked and encoded before the transaction starts.
 type encodedAppend struct {
+	head    *api.Run // to record history when the run ends
 	runID   string
 	start   int64 // the seq the log must be at
 	status  string
@@ -406,7 +416,7 @@ func encodeAppend(a engine.Append) (encodedAppend, error) {
 	if err != nil {
 		return encodedAppend{}, err
 	}
-	return encodedAppend{runID: runID, start: start, status: string(snapshot.Status), last: snapshot.LastSeq, snap: string(snap),
+	return encodedAppend{head: snapshot, runID: runID, start: start, status: string(snapshot.Status), last: snapshot.LastSeq, snap: string(snap),
 		idx: idx, members: members, seqs: seqs, bodies: bodies}, nil
 }
 

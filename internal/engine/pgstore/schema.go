@@ -85,6 +85,33 @@ var migrations = [][]string{
 		`CREATE INDEX triggers_state_ord ON triggers (state, ord)`,
 		`CREATE INDEX triggers_expires_at ON triggers (expires_at)`,
 	},
+	// 2: test health history (engine.HistoryStore), as in the SQLite store:
+	// one row per member that passed or failed, written in the transaction
+	// of the append that ends its run. The primary key makes that write
+	// idempotent. Health reads one project of one tenant from a date on
+	// (history_tenant_project_finished); pruning deletes by date
+	// (history_finished).
+	{
+		`CREATE TABLE history (
+			tenant      TEXT    NOT NULL,
+			project     TEXT    NOT NULL,
+			environment TEXT    NOT NULL,
+			case_id     TEXT    NOT NULL,
+			variant     TEXT    NOT NULL,
+			status      TEXT    NOT NULL,
+			attempts    BIGINT  NOT NULL,
+			flaky       BOOLEAN NOT NULL,
+			quarantined BOOLEAN NOT NULL,
+			duration_ns BIGINT  NOT NULL,
+			run_id      TEXT    NOT NULL,
+			commit_sha  TEXT    NOT NULL,
+			branch      TEXT    NOT NULL,
+			finished_at BIGINT  NOT NULL,
+			PRIMARY KEY (run_id, case_id, variant)
+		)`,
+		`CREATE INDEX history_tenant_project_finished ON history (tenant, project, finished_at)`,
+		`CREATE INDEX history_finished ON history (finished_at)`,
+	},
 }
 
 // SchemaVersion is the schema version this binary migrates to.
