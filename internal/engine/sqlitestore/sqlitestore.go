@@ -216,7 +216,7 @@ func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.
 		return nil, fmt.Errorf("creating run %s: the first event must be seq 1: %w", id, engine.ErrSeqConflict)
 	}
 	whole := engine.WholeRun(id, rec.Run, nil)
-	snap, err := encodeHead(whole.Run)
+	snap, err := engine.EncodeHead(whole.Run)
 	if err != nil {
 		return nil, fmt.Errorf("creating run %s: encoding the snapshot: %w", id, err)
 	}
@@ -395,15 +395,6 @@ type encodedAppend struct {
 	bodies  []string
 }
 
-// encodeHead is runs.snapshot: the run without its members and selection,
-// which have rows of their own (members, run_bodies), so its size does not
-// grow with the run's.
-func encodeHead(run *api.Run) ([]byte, error) {
-	head := *run
-	head.Members, head.Selection = nil, api.Selection{}
-	return json.Marshal(&head)
-}
-
 // encodedMember is a member's row.
 type encodedMember struct {
 	idx  int
@@ -430,7 +421,7 @@ func encodeAppend(a engine.Append) (encodedAppend, error) {
 			return encodedAppend{}, fmt.Errorf("appending to run %s: event %d of the batch has seq %d, want %d: %w", runID, i+1, ev.Seq, start+int64(i)+1, engine.ErrSeqConflict)
 		}
 	}
-	snap, err := encodeHead(snapshot)
+	snap, err := engine.EncodeHead(snapshot)
 	if err != nil {
 		return encodedAppend{}, fmt.Errorf("appending to run %s: encoding the snapshot: %w", runID, err)
 	}
@@ -604,7 +595,7 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (*engine.RunRecor
 		if err != nil {
 			return fmt.Errorf("reading run %s from %s: %w", id, s.path, err)
 		}
-		if rec, err = decodeRecord(ord, snap, req, sel); err != nil {
+		if rec, err = engine.DecodeRecord(ord, snap, req, sel); err != nil {
 			return err
 		}
 		return s.loadMembers(ctx, q, []*api.Run{rec.Run})
@@ -613,30 +604,6 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (*engine.RunRecor
 		return nil, err
 	}
 	return rec, nil
-}
-
-func decodeRecord(ord int64, snap, req, sel string) (*engine.RunRecord, error) {
-	run, err := decodeHead(ord, snap, sel)
-	if err != nil {
-		return nil, err
-	}
-	rec := &engine.RunRecord{Order: ord, Run: run, Request: &api.RunRequest{}}
-	if err := json.Unmarshal([]byte(req), rec.Request); err != nil {
-		return nil, fmt.Errorf("decoding the stored request of run %s: %w", rec.Run.ID, err)
-	}
-	return rec, nil
-}
-
-// decodeHead decodes a run's head and its selection (its members are loadMembers').
-func decodeHead(ord int64, snap, sel string) (*api.Run, error) {
-	r := &api.Run{}
-	if err := json.Unmarshal([]byte(snap), r); err != nil {
-		return nil, fmt.Errorf("decoding the stored snapshot of the run at order %d: %w", ord, err)
-	}
-	if err := json.Unmarshal([]byte(sel), &r.Selection); err != nil {
-		return nil, fmt.Errorf("decoding the stored selection of run %s: %w", r.ID, err)
-	}
-	return r, nil
 }
 
 // ListRuns implements engine.Store. The cursor is the ord of the last run
@@ -673,7 +640,7 @@ func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter
 			if err := rows.Scan(&ord, &snap, &sel); err != nil {
 				return fmt.Errorf("listing runs in %s: %w", s.path, err)
 			}
-			r, err := decodeHead(ord, snap, sel)
+			r, err := engine.DecodeHead(ord, snap, sel)
 			if err != nil {
 				return err
 			}
@@ -754,7 +721,7 @@ func (s *Store) NonTerminal(ctx context.Context) ([]*engine.RunRecord, error) {
 			if err := rows.Scan(&ord, &snap, &req, &sel); err != nil {
 				return fmt.Errorf("reading unfinished runs: %w", err)
 			}
-			rec, err := decodeRecord(ord, snap, req, sel)
+			rec, err := engine.DecodeRecord(ord, snap, req, sel)
 			if err != nil {
 				return err
 			}
