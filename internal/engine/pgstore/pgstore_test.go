@@ -122,50 +122,7 @@ func TestIdempotentCreatesAcrossPools(t *testing.T) {
 	for i := range stores {
 		stores[i] = openAt(t, url)
 	}
-	n := replicas * perReplica
-	holders := make([]*engine.IdempotencyRecord, n)
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			id := fmt.Sprintf("r%d", i)
-			rec, first := storetest.NewRun("t", id, storetest.Request("shop", "staging"))
-			idem := &engine.IdempotencyRecord{Tenant: "t", Key: "same", Fingerprint: "fp", RunID: id,
-				CreatedAt: storetest.T0, ExpiresAt: storetest.T0.Add(engine.IdempotencyTTL)}
-			<-start
-			holders[i], errs[i] = stores[i%replicas].CreateRun(context.Background(), rec, first, idem)
-		})
-	}
-	close(start)
-	wg.Wait()
-	owner := ""
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("create %d: %v", i, errs[i])
-		}
-		if holders[i] == nil {
-			if owner != "" {
-				t.Fatalf("creates %s and r%d both stored a run", owner, i)
-			}
-			owner = fmt.Sprintf("r%d", i)
-		}
-	}
-	if owner == "" {
-		t.Fatal("no create stored a run")
-	}
-	for i, h := range holders {
-		if h != nil && h.RunID != owner {
-			t.Fatalf("create %d got holder %s, want %s", i, h.RunID, owner)
-		}
-	}
-	runs, _, err := stores[0].ListRuns(context.Background(), "t", engine.ListFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(runs) != 1 || runs[0].ID != owner {
-		t.Fatalf("stored runs %d, want exactly %s", len(runs), owner)
-	}
+	storetest.IdenticalCreates(t, replicas*perReplica, func(i int) engine.Store { return stores[i%replicas] })
 }
 
 // TestPruneDropsExpiredKeysOnly: Prune removes expired keys, keeps the runs.

@@ -595,22 +595,31 @@ func testIdempotencyKeyExpires(t *testing.T, s engine.Store) {
 }
 
 func testConcurrentIdenticalCreates(t *testing.T, s engine.Store) {
-	holders := make([]*engine.IdempotencyRecord, ConcurrentCreates)
-	errs := make([]error, ConcurrentCreates)
+	IdenticalCreates(t, ConcurrentCreates, func(int) engine.Store { return s })
+}
+
+// IdenticalCreates makes n creates with one idempotency key at once, create i
+// through store(i) (stores that share a database stand for replicas), and
+// checks exactly one run is stored, with one event, and every other create is
+// told that run holds the key.
+func IdenticalCreates(t *testing.T, n int, store func(i int) engine.Store) {
+	t.Helper()
+	holders := make([]*engine.IdempotencyRecord, n)
+	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range ConcurrentCreates {
+	for i := range n {
 		wg.Go(func() {
 			id := fmt.Sprintf("r%d", i)
 			rec, first := NewRun("t", id, Request("shop", "staging"))
 			<-start
-			holders[i], errs[i] = s.CreateRun(context.Background(), rec, first, key("t", "same", "fp", id, T0))
+			holders[i], errs[i] = store(i).CreateRun(context.Background(), rec, first, key("t", "same", "fp", id, T0))
 		})
 	}
 	close(start)
 	wg.Wait()
 	owner := ""
-	for i := range ConcurrentCreates {
+	for i := range n {
 		if errs[i] != nil {
 			t.Fatalf("create %d: %v", i, errs[i])
 		}
@@ -629,6 +638,7 @@ func testConcurrentIdenticalCreates(t *testing.T, s engine.Store) {
 			t.Fatalf("create %d was told the key belongs to %s, the owner is %s", i, h.RunID, owner)
 		}
 	}
+	s := store(0)
 	runs, _, err := s.ListRuns(context.Background(), "t", engine.ListFilter{})
 	if err != nil || len(runs) != 1 || runs[0].ID != owner {
 		t.Fatalf("stored runs %v (err %v), want only %s", ids(runs), err, owner)
