@@ -26,7 +26,7 @@ type Store struct {
 	trigOnce sync.Once
 	trigs    *triggers
 
-	keepHistory bool                  // WithHistory
+	keepHistory bool                   // WithHistory
 	history     []engine.HistoryRecord // oldest first by FinishedAt (history.go)
 }
 
