@@ -11,10 +11,10 @@ import (
 // MaxRunArtifactBytes caps the content of all the artifacts of one run (the
 // evidence of its failed steps), so a run of thousands of failing members
 // cannot fill the store: what comes after the cap is cut, and ends with
-// ArtifactCapMarker. docs/api.md states it. The number is ours: eight full
-// http responses' worth (step.MaxEvidenceBody), or a hundred failures
-// of a few KiB each, which is what a person reads before fixing something.
-const MaxRunArtifactBytes = 2 << 20
+// ArtifactCapMarker. docs/api.md states it. The number is ours: 32 full
+// http responses' worth (step.MaxEvidenceBody), or hundreds of failures of
+// a few KiB each, far more than a person reads before fixing something.
+const MaxRunArtifactBytes = 8 << 20
 
 // ArtifactCapMarker ends an artifact cut by MaxRunArtifactBytes. It is not
 // counted against the cap, so every failure keeps at least an entry saying
