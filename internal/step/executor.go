@@ -246,9 +246,10 @@ type result struct {
 	// (a passing step pays for these pointers, nothing more).
 	req       *http.Request // an http step's request, once built
 	line      string        // its request line, from masked parts
-	resp      *response     // its response, when one came
-	command   bool          // a run step that started: its log is the evidence
-	outputCut bool          // the command wrote more than the tail kept
+	resp      response      // its response, when hasResp (a copy: a pointer would move every response to the heap)
+	hasResp   bool
+	command   bool // a run step that started: its log is the evidence
+	outputCut bool // the command wrote more than the tail kept
 }
 
 // evidence is the evidence of the failed step r reports; output is the
@@ -256,7 +257,11 @@ type result struct {
 func (r *result) evidence(m *secret.Masker, output string) []engine.Evidence {
 	switch {
 	case r.req != nil:
-		return httpEvidence(m, r.line, r.req, r.resp)
+		var resp *response
+		if r.hasResp {
+			resp = &r.resp
+		}
+		return httpEvidence(m, r.line, r.req, resp)
 	case r.command:
 		return commandEvidence(output, r.outputCut)
 	}

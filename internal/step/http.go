@@ -121,13 +121,13 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 	log := fmt.Sprintf("%s → %s (%s)\n", line, resp.Status, roundDur(r.duration))
 	if err != nil {
 		if expired(ctx) {
-			return result{interrupted: true, log: log, doing: fmt.Sprintf("%s: the response body was still arriving after %d bytes", line, len(r.body)), req: req, line: line, resp: r}
+			return result{interrupted: true, log: log, doing: fmt.Sprintf("%s: the response body was still arriving after %d bytes", line, len(r.body)), req: req, line: line, resp: *r, hasResp: true}
 		}
 		msg := fmt.Sprintf("%s: reading the response body failed after %d bytes: %v", line, len(r.body), err)
-		return result{failure: &api.Failure{Message: msg}, log: log + msg, req: req, line: line, resp: r}
+		return result{failure: &api.Failure{Message: msg}, log: log + msg, req: req, line: line, resp: *r, hasResp: true}
 	}
 	if expired(ctx) {
-		return result{interrupted: true, log: log, req: req, line: line, resp: r}
+		return result{interrupted: true, log: log, req: req, line: line, resp: *r, hasResp: true}
 	}
 	log += bodyExcerpt(r)
 
@@ -140,7 +140,7 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 			fails = append(fails, f)
 		}
 	}
-	res := result{captures: caps, req: req, line: line, resp: r}
+	res := result{captures: caps, req: req, line: line, resp: *r, hasResp: true}
 	if len(fails) > 0 {
 		res.failure = fails[0]
 		var b strings.Builder
