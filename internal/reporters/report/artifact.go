@@ -1,6 +1,10 @@
 package report
 
-import "github.com/zof-ai/zof-ci/api"
+import (
+	"strconv"
+
+	"github.com/zof-ai/zof-ci/api"
+)
 
 // Artifact is one piece of the evidence kept for a failed step
 // (docs/api.md, Artifacts) and where a reader finds it.
@@ -24,3 +28,46 @@ func ArtifactsOf(arts []Artifact, member string) []Artifact {
 	}
 	return out
 }
+
+// EvidenceLink is one download link of a member's evidence.
+type EvidenceLink struct {
+	// Label says what it is: "step 2 response", "(attempt 1)" added after a retry.
+	Label string
+	URL   string
+}
+
+// MemberEvidence is a member and the links to its evidence.
+type MemberEvidence struct {
+	Member *api.Member
+	Links  []EvidenceLink
+}
+
+// Evidence lists, in member order, the members whose artifacts have a
+// download URL (a run on a server) with a link to each: what the step
+// summary and the merge request note link to.
+func Evidence(run *api.Run, arts []Artifact) []MemberEvidence {
+	if run == nil || len(arts) == 0 {
+		return nil
+	}
+	var out []MemberEvidence
+	for i := range run.Members {
+		m := &run.Members[i]
+		var links []EvidenceLink
+		for _, a := range ArtifactsOf(arts, m.ID) {
+			if a.URL == "" {
+				continue
+			}
+			label := "step " + itoa(a.Step) + " " + string(a.Kind)
+			if m.Attempt > 1 || a.Attempt > 1 {
+				label += " (attempt " + itoa(a.Attempt) + ")"
+			}
+			links = append(links, EvidenceLink{Label: label, URL: a.URL})
+		}
+		if len(links) > 0 {
+			out = append(out, MemberEvidence{Member: m, Links: links})
+		}
+	}
+	return out
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
