@@ -184,3 +184,27 @@ func ArtifactsKept(t *testing.T, s engine.Store, reopen func() engine.Store) {
 		t.Fatalf("after a restart: %v %v", got, err)
 	}
 }
+
+// ArtifactsGoWithRun checks that deleting a run's row (deleteRun, as a
+// store's DeleteRun does) deletes its artifacts too, and only its own.
+func ArtifactsGoWithRun(t *testing.T, s engine.Store, deleteRun func(id string) error) {
+	t.Helper()
+	as := s.(engine.ArtifactStore)
+	Create(t, s, "t1", "gone")
+	Create(t, s, "t1", "kept")
+	a := Artifact(api.ArtifactOutput, 1, "evidence")
+	put(t, as, "gone", a)
+	put(t, as, "kept", a)
+	if err := deleteRun("gone"); err != nil {
+		t.Fatalf("deleting run gone: %v", err)
+	}
+	if list, err := as.Artifacts(context.Background(), "gone"); err != nil || len(list) != 0 {
+		t.Fatalf("the deleted run's artifacts: %+v %v, want none", list, err)
+	}
+	if _, err := as.Artifact(context.Background(), "gone", a.Name); !errors.Is(err, engine.ErrArtifactNotFound) {
+		t.Fatalf("the deleted run's artifact: %v, want ErrArtifactNotFound", err)
+	}
+	if n := len(ListArtifacts(t, as, "kept")); n != 1 {
+		t.Fatalf("the other run lists %d artifacts, want 1", n)
+	}
+}
