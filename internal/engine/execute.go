@@ -375,6 +375,9 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, first [
 				in.AllowURL = e.cfg.URLPolicy(rs.tenant)
 			}
 			out := e.runStep(ctx, caseCtx, s, in)
+			if out.Status == api.StepFailed {
+				e.keepEvidence(rs, t.member, i+1, out.Evidence)
+			}
 			ev = api.Event{StepStatus: out.Status, Failure: out.Failure, Output: out.Output, Duration: api.Duration(out.Duration)}
 			if out.Status == api.StepPassed && len(out.Captures) > 0 {
 				if captures == nil {

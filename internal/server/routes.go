@@ -25,7 +25,7 @@ type route struct {
 func (rt route) pattern() string { return rt.method + " " + rt.path }
 
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{method: "POST", path: "/v1/runs", role: config.RoleRunner, h: s.createRun},
 		{method: "GET", path: "/v1/runs", role: config.RoleViewer, h: s.listRuns},
 		{method: "GET", path: "/v1/runs/{id}", role: config.RoleViewer, h: s.getRun},
@@ -40,7 +40,9 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/healthz", h: s.healthz},
 		{method: "GET", path: "/readyz", h: s.readyz},
 		{method: "GET", path: "/metrics", h: s.serveMetrics},
-	}
+	},
+		// Blocks of endpoints kept in their own files.
+		s.artifactRoutes()...)
 }
 
 // queryTokenParams are query parameters that carry credentials in other APIs;

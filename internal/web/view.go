@@ -78,6 +78,8 @@ type RunView struct {
 	// console pages a large run; the report shows every member).
 	Filter string
 	Pager  *Pager
+	// Evidence links failed steps to their artifacts, by the step's LogID (artifacts.go).
+	Evidence map[string][]ArtifactLink
 }
 
 // Member filters of the run page.

@@ -38,6 +38,7 @@ type entry struct {
 	members []*api.Member
 	req     *api.RunRequest
 	events  eventLog
+	arts    artifacts // evidence of failed steps (artifacts.go)
 }
 
 // eventPage is how many events one page of a run's log holds.
