@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/zof-ai/zof-ci/api"
-	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
@@ -57,16 +56,6 @@ json={"t":"`+strings.ReplaceAll(evidenceSecret, "-", `\u002d`)+`"}`)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-func evidenceOf(t *testing.T, out Output, kind api.ArtifactKind) *engine.Evidence {
-	t.Helper()
-	for i := range out.Evidence {
-		if out.Evidence[i].Kind == kind {
-			return &out.Evidence[i]
-		}
-	}
-	return nil
 }
 
 func TestEvidence(t *testing.T) {
