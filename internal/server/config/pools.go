@@ -181,3 +181,19 @@ func buildPools(c *Config, t *Tenant, rt rawTenant, root *yaml.Node, lookup Look
 		t.Pools[name] = p
 	}
 }
+
+// PoolFor is the pool whose agents execute a run whose primary target is u
+// (the environment URL, or without one the first http step's absolute URL):
+// the first pool in name order whose targets match it; nil runs it on the
+// server's own runtime (when local_executor allows).
+func (t *Tenant) PoolFor(u *url.URL) *Pool {
+	if u == nil {
+		return nil
+	}
+	for _, name := range t.PoolNames() {
+		if p := t.Pools[name]; p.Match(u) {
+			return p
+		}
+	}
+	return nil
+}
