@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -107,6 +108,20 @@ type Fleet struct {
 	epochHi int64           // highest epoch reserved
 	stopped bool
 	expired map[poolKey]int // lease expiries, for metrics
+
+	auditFn atomic.Pointer[Audit] // SetAudit; else Options.Audit
+}
+
+// SetAudit sends agent connects, disconnects and lost leases to a (the
+// server's audit log, which exists only once the fleet is built).
+func (f *Fleet) SetAudit(a Audit) { f.auditFn.Store(&a) }
+
+func (f *Fleet) audit(tenant, pool, agent, action, result string) {
+	if a := f.auditFn.Load(); a != nil {
+		(*a)(tenant, pool, agent, action, result)
+		return
+	}
+	f.o.Audit(tenant, pool, agent, action, result)
 }
 
 var _ engine.RemoteRunner = (*Fleet)(nil)
@@ -430,7 +445,7 @@ func (f *Fleet) Connect(p config.Principal, h api.AgentHello) (api.AgentSession,
 	f.agents[a.id] = a
 	pl.agents[a.id] = a
 	pl.lastSeen = now
-	f.o.Audit(p.Tenant, p.Pool, h.Name, "agent-connect", fmt.Sprintf("agent %s connected as %s (version %s, concurrency %d)", h.Name, a.id, h.Version, h.Concurrency))
+	f.audit(p.Tenant, p.Pool, h.Name, "agent-connect", fmt.Sprintf("agent %s connected as %s (version %s, concurrency %d)", h.Name, a.id, h.Version, h.Concurrency))
 	return api.AgentSession{AgentID: a.id, Tenant: p.Tenant, Pool: p.Pool,
 		HeartbeatEvery: api.Duration(f.o.HeartbeatEvery), LeaseTTL: api.Duration(f.o.LeaseTTL), PollWait: api.Duration(f.o.PollWait),
 		Policy: api.AgentPolicy{Targets: pl.cfg.TargetStrings(), AllowCommands: pl.cfg.AllowCommands}}, nil
@@ -453,7 +468,7 @@ func (f *Fleet) Disconnect(p config.Principal, agentID string) error {
 	for _, l := range held {
 		f.lose(l, fmt.Sprintf("agent %s disconnected holding it", a.name))
 	}
-	f.o.Audit(a.tenant, a.pool, a.name, "agent-disconnect", fmt.Sprintf("agent %s (%s) disconnected", a.name, a.id))
+	f.audit(a.tenant, a.pool, a.name, "agent-disconnect", fmt.Sprintf("agent %s (%s) disconnected", a.name, a.id))
 	return nil
 }
 
@@ -485,7 +500,7 @@ func (f *Fleet) renew(a *agent, held []api.LeaseRef, draining bool) {
 	a.lastBeat = now
 	if a.lost {
 		a.lost = false
-		f.o.Audit(a.tenant, a.pool, a.name, "agent-reconnect", fmt.Sprintf("agent %s (%s) is heard from again", a.name, a.id))
+		f.audit(a.tenant, a.pool, a.name, "agent-reconnect", fmt.Sprintf("agent %s (%s) is heard from again", a.name, a.id))
 	}
 	if draining && !a.draining {
 		a.draining = true
@@ -726,7 +741,7 @@ func (f *Fleet) lose(l *lease, why string) {
 	if l.holder != nil {
 		holder = l.holder.name
 	}
-	f.o.Audit(a.Tenant, a.Pool, holder, "lease-lost", fmt.Sprintf("run %s member %s attempt %d (lease %s epoch %d): %s", a.RunID, a.Member, a.Attempt, l.id, l.epoch, why))
+	f.audit(a.Tenant, a.Pool, holder, "lease-lost", fmt.Sprintf("run %s member %s attempt %d (lease %s epoch %d): %s", a.RunID, a.Member, a.Attempt, l.id, l.epoch, why))
 	f.o.Logger.Warn("lease lost", "tenant", a.Tenant, "pool", a.Pool, "agent", holder, "run", a.RunID, "member", a.Member, "attempt", a.Attempt, "why", why)
 }
 
@@ -760,7 +775,7 @@ func (f *Fleet) Sweep() {
 			f.forgetAgent(a)
 		case silent > f.o.LeaseTTL && !a.lost:
 			a.lost = true
-			f.o.Audit(a.tenant, a.pool, a.name, "agent-lost", fmt.Sprintf("agent %s (%s) lost: no request for %s", a.name, a.id, silent.Round(time.Second)))
+			f.audit(a.tenant, a.pool, a.name, "agent-lost", fmt.Sprintf("agent %s (%s) lost: no request for %s", a.name, a.id, silent.Round(time.Second)))
 		}
 	}
 	for _, pl := range f.pools {

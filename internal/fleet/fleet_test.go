@@ -12,6 +12,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/eventually"
 	"github.com/zof-ai/zof-ci/internal/fleet"
 	"github.com/zof-ai/zof-ci/internal/server/config"
 )
@@ -133,17 +134,10 @@ func (a *attempt) outcome(t *testing.T) engine.RemoteOutcome {
 	return engine.RemoteOutcome{}
 }
 
-// until waits for cond, checking it as the fleet changes (polled on a short
-// deadline-bounded loop: the fleet has no observer; each check is a state read).
+// until waits for cond: fleet state is seen only from outside (eventually).
 func (h *harness) until(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	eventually.Must(h.t, waitLimit, cond, what)
 }
 
 func (h *harness) poll(agentID string, free int, held ...api.LeaseRef) api.AgentWork {

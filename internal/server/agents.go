@@ -52,6 +52,7 @@ type Fleet interface {
 	List(tenant, pool string) []api.Agent
 	MemberWaits(tenant, runID string) map[string]api.WaitReason
 	Stats() []fleet.PoolStats
+	SetAudit(fleet.Audit)
 }
 
 var _ Fleet = (*fleet.Fleet)(nil)

@@ -225,6 +225,11 @@ func New(opts Options) (*Server, error) {
 		s.webhooks = h
 	}
 
+	if s.fleet != nil {
+		s.fleet.SetAudit(func(tenant, pool, agent, action, result string) {
+			s.audit.record(config.Principal{Tenant: tenant, Name: agent, Pool: pool}, action, "", "", 0, result)
+		})
+	}
 	opts.Engine.Observe(s.observe)
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.watchStuck() }()
