@@ -204,7 +204,9 @@ func TestPoolRunThroughTheAgentAPI(t *testing.T) {
 
 func TestPoolSubmissionPolicy(t *testing.T) {
 	h, _ := newAgentHarness(t)
-	get := func(url string) api.Step { return api.Step{Name: "get", HTTP: &api.HTTPRequest{Method: "GET", URL: url}} }
+	get := func(url string) api.Step {
+		return api.Step{Name: "get", HTTP: &api.HTTPRequest{Method: "GET", URL: url}}
+	}
 	run := func(env string, steps ...api.Step) api.RunRequest {
 		return api.RunRequest{Project: "shop", Environment: api.Environment{Name: "e", URL: env}, Cases: []api.Case{{ID: "c", Steps: steps}}}
 	}
