@@ -147,6 +147,20 @@ func TestPoolRunThroughTheAgentAPI(t *testing.T) {
 		t.Fatalf("lease %+v", l)
 	}
 
+	m := string(h.metrics())
+	for _, want := range []string{
+		`zof_agents{pool="eu",state="busy",tenant="alpha"} 1`,
+		`zof_agents{pool="eu",state="idle",tenant="alpha"} 0`,
+		`zof_pool_members_running{pool="eu",tenant="alpha"} 1`,
+		`zof_pool_queue_depth{pool="eu",tenant="alpha"} 0`,
+		`zof_lease_expiries_total{pool="eu",tenant="alpha"} 0`,
+		`zof_pool_stuck_runs{pool="lab",tenant="plane"} 0`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
 	var agents api.AgentList
 	r = h.do("GET", "/v1/agents?pool=eu", tokAlphaViewer, nil)
 	if json.Unmarshal(r.body, &agents) != nil || len(agents.Agents) != 1 || agents.Agents[0].State != api.AgentBusy || len(agents.Agents[0].Held) != 1 {
