@@ -150,6 +150,9 @@ type agent struct {
 	stops             []api.LeaseStop
 	wake              chan struct{} // buffered 1: releases a held poll
 	waiting           bool
+	// answer: the held poll returns when woken even without work (a
+	// lease of the agent ended: it polls again with its new free).
+	answer bool
 }
 
 type attempt struct {
@@ -402,6 +405,17 @@ func (f *Fleet) wakeWaiters(p *pool) {
 	}
 }
 
+// unwait takes a out of pl's held polls (under f.mu).
+func unwait(pl *pool, a *agent) {
+	if !a.waiting {
+		return
+	}
+	a.waiting = false
+	if i := slices.Index(pl.waiters, a); i >= 0 {
+		pl.waiters = slices.Delete(pl.waiters, i, i+1)
+	}
+}
+
 func wakeAgent(a *agent) {
 	select {
 	case a.wake <- struct{}{}:
@@ -559,6 +573,24 @@ func (f *Fleet) Poll(ctx context.Context, p config.Principal, poll api.AgentPoll
 	if poll.Free < 0 || poll.Free > MaxConcurrency {
 		return api.AgentWork{}, &BadInputError{[]string{fmt.Sprintf("free %d must be from 0 to %d", poll.Free, MaxConcurrency)}}
 	}
+	// Polls of one agent are sequential: a lease granted by an earlier
+	// answer and missing from held was dropped by the agent (it came while
+	// draining, or the answer was lost): it is given up at once and its
+	// member runs again, not waiting for the TTL.
+	f.mu.Lock()
+	a, err := f.agentOf(p, poll.AgentID)
+	var dropped []*lease
+	if err == nil {
+		for _, l := range a.leases {
+			if !slices.ContainsFunc(poll.Held, func(r api.LeaseRef) bool { return r.ID == l.id && r.Epoch == l.epoch }) {
+				dropped = append(dropped, l)
+			}
+		}
+	}
+	f.mu.Unlock()
+	for _, l := range dropped {
+		f.lose(l, fmt.Sprintf("agent %s dropped it (not in its held leases)", a.name))
+	}
 	timer := time.NewTimer(f.o.PollWait)
 	defer timer.Stop()
 	first := true
@@ -574,16 +606,18 @@ func (f *Fleet) Poll(ctx context.Context, p config.Principal, poll api.AgentPoll
 		}
 		if first {
 			f.renew(a, poll.Held, poll.Draining)
-			first = false
 		} else {
 			a.lastBeat = f.o.Now()
 		}
 		w := f.take(a, poll.Free)
-		if len(w.Leases) > 0 || len(w.Stop) > 0 {
+		pl := f.pools[poolKey{a.tenant, a.pool}]
+		if len(w.Leases) > 0 || len(w.Stop) > 0 || (a.answer && !first) {
+			a.answer = false
+			unwait(pl, a)
 			f.mu.Unlock()
 			return w, nil
 		}
-		pl := f.pools[poolKey{a.tenant, a.pool}]
+		a.answer = false
 		if !a.waiting {
 			a.waiting = true
 			pl.waiters = append(pl.waiters, a)
@@ -594,6 +628,7 @@ func (f *Fleet) Poll(ctx context.Context, p config.Principal, poll api.AgentPoll
 		default:
 		}
 		f.mu.Unlock()
+		first = false
 		select {
 		case <-a.wake:
 			continue
@@ -601,12 +636,7 @@ func (f *Fleet) Poll(ctx context.Context, p config.Principal, poll api.AgentPoll
 		case <-ctx.Done():
 		}
 		f.mu.Lock()
-		if a.waiting {
-			a.waiting = false
-			if i := slices.Index(pl.waiters, a); i >= 0 {
-				pl.waiters = slices.Delete(pl.waiters, i, i+1)
-			}
-		}
+		unwait(pl, a)
 		// Work that woke nobody else may have arrived with the deadline.
 		w = f.take(a, poll.Free)
 		f.mu.Unlock()
@@ -721,7 +751,14 @@ func (f *Fleet) Result(p config.Principal, leaseID string, res api.LeaseResult) 
 	if !f.endLease(l, engine.RemoteOutcome{Status: res.Status, Why: res.Reason, Events: evs}) {
 		return ErrFenced
 	}
-	f.release(l)
+	f.mu.Lock()
+	f.releaseLocked(l)
+	if h := l.holder; h != nil && h.waiting {
+		// The agent's held poll answers now, so it polls again with its new free.
+		h.answer = true
+		wakeAgent(h)
+	}
+	f.mu.Unlock()
 	return nil
 }
 

@@ -462,3 +462,46 @@ func TestNoDoubleGrant(t *testing.T) {
 		}
 	}
 }
+
+// A held poll with free 0 answers as soon as one of the agent's leases ends,
+// so the agent polls again with its new free (docs/agents.md).
+func TestResultReleasesTheHeldPoll(t *testing.T) {
+	h := newHarness(t, 0, nil)
+	id := h.connect("eu-1", 1)
+	h.start("run_1", "c1")
+	l := h.poll(id, 1).Leases[0]
+	got := make(chan api.AgentWork, 1)
+	go func() { got <- h.poll(id, 0, api.LeaseRef{ID: l.ID, Epoch: l.Epoch}) }()
+	h.until("the held poll", func() bool { return h.f.Waiting("pay", "eu") == 1 })
+	if err := h.f.Result(eu, l.ID, api.LeaseResult{Epoch: l.Epoch, Status: api.StatusPassed}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case w := <-got:
+		if len(w.Leases)+len(w.Stop) != 0 {
+			t.Errorf("answer %+v, want empty", w)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the held poll was not answered after the result")
+	}
+	if n := h.f.Waiting("pay", "eu"); n != 0 {
+		t.Errorf("%d held polls left registered", n)
+	}
+}
+
+// A lease missing from the agent's next poll was dropped by it: it is given
+// up at once, not after the TTL.
+func TestDroppedLeaseIsLostAtOnce(t *testing.T) {
+	h := newHarness(t, 0, func(o *fleet.Options) { o.PollWait = 10 * time.Millisecond })
+	id := h.connect("eu-1", 1)
+	a := h.start("run_1", "c1")
+	l := h.poll(id, 1).Leases[0]
+	h.poll(id, 0) // held lists nothing
+	out := a.outcome(t)
+	if !strings.Contains(out.Lost, "agent eu-1 dropped it") {
+		t.Fatalf("outcome %+v, want lost", out)
+	}
+	if err := h.f.Result(eu, l.ID, api.LeaseResult{Epoch: l.Epoch, Status: api.StatusPassed}); !errors.Is(err, fleet.ErrFenced) {
+		t.Errorf("result of the dropped lease: %v, want ErrFenced", err)
+	}
+}
