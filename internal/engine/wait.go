@@ -62,5 +62,5 @@ func (e *Engine) WaitReason(tenant, id string) *api.WaitReason {
 		return &api.WaitReason{Kind: WaitTenantLimit, Since: created.UTC(), Message: fmt.Sprintf(
 			"tenant %s at %d of %d running (%s)", tenant, e.running[tenant], limit, named)}
 	}
-	return &api.WaitReason{Kind: WaitQueue, Since: created.UTC(), Message: fmt.Sprintf("tenant %s: queued behind earlier runs, starting", tenant)}
+	return &api.WaitReason{Kind: WaitQueue, Since: created.UTC(), Message: fmt.Sprintf("queued behind earlier runs of tenant %s", tenant)}
 }
