@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -136,5 +137,62 @@ func TestRemoteCancel(t *testing.T) {
 	}
 	if got := stepStatuses(&r.Members[0]); got[0] != api.StepCancelled || got[1] != api.StepSkipped {
 		t.Errorf("steps %v, want the running one cancelled and the next skipped", got)
+	}
+}
+
+// scriptedRemote plays outcomes per attempt; past the script it holds the
+// attempt until ctx ends (an agent still busy when the engine stops).
+type scriptedRemote struct {
+	mu       sync.Mutex
+	outcomes []engine.RemoteOutcome
+	n        int
+}
+
+func (f *scriptedRemote) Pool(_ string, req *api.RunRequest) string { return "eu" }
+
+func (f *scriptedRemote) attempts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+func (f *scriptedRemote) RunAttempt(ctx context.Context, a engine.RemoteAttempt, record func([]api.Event)) engine.RemoteOutcome {
+	f.mu.Lock()
+	f.n++
+	i := f.n - 1
+	f.mu.Unlock()
+	changes.notify()
+	record([]api.Event{{Type: api.EventStepStatus, Step: 1, StepStatus: api.StepRunning}})
+	if i < len(f.outcomes) {
+		return f.outcomes[i]
+	}
+	<-ctx.Done()
+	return engine.RemoteOutcome{Status: api.StatusCancelled}
+}
+
+// An attempt lost with its agent is still not a failure after a restart:
+// resume counts its "lease lost" line like a restart's interruption, so
+// the member passing afterwards is not flaky and its retries are intact.
+func TestRemoteLostAttemptSurvivesARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zof.db")
+	store := openSQLite(t, path)
+	r1 := &scriptedRemote{outcomes: []engine.RemoteOutcome{{Lost: "agent eu-1 lost (no heartbeat for 15s)"}}}
+	p1 := newProcess(t, engine.Config{Store: store, Steps: noopSteps{}, Remote: r1, LeaveQueuedOnStop: true})
+	p1.start()
+	run, _, err := p1.e.Create(context.Background(), tenant, runReq("pool", tcase("c1", "a")), engine.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second attempt on an agent", func() bool { return r1.attempts() == 2 })
+	p1.stop()
+
+	r2 := &scriptedRemote{outcomes: []engine.RemoteOutcome{{Status: api.StatusPassed,
+		Events: []api.Event{{Type: api.EventStepStatus, Step: 1, StepStatus: api.StepPassed}}}}}
+	p2 := newProcess(t, engine.Config{Store: store, Steps: noopSteps{}, Remote: r2, LeaveQueuedOnStop: true})
+	p2.start()
+	got := p2.wait(run.ID)
+	m := got.Members[0]
+	if got.Status != api.StatusPassed || m.Flaky || m.Attempt != 3 {
+		t.Fatalf("run %s, member attempt %d flaky %v; want passed on attempt 3, not flaky", got.Status, m.Attempt, m.Flaky)
 	}
 }
