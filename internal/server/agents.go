@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/fleet"
@@ -329,4 +331,47 @@ func (s *Server) addWaits(run *api.Run) {
 			}
 		}
 	}
+}
+
+// WaitRefresh is how often a stream that asked for them (?wait=1) checks
+// its run's wait reason: "refreshed within 1 s" (docs/agents.md).
+const WaitRefresh = time.Second
+
+// currentWait is the wait reason of a run in status: a waiting run's from
+// the engine, a running pool run's earliest waiting member's from the fleet.
+func (s *Server) currentWait(tenant, id string, status api.Status) *api.WaitReason {
+	switch status {
+	case api.StatusInitial, api.StatusQueued:
+		return s.eng.WaitReason(tenant, id)
+	case api.StatusRunning:
+		if s.fleet == nil {
+			return nil
+		}
+		var first *api.WaitReason
+		for _, w := range s.fleet.MemberWaits(tenant, id) {
+			if first == nil || w.Since.Before(first.Since) {
+				first = &w
+			}
+		}
+		return first
+	}
+	return nil
+}
+
+// wait writes a `wait` overlay (no id: not part of the run's log) when the
+// run's wait reason changed since the last one sent; `{}` when it no longer waits.
+func (st *stream) wait(tenant string, status api.Status) error {
+	data := []byte("{}")
+	if w := st.s.currentWait(tenant, st.runID, status); w != nil {
+		data, _ = json.Marshal(w)
+	}
+	if string(data) == st.lastWait || (st.lastWait == "" && string(data) == "{}") {
+		return nil
+	}
+	st.lastWait = string(data)
+	st.buf.Reset()
+	st.buf.WriteString("event: wait\ndata: ")
+	st.buf.Write(data)
+	st.buf.WriteString("\n\n")
+	return st.write()
 }
