@@ -637,6 +637,12 @@ func (f *Fleet) Poll(ctx context.Context, p config.Principal, poll api.AgentPoll
 		}
 		f.mu.Lock()
 		unwait(pl, a)
+		if ctx.Err() != nil {
+			// The agent went away (or the server stops): a lease granted
+			// now would only wait for its TTL. Stops stay for its next poll.
+			f.mu.Unlock()
+			return api.AgentWork{}, nil
+		}
 		// Work that woke nobody else may have arrived with the deadline.
 		w = f.take(a, poll.Free)
 		f.mu.Unlock()

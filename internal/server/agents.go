@@ -164,6 +164,9 @@ func (s *Server) agentPoll(w http.ResponseWriter, r *http.Request, p config.Prin
 		berr.write(w)
 		return
 	}
+	// The body is read; the whole-request read deadline (ReadTimeout) must
+	// not end a poll held up to poll_wait.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {
