@@ -36,7 +36,7 @@ func TestFencingUnderFaults(t *testing.T) {
 		agents = append(agents, h.connect(fmt.Sprint("a", i), 2))
 	}
 	attempts := map[string]*live{} // run id → its one attempt
-	var leases []held             // every lease ever granted (stale ones stay: agents replay them)
+	var leases []held              // every lease ever granted (stale ones stay: agents replay them)
 	stale, writes, trials := 0, 0, 0
 	settle := func() {
 		for _, a := range attempts {
