@@ -320,10 +320,16 @@ func (s *Server) addWaits(run *api.Run) {
 	case api.StatusInitial, api.StatusQueued:
 		run.Wait = s.eng.WaitReason(run.Tenant, run.ID)
 	case api.StatusRunning:
-		if s.fleet == nil {
-			return
+		var waits map[string]api.WaitReason
+		if s.fleet != nil {
+			waits = s.fleet.MemberWaits(run.Tenant, run.ID)
 		}
-		waits := s.fleet.MemberWaits(run.Tenant, run.ID)
+		running := 0
+		for i := range run.Members {
+			if run.Members[i].Status == api.StatusRunning {
+				running++
+			}
+		}
 		for i := range run.Members {
 			m := &run.Members[i]
 			if w, ok := waits[m.ID]; ok && !m.Status.Terminal() {
@@ -331,10 +337,21 @@ func (s *Server) addWaits(run *api.Run) {
 				if run.Wait == nil || w.Since.Before(run.Wait.Since) {
 					run.Wait = &w
 				}
+				continue
+			}
+			if m.Status == api.StatusInitial && m.Substate == api.SubstateNone {
+				// Not started: the run's max_parallel holds it (a member of an
+				// ordered set says so in its substate instead).
+				m.Wait = &api.WaitReason{Kind: WaitRunLimit, Since: run.StartedAt,
+					Message: fmt.Sprintf("waiting for a free slot of the run: %d of its members running (max_parallel)", running)}
 			}
 		}
 	}
 }
+
+// WaitRunLimit is the wait kind of a member not started because its run
+// already executes max_parallel members.
+const WaitRunLimit = "run_limit"
 
 // WaitRefresh is how often a stream that asked for them (?wait=1) checks
 // its run's wait reason: "refreshed within 1 s" (docs/agents.md).

@@ -329,3 +329,25 @@ func TestStreamWaitOverlay(t *testing.T) {
 		t.Errorf("overlay after the lease %s, want {}", d)
 	}
 }
+
+// A member not started because its run is at max_parallel says so.
+func TestMemberWaitsForTheRunsSlots(t *testing.T) {
+	h, _ := newAgentHarness(t)
+	req := api.RunRequest{Project: "shop", Environment: api.Environment{Name: "local", URL: "http://127.0.0.1:9"}, MaxParallel: 1,
+		Cases: []api.Case{{ID: "c1", Steps: []api.Step{{Name: "wait:slots", HTTP: &api.HTTPRequest{Method: "GET", Path: "/"}}}},
+			{ID: "c2", Steps: []api.Step{{Name: "quick", HTTP: &api.HTTPRequest{Method: "GET", Path: "/"}}}}}}
+	run := h.do("POST", "/v1/runs", tokAlphaRunner, req).run(t)
+	var got *api.Run
+	waitUntil(t, "c1 running", func() bool {
+		got = h.do("GET", "/v1/runs/"+run.ID, tokAlphaViewer, nil).run(t)
+		return got.Members[0].Status == api.StatusRunning
+	})
+	w := got.Members[1].Wait
+	if w == nil || w.Kind != server.WaitRunLimit || w.Message != "waiting for a free slot of the run: 1 of its members running (max_parallel)" {
+		t.Fatalf("c2 wait %+v", w)
+	}
+	if got.Members[0].Wait != nil {
+		t.Errorf("a running local member waits: %+v", got.Members[0].Wait)
+	}
+	h.steps.open("slots")
+}
