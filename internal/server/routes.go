@@ -19,6 +19,7 @@ type route struct {
 	path   string
 	role   config.Role // 0: no token needed
 	stream bool        // no write deadline
+	agent  bool        // an endpoint agent's route (agents.go): agent tokens only
 	h      func(w http.ResponseWriter, r *http.Request, p config.Principal)
 }
 
@@ -42,7 +43,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/metrics", h: s.serveMetrics},
 	},
 		// Blocks of endpoints kept in their own files.
-		s.artifactRoutes()...)
+		slices.Concat(s.artifactRoutes(), s.agentRoutes())...)
 }
 
 // queryTokenParams are query parameters that carry credentials in other APIs;
@@ -86,10 +87,15 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 		}
 		var p config.Principal
-		if rt.role != 0 {
+		if rt.role != 0 || rt.agent {
 			var ok bool
 			p, ok = s.authenticate(sw, r)
 			if !ok {
+				return
+			}
+			if p.Agent() && !rt.agent {
+				writeProblem(sw, http.StatusForbidden, probWrongPrincipal, "Agent token refused",
+					fmt.Sprintf("token %q is an agent token of pool %s (tenant %s); it may call only /v1/agent/... (docs/agents.md). Use a user token for %s %s", p.Name, p.Pool, p.Tenant, rt.method, rt.path))
 				return
 			}
 			if p.Role < rt.role {
@@ -142,7 +148,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (config.Pr
 		unauthorized(w, "invalid_request", "the Authorization header must be `Bearer TOKEN`; other schemes are not supported")
 		return config.Principal{}, false
 	}
-	p, ok := s.cfg.Authenticate(token)
+	p, ok := s.cfg.AuthenticateAny(token)
 	if !ok {
 		unauthorized(w, "invalid_token", "the token is not known to this server; check ZOF_TOKEN (or --token) and that it belongs to a tenant in server.yaml")
 		return config.Principal{}, false
