@@ -51,6 +51,10 @@ type HistoryStore interface {
 	// PruneHistory deletes every record that finished before before (the
 	// retention, history_days) and says how many it deleted.
 	PruneHistory(ctx context.Context, before time.Time) (int64, error)
+	// HealthSummary returns, per case and variant of f.Project in the
+	// tenant, its outcomes over f's periods (in no particular order), read
+	// from the summaries FoldHistory keeps: what GET /v1/health judges.
+	HealthSummary(ctx context.Context, tenant string, f SummaryFilter) ([]CaseSummary, error)
 }
 
 // HistoryOf is what a store records when run (its head) reaches a terminal

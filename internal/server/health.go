@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/health"
 	"github.com/zof-ai/zof-ci/internal/server/config"
 )
@@ -58,13 +57,13 @@ func (s *Server) getHealth(w http.ResponseWriter, r *http.Request, p config.Prin
 			"this server's store does not record test history (docs/health.md, \"Stores\"): run zof serve on SQLite or PostgreSQL for zof health")
 		return
 	}
-	recs, err := s.opts.History.History(r.Context(), p.Tenant, engine.HistoryFilter{Project: hq.Project, Environment: hq.Environment, Since: health.Fetch(hq)})
+	sums, err := s.opts.History.HealthSummary(r.Context(), p.Tenant, health.Filter(hq))
 	if err != nil {
 		s.log.Error("reading history", "tenant", p.Tenant, "project", project, "err", err)
 		writeProblem(w, http.StatusInternalServerError, probInternal, "Internal error", "the history could not be read (it is logged); retry, and tell the operator if it persists")
 		return
 	}
-	writeJSON(w, http.StatusOK, health.Compute(hq, recs))
+	writeJSON(w, http.StatusOK, health.FromSummaries(hq, sums))
 }
 
 // pruneHistory deletes history older than history_days now and then every

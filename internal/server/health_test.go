@@ -38,6 +38,14 @@ func (f *fakeHistory) History(_ context.Context, tenant string, flt engine.Histo
 	return out, nil
 }
 
+func (f *fakeHistory) HealthSummary(_ context.Context, tenant string, flt engine.SummaryFilter) ([]engine.CaseSummary, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	last := map[engine.CaseKey]*engine.LastOutcome{}
+	days := engine.FoldHistory(last, f.recs)
+	return engine.SummarizeDays(tenant, flt, days, last), nil
+}
+
 func (f *fakeHistory) PruneHistory(_ context.Context, before time.Time) (int64, error) {
 	select {
 	case f.pruned <- before:

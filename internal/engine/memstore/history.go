@@ -18,7 +18,14 @@ func (s *Store) recordHistory(e *entry) {
 	for i, m := range e.members {
 		ms[i] = *m
 	}
-	for _, r := range engine.HistoryOf(e.run, ms) {
+	recs := engine.HistoryOf(e.run, ms)
+	if s.lastOutcome == nil {
+		s.lastOutcome, s.days = map[engine.CaseKey]*engine.LastOutcome{}, map[engine.DayKey]*engine.DayCounts{}
+	}
+	for k, c := range engine.FoldHistory(s.lastOutcome, recs) {
+		s.days[k] = c
+	}
+	for _, r := range recs {
 		// Members finish in any order: insert in place to keep FinishedAt order.
 		i, _ := slices.BinarySearchFunc(s.history, r.FinishedAt, func(h engine.HistoryRecord, t time.Time) int {
 			if h.FinishedAt.After(t) {
@@ -47,11 +54,19 @@ func (s *Store) History(_ context.Context, tenant string, f engine.HistoryFilter
 	return out, nil
 }
 
+// HealthSummary implements engine.HistoryStore.
+func (s *Store) HealthSummary(_ context.Context, tenant string, f engine.SummaryFilter) ([]engine.CaseSummary, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return engine.SummarizeDays(tenant, f, s.days, s.lastOutcome), nil
+}
+
 // PruneHistory implements engine.HistoryStore.
 func (s *Store) PruneHistory(_ context.Context, before time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := len(s.history)
 	s.history = slices.DeleteFunc(s.history, func(r engine.HistoryRecord) bool { return r.FinishedAt.Before(before) })
+	engine.PruneSnapshots(s.days, s.lastOutcome, before)
 	return int64(n - len(s.history)), nil
 }

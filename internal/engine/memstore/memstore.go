@@ -27,6 +27,10 @@ type Store struct {
 	trigs    *triggers
 
 	history []engine.HistoryRecord // oldest first by FinishedAt (history.go)
+	// lastOutcome and days (snapshots of running totals) are the health
+	// summaries (engine.FoldHistory).
+	lastOutcome map[engine.CaseKey]*engine.LastOutcome
+	days        map[engine.DayKey]*engine.DayCounts
 }
 
 // entry is one run: its head (Members nil), its members and its log. An

@@ -58,19 +58,31 @@ func (s *Store) recordHistory(ctx context.Context, tx pgx.Tx, heads []*api.Run) 
 		return fmt.Errorf("recording the history of run %s: %w", ids[0], err)
 	}
 	var c historyColumnsOf
+	perRun := make([][]engine.HistoryRecord, 0, len(runs))
 	for _, r := range runs {
 		members := r.Members
 		r.Members = nil
-		for _, rec := range engine.HistoryOf(r, members) {
+		recs := engine.HistoryOf(r, members)
+		for _, rec := range recs {
 			c.add(rec)
 		}
+		perRun = append(perRun, recs)
 	}
 	if len(c.runID) == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, sqlInsertHistory, c.tenant, c.project, c.environment, c.caseID, c.variant, c.status,
-		c.attempts, c.flaky, c.quarantined, c.duration, c.runID, c.commit, c.branch, c.finishedAt); err != nil {
+	tag, err := tx.Exec(ctx, sqlInsertHistory, c.tenant, c.project, c.environment, c.caseID, c.variant, c.status,
+		c.attempts, c.flaky, c.quarantined, c.duration, c.runID, c.commit, c.branch, c.finishedAt)
+	if err != nil {
 		return fmt.Errorf("recording the history of run %s in %s: %w", ids[0], s.where, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil // recorded before: the summaries have it
+	}
+	for _, recs := range perRun {
+		if err := s.summarize(ctx, tx, recs); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -141,10 +153,22 @@ func (s *Store) History(ctx context.Context, tenant string, f engine.HistoryFilt
 	return out, nil
 }
 
-// PruneHistory implements engine.HistoryStore.
+// PruneHistory implements engine.HistoryStore: history rows and, in the
+// same transaction, the summaries of the days before before's day.
 func (s *Store) PruneHistory(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM history WHERE finished_at < $1`, before.UnixNano())
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
+		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	tag, err := tx.Exec(ctx, `DELETE FROM history WHERE finished_at < $1`, before.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
+	}
+	if err := pruneSummaries(ctx, tx, before); err != nil {
+		return 0, fmt.Errorf("pruning health summaries before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
 	}
 	return tag.RowsAffected(), nil

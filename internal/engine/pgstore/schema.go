@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/zof-ai/zof-ci/internal/engine/historysql"
 )
 
 // migrations are the schema's versions in order: migrations[i] takes the
@@ -112,6 +114,9 @@ var migrations = [][]string{
 		`CREATE INDEX history_tenant_project_finished ON history (tenant, project, finished_at)`,
 		`CREATE INDEX history_finished ON history (finished_at)`,
 	},
+	// 3: health summaries, as in the SQLite store (historysql.Migration,
+	// docs/health.md "How it is stored"), back-filled from history.
+	historysql.Migration(historysql.Postgres, "BOOLEAN"),
 }
 
 // SchemaVersion is the schema version this binary migrates to.

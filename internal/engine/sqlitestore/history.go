@@ -48,6 +48,7 @@ func (s *Store) recordHistory(ctx context.Context, tx *sql.Tx, head *api.Run) er
 	}
 	recs := engine.HistoryOf(&run, members)
 	const cols = 14
+	var inserted int64
 	for i := 0; i < len(recs); i += insertChunk {
 		n := min(insertChunk, len(recs)-i)
 		args := make([]any, 0, cols*n)
@@ -58,11 +59,20 @@ func (s *Store) recordHistory(ctx context.Context, tx *sql.Tx, head *api.Run) er
 		q := `INSERT INTO history (` + historyColumns + `) VALUES ` +
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ") +
 			` ON CONFLICT DO NOTHING`
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
 			return fmt.Errorf("recording the history of run %s in %s: %w", run.ID, s.path, err)
 		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("recording the history of run %s in %s: %w", run.ID, s.path, err)
+		}
+		inserted += k
 	}
-	return nil
+	if inserted == 0 {
+		return nil // recorded before: the summaries have it
+	}
+	return s.summarize(ctx, tx, recs)
 }
 
 // History implements engine.HistoryStore.
@@ -102,11 +112,27 @@ func (s *Store) History(ctx context.Context, tenant string, f engine.HistoryFilt
 	return out, nil
 }
 
-// PruneHistory implements engine.HistoryStore.
+// PruneHistory implements engine.HistoryStore: history rows and, in the
+// same transaction, the summaries of the days before before's day.
 func (s *Store) PruneHistory(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.writer.ExecContext(ctx, `DELETE FROM history WHERE finished_at < ?`, before.UnixNano())
+	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.path, err)
 	}
-	return res.RowsAffected()
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	res, err := tx.ExecContext(ctx, `DELETE FROM history WHERE finished_at < ?`, before.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.path, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.path, err)
+	}
+	if err := pruneSummaries(ctx, tx, before); err != nil {
+		return 0, fmt.Errorf("pruning health summaries before %s in %s: %w", before.Format(time.RFC3339), s.path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.path, err)
+	}
+	return n, nil
 }
