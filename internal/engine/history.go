@@ -97,3 +97,13 @@ func HistoryOf(run *api.Run, members []api.Member) []HistoryRecord {
 	}
 	return out
 }
+
+// ShadowStore is the optional Store capability behind selection safety
+// (GET /v1/health/selection): a store that has it records ShadowOf(run) in
+// the same atomic operation as the Append that ends a shadow run.
+// memstore, sqlitestore and pgstore implement it.
+type ShadowStore interface {
+	// ShadowHistory returns the tenant's shadow records that match f,
+	// oldest first.
+	ShadowHistory(ctx context.Context, tenant string, f HistoryFilter) ([]ShadowRecord, error)
+}

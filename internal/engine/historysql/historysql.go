@@ -5,6 +5,8 @@
 package historysql
 
 import (
+	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -27,6 +29,9 @@ type Dialect struct {
 	PadNanos func(col string) string
 	// Bool is how a Go bool is bound for quarantined.
 	Bool func(b bool) any
+	// JSONField is the text of a top-level field of a JSON text column, NULL
+	// when absent.
+	JSONField func(col, field string) string
 	// Clustered ends a CREATE TABLE whose rows should be stored in its
 	// primary key's order ("WITHOUT ROWID" in SQLite, where a seek of the
 	// key then reads the row itself; PostgreSQL has no such option).
@@ -45,6 +50,7 @@ var (
 			}
 			return 0
 		},
+		JSONField: func(c, f string) string { return "json_extract(" + c + ", '$." + f + "')" },
 		Clustered: " WITHOUT ROWID",
 	}
 	Postgres = Dialect{
@@ -52,6 +58,7 @@ var (
 		True:        func(c string) string { return c },
 		PadNanos:    func(c string) string { return "lpad(" + c + "::text, 20, '0')" },
 		Bool:        func(b bool) any { return b },
+		JSONField:   func(c, f string) string { return "(" + c + "::jsonb)->>'" + f + "'" },
 	}
 )
 
@@ -143,7 +150,7 @@ func (d durationsText) Scan(v any) error {
 }
 
 // Migration creates the summary tables and back-fills them from history
-// (Backfill): the statements to append to a store's migrations. boolType is
+// (Backfill), and the table of shadow runs: the statements to append to a store's migrations. boolType is
 // the type of quarantined (BIGINT in SQLite, BOOLEAN in PostgreSQL).
 func Migration(d Dialect, boolType string) []string {
 	return append([]string{
@@ -180,7 +187,7 @@ func Migration(d Dialect, boolType string) []string {
 ` + counterDefs() + `			PRIMARY KEY (tenant, project, environment, case_id, variant)
 		)` + d.Clustered,
 		`CREATE INDEX history_last_at ON history_last (at)`,
-	}, Backfill(d)...)
+	}, append(shadowTable, Backfill(d)...)...)
 }
 
 // Backfill fills the empty summary tables from history, as FoldHistory
@@ -481,3 +488,103 @@ func Prune(d Dialect) []string {
 // PruneOrphans deletes the snapshots of cases without a latest outcome
 // (after Prune's last statement).
 const PruneOrphans = `DELETE FROM history_totals WHERE NOT EXISTS (SELECT 1 FROM history_last l WHERE l.tenant = history_totals.tenant AND l.project = history_totals.project AND l.environment = history_totals.environment AND l.case_id = history_totals.case_id AND l.variant = history_totals.variant)`
+
+// shadowTable holds one row per finished shadow run (engine.ShadowRecord,
+// body as JSON): selection safety reads a project's from a date on.
+var shadowTable = []string{
+	`CREATE TABLE shadow_runs (
+			run_id      TEXT   NOT NULL PRIMARY KEY,
+			tenant      TEXT   NOT NULL,
+			project     TEXT   NOT NULL,
+			environment TEXT   NOT NULL,
+			finished_at BIGINT NOT NULL,
+			body        TEXT   NOT NULL
+		)`,
+	`CREATE INDEX shadow_runs_tenant_project_finished ON shadow_runs (tenant, project, finished_at)`,
+	`CREATE INDEX shadow_runs_finished ON shadow_runs (finished_at)`,
+}
+
+// ShadowProbe reads, for the run_id argument, its selection's shadow plan,
+// unmapped and ignored files as JSON text (NULL when absent): what
+// engine.ShadowOf needs beyond the head and members.
+func ShadowProbe(d Dialect) string {
+	return `SELECT ` + d.JSONField("selection", "shadow") + `, ` + d.JSONField("selection", "unmapped") + `, ` +
+		d.JSONField("selection", "ignored") + ` FROM run_bodies WHERE run_id = ` + d.Placeholder(1)
+}
+
+// InsertShadow records a shadow run: args run_id, tenant, project,
+// environment, finished_at (Unix nanoseconds), body.
+func InsertShadow(d Dialect) string {
+	return `INSERT INTO shadow_runs (run_id, tenant, project, environment, finished_at, body) VALUES (` +
+		d.Placeholder(1) + `, ` + d.Placeholder(2) + `, ` + d.Placeholder(3) + `, ` + d.Placeholder(4) + `, ` +
+		d.Placeholder(5) + `, ` + d.Placeholder(6) + `) ON CONFLICT DO NOTHING`
+}
+
+// SelectShadow reads a project's shadow runs from a time on, oldest first:
+// rows run_id, environment, finished_at, body (ScanShadow).
+func SelectShadow(d Dialect, tenant string, f engine.HistoryFilter) (string, []any) {
+	since := int64(-1 << 63)
+	if !f.Since.IsZero() {
+		since = f.Since.UnixNano()
+	}
+	q := `SELECT run_id, environment, finished_at, body FROM shadow_runs WHERE tenant = ` + d.Placeholder(1) +
+		` AND project = ` + d.Placeholder(2) + ` AND finished_at >= ` + d.Placeholder(3)
+	args := []any{tenant, f.Project, since}
+	if f.Environment != "" {
+		q += ` AND environment = ` + d.Placeholder(4)
+		args = append(args, f.Environment)
+	}
+	return q + ` ORDER BY finished_at, run_id`, args
+}
+
+// ScanShadow reads a row of SelectShadow.
+func ScanShadow(row Scanner, tenant, project string) (engine.ShadowRecord, error) {
+	var r engine.ShadowRecord
+	var at int64
+	var body string
+	if err := row.Scan(&r.RunID, &r.Environment, &at, &body); err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		return r, fmt.Errorf("decoding shadow run %s: %w", r.RunID, err)
+	}
+	r.Tenant, r.Project, r.FinishedAt = tenant, project, time.Unix(0, at).UTC()
+	return r, nil
+}
+
+// ShadowRun completes head (a terminal run with its members) with what
+// ShadowProbe read and returns its record; false when it is not a shadow run.
+func ShadowRun(head *api.Run, shadow, unmapped, ignored sql.NullString) (engine.ShadowRecord, string, bool, error) {
+	if !shadow.Valid || shadow.String == "" || shadow.String == "null" {
+		return engine.ShadowRecord{}, "", false, nil
+	}
+	run := *head
+	run.Selection.Shadow = &api.ShadowPlan{}
+	if err := json.Unmarshal([]byte(shadow.String), run.Selection.Shadow); err != nil {
+		return engine.ShadowRecord{}, "", false, fmt.Errorf("decoding the shadow plan of run %s: %w", run.ID, err)
+	}
+	for _, f := range []struct {
+		v  sql.NullString
+		to *[]string
+	}{{unmapped, &run.Selection.Unmapped}, {ignored, &run.Selection.Ignored}} {
+		if f.v.Valid && f.v.String != "" && f.v.String != "null" {
+			if err := json.Unmarshal([]byte(f.v.String), f.to); err != nil {
+				return engine.ShadowRecord{}, "", false, fmt.Errorf("decoding the selection of run %s: %w", run.ID, err)
+			}
+		}
+	}
+	rec, ok := engine.ShadowOf(&run)
+	if !ok {
+		return rec, "", false, nil
+	}
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return rec, "", false, fmt.Errorf("encoding shadow run %s: %w", run.ID, err)
+	}
+	return rec, string(body), true, nil
+}
+
+// PruneShadow deletes shadow runs finished before the argument (Unix nanoseconds).
+func PruneShadow(d Dialect) string {
+	return `DELETE FROM shadow_runs WHERE finished_at < ` + d.Placeholder(1)
+}

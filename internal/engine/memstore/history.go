@@ -9,7 +9,10 @@ import (
 	"github.com/zof-ai/zof-ci/internal/engine"
 )
 
-var _ engine.HistoryStore = (*Store)(nil)
+var (
+	_ engine.HistoryStore = (*Store)(nil)
+	_ engine.ShadowStore  = (*Store)(nil)
+)
 
 // recordHistory keeps e's outcomes when its run reaches a terminal status.
 // Caller holds s.mu.
@@ -19,6 +22,11 @@ func (s *Store) recordHistory(e *entry) {
 		ms[i] = *m
 	}
 	recs := engine.HistoryOf(e.run, ms)
+	run := *e.run
+	run.Members = ms
+	if rec, ok := engine.ShadowOf(&run); ok {
+		s.shadows = append(s.shadows, rec)
+	}
 	if s.lastOutcome == nil {
 		s.lastOutcome, s.days = map[engine.CaseKey]*engine.LastOutcome{}, map[engine.DayKey]*engine.DayCounts{}
 	}
@@ -68,5 +76,19 @@ func (s *Store) PruneHistory(_ context.Context, before time.Time) (int64, error)
 	n := len(s.history)
 	s.history = slices.DeleteFunc(s.history, func(r engine.HistoryRecord) bool { return r.FinishedAt.Before(before) })
 	engine.PruneSnapshots(s.days, s.lastOutcome, before)
+	s.shadows = slices.DeleteFunc(s.shadows, func(r engine.ShadowRecord) bool { return r.FinishedAt.Before(before) })
 	return int64(n - len(s.history)), nil
+}
+
+// ShadowHistory implements engine.ShadowStore.
+func (s *Store) ShadowHistory(_ context.Context, tenant string, f engine.HistoryFilter) ([]engine.ShadowRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []engine.ShadowRecord
+	for _, r := range s.shadows {
+		if r.Tenant == tenant && r.Project == f.Project && !r.FinishedAt.Before(f.Since) && (f.Environment == "" || r.Environment == f.Environment) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }

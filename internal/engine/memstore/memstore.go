@@ -31,6 +31,7 @@ type Store struct {
 	// summaries (engine.FoldHistory).
 	lastOutcome map[engine.CaseKey]*engine.LastOutcome
 	days        map[engine.DayKey]*engine.DayCounts
+	shadows     []engine.ShadowRecord // finished shadow runs, in the order they ended
 }
 
 // entry is one run: its head (Members nil), its members and its log. An

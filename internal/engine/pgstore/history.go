@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -9,9 +10,13 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/engine/historysql"
 )
 
-var _ engine.HistoryStore = (*Store)(nil)
+var (
+	_ engine.HistoryStore = (*Store)(nil)
+	_ engine.ShadowStore  = (*Store)(nil)
+)
 
 const historyColumns = `tenant, project, environment, case_id, variant, status, attempts, flaky, quarantined, duration_ns, run_id, commit_sha, branch, finished_at`
 
@@ -63,6 +68,9 @@ func (s *Store) recordHistory(ctx context.Context, tx pgx.Tx, heads []*api.Run) 
 		members := r.Members
 		r.Members = nil
 		recs := engine.HistoryOf(r, members)
+		if err := s.recordShadow(ctx, tx, r, members); err != nil {
+			return err
+		}
 		for _, rec := range recs {
 			c.add(rec)
 		}
@@ -165,6 +173,9 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time) (int64, erro
 	if err != nil {
 		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
 	}
+	if _, err := tx.Exec(ctx, historysql.PruneShadow(historysql.Postgres), before.UnixNano()); err != nil {
+		return 0, fmt.Errorf("pruning shadow runs before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
+	}
 	if err := pruneSummaries(ctx, tx, before); err != nil {
 		return 0, fmt.Errorf("pruning health summaries before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
 	}
@@ -172,4 +183,46 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time) (int64, erro
 		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// recordShadow records run (terminal, with its members) when it is a
+// shadow run, inside the append's transaction.
+func (s *Store) recordShadow(ctx context.Context, tx pgx.Tx, head *api.Run, members []api.Member) error {
+	var shadow, unmapped, ignored sql.NullString
+	if err := tx.QueryRow(ctx, historysql.ShadowProbe(historysql.Postgres), head.ID).Scan(&shadow, &unmapped, &ignored); err != nil {
+		return fmt.Errorf("recording shadow run %s in %s: %w", head.ID, s.where, err)
+	}
+	run := *head
+	run.Members = members
+	rec, body, ok, err := historysql.ShadowRun(&run, shadow, unmapped, ignored)
+	if err != nil || !ok {
+		return err
+	}
+	if _, err := tx.Exec(ctx, historysql.InsertShadow(historysql.Postgres), rec.RunID, rec.Tenant, rec.Project, rec.Environment,
+		rec.FinishedAt.UnixNano(), body); err != nil {
+		return fmt.Errorf("recording shadow run %s in %s: %w", head.ID, s.where, err)
+	}
+	return nil
+}
+
+// ShadowHistory implements engine.ShadowStore.
+func (s *Store) ShadowHistory(ctx context.Context, tenant string, f engine.HistoryFilter) ([]engine.ShadowRecord, error) {
+	q, args := historysql.SelectShadow(historysql.Postgres, tenant, f)
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the shadow runs of project %s from %s: %w", f.Project, s.where, err)
+	}
+	defer rows.Close()
+	var out []engine.ShadowRecord
+	for rows.Next() {
+		r, err := historysql.ScanShadow(rows, tenant, f.Project)
+		if err != nil {
+			return nil, fmt.Errorf("reading the shadow runs of project %s: %w", f.Project, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the shadow runs of project %s from %s: %w", f.Project, s.where, err)
+	}
+	return out, nil
 }
