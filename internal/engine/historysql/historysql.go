@@ -388,10 +388,11 @@ func values(d Dialect, rows, cols int) string {
 }
 
 // Summary is the health query of f: per case and environment, its latest
-// outcome and its latest totals less its snapshot of the last day before
-// each period (window, recent, 7 and 30 days), found by a seek of the
-// primary key. It reads five rows per case whatever the window. Scan its
-// rows with ScanSummary and merge the environments (engine.CaseSummary.Merge).
+// outcome and totals, and its snapshot of the last day before each period
+// (window, recent, 7 and 30 days), each found by one descent of the
+// primary key and read as one text (the columns a period needs, joined by
+// commas). It reads five rows per case whatever the window. Scan its rows
+// with ScanSummary and merge the environments (MergeSummaries).
 func Summary(d Dialect, tenant string, f engine.SummaryFilter) (string, []any) {
 	window, recent, d7, d30 := f.SummaryDays()
 	var args []any
@@ -399,54 +400,95 @@ func Summary(d Dialect, tenant string, f engine.SummaryFilter) (string, []any) {
 		args = append(args, v)
 		return d.Placeholder(len(args))
 	}
-	key := func(a, b string) string {
-		var parts []string
-		for _, c := range keyColumns {
-			parts = append(parts, a+"."+c+" = "+b+"."+c)
-		}
-		return strings.Join(parts, " AND ")
+	var key []string
+	for _, c := range keyColumns {
+		key = append(key, "x."+c+" = l."+c)
 	}
+	num := func(c string) string { return "CAST(x." + c + " AS TEXT)" }
 	cols := []string{"l.environment", "l.case_id", "l.variant"}
 	for _, c := range outcomeColumns {
 		cols = append(cols, "l."+c)
 	}
-	diff := func(t, c string) string { return "l." + c + " - COALESCE(" + t + "." + c + ", 0)" }
-	cols = append(cols, diff("w", "runs"), diff("w", "failures"), diff("w", "flaky"), diff("w", "flips"), diff("r", "runs"),
-		diff("s", "runs"), diff("s", "failures"), diff("t", "runs"), diff("t", "failures"),
-		"l.durations", "COALESCE(w.durations, '')", "COALESCE(r.durations, '')")
-	var joins []string
-	for _, j := range []struct {
-		alias string
-		from  int64
-	}{{"w", window}, {"r", recent}, {"s", d7}, {"t", d30}} {
-		joins = append(joins, ` LEFT JOIN history_totals `+j.alias+` ON `+key(j.alias, "l")+` AND `+j.alias+`.day = (SELECT x.day FROM history_totals x WHERE `+
-			key("x", "l")+` AND x.day < `+arg(j.from)+` ORDER BY x.day DESC LIMIT 1)`)
+	cols = append(cols, "l.runs", "l.failures", "l.flaky", "l.flips", "l.durations")
+	for _, p := range []struct {
+		from int64
+		cols []string
+	}{
+		{window, []string{num("runs"), num("failures"), num("flaky"), num("flips"), "x.durations"}},
+		{recent, []string{num("runs"), "x.durations"}},
+		{d7, []string{num("runs"), num("failures")}},
+		{d30, []string{num("runs"), num("failures")}},
+	} {
+		cols = append(cols, `(SELECT `+strings.Join(p.cols, " || ',' || ")+` FROM history_totals x WHERE `+strings.Join(key, " AND ")+
+			` AND x.day < `+arg(p.from)+` ORDER BY x.day DESC LIMIT 1)`)
 	}
-	q := `SELECT ` + strings.Join(cols, ", ") + ` FROM history_last l` + strings.Join(joins, "") +
-		` WHERE l.tenant = ` + arg(tenant) + ` AND l.project = ` + arg(f.Project)
+	q := `SELECT ` + strings.Join(cols, ", ") + ` FROM history_last l WHERE l.tenant = ` + arg(tenant) + ` AND l.project = ` + arg(f.Project)
 	if f.Environment != "" {
 		q += ` AND l.environment = ` + arg(f.Environment)
 	}
 	return q, args
 }
 
+// snapshotText scans one period's snapshot of Summary: ints comma-separated,
+// into the fields given (a nil field: the durations that follow); NULL (no
+// snapshot before the period) leaves zeros.
+type snapshotText struct {
+	ints []*int64
+	hist *[engine.DurationBuckets]int64
+}
+
+// Scan implements sql.Scanner; pgx calls it too.
+func (t snapshotText) Scan(v any) error {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		s = x
+	case []byte:
+		s = string(x)
+	default:
+		return fmt.Errorf("decoding a health snapshot: got %T", v)
+	}
+	for _, p := range t.ints {
+		field, rest, _ := strings.Cut(s, ",")
+		n, err := strconv.ParseInt(field, 10, 64)
+		if err != nil {
+			return fmt.Errorf("decoding a health snapshot: %w", err)
+		}
+		*p, s = n, rest
+	}
+	if t.hist != nil {
+		return DecodeDurations(s, t.hist)
+	}
+	return nil
+}
+
 // ScanSummary reads a row of Summary: one case in one environment. q as in
 // ScanLast.
 func ScanSummary(row Scanner, q any) (env string, s engine.CaseSummary, err error) {
 	od, done := outcomeDest(&s.Last, q)
-	var latest, beforeWindow, beforeRecent [engine.DurationBuckets]int64
+	var latest, w engine.DayCounts
+	var rRuns, d7Runs, d7Fail, d30Runs, d30Fail int64
+	var rHist [engine.DurationBuckets]int64
 	dest := append([]any{&env, &s.Case, &s.Variant}, od...)
-	dest = append(dest, &s.Window.Runs, &s.Window.Failures, &s.Window.Flaky, &s.Window.Flips, &s.Recent.Runs,
-		&s.Runs7, &s.Failures7, &s.Runs30, &s.Failures30,
-		durationsText{&latest}, durationsText{&beforeWindow}, durationsText{&beforeRecent})
+	dest = append(dest, &latest.Runs, &latest.Failures, &latest.Flaky, &latest.Flips, durationsText{&latest.Durations},
+		snapshotText{ints: []*int64{&w.Runs, &w.Failures, &w.Flaky, &w.Flips}, hist: &w.Durations},
+		snapshotText{ints: []*int64{&rRuns}, hist: &rHist},
+		snapshotText{ints: []*int64{&d7Runs, &d7Fail}},
+		snapshotText{ints: []*int64{&d30Runs, &d30Fail}})
 	if err := row.Scan(dest...); err != nil {
 		return "", s, err
 	}
 	done()
-	for i := range latest {
-		s.Window.Durations[i] = latest[i] - beforeWindow[i]
-		s.Recent.Durations[i] = latest[i] - beforeRecent[i]
+	s.Window = latest
+	s.Window.Sub(&w)
+	s.Recent.Runs = latest.Runs - rRuns
+	for i := range latest.Durations {
+		s.Recent.Durations[i] = latest.Durations[i] - rHist[i]
 	}
+	s.Runs7, s.Failures7 = latest.Runs-d7Runs, latest.Failures-d7Fail
+	s.Runs30, s.Failures30 = latest.Runs-d30Runs, latest.Failures-d30Fail
 	return env, s, nil
 }
 
