@@ -55,6 +55,10 @@ type Member struct {
 	// Quarantined: the case's quarantine held when the run was created; it
 	// runs and is reported but never fails the gate.
 	Quarantined bool `json:"quarantined,omitempty"`
+	// QuarantineReleased: the suite lists the case's quarantine, but its
+	// history showed it left quarantine (Quarantine.Released), so it fails
+	// the gate like any case.
+	QuarantineReleased bool `json:"quarantine_released,omitempty"`
 }
 
 // StepResult is one step of the member's latest attempt.
@@ -192,7 +196,8 @@ func NewRun(id string, req *RunRequest, now time.Time) *Run {
 				Steps:   make([]StepResult, len(c.Steps)),
 				// Quarantined is fixed at creation, so a rerun or a
 				// resume after a restart judges the run the same way.
-				Quarantined: c.Quarantine.Active(now),
+				Quarantined:        c.Quarantine.Active(now),
+				QuarantineReleased: c.Quarantine != nil && c.Quarantine.Released,
 			}
 			for i, s := range c.Steps {
 				m.Steps[i] = StepResult{Name: s.Title(), Kind: s.Kind(), Line: s.Line, Status: StepPending}

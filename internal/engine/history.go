@@ -22,7 +22,8 @@ type HistoryRecord struct {
 	Attempts int
 	// Flaky: passed after a failed attempt (a pass on retry, same commit).
 	Flaky bool
-	// Quarantined: the case was quarantined in the suite file of that run.
+	// Quarantined: the case was quarantined in the suite file of that run
+	// (held, or released by its history: api.Quarantine.Released).
 	Quarantined bool
 	Duration    time.Duration
 	RunID       string
@@ -87,7 +88,8 @@ func HistoryOf(run *api.Run, members []api.Member) []HistoryRecord {
 			Status:      m.Status,
 			Attempts:    max(m.Attempt, 1),
 			Flaky:       m.Flaky && m.Status == api.StatusPassed,
-			Quarantined: m.Quarantined,
+			// A released quarantine is still declared: the stretch goes on.
+			Quarantined: m.Quarantined || m.QuarantineReleased,
 			Duration:    d,
 			RunID:       run.ID,
 			Commit:      run.Source.SHA,

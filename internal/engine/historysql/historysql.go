@@ -128,6 +128,9 @@ func DecodeDurations(s string, h *[engine.DurationBuckets]int64) error {
 			return fmt.Errorf("decoding a duration histogram: %d buckets, want %d", i+1, len(h))
 		}
 	}
+	if s != "" {
+		return fmt.Errorf("decoding a duration histogram: more than %d buckets", len(h))
+	}
 	return nil
 }
 
