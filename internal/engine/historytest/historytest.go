@@ -14,6 +14,7 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 
+	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/engine/storetest"
 )
@@ -126,5 +127,49 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 			t.Errorf("case %s after pruning at %v: %d runs over 90 days, %d from the cut's day, %d before pruning",
 				wide[i].Case, cut, wide[i].Window.Runs, fromCut[i].Window.Runs, sums[i].Window.Runs)
 		}
+	}
+}
+
+// RunShadow checks that a store records a finished shadow run (and only
+// shadow runs) with its subset, failures and misses, per tenant.
+func RunShadow(t *testing.T, open func(t *testing.T) engine.Store) {
+	s := open(t)
+	sh, ok := s.(engine.ShadowStore)
+	if !ok {
+		t.Fatalf("%T does not implement engine.ShadowStore", s)
+	}
+	// r1: a plain run; r2: a shadow run whose subset is case a, so b's
+	// failure is missed.
+	storetest.CreateIn(t, s, "t1", "r1", "shop", "staging")
+	storetest.Finish(t, s, "t1", "r1", storetest.T0.Add(time.Hour), false)
+	req := storetest.Request("shop", "staging")
+	req.Selection.Shadow = &api.ShadowPlan{Scope: "changed", Effective: "changed", Selected: []string{"a"},
+		Left: []api.ShadowLeft{{Case: "b", Why: api.ShadowWhyUnmapped, Detail: "changed 1 file outside every pattern: docs/x.md"}}}
+	req.Selection.Unmapped = []string{"docs/x.md"}
+	rec, first := storetest.NewRun("t1", "r2", req)
+	if holder, err := s.CreateRun(context.Background(), rec, first, nil); err != nil || holder != nil {
+		t.Fatalf("CreateRun: %v %v", holder, err)
+	}
+	at := storetest.T0.Add(2 * time.Hour)
+	storetest.Finish(t, s, "t1", "r2", at, false)
+	got, err := sh.ShadowHistory(context.Background(), "t1", engine.HistoryFilter{Project: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []engine.ShadowRecord{{Tenant: "t1", Project: "shop", Environment: "staging", RunID: "r2", FinishedAt: at, Scope: "changed",
+		Members: 2, Selected: 1, Failures: 1, Caught: 0, Duration: 7 * time.Second, SubsetDuration: 3 * time.Second,
+		Missed: []engine.ShadowMissed{{Case: "b", Why: api.ShadowWhyUnmapped, Detail: "changed 1 file outside every pattern: docs/x.md", Files: []string{"docs/x.md"}}},
+		Left:   []engine.ShadowLeftMember{{Case: "b", Duration: 4 * time.Second}}}}
+	if d := gocmp.Diff(want, got); d != "" {
+		t.Fatalf("shadow history (-want +got):\n%s", d)
+	}
+	if other, err := sh.ShadowHistory(context.Background(), "t2", engine.HistoryFilter{Project: "shop"}); err != nil || len(other) != 0 {
+		t.Fatalf("another tenant sees %v, %v", other, err)
+	}
+	if _, err := s.(engine.HistoryStore).PruneHistory(context.Background(), at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := sh.ShadowHistory(context.Background(), "t1", engine.HistoryFilter{Project: "shop"}); len(left) != 0 {
+		t.Fatalf("after pruning: %v", left)
 	}
 }

@@ -133,3 +133,7 @@ func TestHealthSummaryBackfill(t *testing.T) {
 		t.Fatalf("back-filled summaries (-kept run by run +back-filled):\n%s", d)
 	}
 }
+
+func TestShadowHistory(t *testing.T) {
+	historytest.RunShadow(t, func(t *testing.T) engine.Store { return open(t) })
+}
