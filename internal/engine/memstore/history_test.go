@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/engine/historytest"
 	"github.com/zof-ai/zof-ci/internal/engine/memstore"
 	"github.com/zof-ai/zof-ci/internal/engine/storetest"
 )
@@ -19,4 +20,12 @@ func TestNoHistoryUnlessAsked(t *testing.T) {
 	if _, err := s.History(t.Context(), "t", engine.HistoryFilter{Project: "p"}); err == nil {
 		t.Fatal("History on a store without WithHistory: no error")
 	}
+}
+
+func TestHealthSummaryConformance(t *testing.T) {
+	historytest.Run(t, func(*testing.T) engine.Store { return memstore.New(memstore.WithHistory()) })
+}
+
+func TestShadowHistory(t *testing.T) {
+	historytest.RunShadow(t, func(*testing.T) engine.Store { return memstore.New(memstore.WithHistory()) })
 }

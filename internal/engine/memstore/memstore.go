@@ -28,6 +28,11 @@ type Store struct {
 
 	keepHistory bool                   // WithHistory
 	history     []engine.HistoryRecord // oldest first by FinishedAt (history.go)
+	// lastOutcome and days (snapshots of running totals) are the health
+	// summaries (engine.FoldHistory).
+	lastOutcome map[engine.CaseKey]*engine.LastOutcome
+	days        map[engine.DayKey]*engine.DayCounts
+	shadows     []engine.ShadowRecord // finished shadow runs, in the order they ended
 }
 
 // entry is one run: its head (Members nil), its members and its log. An

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/zof-ai/zof-ci/internal/engine/historysql"
 )
 
 // migrations are the schema's versions in order: migrations[i] takes the
@@ -112,7 +114,7 @@ var migrations = [][]string{
 		`CREATE INDEX history_tenant_project_finished ON history (tenant, project, finished_at)`,
 		`CREATE INDEX history_finished ON history (finished_at)`,
 	},
-	// artifacts: the evidence of failed steps (engine.ArtifactStore), as in
+	// 3: artifacts: the evidence of failed steps (engine.ArtifactStore), as in
 	// the SQLite store: kept with the run and deleted with it (ON DELETE
 	// CASCADE); ord is the order put within the run, counted what the row
 	// counts against engine.MaxRunArtifactBytes.
@@ -134,6 +136,9 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX artifacts_run_ord ON artifacts (run_id, ord)`,
 	},
+	// 4: health summaries, as in the SQLite store (historysql.Migration,
+	// docs/health.md "How it is stored"), back-filled from history.
+	historysql.Migration(historysql.Postgres, "BOOLEAN"),
 }
 
 // SchemaVersion is the schema version this binary migrates to.

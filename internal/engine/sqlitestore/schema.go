@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/zof-ai/zof-ci/internal/engine/historysql"
 )
 
 // migrations are the schema's versions in order: migrations[i] takes the
@@ -147,7 +149,7 @@ var migrations = [][]string{
 		`CREATE INDEX history_tenant_project_finished ON history (tenant, project, finished_at)`,
 		`CREATE INDEX history_finished ON history (finished_at)`,
 	},
-	// artifacts: the evidence of failed steps (engine.ArtifactStore), kept
+	// 5: artifacts: the evidence of failed steps (engine.ArtifactStore), kept
 	// with the run and deleted with it (ON DELETE CASCADE). ord is the order
 	// put within the run; counted is what the row counts against
 	// engine.MaxRunArtifactBytes (its content without a cap marker), summed
@@ -170,6 +172,12 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX artifacts_run_ord ON artifacts (run_id, ord)`,
 	},
+	// 6: health summaries (historysql.Migration, docs/health.md "How it is
+	// stored"): per case and UTC day, counts and a duration histogram, and
+	// each case's latest outcome, kept in the transaction that records
+	// history; back-filled here from the history already recorded. A health
+	// query reads them instead of every history row.
+	historysql.Migration(historysql.SQLite, "BIGINT"),
 }
 
 // migrate brings the schema to the latest version in one transaction (DDL is
