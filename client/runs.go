@@ -140,3 +140,12 @@ func (c *Client) Rerun(ctx context.Context, id string) (*api.Run, error) {
 }
 
 func runPath(id string) string { return "/v1/runs/" + url.PathEscape(id) }
+
+// Delete removes a finished run for good (an admin token only). A run that has not finished is
+// refused (409, KindInvalid): cancel it and wait for it first. It is retried only when the request
+// surely did not arrive, so a retry cannot answer "not found" for a run it deleted itself.
+func (c *Client) Delete(ctx context.Context, id string) error {
+	_, err := c.do(ctx, call{op: "delete run " + sanitize.Line(id), method: http.MethodDelete, path: runPath(id), runID: id,
+		want: []int{http.StatusNoContent}}, nil)
+	return err
+}

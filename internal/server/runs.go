@@ -345,6 +345,10 @@ type RoleError struct {
 }
 
 func (e *RoleError) Error() string {
+	if e.Need == config.RoleAdmin {
+		return fmt.Sprintf("token %q of tenant %s has role %s; to %s a run it needs admin. Use an admin token",
+			e.Principal.Name, e.Principal.Tenant, e.Principal.Role, e.Action)
+	}
 	return fmt.Sprintf("token %q of tenant %s has role %s; to %s a run it needs %s or admin. Use a token with that role",
 		e.Principal.Name, e.Principal.Tenant, e.Principal.Role, e.Action, e.Need)
 }

@@ -37,6 +37,8 @@ var _ Runs = (*engine.Engine)(nil)
 type Actions interface {
 	CancelRun(ctx context.Context, p config.Principal, id, reason string) (*api.Run, error)
 	RerunRun(ctx context.Context, p config.Principal, id string) (*api.Run, error)
+	// DeleteRun deletes a terminal run (admins only; the server checks).
+	DeleteRun(ctx context.Context, p config.Principal, id string) error
 }
 
 // Auth finds who a token or a session's token hash belongs to.
@@ -102,6 +104,8 @@ func New(o Options) (*Console, error) {
 	c.mux.HandleFunc("GET /runs/{id}/cancel", c.page(c.confirmCancel))
 	c.mux.HandleFunc("POST /runs/{id}/cancel", c.page(c.cancel))
 	c.mux.HandleFunc("POST /runs/{id}/rerun", c.page(c.rerun))
+	c.mux.HandleFunc("GET /runs/{id}/delete", c.page(c.confirmDelete))
+	c.mux.HandleFunc("POST /runs/{id}/delete", c.page(c.delete))
 	return c, nil
 }
 
@@ -147,6 +151,7 @@ type pageData struct {
 	Title     string
 	Principal config.Principal
 	CanWrite  bool
+	CanDelete bool // an admin: the run page offers Delete on finished runs
 	CSRF      string
 	Nav       string
 	Body      any
@@ -168,7 +173,7 @@ func (c *Console) page(fn pageFunc) http.HandlerFunc {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		d := &pageData{Principal: p, CanWrite: p.Role >= config.RoleRunner}
+		d := &pageData{Principal: p, CanWrite: p.Role >= config.RoleRunner, CanDelete: p.Role >= config.RoleAdmin}
 		if ck, err := r.Cookie(SessionCookie); err == nil {
 			d.CSRF = c.s.csrf(ck.Value)
 		}
@@ -304,5 +309,36 @@ func (c *Console) rerun(w http.ResponseWriter, r *http.Request, d *pageData) (st
 		return "error.html", http.StatusConflict
 	}
 	http.Redirect(w, r, "/runs/"+url.PathEscape(run.ID), http.StatusSeeOther)
+	return "", 0
+}
+
+func (c *Console) confirmDelete(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
+	id := r.PathValue("id")
+	run, err := c.o.Runs.Get(r.Context(), d.Principal.Tenant, id)
+	if errors.Is(err, engine.ErrNotFound) {
+		return c.notFound(d, id)
+	}
+	if err != nil {
+		return c.failed(d, "read run "+id, err)
+	}
+	d.Title, d.Nav, d.Body = "Delete run "+id+"?", "runs", NewRunView(run, c.o.Now())
+	return "delete.html", http.StatusOK
+}
+
+func (c *Console) delete(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
+	id := r.PathValue("id")
+	if !d.CanDelete {
+		d.Title, d.Body = "Refused", fmt.Sprintf("%s is a %s token: only an admin may delete runs.", d.Principal.Name, d.Principal.Role)
+		return "error.html", http.StatusForbidden
+	}
+	err := c.o.Actions.DeleteRun(r.Context(), d.Principal, id)
+	if errors.Is(err, engine.ErrNotFound) {
+		return c.notFound(d, id)
+	}
+	if err != nil {
+		d.Title, d.Body = "Not deleted", fmt.Sprintf("Run %s was not deleted: %v", id, err)
+		return "error.html", http.StatusConflict
+	}
+	http.Redirect(w, r, "/runs?deleted="+url.QueryEscape(id), http.StatusSeeOther)
 	return "", 0
 }

@@ -52,12 +52,13 @@ type listBody struct {
 	Environment string
 	Next        string // the next page's URL, "" on the last
 	Error       string
+	Deleted     string // the run just deleted, said once
 }
 
 func (c *Console) runs(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
 	q := r.URL.Query()
 	f := engine.ListFilter{Project: q.Get("project"), Environment: q.Get("environment"), Limit: PageSize, Cursor: q.Get("cursor")}
-	b := &listBody{Project: f.Project, Environment: f.Environment}
+	b := &listBody{Project: f.Project, Environment: f.Environment, Deleted: q.Get("deleted")}
 	for _, s := range allStatuses {
 		on := slices.Contains(q["status"], string(s))
 		if on {
@@ -81,6 +82,7 @@ func (c *Console) runs(w http.ResponseWriter, r *http.Request, d *pageData) (str
 			nq[k] = v
 		}
 		nq.Set("cursor", next)
+		nq.Del("deleted")
 		b.Next = "/runs?" + nq.Encode()
 	}
 	return "runs.html", http.StatusOK

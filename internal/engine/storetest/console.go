@@ -1,0 +1,112 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/zof-ai/zof-ci/internal/engine"
+)
+
+// RunConsole checks what the web console needs of a store beyond Run:
+// engine.Deleter, and the list filters by branch, pull request, trigger and
+// flaky members.
+func RunConsole(t *testing.T, open func(t *testing.T) engine.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s engine.Store)
+	}{
+		{"DeleteTerminalOnly", testDelete},
+		{"DeleteKeepsHistory", testDeleteKeepsHistory},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, open(t))
+		})
+	}
+}
+
+func deleter(t *testing.T, s engine.Store) engine.Deleter {
+	t.Helper()
+	d, ok := s.(engine.Deleter)
+	if !ok {
+		t.Fatalf("%T does not implement engine.Deleter", s)
+	}
+	return d
+}
+
+func testDelete(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	d := deleter(t, s)
+	keyed, first := NewRun("t", "keyed", Request("shop", "staging"))
+	if _, err := s.CreateRun(ctx, keyed, first, key("t", "k1", "fp", "keyed", T0)); err != nil {
+		t.Fatal(err)
+	}
+	Create(t, s, "t", "active")
+	Create(t, s, "u", "theirs")
+	mustAppend(t, s, "t", "keyed", ended()...)
+	mustAppend(t, s, "u", "theirs", ended()...)
+
+	tests := []struct {
+		tenant, id string
+		want       error
+	}{
+		{"t", "active", engine.ErrNotTerminal},
+		{"t", "theirs", engine.ErrNotFound},
+		{"t", "missing", engine.ErrNotFound},
+		{"t", "keyed", nil},
+		{"t", "keyed", engine.ErrNotFound}, // already gone
+	}
+	for _, tt := range tests {
+		err := d.DeleteRun(ctx, tt.tenant, tt.id)
+		if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("DeleteRun(%s, %s) = %v, want %v", tt.tenant, tt.id, err, tt.want)
+		}
+	}
+	if _, err := s.GetRun(ctx, "t", "keyed"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("GetRun of a deleted run: %v, want ErrNotFound", err)
+	}
+	if evs, err := s.Events(ctx, "keyed", 0, 0); len(evs) != 0 || !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("Events of a deleted run: %d events, %v; want none and ErrNotFound", len(evs), err)
+	}
+	runs, _, err := s.ListRuns(ctx, "t", engine.ListFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(runs); len(got) != 1 || got[0] != "active" {
+		t.Errorf("ListRuns after delete = %v, want [active]", got)
+	}
+	for _, tenant := range []string{"t", "u"} {
+		if _, err := s.GetRun(ctx, tenant, map[string]string{"t": "active", "u": "theirs"}[tenant]); err != nil {
+			t.Errorf("a run that was not deleted is gone: %v", err)
+		}
+	}
+	// The idempotency key went with its run: the same key creates a new run.
+	again, first := NewRun("t", "keyed2", Request("shop", "staging"))
+	holder, err := s.CreateRun(ctx, again, first, key("t", "k1", "fp", "keyed2", T0.Add(time.Second)))
+	if err != nil || holder != nil {
+		t.Errorf("create with the deleted run's key: holder %+v, err %v; want a new run", holder, err)
+	}
+}
+
+func testDeleteKeepsHistory(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	h, ok := s.(engine.HistoryStore)
+	if !ok {
+		t.Fatalf("%T does not implement engine.HistoryStore", s)
+	}
+	Create(t, s, "t", "r1")
+	Finish(t, s, "t", "r1", T0.Add(time.Hour), false)
+	if err := deleter(t, s).DeleteRun(ctx, "t", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := h.History(ctx, "t", engine.HistoryFilter{Project: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 {
+		t.Errorf("history after deleting its run: %d records, want 2 (a and b)", len(recs))
+	}
+}
