@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/client"
 	"github.com/zof-ai/zof-ci/internal/clienttest"
 )
@@ -20,7 +21,9 @@ func TestDeleteAgainstServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 
-	run, _, err := runner.Create(ctx, gatedRequest("wait:del"), "")
+	req := gatedRequest("wait:del")
+	req.Source = api.Source{Ref: "main", PR: 3, Trigger: "api"}
+	run, _, err := runner.Create(ctx, req, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +45,13 @@ func TestDeleteAgainstServer(t *testing.T) {
 	}
 	if err := runner.Delete(ctx, run.ID); clientKind(err) != client.KindUnauthorized {
 		t.Errorf("Delete with a runner token = %v (kind %v), want KindUnauthorized (403)", err, clientKind(err))
+	}
+	l, err := admin.List(ctx, client.ListOptions{Branch: "main", Trigger: "api", PR: 3, Flaky: false})
+	if err != nil || len(l.Runs) != 1 || l.Runs[0].ID != run.ID {
+		t.Errorf("List by branch, trigger and PR = %+v, %v; want the run", l, err)
+	}
+	if l, err := admin.List(ctx, client.ListOptions{Flaky: true}); err != nil || len(l.Runs) != 0 {
+		t.Errorf("List of flaky runs = %+v, %v; want none", l, err)
 	}
 	if err := admin.Delete(ctx, run.ID); err != nil {
 		t.Fatalf("Delete = %v", err)

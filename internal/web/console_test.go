@@ -416,3 +416,50 @@ func TestConsoleDelete(t *testing.T) {
 		t.Errorf("mutations %q, want %q", f.runs.calls, want)
 	}
 }
+
+func TestRunsFiltersBySourceInTheURL(t *testing.T) {
+	f := newConsole(t)
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	add := func(id, ref string, pr int, trigger string, flaky bool) {
+		f.runs.runs[id] = &api.Run{ID: id, Tenant: "payments", Project: "checkout", Environment: "staging", Status: api.StatusPassed, CreatedAt: t0,
+			Source: api.Source{Ref: ref, PR: pr, Trigger: trigger}, Members: []api.Member{{ID: "m", Status: api.StatusPassed, Flaky: flaky}}}
+	}
+	add("run_main_ci", "main", 0, "ci", false)
+	add("run_main_sched", "main", 0, "schedule", true)
+	add("run_pr", "feature", 42, "webhook", false)
+	b := f.login(t, "tok-pay")
+	rowsOf := func(body string) []string {
+		var ids []string
+		for _, m := range regexp.MustCompile(`<tr data-run="([^"]+)"`).FindAllStringSubmatch(body, -1) {
+			ids = append(ids, m[1])
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	for _, tt := range []struct {
+		query string
+		want  []string
+		shows string // the filter is shown as set
+	}{
+		{"?branch=main", []string{"run_main_ci", "run_main_sched"}, `name="branch" value="main"`},
+		{"?branch=main&trigger=ci", []string{"run_main_ci"}, `<option selected>ci</option>`},
+		{"?pr=%2342", []string{"run_pr"}, `name="pr" value="#42"`},
+		{"?flaky=1", []string{"run_main_sched"}, `name="flaky" value="1" checked`},
+		{"?trigger=bogus", []string{"run_a", "run_done", "run_main_ci", "run_main_sched", "run_pr"}, `<option value="">any</option><option>ci</option>`},
+	} {
+		res, body := do(t, b, "GET", f.srv.URL+"/runs"+tt.query, nil)
+		if res.StatusCode != 200 {
+			t.Errorf("%s: %d", tt.query, res.StatusCode)
+		}
+		if got := rowsOf(body); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: rows %v, want %v", tt.query, got, tt.want)
+		}
+		if !strings.Contains(body, tt.shows) {
+			t.Errorf("%s: the form does not show the filter (%s)", tt.query, tt.shows)
+		}
+	}
+	res, body := do(t, b, "GET", f.srv.URL+"/runs?pr=abc", nil)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "is not a number") {
+		t.Errorf("?pr=abc: %d, want 400 saying why", res.StatusCode)
+	}
+}

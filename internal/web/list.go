@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -38,6 +39,10 @@ func newRunRow(r *api.Run, now time.Time) RunRow {
 	return row
 }
 
+// Triggers are the choices of the trigger filter: the values of a run's
+// source.trigger (api.Source).
+var Triggers = []string{"ci", "api", "webhook", "schedule"}
+
 // StatusChoice is one checkbox of the status filter.
 type StatusChoice struct {
 	Value, Label string
@@ -50,6 +55,11 @@ type listBody struct {
 	Statuses    []StatusChoice
 	Project     string
 	Environment string
+	Branch      string
+	PR          string
+	Trigger     string
+	Triggers    []string
+	Flaky       bool
 	Next        string // the next page's URL, "" on the last
 	Error       string
 	Deleted     string // the run just deleted, said once
@@ -57,8 +67,10 @@ type listBody struct {
 
 func (c *Console) runs(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
 	q := r.URL.Query()
-	f := engine.ListFilter{Project: q.Get("project"), Environment: q.Get("environment"), Limit: PageSize, Cursor: q.Get("cursor")}
-	b := &listBody{Project: f.Project, Environment: f.Environment, Deleted: q.Get("deleted")}
+	f := engine.ListFilter{Project: q.Get("project"), Environment: q.Get("environment"), Limit: PageSize, Cursor: q.Get("cursor"),
+		Branch: q.Get("branch"), Flaky: q.Get("flaky") != ""}
+	b := &listBody{Project: f.Project, Environment: f.Environment, Branch: f.Branch, PR: q.Get("pr"), Flaky: f.Flaky,
+		Triggers: Triggers, Deleted: q.Get("deleted")}
 	for _, s := range allStatuses {
 		on := slices.Contains(q["status"], string(s))
 		if on {
@@ -67,6 +79,17 @@ func (c *Console) runs(w http.ResponseWriter, r *http.Request, d *pageData) (str
 		b.Statuses = append(b.Statuses, StatusChoice{Value: string(s), Label: s.Display(), Checked: on})
 	}
 	d.Title, d.Nav, d.Body = "Runs", "runs", b
+	if t := q.Get("trigger"); slices.Contains(Triggers, t) {
+		f.Trigger, b.Trigger = t, t
+	}
+	if b.PR != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(b.PR, "#"))
+		if err != nil || n < 1 {
+			b.Error = fmt.Sprintf("Pull request %q is not a number: give it as 123 (or #123).", b.PR)
+			return "runs.html", http.StatusBadRequest
+		}
+		f.PR = n
+	}
 	runs, next, err := c.o.Runs.List(r.Context(), d.Principal.Tenant, f)
 	if err != nil {
 		b.Error = "Could not list runs: " + err.Error() + ". Clear the filters or the cursor and try again."

@@ -147,6 +147,21 @@ var migrations = [][]string{
 		`CREATE INDEX history_tenant_project_finished ON history (tenant, project, finished_at)`,
 		`CREATE INDEX history_finished ON history (finished_at)`,
 	},
+	// 5 (console): the runs list filters by branch, pull request and trigger,
+	// and by runs with a flaky member, at any number of runs. The first three
+	// are generated columns of the head (VIRTUAL: ALTER TABLE can add only
+	// those; the index stores the value) with an index each in list order;
+	// flaky members get a partial index, small because flaky is rare.
+	// (PostgreSQL: STORED generated columns over snapshot::jsonb.)
+	{
+		`ALTER TABLE runs ADD COLUMN branch TEXT GENERATED ALWAYS AS (COALESCE(json_extract(snapshot, '$.source.ref'), '')) VIRTUAL`,
+		`ALTER TABLE runs ADD COLUMN pr BIGINT GENERATED ALWAYS AS (COALESCE(json_extract(snapshot, '$.source.pr'), 0)) VIRTUAL`,
+		`ALTER TABLE runs ADD COLUMN trigger_kind TEXT GENERATED ALWAYS AS (COALESCE(json_extract(snapshot, '$.source.trigger'), '')) VIRTUAL`,
+		`CREATE INDEX runs_tenant_branch_ord ON runs (tenant, branch, ord)`,
+		`CREATE INDEX runs_tenant_pr_ord ON runs (tenant, pr, ord)`,
+		`CREATE INDEX runs_tenant_trigger_ord ON runs (tenant, trigger_kind, ord)`,
+		`CREATE INDEX members_flaky ON members (run_id) WHERE json_extract(body, '$.flaky') = 1`,
+	},
 }
 
 // migrate brings the schema to the latest version in one transaction (DDL is

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
 )
 
@@ -19,6 +22,7 @@ func RunConsole(t *testing.T, open func(t *testing.T) engine.Store) {
 	}{
 		{"DeleteTerminalOnly", testDelete},
 		{"DeleteKeepsHistory", testDeleteKeepsHistory},
+		{"ListBySourceAndFlaky", testListBySource},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,5 +112,66 @@ func testDeleteKeepsHistory(t *testing.T, s engine.Store) {
 	}
 	if len(recs) != 2 {
 		t.Errorf("history after deleting its run: %d records, want 2 (a and b)", len(recs))
+	}
+}
+
+func testListBySource(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	create := func(tenant, id, ref string, pr int, trigger string) {
+		req := Request("shop", "staging")
+		req.Source = api.Source{Provider: "github", Repo: "o/r", Ref: ref, PR: pr, Trigger: trigger}
+		rec, first := NewRun(tenant, id, req)
+		if _, err := s.CreateRun(ctx, rec, first, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("t", "r1", "main", 0, "ci")
+	create("t", "r2", "feature/x", 7, "webhook")
+	create("t", "r3", "main", 0, "schedule")
+	create("t", "r4", "main", 0, "ci")
+	create("u", "theirs", "main", 7, "ci")
+	// A NUL in a reason (JSON \u0000) must not break the append or the filters.
+	if _, err := AppendEvents(s, "t", "r1",
+		api.Event{Type: api.EventRunStatus, Status: api.StatusRunning, Reason: "nul\x00here"},
+		api.Event{Type: api.EventMemberStatus, Member: "a", Status: api.StatusRunning, Attempt: 1, Reason: "nul\x00here"}); err != nil {
+		t.Fatalf("append with a NUL: %v", err)
+	}
+	Finish(t, s, "t", "r3", T0.Add(time.Hour), true)
+	Finish(t, s, "t", "r4", T0.Add(time.Hour), false)
+	Finish(t, s, "u", "theirs", T0.Add(time.Hour), true)
+
+	failed := []api.Status{api.StatusFailed, api.StatusBlocked}
+	tests := []struct {
+		name string
+		f    engine.ListFilter
+		want [][]string
+	}{
+		{"branch", engine.ListFilter{Branch: "main"}, [][]string{{"r4", "r3", "r1"}}},
+		{"branch, paged", engine.ListFilter{Branch: "main", Limit: 2}, [][]string{{"r4", "r3"}, {"r1"}}},
+		{"pull request", engine.ListFilter{PR: 7}, [][]string{{"r2"}}},
+		{"trigger", engine.ListFilter{Trigger: "ci"}, [][]string{{"r4", "r1"}}},
+		{"flaky only", engine.ListFilter{Flaky: true}, [][]string{{"r3"}}},
+		{"flaky and branch", engine.ListFilter{Flaky: true, Branch: "main", Limit: 1}, [][]string{{"r3"}}},
+		{"failed only on a branch", engine.ListFilter{Statuses: failed, Branch: "main"}, [][]string{{"r4"}}},
+		{"branch and trigger", engine.ListFilter{Branch: "main", Trigger: "schedule"}, [][]string{{"r3"}}},
+		{"no such branch", engine.ListFilter{Branch: "gone"}, [][]string{nil}},
+	}
+	for _, tt := range tests {
+		var pages [][]string
+		f := tt.f
+		for len(pages) < 10 {
+			runs, next, err := s.ListRuns(ctx, "t", f)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			pages = append(pages, ids(runs))
+			if next == "" {
+				break
+			}
+			f.Cursor = next
+		}
+		if diff := cmp.Diff(tt.want, pages); diff != "" {
+			t.Errorf("%s: pages (-want +got):\n%s", tt.name, diff)
+		}
 	}
 }
