@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/server"
+	"github.com/zof-ai/zof-ci/internal/server/config"
+	"github.com/zof-ai/zof-ci/internal/web"
+)
+
+// consoleDeps is what the web console is built from.
+type consoleDeps struct {
+	srv     *server.Server
+	eng     *engine.Engine
+	cfg     *config.Config
+	log     *slog.Logger
+	env     Env
+	dataDir string
+}
+
+// mountConsole builds the web console (docs/console.md) over the engine's
+// tenant-scoped reads and the server's audited cancel, rerun and delete, and
+// serves its pages beside the API. Sessions are signed with ZOF_SESSION_KEY
+// or DATA/session.key, so they survive a restart.
+func mountConsole(d consoleDeps) (*web.Console, error) {
+	envKey, _ := d.env.Lookup(web.SessionKeyEnv)
+	key, err := web.LoadSessionKey(envKey, filepath.Join(d.dataDir, web.SessionKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("web console: %w", err)
+	}
+	con, err := web.New(web.Options{Runs: d.eng, Actions: d.srv, Auth: d.cfg, SessionKey: key, Secure: d.cfg.SecureCookies(), Logger: d.log})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range web.Paths {
+		d.srv.Mount(p, con)
+	}
+	return con, nil
+}
