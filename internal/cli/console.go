@@ -19,6 +19,7 @@ type consoleDeps struct {
 	log     *slog.Logger
 	env     Env
 	dataDir string
+	history engine.HistoryStore // nil: no outcome strips
 }
 
 // mountConsole builds the web console (docs/console.md) over the engine's
@@ -31,7 +32,11 @@ func mountConsole(d consoleDeps) (*web.Console, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web console: %w", err)
 	}
-	con, err := web.New(web.Options{Runs: d.eng, Actions: d.srv, Auth: d.cfg, SessionKey: key, Secure: d.cfg.SecureCookies(), Logger: d.log})
+	o := web.Options{Runs: d.eng, Actions: d.srv, Auth: d.cfg, SessionKey: key, Secure: d.cfg.SecureCookies(), Logger: d.log}
+	if d.history != nil {
+		o.History = d.history
+	}
+	con, err := web.New(o)
 	if err != nil {
 		return nil, err
 	}

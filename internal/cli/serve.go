@@ -194,7 +194,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
-	if con, err = mountConsole(consoleDeps{srv: srv, eng: eng, cfg: cfg, log: log, env: o.Env, dataDir: dataDir}); err != nil {
+	if con, err = mountConsole(consoleDeps{srv: srv, eng: eng, cfg: cfg, log: log, env: o.Env, dataDir: dataDir, history: history}); err != nil {
 		srv.Close()
 		return exitcode.Wrap(exitcode.Usage, err)
 	}

@@ -54,6 +54,9 @@ type Options struct {
 	Runs    Runs
 	Actions Actions
 	Auth    Auth
+	// History, when set, gives each member of the run page the strip of
+	// its case's last outcomes.
+	History History
 	// SessionKey signs session cookies and form tokens; empty: a random key,
 	// so sessions end when the process does.
 	SessionKey []byte
@@ -267,6 +270,19 @@ func (c *Console) run(w http.ResponseWriter, r *http.Request, d *pageData) (stri
 	page, _ := strconv.Atoi(q.Get("page"))
 	v.Page(filter, page, MembersPageSize)
 	d.Title, d.Nav, d.Body = run.Project+" · "+v.Tag.Label, "runs", v
+	if q.Get("part") == "live" {
+		// What the page's script swaps in while the run is live: the
+		// counts, Results and the Timeline (the members' overlays follow
+		// the event stream itself).
+		return "run-live-part", http.StatusOK
+	}
+	if c.o.History != nil {
+		st, err := strips(r.Context(), c.o.History, run, v.Members, c.o.Now())
+		if err != nil {
+			c.o.Logger.Warn("console: reading test history for the run page", "run", id, "err", err)
+		}
+		v.Strips = st
+	}
 	return "run-page.html", http.StatusOK
 }
 

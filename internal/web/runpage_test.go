@@ -1,0 +1,116 @@
+package web
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
+)
+
+func TestTimelineBars(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	run := &api.Run{ID: "r", Status: api.StatusRunning, CreatedAt: t0, StartedAt: t0, Members: []api.Member{
+		{ID: "a", Status: api.StatusPassed, StartedAt: t0, FinishedAt: t0.Add(2 * time.Second)},
+		{ID: "b", Status: api.StatusRunning, StartedAt: t0.Add(5 * time.Second)},
+		{ID: "c", Status: api.StatusQueued},
+	}}
+	v := NewRunView(run, t0.Add(10*time.Second))
+	bars := v.Timeline()
+	if len(bars) != 2 {
+		t.Fatalf("%d bars, want a and b (c has not started)", len(bars))
+	}
+	for _, tt := range []struct {
+		bar         TimelineBar
+		id          string
+		left, width float64
+		running     bool
+	}{
+		{bars[0], "a", 0, 20, false},
+		{bars[1], "b", 50, 50, true},
+	} {
+		if tt.bar.ID != tt.id || tt.bar.Left != tt.left || tt.bar.Width != tt.width || tt.bar.Running != tt.running {
+			t.Errorf("bar %+v, want %s at %.0f%% for %.0f%% running=%v", tt.bar, tt.id, tt.left, tt.width, tt.running)
+		}
+	}
+	if v.Span() != "10.0s" {
+		t.Errorf("span %q", v.Span())
+	}
+	if NewRunView(&api.Run{ID: "new", Status: api.StatusQueued}, t0).Timeline() != nil {
+		t.Errorf("a run that has not started has no timeline")
+	}
+}
+
+// fakeHistory answers History with fixed records, checking the filter.
+type fakeHistory struct {
+	t    *testing.T
+	recs []engine.HistoryRecord
+}
+
+func (h *fakeHistory) History(_ context.Context, tenant string, f engine.HistoryFilter) ([]engine.HistoryRecord, error) {
+	if tenant != "payments" || f.Project != "checkout" || f.Since.IsZero() {
+		h.t.Errorf("History(%s, %+v): want the run's tenant and project, from a date on", tenant, f)
+	}
+	return h.recs, nil
+}
+
+func TestRunPageTabsLivePartAndStrips(t *testing.T) {
+	f := newConsole(t)
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	f.runs.runs["run_live"] = &api.Run{ID: "run_live", Tenant: "payments", Project: "checkout", Environment: "staging", Status: api.StatusRunning,
+		CreatedAt: t0, StartedAt: t0, Members: []api.Member{
+			{ID: "login", Case: "login", Status: api.StatusPassed, StartedAt: t0, FinishedAt: t0.Add(time.Second)},
+			{ID: hostile, Case: hostile, Status: api.StatusRunning, StartedAt: t0.Add(time.Second)},
+		}}
+	var recs []engine.HistoryRecord
+	for i := range 35 {
+		st := api.StatusPassed
+		if i%4 == 0 {
+			st = api.StatusFailed
+		}
+		recs = append(recs, engine.HistoryRecord{Case: "login", Status: st, RunID: "run_old", FinishedAt: t0.Add(-time.Duration(35-i) * time.Hour)})
+	}
+	recs = append(recs, engine.HistoryRecord{Case: "other", Status: api.StatusFailed, RunID: "run_x", FinishedAt: t0})
+	c, err := New(Options{Runs: f.runs, Actions: f.runs, Auth: f.auth, History: &fakeHistory{t: t, recs: recs}, Now: func() time.Time { return t0.Add(time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.Config.Handler = c
+	b := f.login(t, "tok-pay")
+
+	_, body := do(t, b, "GET", f.srv.URL+"/runs/run_live", nil)
+	for _, want := range []string{
+		`<nav class="tabs" aria-label="Run sections" id="tabs">`,
+		`<section id="timeline" class="tab"`, `data-timeline="login"`,
+		`id="refresh" hidden`, `id="pause" aria-pressed="false"`, `<option value="2" selected>2 s</option>`,
+		"failed 9 times in 14 days", // 35 records in the 14 days, 9 failed; the strip shows the last 30
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("run page lacks %q", want)
+		}
+	}
+	if n := strings.Count(body, `class="o s-`); n != 30 {
+		t.Errorf("%d outcomes in the strip, want the last 30", n)
+	}
+	if strings.Contains(body, "<script>alert") {
+		t.Fatalf("a hostile member id became markup on the run page")
+	}
+
+	res, part := do(t, b, "GET", f.srv.URL+"/runs/run_live?part=live", nil)
+	if res.StatusCode != 200 || strings.Contains(part, "<html") || strings.Contains(part, `id="tabs"`) {
+		t.Fatalf("?part=live must be only the live parts: %d\n%s", res.StatusCode, part)
+	}
+	for _, id := range []string{`id="summary"`, `id="results"`, `id="timeline"`} {
+		if !strings.Contains(part, id) {
+			t.Errorf("?part=live lacks %s", id)
+		}
+	}
+	if strings.Contains(part, "<script>alert") || !strings.Contains(part, "&lt;script&gt;") {
+		t.Errorf("?part=live must escape the hostile member id")
+	}
+	if res, _ := do(t, b, "GET", f.srv.URL+"/runs/run_b?part=live", nil); res.StatusCode != 404 {
+		t.Errorf("?part=live of another tenant's run: %d, want 404", res.StatusCode)
+	}
+}
