@@ -32,7 +32,8 @@ func mountConsole(d consoleDeps) (*web.Console, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web console: %w", err)
 	}
-	o := web.Options{Runs: d.eng, Actions: d.srv, Auth: d.cfg, SessionKey: key, Secure: d.cfg.SecureCookies(), Logger: d.log}
+	o := web.Options{Runs: d.eng, Actions: d.srv, Auth: d.cfg, SessionKey: key, Secure: d.cfg.SecureCookies(), Logger: d.log,
+		Schedules: d.cfg, Stuck: d.eng}
 	if d.history != nil {
 		o.History = d.history
 	}

@@ -57,6 +57,10 @@ type Options struct {
 	// History, when set, gives each member of the run page the strip of
 	// its case's last outcomes.
 	History History
+	// Schedules and Stuck, when set, add the next schedule ticks and the
+	// stuck runs to the home page.
+	Schedules Schedules
+	Stuck     Stuck
 	// SessionKey signs session cookies and form tokens; empty: a random key,
 	// so sessions end when the process does.
 	SessionKey []byte

@@ -119,6 +119,14 @@ type homeBody struct {
 	Active   []RunRow
 	Failing  []RunRow // failed or blocked in the last 24 h, newest first
 	Partial  bool     // more runs than the page reads: the counts are of the newest
+	// Upcoming are the next schedule ticks (nil: no schedules).
+	Upcoming []UpcomingView
+	// Stuck are runs in a state that is a fault; Cases the cases that
+	// failed in the last 24 h (with a history store).
+	Stuck []StuckView
+	Cases []FailingCase
+	// Attention is false when nothing needs a look.
+	Attention bool
 }
 
 // homeScan bounds the runs the home page reads.
@@ -131,6 +139,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 	since := now.Add(-24 * time.Hour)
 	cursor := ""
 	seen := 0
+	var projects []string // of the day's runs, most recent first
 	for seen < homeScan {
 		runs, next, err := c.o.Runs.List(r.Context(), d.Principal.Tenant, engine.ListFilter{Limit: PageSize * 2, Cursor: cursor})
 		if err != nil {
@@ -142,6 +151,9 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 			if run.CreatedAt.Before(since) {
 				old = true
 				break
+			}
+			if !slices.Contains(projects, run.Project) {
+				projects = append(projects, run.Project)
 			}
 			switch {
 			case !run.Status.Terminal():
@@ -165,6 +177,20 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 	if b.Day > 0 {
 		b.PassRate = formatPercent(b.Passed, b.Day)
 	}
+	if c.o.Schedules != nil {
+		b.Upcoming = upcoming(c.o.Schedules, d.Principal.Tenant, now)
+	}
+	if c.o.Stuck != nil {
+		b.Stuck = stuckOf(c.o.Stuck, d.Principal.Tenant)
+	}
+	if c.o.History != nil && len(projects) > 0 {
+		cases, err := failingCases(r.Context(), c.o.History, d.Principal.Tenant, projects, since)
+		if err != nil {
+			c.o.Logger.Warn("console: reading test history for the home page", "err", err)
+		}
+		b.Cases = cases
+	}
+	b.Attention = len(b.Stuck) > 0 || len(b.Failing) > 0 || len(b.Cases) > 0
 	return "home.html", http.StatusOK
 }
 
