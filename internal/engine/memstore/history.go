@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -10,6 +11,10 @@ import (
 )
 
 var _ engine.HistoryStore = (*Store)(nil)
+
+// errNoHistory: History on a store made without WithHistory, which would
+// otherwise answer "no runs" for runs it saw.
+var errNoHistory = errors.New("this in-memory store records no test health history; create it with memstore.WithHistory()")
 
 // recordHistory keeps e's outcomes when its run reaches a terminal status.
 // Caller holds s.mu.
@@ -34,6 +39,9 @@ func (s *Store) recordHistory(e *entry) {
 func (s *Store) History(_ context.Context, tenant string, f engine.HistoryFilter) ([]engine.HistoryRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.keepHistory {
+		return nil, errNoHistory
+	}
 	var out []engine.HistoryRecord
 	for _, r := range s.history {
 		if r.Tenant != tenant || r.Project != f.Project || r.FinishedAt.Before(f.Since) {

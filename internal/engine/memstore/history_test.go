@@ -9,5 +9,14 @@ import (
 )
 
 func TestHistoryConformance(t *testing.T) {
-	storetest.RunHistory(t, func(*testing.T) engine.Store { return memstore.New() })
+	storetest.RunHistory(t, func(*testing.T) engine.Store { return memstore.New(memstore.WithHistory()) })
+}
+
+// A store made without WithHistory records nothing and says so, rather than
+// answering "no runs" for runs it saw.
+func TestNoHistoryUnlessAsked(t *testing.T) {
+	s := memstore.New()
+	if _, err := s.History(t.Context(), "t", engine.HistoryFilter{Project: "p"}); err == nil {
+		t.Fatal("History on a store without WithHistory: no error")
+	}
 }
