@@ -9,5 +9,5 @@ import (
 )
 
 func TestConsoleConformance(t *testing.T) {
-	storetest.RunConsole(t, func(*testing.T) engine.Store { return memstore.New() })
+	storetest.RunConsole(t, func(*testing.T) engine.Store { return memstore.New(memstore.WithHistory()) })
 }
