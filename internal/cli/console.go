@@ -20,6 +20,9 @@ type consoleDeps struct {
 	env     Env
 	dataDir string
 	history engine.HistoryStore // nil: no outcome strips
+	// fleet lists the agents on /agents; nil: the page says agents are not
+	// configured (serve sets it once the server has agent pools).
+	fleet web.Fleet
 }
 
 // mountConsole builds the web console (docs/console.md) over the engine's
@@ -33,7 +36,7 @@ func mountConsole(d consoleDeps) (*web.Console, error) {
 		return nil, fmt.Errorf("web console: %w", err)
 	}
 	o := web.Options{Runs: d.eng, Actions: d.srv, Auth: d.cfg, SessionKey: key, Secure: d.cfg.SecureCookies(), Logger: d.log,
-		Schedules: d.cfg, Stuck: d.eng}
+		Schedules: d.cfg, Stuck: d.eng, Fleet: d.fleet}
 	if d.history != nil {
 		o.History = d.history
 	}

@@ -61,6 +61,9 @@ type Options struct {
 	// stuck runs to the home page.
 	Schedules Schedules
 	Stuck     Stuck
+	// Fleet, when set, lists the tenant's agents on /agents; nil: the page
+	// says agents are not configured.
+	Fleet Fleet
 	// SessionKey signs session cookies and form tokens; empty: a random key,
 	// so sessions end when the process does.
 	SessionKey []byte
@@ -107,6 +110,7 @@ func New(o Options) (*Console, error) {
 	c.mux.HandleFunc("POST /logout", c.logout)
 	c.mux.HandleFunc("GET /{$}", c.page(c.home))
 	c.mux.HandleFunc("GET /runs", c.page(c.runs))
+	c.mux.HandleFunc("GET /agents", c.page(c.agents))
 	c.mux.HandleFunc("GET /runs/{id}", c.page(c.run))
 	c.mux.HandleFunc("GET /runs/{id}/cancel", c.page(c.confirmCancel))
 	c.mux.HandleFunc("POST /runs/{id}/cancel", c.page(c.cancel))
@@ -117,7 +121,7 @@ func New(o Options) (*Console, error) {
 }
 
 // Paths the console serves; the server mounts them beside /v1.
-var Paths = []string{"/{$}", "/login", "/logout", "/runs", "/runs/", "/assets/"}
+var Paths = []string{"/{$}", "/login", "/logout", "/runs", "/runs/", "/agents", "/assets/"}
 
 // ServeHTTP serves the console with its security headers.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
