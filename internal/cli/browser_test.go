@@ -150,6 +150,22 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Errorf("after login at %s, want /runs", loc)
 	}
 
+	// Home and the fleet page render (this server has no agent pools).
+	var fleet string
+	run("home and agents",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(`main h1`, chromedp.ByQuery),
+		shot("home"),
+		chromedp.Navigate(base+"/agents"),
+		chromedp.Text(`main`, &fleet, chromedp.ByQuery),
+		shot("agents"),
+		chromedp.Navigate(base+"/runs"),
+		chromedp.WaitVisible(`#rows`, chromedp.ByQuery),
+	)
+	if !strings.Contains(fleet, "not configured") {
+		t.Errorf("/agents without pools says %q, want that agents are not configured", fleet)
+	}
+
 	// Filter the list to running runs triggered by the API: the filter is in
 	// the URL, and the form shows it again after the page loads.
 	var ids []string
