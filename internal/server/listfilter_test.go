@@ -3,10 +3,13 @@ package server_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"testing"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/server"
 )
 
 // TestListRunsBySource: GET /v1/runs filters by branch, pull request,
@@ -59,4 +62,28 @@ func TestListRunsBySource(t *testing.T) {
 			t.Errorf("?%s: %d %v, want %d %v", tt.query, status, ids, tt.want, tt.ids)
 		}
 	}
+}
+
+// FuzzSourceFilter: any query either parses into a filter within the
+// documented values or is refused with a reason; it never panics.
+func FuzzSourceFilter(f *testing.F) {
+	for _, s := range []string{"branch=main&pr=7&trigger=ci&flaky=true", "pr=-1", "pr=99999999999999999999", "trigger=%00", "flaky=TRUE", "branch=%F0%9F"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		var lf engine.ListFilter
+		if err := server.SourceFilter(q, &lf); err != nil {
+			if err.Error() == "" {
+				t.Fatal("a refusal without a reason")
+			}
+			return
+		}
+		if lf.PR < 0 || (lf.Trigger != "" && !slices.Contains(server.Triggers, lf.Trigger)) || lf.Branch != q.Get("branch") {
+			t.Fatalf("%q parsed to %+v", raw, lf)
+		}
+	})
 }
