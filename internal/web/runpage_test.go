@@ -114,3 +114,24 @@ func TestRunPageTabsLivePartAndStrips(t *testing.T) {
 		t.Errorf("?part=live of another tenant's run: %d, want 404", res.StatusCode)
 	}
 }
+
+// TestSlotsCanBeFilled: a template defined after 0slots.html replaces a slot
+// (as a later file in templates/ does), and gets the failed step's place.
+func TestSlotsCanBeFilled(t *testing.T) {
+	tm, err := templates.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tm.Parse(`{{define "failure-artifacts"}}<a class="evidence" href="/v1/runs/{{.RunID}}/artifacts?member={{.MemberID}}&amp;step={{.StepIndex}}">evidence</a>{{end}}`); err != nil {
+		t.Fatal(err)
+	}
+	run := &api.Run{ID: "r1", Status: api.StatusFailed, Members: []api.Member{{ID: "m", Status: api.StatusFailed,
+		Steps: []api.StepResult{{Name: "ok", Status: api.StepPassed}, {Name: "bad", Status: api.StepFailed, Failure: &api.Failure{Message: "500"}}}}}}
+	var buf strings.Builder
+	if err := tm.ExecuteTemplate(&buf, "run-body", NewRunView(run, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `href="/v1/runs/r1/artifacts?member=0&amp;step=1"`) {
+		t.Errorf("the filled slot is not rendered with the failure's place:\n%s", buf.String())
+	}
+}

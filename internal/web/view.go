@@ -233,12 +233,16 @@ type LogLine struct {
 
 // FailureView is one failed step with where it is in the suite file.
 type FailureView struct {
-	Member   string
-	MemberID int
-	Step     string
-	F        *api.Failure
-	Where    string // suite file:line
-	LogID    string
+	// RunID, MemberID (the member's index) and StepIndex locate the failed
+	// step, for links to its evidence (the "failure-artifacts" slot).
+	RunID     string
+	StepIndex int
+	Member    string
+	MemberID  int
+	Step      string
+	F         *api.Failure
+	Where     string // suite file:line
+	LogID     string
 }
 
 // CaseView is one selected case and its reasons.
@@ -299,7 +303,7 @@ func NewRunView(run *api.Run, now time.Time) *RunView {
 				if line == 0 {
 					line = m.Line
 				}
-				v.Failures = append(v.Failures, FailureView{Member: m.ID, MemberID: i, Step: s.Name, F: s.Failure, Where: where(run.SuiteFile, line), LogID: sv.LogID})
+				v.Failures = append(v.Failures, FailureView{RunID: run.ID, StepIndex: j, Member: m.ID, MemberID: i, Step: s.Name, F: s.Failure, Where: where(run.SuiteFile, line), LogID: sv.LogID})
 			}
 		}
 		v.Members = append(v.Members, mv)
