@@ -15,6 +15,44 @@ type Fleet interface {
 	Agents(ctx context.Context, tenant string) ([]api.Agent, error)
 }
 
+// Pools is an optional Fleet capability: the tenant's configured pools, so
+// that a pool without agents shows on /agents and the home page says it
+// needs attention (its members cannot run).
+type Pools interface {
+	Pools(ctx context.Context, tenant string) ([]string, error)
+}
+
+// emptyPools are the tenant's configured pools with no agent that is not
+// lost; nil when the fleet does not list its pools.
+func emptyPools(ctx context.Context, f Fleet, tenant string) ([]string, error) {
+	pl, ok := f.(Pools)
+	if !ok {
+		return nil, nil
+	}
+	pools, err := pl.Pools(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	agents, err := f.Agents(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]bool{}
+	for _, a := range agents {
+		if a.State != api.AgentLost {
+			live[a.Pool] = true
+		}
+	}
+	var out []string
+	for _, p := range pools {
+		if !live[p] {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // agentTag is an agent's state as a person sees it: icon and label.
 func agentTag(s api.AgentState) Tag {
 	switch s {
@@ -112,6 +150,17 @@ func (c *Console) agents(w http.ResponseWriter, r *http.Request, d *pageData) (s
 			p.Slots += a.Concurrency
 		}
 		p.Agents = append(p.Agents, av)
+	}
+	if pl, ok := c.o.Fleet.(Pools); ok {
+		names, err := pl.Pools(r.Context(), d.Principal.Tenant)
+		if err != nil {
+			c.o.Logger.Warn("console: list pools", "err", err)
+		}
+		for _, n := range names {
+			if pools[n] == nil {
+				pools[n] = &PoolView{Name: n}
+			}
+		}
 	}
 	for _, p := range pools {
 		slices.SortFunc(p.Agents, func(x, y AgentView) int { return strings.Compare(x.A.Name, y.A.Name) })

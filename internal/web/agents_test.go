@@ -10,7 +10,8 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 )
 
-// fakeFleet answers Agents per tenant, or fails.
+// fakeFleet answers Agents per tenant, or fails; with pools it also lists
+// the configured pools (the optional Pools capability).
 type fakeFleet struct {
 	agents map[string][]api.Agent
 	err    error
@@ -18,6 +19,15 @@ type fakeFleet struct {
 
 func (f *fakeFleet) Agents(_ context.Context, tenant string) ([]api.Agent, error) {
 	return f.agents[tenant], f.err
+}
+
+type fakePoolFleet struct {
+	fakeFleet
+	pools map[string][]string
+}
+
+func (f *fakePoolFleet) Pools(_ context.Context, tenant string) ([]string, error) {
+	return f.pools[tenant], f.err
 }
 
 func TestAgentsPage(t *testing.T) {
@@ -66,5 +76,31 @@ func TestAgentsPage(t *testing.T) {
 	fleet.err = errors.New("fleet unavailable")
 	if res, body := do(t, b, "GET", f.srv.URL+"/agents", nil); res.StatusCode != 503 || !strings.Contains(body, "Could not list the agents") {
 		t.Errorf("a failing fleet: %d, want 503 saying so", res.StatusCode)
+	}
+}
+
+func TestPoolsWithNoAgents(t *testing.T) {
+	f := newConsole(t)
+	fleet := &fakePoolFleet{
+		fakeFleet: fakeFleet{agents: map[string][]api.Agent{"payments": {
+			{ID: "a1", Name: "l1", Pool: "linux", State: api.AgentIdle, Concurrency: 1},
+			{ID: "a2", Name: "m1", Pool: "macos", State: api.AgentLost, Concurrency: 1},
+		}}},
+		pools: map[string][]string{"payments": {"windows", "linux", "macos"}, "search": {"secret-pool"}},
+	}
+	c, err := New(Options{Runs: f.runs, Actions: f.runs, Auth: f.auth, Fleet: fleet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.Config.Handler = c
+	b := f.login(t, "tok-pay")
+	_, home := do(t, b, "GET", f.srv.URL+"/", nil)
+	if !strings.Contains(home, "Pools with no agents") || !strings.Contains(home, `href="/agents#pool-macos">macos</a>`) ||
+		!strings.Contains(home, `href="/agents#pool-windows">windows</a>`) || strings.Contains(home, `#pool-linux"`) || strings.Contains(home, "secret-pool") {
+		t.Errorf("home must list macos (only a lost agent) and windows (none), not linux nor another tenant's pool")
+	}
+	_, page := do(t, b, "GET", f.srv.URL+"/agents", nil)
+	if !strings.Contains(page, "Pool windows") || !strings.Contains(page, "No agent is connected to this pool") {
+		t.Errorf("/agents must show a configured pool without agents and say so")
 	}
 }

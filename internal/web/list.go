@@ -125,6 +125,8 @@ type homeBody struct {
 	// failed in the last 24 h (with a history store).
 	Stuck []StuckView
 	Cases []FailingCase
+	// EmptyPools are agent pools with no connected agent.
+	EmptyPools []string
 	// Attention is false when nothing needs a look.
 	Attention bool
 }
@@ -190,7 +192,14 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 		}
 		b.Cases = cases
 	}
-	b.Attention = len(b.Stuck) > 0 || len(b.Failing) > 0 || len(b.Cases) > 0
+	if c.o.Fleet != nil {
+		pools, err := emptyPools(r.Context(), c.o.Fleet, d.Principal.Tenant)
+		if err != nil {
+			c.o.Logger.Warn("console: reading the fleet for the home page", "err", err)
+		}
+		b.EmptyPools = pools
+	}
+	b.Attention = len(b.Stuck) > 0 || len(b.Failing) > 0 || len(b.Cases) > 0 || len(b.EmptyPools) > 0
 	return "home.html", http.StatusOK
 }
 

@@ -118,7 +118,7 @@ func TestRunPageTabsLivePartAndStrips(t *testing.T) {
 // TestSlotsCanBeFilled: a template defined after 0slots.html replaces a slot
 // (as a later file in templates/ does), and gets the failed step's place.
 func TestSlotsCanBeFilled(t *testing.T) {
-	tm, err := templates.Clone()
+	tm, err := parseTemplates()
 	if err != nil {
 		t.Fatal(err)
 	}
