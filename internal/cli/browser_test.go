@@ -230,6 +230,20 @@ func TestConsoleInABrowser(t *testing.T) {
 	if marker != "same page" {
 		t.Errorf("the run page was reloaded (%s); members must update live", marker)
 	}
+
+	// Pause stops following (the stream closes), Resume follows again.
+	var pressed string
+	run("pause and resume the live view",
+		chromedp.Click(`#pause`, chromedp.ByQuery),
+		chromedp.Poll(`document.getElementById("live").textContent.includes("paused")`, nil, chromedp.WithPollingTimeout(browserWait)),
+		chromedp.AttributeValue(`#pause`, "aria-pressed", &pressed, nil, chromedp.ByQuery),
+		shot("run-paused"),
+		chromedp.Click(`#pause`, chromedp.ByQuery),
+		chromedp.Poll(`document.getElementById("live").textContent.includes("following live")`, nil, chromedp.WithPollingTimeout(browserWait)),
+	)
+	if pressed != "true" {
+		t.Errorf("the Pause button's aria-pressed is %q while paused, want true", pressed)
+	}
 	reportLatency(t, latencies)
 
 	// Cancel C through the confirmation page.
