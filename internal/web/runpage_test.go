@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +134,64 @@ func TestSlotsCanBeFilled(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `href="/v1/runs/r1/artifacts?member=0&amp;step=1"`) {
 		t.Errorf("the filled slot is not rendered with the failure's place:\n%s", buf.String())
+	}
+}
+
+// fakeOutcomes answers RecentOutcomes (newest first, PerCase per case) and
+// refuses History: with an OutcomeReader the run page must not read the
+// project's whole history.
+type fakeOutcomes struct {
+	t    *testing.T
+	recs []engine.HistoryRecord // newest first
+}
+
+func (h *fakeOutcomes) History(context.Context, string, engine.HistoryFilter) ([]engine.HistoryRecord, error) {
+	h.t.Error("History called although the store reads outcomes per case")
+	return nil, nil
+}
+
+func (h *fakeOutcomes) RecentOutcomes(_ context.Context, tenant string, f engine.OutcomeFilter) ([]engine.HistoryRecord, error) {
+	var out []engine.HistoryRecord
+	for _, c := range f.Cases {
+		n := 0
+		for _, r := range h.recs {
+			if r.Case == c && n < f.PerCase {
+				out = append(out, r)
+				n++
+			}
+		}
+	}
+	return out, nil
+}
+
+func TestStripsFromOutcomeReader(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	var recs []engine.HistoryRecord
+	for i := range 40 { // newest first: i hours ago
+		st := api.StatusPassed
+		if i < 4 {
+			st = api.StatusFailed
+		}
+		recs = append(recs, engine.HistoryRecord{Case: "busy", Status: st, RunID: fmt.Sprintf("run_%02d", i), FinishedAt: t0.Add(-time.Duration(i) * time.Hour)})
+	}
+	recs = append(recs, engine.HistoryRecord{Case: "calm", Status: api.StatusFailed, RunID: "run_c", FinishedAt: t0.Add(-time.Hour)})
+	run := &api.Run{ID: "r", Tenant: "payments", Project: "checkout", Members: []api.Member{{ID: "busy", Case: "busy"}, {ID: "calm", Case: "calm"}, {ID: "new", Case: "new"}}}
+	v := NewRunView(run, t0)
+	st, err := strips(context.Background(), &fakeOutcomes{t: t, recs: recs}, run, v.Members, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := st["busy"]
+	if busy == nil || len(busy.Outcomes) != 30 || busy.Outcomes[0].RunID != "run_29" || busy.Outcomes[29].RunID != "run_00" {
+		t.Fatalf("busy strip %+v, want the 30 newest, oldest first", busy)
+	}
+	if busy.Text != "failed 4 of the last 30 runs" {
+		t.Errorf("busy: %q", busy.Text)
+	}
+	if c := st["calm"]; c == nil || c.Text != "failed once in 14 days" {
+		t.Errorf("calm: %+v", c)
+	}
+	if st["new"] != nil {
+		t.Errorf("a case without history has no strip")
 	}
 }

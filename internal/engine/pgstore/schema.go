@@ -132,6 +132,11 @@ var migrations = [][]string{
 		`CREATE INDEX runs_tenant_trigger_ord ON runs (tenant, trigger_kind, ord)`,
 		`CREATE INDEX members_flaky ON members (run_id) WHERE strpos(body, '"flaky":true') > 0`,
 	},
+	// 4 (console): the run page's strip of each case's last outcomes reads
+	// one case at a time, newest first (engine.OutcomeReader).
+	{
+		`CREATE INDEX history_tenant_project_case_finished ON history (tenant, project, case_id, finished_at)`,
+	},
 }
 
 // SchemaVersion is the schema version this binary migrates to.

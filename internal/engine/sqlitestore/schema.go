@@ -162,6 +162,11 @@ var migrations = [][]string{
 		`CREATE INDEX runs_tenant_trigger_ord ON runs (tenant, trigger_kind, ord)`,
 		`CREATE INDEX members_flaky ON members (run_id) WHERE json_extract(body, '$.flaky') = 1`,
 	},
+	// 6 (console): the run page's strip of each case's last outcomes reads
+	// one case at a time, newest first (engine.OutcomeReader).
+	{
+		`CREATE INDEX history_tenant_project_case_finished ON history (tenant, project, case_id, finished_at)`,
+	},
 }
 
 // migrate brings the schema to the latest version in one transaction (DDL is

@@ -23,6 +23,7 @@ func RunConsole(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"DeleteTerminalOnly", testDelete},
 		{"DeleteKeepsHistory", testDeleteKeepsHistory},
 		{"ListBySourceAndFlaky", testListBySource},
+		{"RecentOutcomes", testRecentOutcomes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,6 +173,59 @@ func testListBySource(t *testing.T, s engine.Store) {
 		}
 		if diff := cmp.Diff(tt.want, pages); diff != "" {
 			t.Errorf("%s: pages (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
+func testRecentOutcomes(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	o, ok := s.(engine.OutcomeReader)
+	if !ok {
+		t.Fatalf("%T does not implement engine.OutcomeReader", s)
+	}
+	for i, id := range []string{"r1", "r2", "r3", "r4"} {
+		Create(t, s, "t", id)
+		Finish(t, s, "t", id, T0.Add(time.Duration(i+1)*time.Hour), id == "r3")
+	}
+	Create(t, s, "u", "theirs")
+	Finish(t, s, "u", "theirs", T0.Add(5*time.Hour), false)
+
+	type out struct {
+		Case, Run string
+		Status    api.Status
+		Flaky     bool
+	}
+	read := func(f engine.OutcomeFilter) []out {
+		recs, err := o.RecentOutcomes(ctx, "t", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []out
+		for _, r := range recs {
+			got = append(got, out{r.Case, r.RunID, r.Status, r.Flaky})
+		}
+		return got
+	}
+	since := T0.Add(90 * time.Minute) // r1 is older
+	got := read(engine.OutcomeFilter{Project: "shop", Cases: []string{"b", "a"}, Since: since, PerCase: 2})
+	want := []out{
+		{"b", "r4", api.StatusFailed, false}, {"b", "r3", api.StatusPassed, true},
+		{"a", "r4", api.StatusPassed, false}, {"a", "r3", api.StatusPassed, false},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("RecentOutcomes, 2 per case (-want +got):\n%s", diff)
+	}
+	got = read(engine.OutcomeFilter{Project: "shop", Environment: "staging", Cases: []string{"b"}, Since: since, PerCase: 30})
+	if len(got) != 3 || got[2].Run != "r2" {
+		t.Errorf("RecentOutcomes since %v: %+v, want r4, r3 and r2", since, got)
+	}
+	for _, f := range []engine.OutcomeFilter{
+		{Project: "shop", Environment: "prod", Cases: []string{"a"}, Since: since, PerCase: 30},
+		{Project: "blog", Cases: []string{"a"}, Since: since, PerCase: 30},
+		{Project: "shop", Cases: []string{"zz"}, Since: since, PerCase: 30},
+	} {
+		if got := read(f); len(got) != 0 {
+			t.Errorf("RecentOutcomes(%+v) = %+v, want nothing", f, got)
 		}
 	}
 }
