@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"slices"
 	"time"
 
@@ -30,7 +29,6 @@ var _ Stuck = (*engine.Engine)(nil)
 const (
 	homeUpcoming = 5  // schedules shown
 	homeCases    = 10 // failing cases shown
-	homeProjects = 5  // projects whose history the home page reads
 )
 
 // UpcomingView is a schedule's next tick.
@@ -93,36 +91,39 @@ func stuckOf(s Stuck, tenant string) []StuckView {
 	return out
 }
 
-// failingCases are the cases that failed most in the last 24 hours in the
-// given projects (the history store reads one project at a time).
-func failingCases(ctx context.Context, h History, tenant string, projects []string, since time.Time) ([]FailingCase, error) {
+// caseTally counts the finished members of the day's runs per case, to
+// find the cases that failed most.
+type caseTally map[[2]string]*FailingCase
+
+// add counts the passed and failed members of a finished run.
+func (t caseTally) add(run *api.Run) {
+	for i := range run.Members {
+		m := &run.Members[i]
+		if m.Status != api.StatusPassed && m.Status != api.StatusFailed {
+			continue // cancelled, blocked or never run: says nothing about the case
+		}
+		k := [2]string{run.Project, m.ID}
+		fc := t[k]
+		if fc == nil {
+			fc = &FailingCase{Project: run.Project, Case: m.ID}
+			t[k] = fc
+		}
+		fc.Of++
+		if m.Status == api.StatusFailed {
+			fc.Failed++
+			if fc.LastRun == "" { // runs come newest first
+				fc.LastRun = run.ID
+			}
+		}
+	}
+}
+
+// top are the cases with failures, most failures first.
+func (t caseTally) top() []FailingCase {
 	var out []FailingCase
-	for _, p := range projects[:min(len(projects), homeProjects)] {
-		recs, err := h.History(ctx, tenant, engine.HistoryFilter{Project: p, Since: since})
-		if err != nil {
-			return nil, err
-		}
-		byCase := map[string]*FailingCase{}
-		for _, r := range recs {
-			id := r.Case
-			if r.Variant != "" {
-				id += "/" + r.Variant
-			}
-			fc := byCase[id]
-			if fc == nil {
-				fc = &FailingCase{Project: p, Case: id}
-				byCase[id] = fc
-			}
-			fc.Of++
-			if r.Status == api.StatusFailed {
-				fc.Failed++
-				fc.LastRun = r.RunID
-			}
-		}
-		for _, fc := range byCase {
-			if fc.Failed > 0 {
-				out = append(out, *fc)
-			}
+	for _, fc := range t {
+		if fc.Failed > 0 {
+			out = append(out, *fc)
 		}
 	}
 	slices.SortFunc(out, func(a, b FailingCase) int {
@@ -134,7 +135,7 @@ func failingCases(ctx context.Context, h History, tenant string, projects []stri
 		}
 		return compare(a.Case, b.Case)
 	})
-	return out[:min(len(out), homeCases)], nil
+	return out[:min(len(out), homeCases)]
 }
 
 func compare(a, b string) int {

@@ -21,6 +21,10 @@ func (f fakeStuck) Stuck() []engine.StuckRun { return f }
 func TestHomeNeedsAttentionAndSchedules(t *testing.T) {
 	f := newConsole(t)
 	now := time.Date(2026, 12, 6, 11, 0, 0, 0, time.UTC) // the fixture's clock
+	// The day's finished runs: login failed once in two, a hostile case once.
+	f.runs.runs["run_done"].Members = []api.Member{{ID: "login", Status: api.StatusFailed}, {ID: hostile, Status: api.StatusFailed}, {ID: "fine", Status: api.StatusPassed}}
+	f.runs.runs["run_x"] = &api.Run{ID: "run_x", Tenant: "payments", Project: "checkout", Status: api.StatusPassed, CreatedAt: now.Add(-2 * time.Hour),
+		Members: []api.Member{{ID: "login", Status: api.StatusPassed}, {ID: "fine", Status: api.StatusPassed}}}
 	c, err := New(Options{Runs: f.runs, Actions: f.runs, Auth: f.auth, Now: func() time.Time { return now },
 		Schedules: fakeSchedules{
 			{Name: "nightly", Cron: "0 2 * * *", Environment: "staging", Tenant: "payments"},
@@ -31,12 +35,6 @@ func TestHomeNeedsAttentionAndSchedules(t *testing.T) {
 			{Tenant: "payments", RunID: "run_a", Status: api.StatusQueued, Since: now.Add(-time.Hour), Why: "queued with free capacity"},
 			{Tenant: "search", RunID: "run_b", Status: api.StatusInitial, Why: "secret"},
 		},
-		History: &fakeHistory{t: t, recs: []engine.HistoryRecord{
-			{Case: "login", Status: api.StatusFailed, RunID: "run_done"},
-			{Case: "login", Status: api.StatusPassed, RunID: "run_x"},
-			{Case: hostile, Status: api.StatusFailed, RunID: "run_done"},
-			{Case: "fine", Status: api.StatusPassed, RunID: "run_done"},
-		}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -122,7 +122,7 @@ type homeBody struct {
 	// Upcoming are the next schedule ticks (nil: no schedules).
 	Upcoming []UpcomingView
 	// Stuck are runs in a state that is a fault; Cases the cases that
-	// failed in the last 24 h (with a history store).
+	// failed in the day's finished runs, most failures first.
 	Stuck []StuckView
 	Cases []FailingCase
 	// EmptyPools are agent pools with no connected agent.
@@ -141,7 +141,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 	since := now.Add(-24 * time.Hour)
 	cursor := ""
 	seen := 0
-	var projects []string // of the day's runs, most recent first
+	tally := caseTally{}
 	for seen < homeScan {
 		runs, next, err := c.o.Runs.List(r.Context(), d.Principal.Tenant, engine.ListFilter{Limit: PageSize * 2, Cursor: cursor})
 		if err != nil {
@@ -154,14 +154,12 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 				old = true
 				break
 			}
-			if !slices.Contains(projects, run.Project) {
-				projects = append(projects, run.Project)
-			}
 			switch {
 			case !run.Status.Terminal():
 				b.Active = append(b.Active, newRunRow(run, now))
 			default:
 				b.Day++
+				tally.add(run)
 				if run.Status == api.StatusPassed {
 					b.Passed++
 				}
@@ -185,13 +183,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 	if c.o.Stuck != nil {
 		b.Stuck = stuckOf(c.o.Stuck, d.Principal.Tenant)
 	}
-	if c.o.History != nil && len(projects) > 0 {
-		cases, err := failingCases(r.Context(), c.o.History, d.Principal.Tenant, projects, since)
-		if err != nil {
-			c.o.Logger.Warn("console: reading test history for the home page", "err", err)
-		}
-		b.Cases = cases
-	}
+	b.Cases = tally.top()
 	if c.o.Fleet != nil {
 		pools, err := emptyPools(r.Context(), c.o.Fleet, d.Principal.Tenant)
 		if err != nil {
