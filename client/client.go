@@ -332,6 +332,9 @@ func (c *Client) once(ctx context.Context, cl call, out any) (*response, error) 
 	if !slices.Contains(cl.want, resp.StatusCode) {
 		return nil, c.statusError(cl, resp)
 	}
+	if out == nil { // a call without a body in its answer (204)
+		return &response{status: resp.StatusCode, header: resp.Header}, nil
+	}
 	body, err := readLimited(resp.Body, MaxResponseBytes)
 	if err != nil {
 		return nil, c.bodyError(ctx, cl.op, resp, err)

@@ -82,6 +82,12 @@ type ListOptions struct {
 	Statuses    []api.Status
 	Project     string
 	Environment string
+	// Branch, PR and Trigger match the run's source exactly; Flaky keeps
+	// runs with a flaky member.
+	Branch  string
+	PR      int
+	Trigger string
+	Flaky   bool
 	// Limit is the page size (0: the server's default).
 	Limit int
 	// Cursor is RunList.Next of the previous page.
@@ -99,6 +105,18 @@ func (c *Client) List(ctx context.Context, o ListOptions) (*api.RunList, error) 
 	}
 	if o.Environment != "" {
 		q.Set("environment", o.Environment)
+	}
+	if o.Branch != "" {
+		q.Set("branch", o.Branch)
+	}
+	if o.PR > 0 {
+		q.Set("pr", strconv.Itoa(o.PR))
+	}
+	if o.Trigger != "" {
+		q.Set("trigger", o.Trigger)
+	}
+	if o.Flaky {
+		q.Set("flaky", "true")
 	}
 	if o.Limit > 0 {
 		q.Set("limit", strconv.Itoa(o.Limit))
@@ -140,3 +158,12 @@ func (c *Client) Rerun(ctx context.Context, id string) (*api.Run, error) {
 }
 
 func runPath(id string) string { return "/v1/runs/" + url.PathEscape(id) }
+
+// Delete removes a finished run for good (an admin token only). A run that has not finished is
+// refused (409, KindInvalid): cancel it and wait for it first. It is retried only when the request
+// surely did not arrive, so a retry cannot answer "not found" for a run it deleted itself.
+func (c *Client) Delete(ctx context.Context, id string) error {
+	_, err := c.do(ctx, call{op: "delete run " + sanitize.Line(id), method: http.MethodDelete, path: runPath(id), runID: id,
+		want: []int{http.StatusNoContent}}, nil)
+	return err
+}

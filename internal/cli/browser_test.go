@@ -33,6 +33,7 @@ const browserWait = 20 * time.Second
 const (
 	browserRunner = "browser-runner-token-0123456789"
 	browserViewer = "browser-viewer-token-0123456789"
+	browserAdmin  = "browser-admin-token-01234567890"
 )
 
 // gates is the system under test: GET /gate/NAME answers only once NAME is opened.
@@ -149,18 +150,39 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Errorf("after login at %s, want /runs", loc)
 	}
 
-	// Filter the list to running runs: the filter is in the URL.
+	// Home and the fleet page render (this server has no agent pools).
+	var fleet string
+	run("home and agents",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(`main h1`, chromedp.ByQuery),
+		shot("home"),
+		chromedp.Navigate(base+"/agents"),
+		chromedp.Text(`main`, &fleet, chromedp.ByQuery),
+		shot("agents"),
+		chromedp.Navigate(base+"/runs"),
+		chromedp.WaitVisible(`#rows`, chromedp.ByQuery),
+	)
+	if !strings.Contains(fleet, "not configured") {
+		t.Errorf("/agents without pools says %q, want that agents are not configured", fleet)
+	}
+
+	// Filter the list to running runs triggered by the API: the filter is in
+	// the URL, and the form shows it again after the page loads.
 	var ids []string
+	var trigger string
 	run("filter the list",
 		chromedp.Click(`input[name=status][value=running]`, chromedp.ByQuery),
+		chromedp.SetValue(`select[name=trigger]`, "api", chromedp.ByQuery),
 		chromedp.Click(`form.filters button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#rows`, chromedp.ByQuery),
+		chromedp.Value(`select[name=trigger]`, &trigger, chromedp.ByQuery),
 		chromedp.WaitVisible(`#rows`, chromedp.ByQuery),
 		chromedp.Location(&loc),
 		chromedp.Evaluate(`[...document.querySelectorAll("#rows tr")].map(tr => tr.dataset.run)`, &ids),
 		shot("runs-filtered"),
 	)
-	if !strings.Contains(loc, "status=running") {
-		t.Errorf("filtered list at %s: the filter is not in the URL", loc)
+	if !strings.Contains(loc, "status=running") || !strings.Contains(loc, "trigger=api") || trigger != "api" {
+		t.Errorf("filtered list at %s (trigger shown %q): the filter is not kept in the URL", loc, trigger)
 	}
 	slices.Sort(ids)
 	if want := []string{c, r}; !slices.Equal(ids, slices.Sorted(slices.Values(want))) {
@@ -172,6 +194,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	status := func(member string) string {
 		return fmt.Sprintf(`(document.querySelector('tr[data-member=%q] [data-status]') || {}).textContent || ""`, member)
 	}
+	timeline := func(member string) string {
+		return fmt.Sprintf(`(document.querySelector('tr[data-timeline=%q]') || {}).textContent || ""`, member)
+	}
 	var aStatus string
 	run("open the running run",
 		chromedp.Navigate(base+"/runs/"+r),
@@ -180,6 +205,10 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.Poll(status("gate-a")+`.includes("Running")`, nil, chromedp.WithPollingTimeout(browserWait)),
 		chromedp.Evaluate(status("gate-a"), &aStatus),
 		shot("run-live"),
+		// The Timeline tab: a's bar while it runs.
+		chromedp.Click(`#tabs a[href="#timeline"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#timeline`, chromedp.ByQuery),
+		chromedp.Poll(timeline("gate-a")+`.includes("Running")`, nil, chromedp.WithPollingTimeout(browserWait)),
 	)
 	g.open("a")
 	var marker string
@@ -189,10 +218,31 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.Poll(status("gate-b")+`.includes("Running")`, nil, chromedp.WithPollingTimeout(browserWait)),
 		chromedp.Evaluate(`window.zofMarker || "reloaded"`, &marker),
 		chromedp.Evaluate(`window.zofLatencies`, &latencies),
+		// The timeline follows without a reload too (the page's live parts).
+		chromedp.Poll(timeline("gate-a")+`.includes("Passed")`, nil, chromedp.WithPollingTimeout(browserWait)),
+		chromedp.Poll(timeline("gate-b")+`.includes("Running")`, nil, chromedp.WithPollingTimeout(browserWait)),
+		chromedp.Evaluate(`window.zofMarker || "reloaded"`, &marker),
+		shot("run-timeline"),
+		chromedp.Click(`#tabs a[href="#members"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#members`, chromedp.ByQuery),
 		shot("run-member-passed"),
 	)
 	if marker != "same page" {
 		t.Errorf("the run page was reloaded (%s); members must update live", marker)
+	}
+
+	// Pause stops following (the stream closes), Resume follows again.
+	var pressed string
+	run("pause and resume the live view",
+		chromedp.Click(`#pause`, chromedp.ByQuery),
+		chromedp.Poll(`document.getElementById("live").textContent.includes("paused")`, nil, chromedp.WithPollingTimeout(browserWait)),
+		chromedp.AttributeValue(`#pause`, "aria-pressed", &pressed, nil, chromedp.ByQuery),
+		shot("run-paused"),
+		chromedp.Click(`#pause`, chromedp.ByQuery),
+		chromedp.Poll(`document.getElementById("live").textContent.includes("following live")`, nil, chromedp.WithPollingTimeout(browserWait)),
+	)
+	if pressed != "true" {
+		t.Errorf("the Pause button's aria-pressed is %q while paused, want true", pressed)
 	}
 	reportLatency(t, latencies)
 
@@ -239,7 +289,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.Submit(`#token`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#rows`, chromedp.ByQuery),
 		chromedp.Navigate(base+"/runs/"+r),
-		chromedp.WaitVisible(`#members`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#tabs`, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('a[href$="/cancel"], #rerun-form').length`, &buttons),
 		shot("viewer-run"),
 	)
@@ -248,8 +298,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	run("viewer on a finished run",
 		chromedp.Navigate(base+"/runs/"+p),
-		chromedp.WaitVisible(`#members`, chromedp.ByQuery),
-		chromedp.Evaluate(`document.querySelectorAll('a[href$="/cancel"], #rerun-form').length`, &buttons),
+		chromedp.WaitVisible(`#tabs`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll('a[href$="/cancel"], #rerun-form, #delete').length`, &buttons),
 	)
 	if buttons != 0 {
 		t.Errorf("a viewer sees %d mutating controls on a finished run", buttons)
@@ -261,6 +311,29 @@ func TestConsoleInABrowser(t *testing.T) {
 	waitRun(t, base, r, api.StatusPassed)
 	g.open("c")
 	waitRun(t, base, rerun, api.StatusPassed)
+
+	// An admin deletes the finished run P through the confirmation page.
+	var deleted string
+	run("delete as an admin",
+		chromedp.Click(`header form button`, chromedp.ByQuery), // Log out
+		chromedp.WaitVisible(`#token`, chromedp.ByQuery),
+		chromedp.SendKeys(`#token`, browserAdmin, chromedp.ByQuery),
+		chromedp.Submit(`#token`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#rows`, chromedp.ByQuery),
+		chromedp.Navigate(base+"/runs/"+p),
+		chromedp.Click(`#delete`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#confirm-delete`, chromedp.ByQuery),
+		shot("delete-confirm"),
+		chromedp.Click(`#confirm-delete`, chromedp.ByQuery),
+		chromedp.WaitVisible(`p[role=status]`, chromedp.ByQuery),
+		chromedp.Text(`p[role=status]`, &deleted, chromedp.ByQuery),
+		chromedp.Location(&loc),
+		shot("runs-after-delete"),
+	)
+	if !strings.Contains(deleted, p) || !strings.Contains(loc, "/runs?deleted=") {
+		t.Errorf("after the delete at %s saying %q, want the list saying %s was deleted", loc, deleted, p)
+	}
+	call(t, "GET", base+"/v1/runs/"+p, browserRunner, nil, http.StatusNotFound, nil)
 }
 
 // screenshotDir is where the screenshots go: $ZOF_ARTIFACTS/browser, kept;
@@ -337,6 +410,7 @@ func startServe(t *testing.T) string {
     tokens:
       - {name: ci, role: runner, env: TOK_RUNNER}
       - {name: dashboard, role: viewer, env: TOK_VIEWER}
+      - {name: ops, role: admin, env: TOK_ADMIN}
 `
 	if err := os.WriteFile(filepath.Join(dir, "server.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -348,7 +422,7 @@ func startServe(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	ios, _, _, errOut := iostreams.Test()
-	o := &serveOptions{IO: ios, Env: Env{"TOK_RUNNER": browserRunner, "TOK_VIEWER": browserViewer},
+	o := &serveOptions{IO: ios, Env: Env{"TOK_RUNNER": browserRunner, "TOK_VIEWER": browserViewer, "TOK_ADMIN": browserAdmin},
 		Data: filepath.Join(dir, "data"), Config: filepath.Join(dir, "server.yaml"), Listen: addr, MetricsListen: "off"}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -202,7 +202,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
-	if con, err = mountConsole(srv, eng, cfg, log); err != nil {
+	if con, err = mountConsole(consoleDeps{srv: srv, eng: eng, cfg: cfg, log: log, env: o.Env, dataDir: dataDir, history: history, fleet: consoleFleet(agents, cfg)}); err != nil {
 		srv.Close()
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
@@ -292,20 +292,6 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 		return exitcode.Wrap(exitcode.Unavailable, serveErr)
 	}
 	return nil
-}
-
-// mountConsole builds the web console (docs/console.md) over the engine's
-// tenant-scoped reads and the server's audited cancel and rerun, and serves
-// its pages beside the API.
-func mountConsole(srv *server.Server, eng *engine.Engine, cfg *config.Config, log *slog.Logger) (*web.Console, error) {
-	con, err := web.New(web.Options{Runs: eng, Actions: srv, Auth: cfg, Secure: cfg.SecureCookies(), Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range web.Paths {
-		srv.Mount(p, con)
-	}
-	return con, nil
 }
 
 // leftoversKilled opens DATA/procgroups, the journal of the step and service

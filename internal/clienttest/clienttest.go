@@ -22,11 +22,12 @@ import (
 	"github.com/zof-ai/zof-ci/internal/step"
 )
 
-// Tokens of the test server's tenant "acme" (runner and viewer) and of tenant "other".
+// Tokens of the test server's tenant "acme" (runner, viewer and admin) and of tenant "other".
 const (
 	Token       = "clienttest-runner-token-0123456789"
 	ViewerToken = "clienttest-viewer-token-0123456789"
 	OtherToken  = "clienttest-other-token-01234567890"
+	AdminToken  = "clienttest-admin-token-01234567890"
 	Tenant      = "acme"
 )
 
@@ -96,13 +97,14 @@ tenants:
     tokens:
       - {name: ci, role: runner, env: RUNNER}
       - {name: dashboard, role: viewer, env: VIEWER}
+      - {name: ops, role: admin, env: ADMIN}
   other:
     allow_commands: true
     allowed_targets: ["http://127.0.0.1:*"]
     tokens:
       - {name: ci, role: runner, env: OTHER}
 `, Tenant, o.MaxConcurrentRuns)
-	env := map[string]string{"RUNNER": Token, "VIEWER": ViewerToken, "OTHER": OtherToken}
+	env := map[string]string{"RUNNER": Token, "VIEWER": ViewerToken, "OTHER": OtherToken, "ADMIN": AdminToken}
 	cfg, err := config.Parse([]byte(yaml), "server.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		tb.Fatalf("clienttest: %v", err)

@@ -35,6 +35,8 @@ func (e *StateError) Error() string {
 		return fmt.Sprintf("run %s is already %s and cannot be cancelled; rerun it to execute it again", e.RunID, e.Status)
 	case "rerun":
 		return fmt.Sprintf("run %s is still %s; only a finished run can be rerun (cancel it first or wait for it)", e.RunID, e.Status)
+	case "delete":
+		return fmt.Sprintf("run %s is still %s; only a finished run can be deleted (cancel it first and wait for it to end)", e.RunID, e.Status)
 	}
 	return fmt.Sprintf("run %s is %s: %s is not possible", e.RunID, e.Status, e.Op)
 }

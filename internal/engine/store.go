@@ -109,18 +109,62 @@ type ListFilter struct {
 	Statuses    []api.Status
 	Project     string
 	Environment string
+	// Branch, PR and Trigger match the run's Source.Ref, Source.PR and
+	// Source.Trigger ("ci", "api", "webhook", "schedule") exactly.
+	Branch  string
+	PR      int
+	Trigger string
+	// Flaky keeps only runs with at least one flaky member (a pass after a
+	// failed attempt). Failed-only is Statuses failed and blocked.
+	Flaky bool
 	// Limit is the page size (engine default DefaultListLimit, at most MaxListLimit).
 	Limit  int
 	Cursor string
 }
 
-// Match reports whether a run passes the filter's Statuses, Project and
-// Environment (stores may use it, or do the same in SQL).
+// Match reports whether a run passes the filter (stores may use it, or do
+// the same in SQL). Flaky looks at r.Members: a store that keeps a run's
+// head without its members checks them itself (MatchHead, AnyFlaky).
 func (f ListFilter) Match(r *api.Run) bool {
+	if !f.MatchHead(r) {
+		return false
+	}
+	if f.Flaky {
+		for _, m := range r.Members {
+			if m.Flaky {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// AnyFlaky reports whether one of the members is flaky.
+func AnyFlaky(members []*api.Member) bool {
+	for _, m := range members {
+		if m.Flaky {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchHead is Match without Flaky: the fields of the run's head.
+func (f ListFilter) MatchHead(r *api.Run) bool {
 	if f.Project != "" && r.Project != f.Project {
 		return false
 	}
 	if f.Environment != "" && r.Environment != f.Environment {
+		return false
+	}
+	if f.Branch != "" && r.Source.Ref != f.Branch {
+		return false
+	}
+	if f.PR != 0 && r.Source.PR != f.PR {
+		return false
+	}
+	if f.Trigger != "" && r.Source.Trigger != f.Trigger {
 		return false
 	}
 	if len(f.Statuses) == 0 {

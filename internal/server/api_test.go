@@ -46,7 +46,7 @@ func TestAuthMatrix(t *testing.T) {
 		{name: "other tenant cannot rerun", method: "POST", path: path + "/rerun", token: tokBetaRunner, want: 404},
 		{name: "missing run", method: "GET", path: "/v1/runs/run_nope", token: tokAlphaRunner, want: 404},
 		{name: "unknown path", method: "GET", path: "/v2/runs", token: tokAlphaRunner, want: 404},
-		{name: "wrong method", method: "DELETE", path: path, token: tokAlphaRunner, want: 405},
+		{name: "wrong method", method: "PUT", path: path, token: tokAlphaRunner, want: 405},
 		{name: "healthz needs no token", method: "GET", path: "/healthz", want: 200},
 		{name: "readyz needs no token", method: "GET", path: "/readyz", want: 200},
 	}

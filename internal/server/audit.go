@@ -17,7 +17,7 @@ type AuditEntry struct {
 	Principal      string    `json:"principal"`
 	Tenant         string    `json:"tenant"`
 	Role           string    `json:"role"`
-	Action         string    `json:"action"` // create | replay | cancel | rerun
+	Action         string    `json:"action"` // create | replay | cancel | rerun | delete
 	RunID          string    `json:"run_id,omitempty"`
 	IdempotencyKey string    `json:"idempotency_key,omitempty"`
 	// Result says what happened ("created", "replayed", "cancel requested",

@@ -43,6 +43,9 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/healthz", h: s.healthz},
 		{method: "GET", path: "/readyz", h: s.readyz},
 		{method: "GET", path: "/metrics", h: s.serveMetrics},
+
+		// Deleting a finished run (admin, audited).
+		{method: "DELETE", path: "/v1/runs/{id}", role: config.RoleAdmin, h: s.deleteRun},
 	},
 		// Blocks of endpoints kept in their own files.
 		slices.Concat(s.artifactRoutes(), s.agentRoutes())...)
@@ -101,10 +104,14 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 			if p.Role < rt.role {
+				need := rt.role.String() + " or admin"
+				if rt.role == config.RoleAdmin {
+					need = "admin"
+				}
 				writeProblem(sw, http.StatusForbidden, probForbidden, "Role too low",
-					fmt.Sprintf("token %q of tenant %s has role %s; %s %s needs %s or admin. Use a token with that role", p.Name, p.Tenant, p.Role, rt.method, rt.path, rt.role))
-				if rt.method == http.MethodPost {
-					s.audit.record(p, actionOf(rt.path), r.PathValue("id"), "", http.StatusForbidden, "role too low")
+					fmt.Sprintf("token %q of tenant %s has role %s; %s %s needs %s. Use a token with that role", p.Name, p.Tenant, p.Role, rt.method, rt.path, need))
+				if rt.method != http.MethodGet {
+					s.audit.record(p, actionOf(rt), r.PathValue("id"), "", http.StatusForbidden, "role too low")
 				}
 				return
 			}
@@ -114,8 +121,11 @@ func (s *Server) wrap(rt route) http.Handler {
 	})
 }
 
-func actionOf(path string) string {
+func actionOf(rt route) string {
+	path := rt.path
 	switch {
+	case rt.method == http.MethodDelete:
+		return "delete"
 	case strings.HasSuffix(path, "/cancel"):
 		return "cancel"
 	case strings.HasSuffix(path, "/rerun"):

@@ -249,7 +249,8 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, p config.Princip
 }
 
 // listQuery are the query parameters of GET /v1/runs.
-var listQuery = map[string]bool{"status": true, "project": true, "environment": true, "cursor": true, "limit": true}
+var listQuery = map[string]bool{"status": true, "project": true, "environment": true, "cursor": true, "limit": true,
+	"branch": true, "pr": true, "trigger": true, "flaky": true}
 
 // listRuns is GET /v1/runs.
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, p config.Principal) {
@@ -257,11 +258,11 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, p config.Princ
 	for k := range q {
 		if !listQuery[k] {
 			writeProblem(w, http.StatusBadRequest, probBadQuery, "Unknown query parameter",
-				fmt.Sprintf("unknown query parameter %q; GET /v1/runs takes status (repeatable), project, environment, cursor and limit", k))
+				fmt.Sprintf("unknown query parameter %q; GET /v1/runs takes status (repeatable), project, environment, branch, pr, trigger, flaky, cursor and limit", k))
 			return
 		}
 	}
-	for _, k := range []string{"project", "environment", "cursor", "limit"} {
+	for _, k := range []string{"project", "environment", "cursor", "limit", "branch", "pr", "trigger", "flaky"} {
 		if len(q[k]) > 1 {
 			writeProblem(w, http.StatusBadRequest, probBadQuery, "Repeated query parameter", fmt.Sprintf("%s is given %d times; give it once", k, len(q[k])))
 			return
@@ -278,6 +279,10 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, p config.Princ
 			}
 			f.Statuses = append(f.Statuses, api.Status(st))
 		}
+	}
+	if err := sourceFilter(q, &f); err != nil {
+		writeProblem(w, http.StatusBadRequest, probBadQuery, "Bad filter", err.Error())
+		return
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -347,6 +352,10 @@ type RoleError struct {
 }
 
 func (e *RoleError) Error() string {
+	if e.Need == config.RoleAdmin {
+		return fmt.Sprintf("token %q of tenant %s has role %s; to %s a run it needs admin. Use an admin token",
+			e.Principal.Name, e.Principal.Tenant, e.Principal.Role, e.Action)
+	}
 	return fmt.Sprintf("token %q of tenant %s has role %s; to %s a run it needs %s or admin. Use a token with that role",
 		e.Principal.Name, e.Principal.Tenant, e.Principal.Role, e.Action, e.Need)
 }

@@ -58,6 +58,9 @@ func (v *RunView) AddEvidence(arts []api.Artifact, href func(api.Artifact) strin
 		k := evidenceKey(i, a.Step-1)
 		v.Evidence[k] = append(v.Evidence[k], ArtifactLink{Text: text, URL: u, Cut: a.Truncated})
 	}
+	for i := range v.Failures {
+		v.Failures[i].Evidence = v.Evidence[v.Failures[i].LogID]
+	}
 }
 
 // consoleEvidence links the run's artifacts on the console's run page:

@@ -37,6 +37,8 @@ var _ Runs = (*engine.Engine)(nil)
 type Actions interface {
 	CancelRun(ctx context.Context, p config.Principal, id, reason string) (*api.Run, error)
 	RerunRun(ctx context.Context, p config.Principal, id string) (*api.Run, error)
+	// DeleteRun deletes a terminal run (admins only; the server checks).
+	DeleteRun(ctx context.Context, p config.Principal, id string) error
 }
 
 // Auth finds who a token or a session's token hash belongs to.
@@ -52,6 +54,16 @@ type Options struct {
 	Runs    Runs
 	Actions Actions
 	Auth    Auth
+	// History, when set, gives each member of the run page the strip of
+	// its case's last outcomes.
+	History History
+	// Schedules and Stuck, when set, add the next schedule ticks and the
+	// stuck runs to the home page.
+	Schedules Schedules
+	Stuck     Stuck
+	// Fleet, when set, lists the tenant's agents on /agents; nil: the page
+	// says agents are not configured.
+	Fleet Fleet
 	// SessionKey signs session cookies and form tokens; empty: a random key,
 	// so sessions end when the process does.
 	SessionKey []byte
@@ -98,15 +110,18 @@ func New(o Options) (*Console, error) {
 	c.mux.HandleFunc("POST /logout", c.logout)
 	c.mux.HandleFunc("GET /{$}", c.page(c.home))
 	c.mux.HandleFunc("GET /runs", c.page(c.runs))
+	c.mux.HandleFunc("GET /agents", c.page(c.agents))
 	c.mux.HandleFunc("GET /runs/{id}", c.page(c.run))
 	c.mux.HandleFunc("GET /runs/{id}/cancel", c.page(c.confirmCancel))
 	c.mux.HandleFunc("POST /runs/{id}/cancel", c.page(c.cancel))
 	c.mux.HandleFunc("POST /runs/{id}/rerun", c.page(c.rerun))
+	c.mux.HandleFunc("GET /runs/{id}/delete", c.page(c.confirmDelete))
+	c.mux.HandleFunc("POST /runs/{id}/delete", c.page(c.delete))
 	return c, nil
 }
 
 // Paths the console serves; the server mounts them beside /v1.
-var Paths = []string{"/{$}", "/login", "/logout", "/runs", "/runs/", "/assets/"}
+var Paths = []string{"/{$}", "/login", "/logout", "/runs", "/runs/", "/agents", "/assets/"}
 
 // ServeHTTP serves the console with its security headers.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -147,6 +162,7 @@ type pageData struct {
 	Title     string
 	Principal config.Principal
 	CanWrite  bool
+	CanDelete bool // an admin: the run page offers Delete on finished runs
 	CSRF      string
 	Nav       string
 	Body      any
@@ -168,7 +184,7 @@ func (c *Console) page(fn pageFunc) http.HandlerFunc {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		d := &pageData{Principal: p, CanWrite: p.Role >= config.RoleRunner}
+		d := &pageData{Principal: p, CanWrite: p.Role >= config.RoleRunner, CanDelete: p.Role >= config.RoleAdmin}
 		if ck, err := r.Cookie(SessionCookie); err == nil {
 			d.CSRF = c.s.csrf(ck.Value)
 		}
@@ -263,6 +279,19 @@ func (c *Console) run(w http.ResponseWriter, r *http.Request, d *pageData) (stri
 	page, _ := strconv.Atoi(q.Get("page"))
 	v.Page(filter, page, MembersPageSize)
 	d.Title, d.Nav, d.Body = run.Project+" · "+v.Tag.Label, "runs", v
+	if q.Get("part") == "live" {
+		// What the page's script swaps in while the run is live: the
+		// counts, Results and the Timeline (the members' overlays follow
+		// the event stream itself).
+		return "run-live-part", http.StatusOK
+	}
+	if c.o.History != nil {
+		st, err := strips(r.Context(), c.o.History, run, v.Members, c.o.Now())
+		if err != nil {
+			c.o.Logger.Warn("console: reading test history for the run page", "run", id, "err", err)
+		}
+		v.Strips = st
+	}
 	return "run-page.html", http.StatusOK
 }
 
@@ -305,5 +334,36 @@ func (c *Console) rerun(w http.ResponseWriter, r *http.Request, d *pageData) (st
 		return "error.html", http.StatusConflict
 	}
 	http.Redirect(w, r, "/runs/"+url.PathEscape(run.ID), http.StatusSeeOther)
+	return "", 0
+}
+
+func (c *Console) confirmDelete(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
+	id := r.PathValue("id")
+	run, err := c.o.Runs.Get(r.Context(), d.Principal.Tenant, id)
+	if errors.Is(err, engine.ErrNotFound) {
+		return c.notFound(d, id)
+	}
+	if err != nil {
+		return c.failed(d, "read run "+id, err)
+	}
+	d.Title, d.Nav, d.Body = "Delete run "+id+"?", "runs", NewRunView(run, c.o.Now())
+	return "delete.html", http.StatusOK
+}
+
+func (c *Console) delete(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
+	id := r.PathValue("id")
+	if !d.CanDelete {
+		d.Title, d.Body = "Refused", fmt.Sprintf("%s is a %s token: only an admin may delete runs.", d.Principal.Name, d.Principal.Role)
+		return "error.html", http.StatusForbidden
+	}
+	err := c.o.Actions.DeleteRun(r.Context(), d.Principal, id)
+	if errors.Is(err, engine.ErrNotFound) {
+		return c.notFound(d, id)
+	}
+	if err != nil {
+		d.Title, d.Body = "Not deleted", fmt.Sprintf("Run %s was not deleted: %v", id, err)
+		return "error.html", http.StatusConflict
+	}
+	http.Redirect(w, r, "/runs?deleted="+url.QueryEscape(id), http.StatusSeeOther)
 	return "", 0
 }

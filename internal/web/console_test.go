@@ -71,6 +71,24 @@ func (f *fakeRuns) RerunRun(_ context.Context, p config.Principal, id string) (*
 	return &api.Run{ID: id + "-rerun"}, nil
 }
 
+func (f *fakeRuns) DeleteRun(_ context.Context, p config.Principal, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.runs[id]
+	if !ok || r.Tenant != p.Tenant {
+		return &engine.NotFoundError{RunID: id}
+	}
+	if p.Role < config.RoleAdmin {
+		return fmt.Errorf("%s may not delete runs", p.Name)
+	}
+	if !r.Status.Terminal() {
+		return &engine.StateError{RunID: id, Status: r.Status, Op: "delete"}
+	}
+	f.calls = append(f.calls, "delete "+id+" by "+p.Name)
+	delete(f.runs, id)
+	return nil
+}
+
 // fakeAuth knows three tokens: two tenants' runners and a viewer.
 type fakeAuth map[string]config.Principal
 
@@ -106,6 +124,7 @@ func newConsole(t *testing.T) *consoleFixture {
 	auth := fakeAuth{
 		"tok-pay":    {Tenant: "payments", Name: "ci", Role: config.RoleRunner},
 		"tok-view":   {Tenant: "payments", Name: "dashboard", Role: config.RoleViewer},
+		"tok-admin":  {Tenant: "payments", Name: "ops", Role: config.RoleAdmin},
 		"tok-search": {Tenant: "search", Name: "ci", Role: config.RoleAdmin},
 	}
 	c, err := New(Options{Runs: runs, Actions: runs, Auth: auth, Now: func() time.Time { return t0.Add(time.Hour) }})
@@ -350,5 +369,97 @@ func TestRunPageMembersArePaged(t *testing.T) {
 		if n := strings.Count(body, `<div class="failure">`); n != 3 {
 			t.Errorf("%q: %d failures in Results, want 3", tt.query, n)
 		}
+	}
+}
+
+func TestConsoleDelete(t *testing.T) {
+	f := newConsole(t)
+	runner := f.login(t, "tok-pay")
+	_, body := do(t, runner, "GET", f.srv.URL+"/runs/run_done", nil)
+	if strings.Contains(body, "Delete…") {
+		t.Errorf("a runner is offered Delete")
+	}
+	csrf := csrfRe.FindStringSubmatch(body)[1]
+	if res, _ := do(t, runner, "POST", f.srv.URL+"/runs/run_done/delete", url.Values{"csrf": {csrf}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("runner delete: %d, want 403", res.StatusCode)
+	}
+
+	admin := f.login(t, "tok-admin")
+	_, body = do(t, admin, "GET", f.srv.URL+"/runs/run_a", nil)
+	if strings.Contains(body, "Delete…") {
+		t.Errorf("Delete is offered on a running run")
+	}
+	_, body = do(t, admin, "GET", f.srv.URL+"/runs/run_done", nil)
+	if !strings.Contains(body, `href="/runs/run_done/delete"`) {
+		t.Fatalf("an admin is not offered Delete on a finished run")
+	}
+	_, body = do(t, admin, "GET", f.srv.URL+"/runs/run_done/delete", nil)
+	if !strings.Contains(body, "Yes, delete the run") {
+		t.Fatalf("no confirmation page")
+	}
+	csrf = csrfRe.FindStringSubmatch(body)[1]
+	if res, _ := do(t, admin, "POST", f.srv.URL+"/runs/run_done/delete", nil); res.StatusCode != http.StatusForbidden {
+		t.Errorf("delete without the form token: %d, want 403", res.StatusCode)
+	}
+	if res, _ := do(t, admin, "POST", f.srv.URL+"/runs/run_b/delete", url.Values{"csrf": {csrf}}); res.StatusCode != http.StatusNotFound {
+		t.Errorf("delete of another tenant's run: %d, want 404", res.StatusCode)
+	}
+	res, _ := do(t, admin, "POST", f.srv.URL+"/runs/run_done/delete", url.Values{"csrf": {csrf}})
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/runs?deleted=run_done" {
+		t.Fatalf("delete: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	_, body = do(t, admin, "GET", f.srv.URL+"/runs?deleted=run_done", nil)
+	if !strings.Contains(body, "was deleted") || strings.Contains(body, `href="/runs/run_done"`) {
+		t.Errorf("the list after a delete must say so and not list the run")
+	}
+	if want := []string{"delete run_done by ops"}; !slices.Equal(f.runs.calls, want) {
+		t.Errorf("mutations %q, want %q", f.runs.calls, want)
+	}
+}
+
+func TestRunsFiltersBySourceInTheURL(t *testing.T) {
+	f := newConsole(t)
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	add := func(id, ref string, pr int, trigger string, flaky bool) {
+		f.runs.runs[id] = &api.Run{ID: id, Tenant: "payments", Project: "checkout", Environment: "staging", Status: api.StatusPassed, CreatedAt: t0,
+			Source: api.Source{Ref: ref, PR: pr, Trigger: trigger}, Members: []api.Member{{ID: "m", Status: api.StatusPassed, Flaky: flaky}}}
+	}
+	add("run_main_ci", "main", 0, "ci", false)
+	add("run_main_sched", "main", 0, "schedule", true)
+	add("run_pr", "feature", 42, "webhook", false)
+	b := f.login(t, "tok-pay")
+	rowsOf := func(body string) []string {
+		var ids []string
+		for _, m := range regexp.MustCompile(`<tr data-run="([^"]+)"`).FindAllStringSubmatch(body, -1) {
+			ids = append(ids, m[1])
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	for _, tt := range []struct {
+		query string
+		want  []string
+		shows string // the filter is shown as set
+	}{
+		{"?branch=main", []string{"run_main_ci", "run_main_sched"}, `name="branch" value="main"`},
+		{"?branch=main&trigger=ci", []string{"run_main_ci"}, `<option selected>ci</option>`},
+		{"?pr=%2342", []string{"run_pr"}, `name="pr" value="#42"`},
+		{"?flaky=1", []string{"run_main_sched"}, `name="flaky" value="1" checked`},
+		{"?trigger=bogus", []string{"run_a", "run_done", "run_main_ci", "run_main_sched", "run_pr"}, `<option value="">any</option><option>ci</option>`},
+	} {
+		res, body := do(t, b, "GET", f.srv.URL+"/runs"+tt.query, nil)
+		if res.StatusCode != 200 {
+			t.Errorf("%s: %d", tt.query, res.StatusCode)
+		}
+		if got := rowsOf(body); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: rows %v, want %v", tt.query, got, tt.want)
+		}
+		if !strings.Contains(body, tt.shows) {
+			t.Errorf("%s: the form does not show the filter (%s)", tt.query, tt.shows)
+		}
+	}
+	res, body := do(t, b, "GET", f.srv.URL+"/runs?pr=abc", nil)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "is not a number") {
+		t.Errorf("?pr=abc: %d, want 400 saying why", res.StatusCode)
 	}
 }

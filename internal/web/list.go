@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -38,6 +39,10 @@ func newRunRow(r *api.Run, now time.Time) RunRow {
 	return row
 }
 
+// Triggers are the choices of the trigger filter: the values of a run's
+// source.trigger (api.Source).
+var Triggers = []string{"ci", "api", "webhook", "schedule"}
+
 // StatusChoice is one checkbox of the status filter.
 type StatusChoice struct {
 	Value, Label string
@@ -50,14 +55,22 @@ type listBody struct {
 	Statuses    []StatusChoice
 	Project     string
 	Environment string
+	Branch      string
+	PR          string
+	Trigger     string
+	Triggers    []string
+	Flaky       bool
 	Next        string // the next page's URL, "" on the last
 	Error       string
+	Deleted     string // the run just deleted, said once
 }
 
 func (c *Console) runs(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
 	q := r.URL.Query()
-	f := engine.ListFilter{Project: q.Get("project"), Environment: q.Get("environment"), Limit: PageSize, Cursor: q.Get("cursor")}
-	b := &listBody{Project: f.Project, Environment: f.Environment}
+	f := engine.ListFilter{Project: q.Get("project"), Environment: q.Get("environment"), Limit: PageSize, Cursor: q.Get("cursor"),
+		Branch: q.Get("branch"), Flaky: q.Get("flaky") != ""}
+	b := &listBody{Project: f.Project, Environment: f.Environment, Branch: f.Branch, PR: q.Get("pr"), Flaky: f.Flaky,
+		Triggers: Triggers, Deleted: q.Get("deleted")}
 	for _, s := range allStatuses {
 		on := slices.Contains(q["status"], string(s))
 		if on {
@@ -66,6 +79,17 @@ func (c *Console) runs(w http.ResponseWriter, r *http.Request, d *pageData) (str
 		b.Statuses = append(b.Statuses, StatusChoice{Value: string(s), Label: s.Display(), Checked: on})
 	}
 	d.Title, d.Nav, d.Body = "Runs", "runs", b
+	if t := q.Get("trigger"); slices.Contains(Triggers, t) {
+		f.Trigger, b.Trigger = t, t
+	}
+	if b.PR != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(b.PR, "#"))
+		if err != nil || n < 1 {
+			b.Error = fmt.Sprintf("Pull request %q is not a number: give it as 123 (or #123).", b.PR)
+			return "runs.html", http.StatusBadRequest
+		}
+		f.PR = n
+	}
 	runs, next, err := c.o.Runs.List(r.Context(), d.Principal.Tenant, f)
 	if err != nil {
 		b.Error = "Could not list runs: " + err.Error() + ". Clear the filters or the cursor and try again."
@@ -81,6 +105,7 @@ func (c *Console) runs(w http.ResponseWriter, r *http.Request, d *pageData) (str
 			nq[k] = v
 		}
 		nq.Set("cursor", next)
+		nq.Del("deleted")
 		b.Next = "/runs?" + nq.Encode()
 	}
 	return "runs.html", http.StatusOK
@@ -94,6 +119,16 @@ type homeBody struct {
 	Active   []RunRow
 	Failing  []RunRow // failed or blocked in the last 24 h, newest first
 	Partial  bool     // more runs than the page reads: the counts are of the newest
+	// Upcoming are the next schedule ticks (nil: no schedules).
+	Upcoming []UpcomingView
+	// Stuck are runs in a state that is a fault; Cases the cases that
+	// failed in the day's finished runs, most failures first.
+	Stuck []StuckView
+	Cases []FailingCase
+	// EmptyPools are agent pools with no connected agent.
+	EmptyPools []string
+	// Attention is false when nothing needs a look.
+	Attention bool
 }
 
 // homeScan bounds the runs the home page reads.
@@ -106,6 +141,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 	since := now.Add(-24 * time.Hour)
 	cursor := ""
 	seen := 0
+	tally := caseTally{}
 	for seen < homeScan {
 		runs, next, err := c.o.Runs.List(r.Context(), d.Principal.Tenant, engine.ListFilter{Limit: PageSize * 2, Cursor: cursor})
 		if err != nil {
@@ -123,6 +159,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 				b.Active = append(b.Active, newRunRow(run, now))
 			default:
 				b.Day++
+				tally.add(run)
 				if run.Status == api.StatusPassed {
 					b.Passed++
 				}
@@ -140,6 +177,21 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 	if b.Day > 0 {
 		b.PassRate = formatPercent(b.Passed, b.Day)
 	}
+	if c.o.Schedules != nil {
+		b.Upcoming = upcoming(c.o.Schedules, d.Principal.Tenant, now)
+	}
+	if c.o.Stuck != nil {
+		b.Stuck = stuckOf(c.o.Stuck, d.Principal.Tenant)
+	}
+	b.Cases = tally.top()
+	if c.o.Fleet != nil {
+		pools, err := emptyPools(r.Context(), c.o.Fleet, d.Principal.Tenant)
+		if err != nil {
+			c.o.Logger.Warn("console: reading the fleet for the home page", "err", err)
+		}
+		b.EmptyPools = pools
+	}
+	b.Attention = len(b.Stuck) > 0 || len(b.Failing) > 0 || len(b.Cases) > 0 || len(b.EmptyPools) > 0
 	return "home.html", http.StatusOK
 }
 

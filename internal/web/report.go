@@ -18,7 +18,21 @@ var templateFS embed.FS
 var appCSS string
 
 // templates are parsed once; every page and the report share run.html.
-var templates = template.Must(template.New("").ParseFS(templateFS, "templates/*.html"))
+var templates = template.Must(parseTemplates())
+
+// parseTemplates parses templates/*.html in name order (fs.Glob sorts), so a
+// file defines a name of 0slots.html again to fill that slot.
+func parseTemplates() (*template.Template, error) {
+	return template.New("").Funcs(template.FuncMap{"intervals": intervals}).ParseFS(templateFS, "templates/*.html")
+}
+
+// interval is one choice of a live view's refresh interval.
+type interval struct{ S, Label string }
+
+// intervals are the refresh choices of live views.
+func intervals() []interval {
+	return []interval{{"1", "1 s"}, {"2", "2 s"}, {"5", "5 s"}, {"15", "15 s"}, {"60", "1 min"}}
+}
 
 // WriteReport writes the self-contained HTML report of a run: the run page's
 // content with the stylesheet inline, no script and no network fetch, so it

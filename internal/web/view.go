@@ -84,6 +84,67 @@ type RunView struct {
 	// Shadow is a shadow run's subset result (templates/shadow.html); nil
 	// for other runs.
 	Shadow *ShadowView
+	// Strips are each member's recent outcomes, by member id (console only,
+	// when the server keeps history).
+	Strips map[string]*Strip
+	// origin and end bound the timeline: the run's start and its end (or now).
+	origin, end time.Time
+}
+
+// TimelineBar is one member's span on the run's timeline, as percentages of
+// the run's duration so far.
+type TimelineBar struct {
+	Index       int
+	ID          string
+	Tag         Tag
+	Left, Width float64
+	Took        string // "" until it ends
+	Running     bool
+}
+
+// Timeline is the case-level timeline of the members the page shows: when
+// each started and ended, from the members' own start and end times.
+func (v *RunView) Timeline() []TimelineBar {
+	if v.origin.IsZero() || !v.end.After(v.origin) {
+		return nil
+	}
+	span := float64(v.end.Sub(v.origin))
+	var out []TimelineBar
+	for _, mv := range v.Members {
+		m := mv.M
+		if m.StartedAt.IsZero() {
+			continue
+		}
+		end := m.FinishedAt
+		if end.IsZero() {
+			end = v.end
+		}
+		left := max(0, float64(m.StartedAt.Sub(v.origin))/span*100)
+		width := max(0.3, min(100-left, float64(end.Sub(m.StartedAt))/span*100))
+		out = append(out, TimelineBar{Index: mv.Index, ID: m.ID, Tag: mv.Tag, Left: left, Width: width, Took: mv.Took, Running: m.FinishedAt.IsZero()})
+	}
+	return out
+}
+
+// Span is the timeline's length for a person: "0 – 12.3s".
+func (v *RunView) Span() string {
+	if v.origin.IsZero() {
+		return ""
+	}
+	return human(v.end.Sub(v.origin))
+}
+
+// Strip is a case's last outcomes, oldest first, and a sentence about them.
+type Strip struct {
+	Outcomes []Outcome
+	Text     string // "failed 8 times in 14 days"
+}
+
+// Outcome is one past result of a case, linked to its run.
+type Outcome struct {
+	Tag   Tag
+	RunID string
+	When  string
 }
 
 // ShadowView is a shadow run's subset result for the shadow panel.
@@ -184,12 +245,18 @@ type LogLine struct {
 
 // FailureView is one failed step with where it is in the suite file.
 type FailureView struct {
-	Member   string
-	MemberID int
-	Step     string
-	F        *api.Failure
-	Where    string // suite file:line
-	LogID    string
+	// RunID, MemberID (the member's index) and StepIndex locate the failed
+	// step, for links to its evidence (the "failure-artifacts" slot).
+	RunID     string
+	StepIndex int
+	Member    string
+	MemberID  int
+	Step      string
+	F         *api.Failure
+	Where     string // suite file:line
+	LogID     string
+	// Evidence links the failed step's artifacts (AddEvidence).
+	Evidence []ArtifactLink
 }
 
 // CaseView is one selected case and its reasons.
@@ -201,7 +268,10 @@ type CaseView struct {
 // NewRunView prepares run for rendering; now is the clock for durations of
 // unfinished runs.
 func NewRunView(run *api.Run, now time.Time) *RunView {
-	v := &RunView{Run: run, Tag: statusTag(run.Status), Counts: run.Count(), Live: !run.Status.Terminal()}
+	v := &RunView{Run: run, Tag: statusTag(run.Status), Counts: run.Count(), Live: !run.Status.Terminal(), origin: run.StartedAt, end: run.FinishedAt}
+	if v.end.IsZero() {
+		v.end = now
+	}
 	if !run.Status.Terminal() && run.Substate != "" {
 		v.Overlay = run.Substate.Display(run.Position)
 	}
@@ -250,7 +320,7 @@ func NewRunView(run *api.Run, now time.Time) *RunView {
 				if line == 0 {
 					line = m.Line
 				}
-				v.Failures = append(v.Failures, FailureView{Member: m.ID, MemberID: i, Step: s.Name, F: s.Failure, Where: where(run.SuiteFile, line), LogID: sv.LogID})
+				v.Failures = append(v.Failures, FailureView{RunID: run.ID, StepIndex: j, Member: m.ID, MemberID: i, Step: s.Name, F: s.Failure, Where: where(run.SuiteFile, line), LogID: sv.LogID})
 			}
 		}
 		v.Members = append(v.Members, mv)

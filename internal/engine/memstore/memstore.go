@@ -220,7 +220,7 @@ func (s *Store) ListRuns(_ context.Context, tenant string, f engine.ListFilter) 
 		if before >= 0 && e.order >= before {
 			continue
 		}
-		if e.run.Tenant != tenant || !f.Match(e.run) {
+		if e.run.Tenant != tenant || !f.MatchHead(e.run) || f.Flaky && !engine.AnyFlaky(e.members) {
 			continue
 		}
 		if f.Limit > 0 && len(out) == f.Limit {

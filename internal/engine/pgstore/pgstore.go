@@ -498,6 +498,7 @@ func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter
 	lq.eq("project", f.Project)
 	lq.eq("environment", f.Environment)
 	lq.in("status", stringsOf(f.Statuses))
+	lq.source(f)
 	q := lq.sql + ` ORDER BY ord DESC`
 	if f.Limit > 0 {
 		q += ` LIMIT ` + lq.arg(f.Limit+1) // one more than a page tells whether there is a next one

@@ -139,6 +139,31 @@ var migrations = [][]string{
 	// 4: health summaries, as in the SQLite store (historysql.Migration,
 	// docs/health.md "How it is stored"), back-filled from history.
 	historysql.Migration(historysql.Postgres, "BOOLEAN"),
+	// 5 (console): the runs list filters by branch, pull request and trigger,
+	// and by runs with a flaky member, at any number of runs: stored
+	// generated columns of the head with an index each in list order, and a
+	// partial index of flaky members (small: flaky is rare). PostgreSQL's
+	// JSON functions refuse text holding the escape \u0000 (a NUL in a
+	// step's output or a reason), which would fail the append: the head is
+	// read after replacing that escape by \u0020, which keeps the JSON valid
+	// whether the backslash starts an escape or ends an escaped backslash;
+	// a member is flaky when its compact JSON has the key "flaky" set to
+	// true (a quote inside a JSON string is always escaped, so the text
+	// "flaky":true occurs only as the key).
+	{
+		`ALTER TABLE runs ADD COLUMN branch TEXT NOT NULL GENERATED ALWAYS AS (COALESCE(replace(snapshot, '\u0000', '\u0020')::json #>> '{source,ref}', '')) STORED`,
+		`ALTER TABLE runs ADD COLUMN pr BIGINT NOT NULL GENERATED ALWAYS AS (COALESCE((replace(snapshot, '\u0000', '\u0020')::json #>> '{source,pr}')::bigint, 0)) STORED`,
+		`ALTER TABLE runs ADD COLUMN trigger_kind TEXT NOT NULL GENERATED ALWAYS AS (COALESCE(replace(snapshot, '\u0000', '\u0020')::json #>> '{source,trigger}', '')) STORED`,
+		`CREATE INDEX runs_tenant_branch_ord ON runs (tenant, branch, ord)`,
+		`CREATE INDEX runs_tenant_pr_ord ON runs (tenant, pr, ord)`,
+		`CREATE INDEX runs_tenant_trigger_ord ON runs (tenant, trigger_kind, ord)`,
+		`CREATE INDEX members_flaky ON members (run_id) WHERE strpos(body, '"flaky":true') > 0`,
+	},
+	// 6 (console): the run page's strip of each case's last outcomes reads
+	// one case at a time, newest first (engine.OutcomeReader).
+	{
+		`CREATE INDEX history_tenant_project_case_finished ON history (tenant, project, case_id, finished_at)`,
+	},
 }
 
 // SchemaVersion is the schema version this binary migrates to.

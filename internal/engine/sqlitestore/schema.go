@@ -178,6 +178,26 @@ var migrations = [][]string{
 	// history; back-filled here from the history already recorded. A health
 	// query reads them instead of every history row.
 	historysql.Migration(historysql.SQLite, "BIGINT"),
+	// 7 (console): the runs list filters by branch, pull request and trigger,
+	// and by runs with a flaky member, at any number of runs. The first three
+	// are generated columns of the head (VIRTUAL: ALTER TABLE can add only
+	// those; the index stores the value) with an index each in list order;
+	// flaky members get a partial index, small because flaky is rare.
+	// (PostgreSQL: STORED generated columns over snapshot::jsonb.)
+	{
+		`ALTER TABLE runs ADD COLUMN branch TEXT GENERATED ALWAYS AS (COALESCE(json_extract(snapshot, '$.source.ref'), '')) VIRTUAL`,
+		`ALTER TABLE runs ADD COLUMN pr BIGINT GENERATED ALWAYS AS (COALESCE(json_extract(snapshot, '$.source.pr'), 0)) VIRTUAL`,
+		`ALTER TABLE runs ADD COLUMN trigger_kind TEXT GENERATED ALWAYS AS (COALESCE(json_extract(snapshot, '$.source.trigger'), '')) VIRTUAL`,
+		`CREATE INDEX runs_tenant_branch_ord ON runs (tenant, branch, ord)`,
+		`CREATE INDEX runs_tenant_pr_ord ON runs (tenant, pr, ord)`,
+		`CREATE INDEX runs_tenant_trigger_ord ON runs (tenant, trigger_kind, ord)`,
+		`CREATE INDEX members_flaky ON members (run_id) WHERE json_extract(body, '$.flaky') = 1`,
+	},
+	// 8 (console): the run page's strip of each case's last outcomes reads
+	// one case at a time, newest first (engine.OutcomeReader).
+	{
+		`CREATE INDEX history_tenant_project_case_finished ON history (tenant, project, case_id, finished_at)`,
+	},
 }
 
 // migrate brings the schema to the latest version in one transaction (DDL is

@@ -616,6 +616,7 @@ func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter
 	lq.eq("project", f.Project)
 	lq.eq("environment", f.Environment)
 	lq.in("status", stringsOf(f.Statuses))
+	lq.source(f)
 	q, args := lq.sql+` ORDER BY ord DESC`, lq.args
 	if f.Limit > 0 {
 		q += ` LIMIT ?` // one more than a page tells whether there is a next one

@@ -1,0 +1,4 @@
+package server
+
+// SourceFilter is sourceFilter, for the fuzz test.
+var SourceFilter = sourceFilter
