@@ -37,6 +37,11 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	// Store writes are not tied to any caller's context: an event that
 	// happened must be recorded even while the engine is shutting down.
 	if err := e.cfg.Store.Append(context.Background(), p.append()); err != nil {
+		if errors.Is(err, ErrLeaseLost) && rs.lease != "" {
+			// Another replica holds the run now: record nothing more.
+			e.leaseLost(rs)
+			return fmt.Errorf("storing events of run %s: %w: %w", rs.id, errFrozen, err)
+		}
 		return fmt.Errorf("storing events of run %s: %w", rs.id, err)
 	}
 	p.install(e)
@@ -85,7 +90,7 @@ func (e *Engine) prepare(p *prepared, rs *runState, evs []api.Event) error {
 func (p *prepared) append() Append {
 	head := p.f.head
 	head.Members = nil
-	a := Append{RunID: p.rs.id, Run: &head, Events: p.evs, Members: make([]MemberUpdate, len(p.f.order))}
+	a := Append{RunID: p.rs.id, Run: &head, Events: p.evs, Members: make([]MemberUpdate, len(p.f.order)), Lease: p.rs.lease}
 	for k, i := range p.f.order {
 		a.Members[k] = MemberUpdate{Index: i, Member: &p.f.touched[k]}
 	}
