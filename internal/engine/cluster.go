@@ -119,8 +119,6 @@ const (
 	// dead replica's runs are taken over within LeaseTTL + ClusterPoll
 	// (docs/serve.md promises 20 s).
 	LeaseTTL = 15 * time.Second
-	// leaseRenewEvery renews leases three times per LeaseTTL.
-	leaseRenewEvery = LeaseTTL / 3
 	// LeaderTTL is the leader lease: another replica leads within LeaderTTL
 	// + ClusterPoll of the leader's death (docs/serve.md promises 15 s).
 	LeaderTTL = 10 * time.Second
@@ -259,7 +257,7 @@ func (e *Engine) runCluster(ctx context.Context) error {
 func (e *Engine) clusterPass(ctx context.Context) time.Time {
 	cl := e.cl.cl
 	for !e.isStopped() {
-		c, err := cl.Claim(ctx, e.cl.newLease(), LeaseTTL, e.cfg.TenantLimit)
+		c, err := cl.Claim(ctx, e.cl.newLease(), e.cfg.LeaseTTL, e.cfg.TenantLimit)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.cfg.Logger.Error("claiming runs", "err", err)
@@ -272,7 +270,7 @@ func (e *Engine) clusterPass(ctx context.Context) time.Time {
 		e.startClaimed(ctx, c)
 	}
 	for !e.isStopped() {
-		c, err := cl.TakeOver(ctx, e.cl.newLease(), LeaseTTL)
+		c, err := cl.TakeOver(ctx, e.cl.newLease(), e.cfg.LeaseTTL)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.cfg.Logger.Error("taking over runs of stopped replicas", "err", err)
@@ -402,7 +400,8 @@ func (e *Engine) leaseLost(rs *runState) {
 // renewLoop renews the leases of the runs this replica executes and acts on
 // cancels requested through other replicas.
 func (e *Engine) renewLoop(ctx context.Context) {
-	t := time.NewTicker(leaseRenewEvery)
+	// Three renewals per lease: one may fail without losing the run.
+	t := time.NewTicker(e.cfg.LeaseTTL / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -431,7 +430,7 @@ func (e *Engine) renew(ctx context.Context) {
 	for l := range byLease {
 		leases = append(leases, l)
 	}
-	held, err := e.cl.cl.Renew(ctx, leases, LeaseTTL)
+	held, err := e.cl.cl.Renew(ctx, leases, e.cfg.LeaseTTL)
 	if err != nil {
 		if ctx.Err() == nil {
 			// The appends are fenced: if another replica takes a run over

@@ -256,7 +256,11 @@ func (e *Engine) commitAll(items []runEvents) {
 		pending = append(pending, it)
 	}
 	if err := ba.AppendBatch(context.Background(), batch); err != nil {
-		e.cfg.Logger.Warn("appending to queued runs in one batch failed; one by one instead", "runs", len(batch), "err", err)
+		if e.raced(err) {
+			e.cfg.Logger.Debug("appending to queued runs in one batch: one changed on another replica; one by one instead", "runs", len(batch), "err", err)
+		} else {
+			e.cfg.Logger.Warn("appending to queued runs in one batch failed; one by one instead", "runs", len(batch), "err", err)
+		}
 		e.commitEach(pending)
 		return
 	}
@@ -276,9 +280,21 @@ func (e *Engine) commitAll(items []runEvents) {
 func (e *Engine) commitEach(items []runEvents) {
 	for _, it := range items {
 		if err := e.commit(it.rs, it.evs...); err != nil {
+			if e.raced(err) {
+				// Claimed or changed by another replica since the leader read
+				// it: its next pass reads it again.
+				e.cfg.Logger.Debug("queueing run: changed by another replica", "run", it.rs.id, "err", err)
+				continue
+			}
 			e.cfg.Logger.Error("queueing run", "run", it.rs.id, "err", err)
 		}
 	}
+}
+
+// raced reports whether err is another replica's write winning over this
+// one's to a waiting run (Cluster stores only): expected, not a fault.
+func (e *Engine) raced(err error) bool {
+	return e.cl != nil && (errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrSeqConflict))
 }
 
 // freeze stops all recording for rs and ends its subscriptions with

@@ -87,6 +87,9 @@ type Config struct {
 	// Replica names this engine among the engines sharing a Cluster store
 	// (its leases and leader lease); default host-pid-random.
 	Replica string
+	// LeaseTTL is how long a Cluster store's lease on a run lasts without
+	// renewal (default LeaseTTL; tests shorten it).
+	LeaseTTL time.Duration
 }
 
 // CreateOptions are the parts of a create that are not the run definition.
@@ -172,6 +175,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.ServiceStopTimeout <= 0 {
 		cfg.ServiceStopTimeout = DefaultServiceStopTimeout
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = LeaseTTL
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
