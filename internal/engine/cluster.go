@@ -663,3 +663,8 @@ func (e *Engine) createdCluster(ctx context.Context, tenant string, rec *RunReco
 	}
 	return created
 }
+
+// ErrUnavailable marks a store error that says the store could not be
+// reached (a database restarting or unreachable): the operation may be
+// tried again later. A server answers it with 503 and Retry-After.
+var ErrUnavailable = errors.New("the run store is unreachable; retry in a moment")

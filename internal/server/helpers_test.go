@@ -154,6 +154,7 @@ type harnessOpts struct {
 	configure  func(*server.Options)
 	logs       io.Writer
 	blockAfter time.Duration
+	store      engine.Store // default memstore.New()
 }
 
 // harness is a real server on a loopback listener over a real engine.
@@ -193,8 +194,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.blockAfter > 0 {
 		blockAfter = o.blockAfter
 	}
+	if o.store == nil {
+		o.store = memstore.New()
+	}
 	eng, err := engine.New(engine.Config{
-		Store:             memstore.New(),
+		Store:             o.store,
 		Steps:             o.steps,
 		TenantLimit:       cfg.TenantLimit,
 		RunURL:            cfg.RunURL,

@@ -105,7 +105,8 @@ func (s *Store) Close() error {
 }
 
 // Ping reports whether the database answers a query (readiness).
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) (err error) {
+	defer classify(&err)
 	var v int
 	if err := s.pool.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
 		return fmt.Errorf("pgstore: %s does not answer: %w; check that the database is up and reachable", s.where, err)
@@ -118,7 +119,8 @@ func (s *Store) String() string { return s.where }
 
 // CreateRun implements engine.Store: the run, its body, members, first event
 // and the idempotency key in one transaction.
-func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.Event, idem *engine.IdempotencyRecord) (*engine.IdempotencyRecord, error) {
+func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.Event, idem *engine.IdempotencyRecord) (r0 *engine.IdempotencyRecord, err error) {
+	defer classify(&err)
 	id := rec.Run.ID
 	if first.Seq != 1 || rec.Run.LastSeq != 1 {
 		return nil, fmt.Errorf("creating run %s: the first event must be seq 1: %w", id, engine.ErrSeqConflict)
@@ -299,7 +301,8 @@ func (s *Store) Append(ctx context.Context, a engine.Append) error {
 // last_seq is where its events start (0 rows: ErrSeqConflict or
 // ErrNotFound), then its changed members and its events are written; the
 // (run_id, seq) key backs the rule up.
-func (s *Store) AppendBatch(ctx context.Context, batch []engine.Append) error {
+func (s *Store) AppendBatch(ctx context.Context, batch []engine.Append) (err error) {
+	defer classify(&err)
 	if len(batch) == 0 {
 		return nil
 	}
@@ -498,9 +501,10 @@ func (s *Store) loadMembers(ctx context.Context, q querier, runs []*api.Run) err
 }
 
 // GetRun implements engine.Store.
-func (s *Store) GetRun(ctx context.Context, tenant, id string) (*engine.RunRecord, error) {
+func (s *Store) GetRun(ctx context.Context, tenant, id string) (r0 *engine.RunRecord, err error) {
+	defer classify(&err)
 	var rec *engine.RunRecord
-	err := s.readTx(ctx, func(q querier) error {
+	err = s.readTx(ctx, func(q querier) error {
 		var ord int64
 		var snap, req, sel string
 		err := q.QueryRow(ctx, `SELECT ord, snapshot, request, selection FROM runs JOIN run_bodies ON run_id = id WHERE id = $1 AND tenant = $2`, id, tenant).Scan(&ord, &snap, &req, &sel)
@@ -523,7 +527,8 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (*engine.RunRecor
 
 // ListRuns implements engine.Store. The cursor is the ord of the last run
 // returned; the next page is the runs below it.
-func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter) ([]*api.Run, string, error) {
+func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter) (r0 []*api.Run, r1 string, err error) {
+	defer classify(&err)
 	lq := newListQuery(`SELECT ord, snapshot, selection FROM runs JOIN run_bodies ON run_id = id`, tenant)
 	if err := lq.cursor(f.Cursor, engine.ErrInvalidCursor); err != nil {
 		return nil, "", err
@@ -538,7 +543,7 @@ func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter
 	var out []*api.Run
 	var lastOrd int64
 	more := false
-	err := s.readTx(ctx, func(tx querier) error {
+	err = s.readTx(ctx, func(tx querier) error {
 		rows, err := tx.Query(ctx, q, lq.args...)
 		if err != nil {
 			return fmt.Errorf("listing runs in %s: %w", s.where, err)
@@ -577,7 +582,8 @@ func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter
 }
 
 // Events implements engine.Store.
-func (s *Store) Events(ctx context.Context, runID string, after int64, limit int) ([]api.Event, error) {
+func (s *Store) Events(ctx context.Context, runID string, after int64, limit int) (r0 []api.Event, err error) {
+	defer classify(&err)
 	q := `SELECT body FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq`
 	args := []any{runID, after}
 	if limit > 0 {
@@ -619,9 +625,10 @@ func (s *Store) Events(ctx context.Context, runID string, after int64, limit int
 }
 
 // NonTerminal implements engine.Store.
-func (s *Store) NonTerminal(ctx context.Context) ([]*engine.RunRecord, error) {
+func (s *Store) NonTerminal(ctx context.Context) (r0 []*engine.RunRecord, err error) {
+	defer classify(&err)
 	var out []*engine.RunRecord
-	err := s.readTx(ctx, func(tx querier) error {
+	err = s.readTx(ctx, func(tx querier) error {
 		rows, err := tx.Query(ctx, `SELECT ord, snapshot, request, selection FROM runs JOIN run_bodies ON run_id = id
 			WHERE status IN ('initial', 'queued', 'running') ORDER BY ord`)
 		if err != nil {
