@@ -365,6 +365,13 @@ func (e *Engine) takeOver(ctx context.Context, c *Claimed) {
 		e.release(c.Lease)
 		return
 	}
+	if old := e.active[rs.id]; old != nil {
+		// This replica's own earlier lease expired (its renewals failed):
+		// the old executor is fenced off and stopped; the run resumes anew.
+		old.mu.Lock()
+		e.leaseLost(old)
+		old.mu.Unlock()
+	}
 	reason := c.CancelReason
 	if facts.cancelRequested {
 		reason = facts.cancelReason
@@ -567,6 +574,9 @@ func (e *Engine) leadQueue(ctx context.Context) time.Time {
 	e.waiting = list
 	free := map[string]int{}
 	taken := map[exKey]bool{}
+	// Every waiting run stays listed for Stuck, those a claim should start
+	// too: one still there on the next check is stuck.
+	defer func() { e.waiting = list }()
 	return e.queuePass(func(rs *runState) (string, bool) {
 		key, excl := rs.exclusiveKey()
 		if excl {

@@ -185,7 +185,11 @@ func (e *Engine) retire(rs *runState) {
 	if key, excl := rs.exclusiveKey(); excl && e.exclusive[key] == rs {
 		delete(e.exclusive, key)
 	}
-	delete(e.active, rs.id)
+	if e.active[rs.id] == rs {
+		// (With a Cluster store this replica may have taken the run over
+		// again under a new lease: that run state is not this one's to drop.)
+		delete(e.active, rs.id)
+	}
 	rs.cancel(nil)
 	e.mu.Unlock()
 	e.kick()
