@@ -5,6 +5,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,6 +40,9 @@ const (
 	// claimed and not finished, or running (a run left running by a zof
 	// older than leases has no owner but still holds its slot).
 	sqlHeld = `status IN ('initial', 'queued', 'running') AND (owner IS NOT NULL OR status = 'running')`
+	// sqlHeldH and sqlHeldR are sqlHeld after a table alias and its dot.
+	sqlHeldH = `status IN ('initial', 'queued', 'running') AND (h.owner IS NOT NULL OR h.status = 'running')`
+	sqlHeldR = `status IN ('initial', 'queued', 'running') AND (r.owner IS NOT NULL OR r.status = 'running')`
 
 	sqlNotify = `SELECT pg_notify($1, $2)`
 	// One notification per run appended to, and "q" when a run ended (its
@@ -83,15 +87,19 @@ func deref(p *string) string {
 }
 
 // Claim implements engine.Cluster. Tenants are tried in the order of their
-// oldest waiting run; each try is one transaction that first locks the
-// tenant's row in tenants, so claims of one tenant queue up (the count of
-// held runs and the claim cannot race) while other tenants proceed, then
-// counts the tenant's held runs against its limit and claims its oldest
-// waiting run whose exclusive environment is free. The run is locked with
-// plain FOR UPDATE, not SKIP LOCKED: the tenant lock already keeps claimers
-// apart, and skipping a run an append holds for a moment would let a later
-// run start first.
-func (s *Store) Claim(ctx context.Context, lease string, ttl time.Duration, limit func(string) int) (*engine.Claimed, error) {
+// oldest waiting run; each try is one transaction of four round trips
+// (BEGIN, the lock, one batch, COMMIT). It first tries the tenant's
+// transaction-scoped advisory lock, so one claim of a tenant runs at a time
+// (the count of held runs and the claim cannot race) while other tenants
+// proceed; a tenant another replica is claiming for is skipped (that
+// replica takes its oldest run). Then one UPDATE counts the tenant's held runs against its limit,
+// picks its oldest waiting run whose exclusive environment is free, puts it
+// under the lease and returns it with its body; then its members are read.
+// The run is locked with plain FOR UPDATE, not SKIP LOCKED: the tenant lock
+// already keeps claimers apart, and skipping a run an append holds for a
+// moment would let a later run start first.
+func (s *Store) Claim(ctx context.Context, lease string, ttl time.Duration, limit func(string) int) (c *engine.Claimed, err error) {
+	defer classify(&err)
 	rows, err := s.pool.Query(ctx, `SELECT tenant FROM runs WHERE owner IS NULL AND status IN ('initial', 'queued')
 		GROUP BY tenant ORDER BY min(ord)`)
 	if err != nil {
@@ -110,47 +118,98 @@ func (s *Store) Claim(ctx context.Context, lease string, ttl time.Duration, limi
 	return nil, nil
 }
 
+const (
+	// sqlTenantLock serialises one tenant's claims (the schema is mixed in:
+	// advisory locks are per database).
+	sqlTenantLock = `SELECT pg_try_advisory_xact_lock(hashtext('zof-ci claim ' || current_schema() || ' ' || $1))`
+	// sqlClaim: $1 tenant, $2 limit (0: none), $3 lease, $4 ttl in ns.
+	sqlClaim = `WITH c AS (
+		UPDATE runs SET owner = $3, lease_until = ` + nowNS + ` + $4
+		WHERE id = (SELECT q.id FROM runs q
+			WHERE q.tenant = $1 AND q.owner IS NULL AND q.status IN ('initial', 'queued')
+			  AND NOT (q.exclusive AND EXISTS (SELECT 1 FROM runs h WHERE h.tenant = q.tenant AND h.project = q.project
+			      AND h.environment = q.environment AND h.exclusive AND h.` + sqlHeldH + `))
+			ORDER BY q.ord LIMIT 1 FOR UPDATE OF q)
+		  AND ($2 <= 0 OR (SELECT count(*) FROM runs r WHERE r.tenant = $1 AND r.` + sqlHeldR + `) < $2)
+		RETURNING id, ord, snapshot, cancel_request)
+		SELECT c.id, c.ord, c.snapshot, b.request, b.selection, c.cancel_request FROM c JOIN run_bodies b ON b.run_id = c.id`
+	sqlClaimedMembers = `SELECT idx, body FROM members WHERE run_id = (SELECT id FROM runs WHERE owner = $1) ORDER BY idx`
+)
+
 func (s *Store) claimTenant(ctx context.Context, tenant string, limit int, lease string, ttl time.Duration) (*engine.Claimed, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("claiming a run of tenant %s in %s: %w", tenant, s.where, err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	if _, err := tx.Exec(ctx, `INSERT INTO tenants (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, tenant); err != nil {
-		return nil, fmt.Errorf("claiming a run of tenant %s: %w", tenant, err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM tenants WHERE name = $1 FOR UPDATE`, tenant); err != nil {
+	// The lock is its own round trip: the claim must run only when it holds.
+	var locked bool
+	if err := tx.QueryRow(ctx, sqlTenantLock, tenant).Scan(&locked); err != nil {
 		return nil, fmt.Errorf("claiming a run of tenant %s: locking the tenant: %w", tenant, err)
 	}
-	if limit > 0 {
-		var held int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM runs WHERE tenant = $1 AND `+sqlHeld, tenant).Scan(&held); err != nil {
-			return nil, fmt.Errorf("claiming a run of tenant %s: counting its runs: %w", tenant, err)
-		}
-		if held >= limit {
-			return nil, nil
-		}
+	if !locked {
+		// Another replica is claiming for this tenant now (and takes its
+		// oldest run): try the next tenant.
+		return nil, nil
 	}
-	var id string
-	err = tx.QueryRow(ctx, `SELECT q.id FROM runs q
-		WHERE q.tenant = $1 AND q.owner IS NULL AND q.status IN ('initial', 'queued')
-		  AND NOT (q.exclusive AND EXISTS (SELECT 1 FROM runs h WHERE h.tenant = q.tenant AND h.project = q.project
-		      AND h.environment = q.environment AND h.exclusive AND h.`+strings.ReplaceAll(sqlHeld, "owner", "h.owner")+`))
-		ORDER BY q.ord LIMIT 1 FOR UPDATE OF q`, tenant).Scan(&id)
+	b := &pgx.Batch{}
+	b.Queue(sqlClaim, tenant, limit, lease, ttl.Nanoseconds())
+	b.Queue(sqlClaimedMembers, lease)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close() //nolint:errcheck // the errors are read below
+	var id, snap, req, sel string
+	var ord int64
+	var cancel *string
+	err = br.QueryRow().Scan(&id, &ord, &snap, &req, &sel, &cancel)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("claiming a run of tenant %s: %w", tenant, err)
 	}
-	c, err := s.hold(ctx, tx, id, lease, ttl)
+	rec, err := engine.DecodeRecord(ord, snap, req, sel)
 	if err != nil {
 		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("reading claimed run %s: %w", id, err)
+	}
+	if err := scanMembers(rows, rec.Run); err != nil {
+		return nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("claiming run %s in %s: %w", id, s.where, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("claiming run %s in %s: %w", id, s.where, err)
 	}
-	return c, nil
+	return &engine.Claimed{Lease: lease, Record: rec, CancelReason: deref(cancel)}, nil
+}
+
+// scanMembers appends the member rows (idx, body, in order) to run.
+func scanMembers(rows pgx.Rows, run *api.Run) error {
+	defer rows.Close()
+	run.Members = []api.Member{}
+	for rows.Next() {
+		var idx int64
+		var body []byte
+		if err := rows.Scan(&idx, &body); err != nil {
+			return fmt.Errorf("reading members of run %s: %w", run.ID, err)
+		}
+		if idx != int64(len(run.Members)) {
+			return fmt.Errorf("run %s: member %d is missing from the store", run.ID, len(run.Members))
+		}
+		var m api.Member
+		if err := json.Unmarshal(body, &m); err != nil {
+			return fmt.Errorf("decoding stored member %d of run %s: %w", idx, run.ID, err)
+		}
+		run.Members = append(run.Members, m)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading members of run %s: %w", run.ID, err)
+	}
+	return nil
 }
 
 // hold puts run id under lease and reads it, in tx.
@@ -164,7 +223,7 @@ func (s *Store) hold(ctx context.Context, tx pgx.Tx, id, lease string, ttl time.
 	var snap, req, sel string
 	if err := tx.QueryRow(ctx, `SELECT ord, snapshot, request, selection FROM runs JOIN run_bodies ON run_id = id WHERE id = $1`, id).
 		Scan(&ord, &snap, &req, &sel); err != nil {
-		return nil, fmt.Errorf("reading claimed run %s: %w", id, err)
+		return nil, fmt.Errorf("reading run %s: %w", id, err)
 	}
 	rec, err := engine.DecodeRecord(ord, snap, req, sel)
 	if err != nil {

@@ -117,8 +117,8 @@ var migrations = [][]string{
 	// terminal event), lease_until when it expires (Unix ns of the
 	// database's clock), cancel_request a cancel asked of the holder;
 	// exclusive and grp copy the definition's exclusive environment and
-	// concurrency group, which claims and supersede query. A tenants row is
-	// the lock one tenant's claims queue on; leases holds the leader lease.
+	// concurrency group, which claims and supersede query; leases holds the
+	// leader lease. (One tenant's claims queue on an advisory lock.)
 	{
 		`ALTER TABLE runs ADD COLUMN owner TEXT`,
 		`ALTER TABLE runs ADD COLUMN lease_until BIGINT`,
@@ -133,7 +133,6 @@ var migrations = [][]string{
 		`CREATE INDEX runs_waiting ON runs (tenant, ord) WHERE owner IS NULL AND status IN ('initial', 'queued')`,
 		`CREATE INDEX runs_owner ON runs (owner) WHERE owner IS NOT NULL AND status IN ('initial', 'queued', 'running')`,
 		`CREATE INDEX runs_grp ON runs (tenant, grp, ord) WHERE grp <> '' AND status IN ('initial', 'queued', 'running')`,
-		`CREATE TABLE tenants (name TEXT NOT NULL PRIMARY KEY)`,
 		`CREATE TABLE leases (
 			name  TEXT   NOT NULL PRIMARY KEY,
 			owner TEXT   NOT NULL,
