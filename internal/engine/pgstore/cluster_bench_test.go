@@ -149,9 +149,17 @@ func BenchmarkClaim(b *testing.B) {
 // event to B delivering it.
 func BenchmarkFanOut(b *testing.B) {
 	url := pgtest.URL(b)
-	a := runReplica(b, url, "A")
-	bb := idle(b, url, 1)[0] // B follows; it executes nothing
+	a := runReplica(b, url, "A", 0)
 	ctx := context.Background()
+	// A holds one run for the whole benchmark; B's limit is 1, so B never
+	// claims: it only follows (its listener running, as in zof serve).
+	if _, _, err := a.Create(ctx, "t", oneCase("hold"), engine.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	bb := runReplica(b, url, "B", 1)
+	if r, err := bb.Get(ctx, "t", mustHeld(b, url)); err != nil || r.Status != api.StatusRunning {
+		b.Fatalf("the held run: %v %v", r, err)
+	}
 	var lat []time.Duration
 	for b.Loop() {
 		run, _, err := a.Create(ctx, "t", oneCase("true"), engine.CreateOptions{})
@@ -176,9 +184,46 @@ func BenchmarkFanOut(b *testing.B) {
 	b.ReportMetric(float64(quantile(lat, 0.99).Microseconds())/1000, "p99-ms")
 }
 
-// runReplica starts an executing engine for a benchmark.
-func runReplica(b *testing.B, url, name string) *engine.Engine {
-	eng, err := engine.New(engine.Config{Store: openAt(b, url), Steps: newSteps(0), Replica: name, LeaveQueuedOnStop: true})
+// mustHeld waits until a run is running and returns its id.
+func mustHeld(b *testing.B, url string) string {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `LISTEN `+pgx.Identifier{"zof_" + schemaOf(b, conn)}.Sanitize())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		var id string
+		err := conn.QueryRow(ctx, `SELECT id FROM runs WHERE status = 'running'`).Scan(&id)
+		if err == nil {
+			return id
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err = conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			b.Fatalf("no run started: %v", err)
+		}
+	}
+}
+
+func schemaOf(b *testing.B, conn *pgx.Conn) string {
+	var s string
+	if err := conn.QueryRow(context.Background(), `SELECT current_schema()`).Scan(&s); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// runReplica starts an executing engine for a benchmark (limit: the
+// tenant limit it claims under, 0 none).
+func runReplica(b *testing.B, url, name string, limit int) *engine.Engine {
+	eng, err := engine.New(engine.Config{Store: openAt(b, url), Steps: newSteps(0), Replica: name, LeaveQueuedOnStop: true,
+		TenantLimit: func(string) int { return limit }})
 	if err != nil {
 		b.Fatal(err)
 	}
