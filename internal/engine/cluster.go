@@ -241,8 +241,10 @@ func (e *Engine) runCluster(ctx context.Context) error {
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
+			// Listed first: retiring executors leave e.active.
+			leases := e.heldLeases()
 			e.shutdown()
-			e.releaseAll()
+			e.releaseAll(leases)
 			return nil
 		case <-e.wake:
 		case <-timer.C:
@@ -463,17 +465,23 @@ func (e *Engine) renew(ctx context.Context) {
 	}
 }
 
-// releaseAll gives up the leases of the runs this replica left on stopping,
-// so another replica resumes them at once (a rolling restart).
-func (e *Engine) releaseAll() {
+// heldLeases lists the leases of the runs this replica executes.
+func (e *Engine) heldLeases() []string {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	var leases []string
 	for _, rs := range e.active {
 		if rs.lease != "" {
 			leases = append(leases, rs.lease)
 		}
 	}
-	e.mu.Unlock()
+	return leases
+}
+
+// releaseAll gives up the leases of the runs this replica left on stopping
+// (their executors stopped, nothing more recorded), so another replica
+// resumes them at once (a rolling restart).
+func (e *Engine) releaseAll(leases []string) {
 	if len(leases) == 0 {
 		return
 	}

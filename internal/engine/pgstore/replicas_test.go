@@ -419,3 +419,34 @@ func TestTakeOverAfterAReplicaDies(t *testing.T) {
 
 // pgstoreStore names the concrete store for embedding.
 type pgstoreStore = pgstore.Store
+
+// TestStoppedReplicaHandsOverAtOnce: a replica stopped cleanly (SIGTERM in
+// zof serve) releases its leases, so another replica resumes its run at
+// once instead of after the lease (here a minute).
+func TestStoppedReplicaHandsOverAtOnce(t *testing.T) {
+	url := pgtest.URL(t)
+	stA := newSteps(0)
+	a, stopA := replica(t, openAt(t, url), "A", stA, 0, time.Minute)
+	ctx := context.Background()
+	run, _, err := a.Create(ctx, "t", oneCase("block"), engine.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stA.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("replica A did not start the run")
+	}
+	stopA()
+	stopped := time.Now()
+	stB := newSteps(0)
+	close(stB.gate)
+	b, _ := replica(t, openAt(t, url), "B", stB, 0, time.Minute)
+	end := wait(t, b, run.ID, 30*time.Second)
+	if end.Status != api.StatusPassed || end.Members[0].Attempt != 2 {
+		t.Fatalf("run ended %s, attempt %d; want passed on its second attempt", end.Status, end.Members[0].Attempt)
+	}
+	if took := time.Since(stopped); took > 10*time.Second {
+		t.Fatalf("B resumed the run %s after A stopped: the lease was not released", took)
+	}
+}
