@@ -344,7 +344,7 @@ func (e *Engine) release(lease string) {
 	}()
 }
 
-// takeOver resumes a run whose replica stopped renewing its lease.
+// takeOver resumes a run whose lease expired or was released.
 func (e *Engine) takeOver(ctx context.Context, c *Claimed) {
 	rec := c.Record
 	if rec.Run.Status != api.StatusRunning {
@@ -386,7 +386,7 @@ func (e *Engine) takeOver(ctx context.Context, c *Claimed) {
 		return
 	}
 	rs.interrupted = facts.interrupted
-	e.resumeRunning(rs, "the replica executing this run stopped renewing its lease; replica "+e.cl.replica+" resumes it")
+	e.resumeRunning(rs, "the replica executing this run stopped (its lease expired or was released); replica "+e.cl.replica+" resumes it")
 }
 
 // leaseLost stops recording for a run another replica holds now and stops

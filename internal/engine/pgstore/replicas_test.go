@@ -393,7 +393,7 @@ func TestTakeOverAfterAReplicaDies(t *testing.T) {
 	}
 	resumed := false
 	for _, ev := range evs {
-		resumed = resumed || strings.Contains(ev.Message, "stopped renewing its lease; replica B resumes it")
+		resumed = resumed || strings.Contains(ev.Message, "stopped (its lease expired or was released); replica B resumes it")
 	}
 	if !resumed {
 		t.Fatal("the run's log does not say replica B resumed it")
