@@ -450,3 +450,81 @@ func TestStoppedReplicaHandsOverAtOnce(t *testing.T) {
 		t.Fatalf("B resumed the run %s after A stopped: the lease was not released", took)
 	}
 }
+
+// TestLeaderFailover: the leader (A, started first) is cut off from the
+// database; within LeaderTTL and a pass another replica leads and writes a
+// new queued run's position (the queue positions are the leader's duty).
+func TestLeaderFailover(t *testing.T) {
+	url := pgtest.URL(t)
+	dsA := &deadStore{pgstoreStore: openAt(t, url)}
+	stA := newSteps(0)
+	replica(t, dsA, "A", stA, 1, time.Minute)
+	ctx := context.Background()
+	// A leads once it has made a pass; wait for the leases row.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var owner string
+		if conn.QueryRow(ctx, `SELECT owner FROM leases WHERE name = 'leader'`).Scan(&owner) == nil && owner == "A" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("A did not take the leader lease")
+		}
+		select {
+		case <-stA.started:
+		case <-time.After(50 * time.Millisecond): // polling the table for a state the engine does not announce
+		}
+	}
+	stB := newSteps(0)
+	b, _ := replica(t, openAt(t, url), "B", stB, 1, time.Minute)
+	hold, _, err := b.Create(ctx, "t", oneCase("hold"), engine.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tenant's one slot is held (by A or B): the next run waits.
+	for {
+		r, err := b.Get(ctx, "t", hold.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == api.StatusRunning {
+			break
+		}
+		select {
+		case <-stA.started:
+		case <-stB.started:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the holding run is %s", r.Status)
+		}
+	}
+	dsA.dead.Store(true)
+	cut := time.Now()
+	next, _, err := b.Create(ctx, "t", oneCase("true"), engine.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := b.Subscribe(ctx, "t", next.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(engine.LeaderTTL + engine.ClusterPoll + 5*time.Second)
+	for {
+		select {
+		case ev, ok := <-sub.C:
+			if !ok {
+				t.Fatalf("the subscription ended: %v", sub.Err())
+			}
+			if ev.Type == api.EventRunSubstate && ev.Substate == api.SubstateQueuePosition && ev.Position == 1 {
+				t.Logf("B led and queued the run %s after A was cut off", time.Since(cut))
+				return
+			}
+		case <-timeout:
+			t.Fatal("no replica wrote the new run's queue position after the leader was cut off")
+		}
+	}
+}
