@@ -34,6 +34,9 @@ func (e *Engine) Cancel(ctx context.Context, tenant, id, reason string) (*api.Ru
 		return rs.snapshot(), nil
 	}
 	e.mu.Unlock()
+	if e.cl != nil {
+		return e.cancelStored(ctx, tenant, id, reason)
+	}
 	rec, err := e.getRecord(ctx, tenant, id)
 	if err != nil {
 		return nil, err

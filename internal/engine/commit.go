@@ -37,6 +37,11 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	// Store writes are not tied to any caller's context: an event that
 	// happened must be recorded even while the engine is shutting down.
 	if err := e.cfg.Store.Append(context.Background(), p.append()); err != nil {
+		if errors.Is(err, ErrLeaseLost) && rs.lease != "" {
+			// Another replica holds the run now: record nothing more.
+			e.leaseLost(rs)
+			return fmt.Errorf("storing events of run %s: %w: %w", rs.id, errFrozen, err)
+		}
 		return fmt.Errorf("storing events of run %s: %w", rs.id, err)
 	}
 	p.install(e)
@@ -85,7 +90,7 @@ func (e *Engine) prepare(p *prepared, rs *runState, evs []api.Event) error {
 func (p *prepared) append() Append {
 	head := p.f.head
 	head.Members = nil
-	a := Append{RunID: p.rs.id, Run: &head, Events: p.evs, Members: make([]MemberUpdate, len(p.f.order))}
+	a := Append{RunID: p.rs.id, Run: &head, Events: p.evs, Members: make([]MemberUpdate, len(p.f.order)), Lease: p.rs.lease}
 	for k, i := range p.f.order {
 		a.Members[k] = MemberUpdate{Index: i, Member: &p.f.touched[k]}
 	}
@@ -251,7 +256,11 @@ func (e *Engine) commitAll(items []runEvents) {
 		pending = append(pending, it)
 	}
 	if err := ba.AppendBatch(context.Background(), batch); err != nil {
-		e.cfg.Logger.Warn("appending to queued runs in one batch failed; one by one instead", "runs", len(batch), "err", err)
+		if e.raced(err) {
+			e.cfg.Logger.Debug("appending to queued runs in one batch: one changed on another replica; one by one instead", "runs", len(batch), "err", err)
+		} else {
+			e.cfg.Logger.Warn("appending to queued runs in one batch failed; one by one instead", "runs", len(batch), "err", err)
+		}
 		e.commitEach(pending)
 		return
 	}
@@ -271,9 +280,21 @@ func (e *Engine) commitAll(items []runEvents) {
 func (e *Engine) commitEach(items []runEvents) {
 	for _, it := range items {
 		if err := e.commit(it.rs, it.evs...); err != nil {
+			if e.raced(err) {
+				// Claimed or changed by another replica since the leader read
+				// it: its next pass reads it again.
+				e.cfg.Logger.Debug("queueing run: changed by another replica", "run", it.rs.id, "err", err)
+				continue
+			}
 			e.cfg.Logger.Error("queueing run", "run", it.rs.id, "err", err)
 		}
 	}
+}
+
+// raced reports whether err is another replica's write winning over this
+// one's to a waiting run (Cluster stores only): expected, not a fault.
+func (e *Engine) raced(err error) bool {
+	return e.cl != nil && (errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrSeqConflict))
 }
 
 // freeze stops all recording for rs and ends its subscriptions with

@@ -161,6 +161,9 @@ func (e *Engine) Create(ctx context.Context, tenant string, req *api.RunRequest,
 		return got.Run.Clone(), true, nil
 	}
 
+	if e.cl != nil {
+		return e.createdCluster(ctx, tenant, rec, opts), false, nil
+	}
 	created := snap.Clone()
 	rs := newRunState(rec)
 	e.mu.Lock()

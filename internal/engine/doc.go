@@ -73,8 +73,15 @@
 //     gets exactly the later events; subscribing before Run has loaded the
 //     run waits for it.
 //
-// More than one engine on one store (PostgreSQL, a later issue) is not
-// built: one process owns the store, and the tenant limit and exclusive
-// environments are exact because this engine's scheduler alone starts runs
-// (under e.mu). docs/design-postgres.md is the design it must follow.
+// More than one engine on one store: with a store that is a Cluster
+// (PostgreSQL) no engine starts a run from memory. A run starts by a claim
+// in the store, one transaction that keeps the tenant limit, exclusive
+// environments and FIFO order exact across engines; the claiming engine
+// holds the run under a lease it renews, and every append it makes is
+// fenced by that lease. A run whose lease expired is taken over by another
+// engine and resumed under the Restart rules above. One engine at a time
+// (the leader lease) writes the waiting runs' queue positions and blocks,
+// and reports stuck runs. Followers and cancels work from any engine: the
+// store's log is the truth and its notifications wake them (cluster.go;
+// docs/design-postgres.md).
 package engine

@@ -87,6 +87,12 @@ type Config struct {
 	Remote RemoteRunner
 	// Logger receives faults the engine cannot put in a run's log (store errors).
 	Logger *slog.Logger
+	// Replica names this engine among the engines sharing a Cluster store
+	// (its leases and leader lease); default host-pid-random.
+	Replica string
+	// LeaseTTL is how long a Cluster store's lease on a run lasts without
+	// renewal (default LeaseTTL; tests shorten it).
+	LeaseTTL time.Duration
 }
 
 // CreateOptions are the parts of a create that are not the run definition.
@@ -117,6 +123,8 @@ type Engine struct {
 	wg        sync.WaitGroup // executing runs
 
 	wake chan struct{}
+	// cl is set when the store is a Cluster: runs start by claims (cluster.go).
+	cl *clusterState
 	// resumed is closed once Run has loaded the store's unfinished runs.
 	resumed     chan struct{}
 	resumedOnce sync.Once
@@ -171,10 +179,18 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.ServiceStopTimeout <= 0 {
 		cfg.ServiceStopTimeout = DefaultServiceStopTimeout
 	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = LeaseTTL
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	var cl *clusterState
+	if c, ok := cfg.Store.(Cluster); ok {
+		cl = newClusterState(c, cfg.Replica)
+	}
 	return &Engine{
+		cl:        cl,
 		cfg:       cfg,
 		active:    map[string]*runState{},
 		creating:  map[string]bool{},
@@ -219,6 +235,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.baseCtx = ctx
 	e.mu.Unlock()
 
+	if e.cl != nil {
+		return e.runCluster(ctx)
+	}
 	err := e.resume(ctx)
 	e.resumedOnce.Do(func() { close(e.resumed) })
 	if err != nil {
@@ -272,7 +291,8 @@ func (e *Engine) shutdown() {
 			rs.cancel(errCancelled)
 		}
 	}
-	if !e.cfg.LeaveQueuedOnStop {
+	if !e.cfg.LeaveQueuedOnStop && e.cl == nil {
+		// (With a Cluster store the waiting runs are every replica's: they stay.)
 		for _, rs := range e.waiting {
 			if st, _ := rs.status(); !st.Terminal() {
 				_ = e.endWaiting(rs, api.StatusCancelled, reasonStopped)

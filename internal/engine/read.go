@@ -131,8 +131,15 @@ func (e *Engine) Stuck() []StuckRun {
 			limit := e.cfg.TenantLimit(rs.tenant)
 			key, excl := rs.exclusiveKey()
 			held := excl && e.exclusive[key] != nil
-			if !held && (limit <= 0 || e.running[rs.tenant] < limit) {
-				out = append(out, StuckRun{rs.tenant, rs.id, st, created, fmt.Sprintf("queued while the tenant has free capacity (%d running, limit %d)", e.running[rs.tenant], limit)})
+			running := e.running[rs.tenant]
+			if e.cl != nil {
+				// The leader's view of the whole store (others have no waiting runs).
+				e.cl.mu.Lock()
+				held, running = excl && e.cl.holders[key] != "", e.cl.held[rs.tenant]
+				e.cl.mu.Unlock()
+			}
+			if !held && (limit <= 0 || running < limit) {
+				out = append(out, StuckRun{rs.tenant, rs.id, st, created, fmt.Sprintf("queued while the tenant has free capacity (%d running, limit %d)", running, limit)})
 			}
 		}
 	}

@@ -42,7 +42,7 @@ func (e *Engine) resume(ctx context.Context) error {
 				continue
 			}
 			rs.interrupted = facts.interrupted
-			e.resumeRunning(rs)
+			e.resumeRunning(rs, "the run engine restarted while this run was executing")
 		}
 	}
 	return nil
@@ -101,8 +101,9 @@ func (e *Engine) readLog(ctx context.Context, id string) (logFacts, error) {
 // resumeRunning continues a run a previous process was executing. Members
 // whose interrupted attempt had already completed get the status it earned;
 // the others run again from their first step as their next attempt (see
-// runMember). The environment's serve is started again. Caller holds e.mu.
-func (e *Engine) resumeRunning(rs *runState) {
+// runMember). The environment's serve is started again. why starts the
+// run's log line. Caller holds e.mu.
+func (e *Engine) resumeRunning(rs *runState, why string) {
 	snap := rs.snapshot()
 	kept, rerun := 0, 0
 	var settle []api.Event
@@ -132,8 +133,8 @@ func (e *Engine) resumeRunning(rs *runState) {
 	}
 	e.cfg.Logger.Info("resuming a run interrupted by a restart", "run", rs.id, "tenant", rs.tenant,
 		"members_rerun", rerun, "members_kept", kept)
-	msg := fmt.Sprintf("the run engine restarted while this run was executing; resuming it: %d of %d members run from their first step, %d that had finished keep their results",
-		rerun, len(snap.Members), kept)
+	msg := fmt.Sprintf("%s; resuming it: %d of %d members run from their first step, %d that had finished keep their results",
+		why, rerun, len(snap.Members), kept)
 	if rs.req.Environment.Serve != nil && rerun > 0 {
 		msg += "; the environment's serve is started again"
 	}

@@ -18,6 +18,9 @@ type runState struct {
 	order  int64
 	req    *api.RunRequest
 	mask   *secret.Masker
+	// lease is the lease this replica executes the run under (Cluster
+	// stores; "" otherwise). Set before the run state is shared; never changes.
+	lease string
 
 	mu     sync.Mutex // serialises the run's appends; guards snap, done, frozen, subs
 	snap   *api.Run

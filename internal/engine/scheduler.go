@@ -57,6 +57,33 @@ func (e *Engine) schedule() time.Time {
 	if e.stopped {
 		return time.Time{}
 	}
+	return e.queuePass(func(rs *runState) (string, bool) {
+		key, excl := rs.exclusiveKey()
+		var holder *runState
+		if excl {
+			holder = e.exclusive[key]
+		}
+		limit := e.cfg.TenantLimit(rs.tenant)
+		if holder == nil && (limit <= 0 || e.running[rs.tenant] < limit) {
+			if err := e.start(rs); err == nil {
+				return "", true
+			} else {
+				e.cfg.Logger.Error("starting run", "run", rs.id, "err", err)
+			}
+		}
+		if holder != nil {
+			return holder.id, false
+		}
+		return "", false
+	})
+}
+
+// queuePass walks the waiting runs oldest first. start decides each: it
+// starts the run (or leaves it to a claim) and returns true, or returns
+// false and the run holding its exclusive environment, if that is what it
+// waits for. A run that does not start is queued with its position, or
+// blocked after block_after. Caller holds e.mu.
+func (e *Engine) queuePass(start func(rs *runState) (holder string, started bool)) time.Time {
 	now := e.cfg.Now()
 	var next time.Time
 	pos := map[string]int{}
@@ -67,27 +94,18 @@ func (e *Engine) schedule() time.Time {
 		if status.Terminal() {
 			continue
 		}
-		key, excl := rs.exclusiveKey()
-		var holder *runState
-		if excl {
-			holder = e.exclusive[key]
+		holder, started := start(rs)
+		if started {
+			continue
 		}
-		limit := e.cfg.TenantLimit(rs.tenant)
-		if holder == nil && (limit <= 0 || e.running[rs.tenant] < limit) {
-			if err := e.start(rs); err == nil {
-				continue
-			} else {
-				e.cfg.Logger.Error("starting run", "run", rs.id, "err", err)
-			}
-		}
-		if holder != nil {
+		if holder != "" {
 			if rs.exSince.IsZero() {
 				rs.exSince = now
 			}
-			if rs.exHolder != holder.id {
-				rs.exHolder = holder.id
+			if rs.exHolder != holder {
+				rs.exHolder = holder
 				_ = e.commit(rs, api.Event{Type: api.EventLog, Message: fmt.Sprintf(
-					"waiting for environment %s: it is exclusive and run %s is using it", rs.req.Environment.Name, holder.id)})
+					"waiting for environment %s: it is exclusive and run %s is using it", rs.req.Environment.Name, holder)})
 			}
 			blockAfter := e.cfg.BlockAfter
 			if rs.req.BlockAfter > 0 {
@@ -95,7 +113,7 @@ func (e *Engine) schedule() time.Time {
 			}
 			if deadline := rs.exSince.Add(blockAfter); !now.Before(deadline) {
 				reason := fmt.Sprintf("environment %s is exclusive and run %s was using it for %s; re-run when it finishes or raise block_after",
-					rs.req.Environment.Name, holder.id, blockAfter)
+					rs.req.Environment.Name, holder, blockAfter)
 				_ = e.endWaiting(rs, api.StatusBlocked, reason)
 				continue
 			} else if next.IsZero() || deadline.Before(next) {
@@ -167,7 +185,11 @@ func (e *Engine) retire(rs *runState) {
 	if key, excl := rs.exclusiveKey(); excl && e.exclusive[key] == rs {
 		delete(e.exclusive, key)
 	}
-	delete(e.active, rs.id)
+	if e.active[rs.id] == rs {
+		// (With a Cluster store this replica may have taken the run over
+		// again under a new lease: that run state is not this one's to drop.)
+		delete(e.active, rs.id)
+	}
 	rs.cancel(nil)
 	e.mu.Unlock()
 	e.kick()

@@ -61,6 +61,12 @@ type Append struct {
 	// Members are the members the events changed, as they are after them.
 	Members []MemberUpdate
 	Events  []api.Event
+	// Lease is the lease the run is executed under (see Cluster), "" for a
+	// run no replica holds. A Cluster store refuses the append, with
+	// ErrLeaseLost, when the run is held under another lease (or under one
+	// when Lease is ""): a replica that lost a run writes nothing more to
+	// it. Other stores have one writer and ignore it.
+	Lease string
 }
 
 // MemberUpdate is one member's new state, at its index in Run.Members (the

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -82,6 +83,11 @@ func (e *Engine) Subscribe(ctx context.Context, tenant, id string, after int64) 
 	sub := &Subscription{C: out}
 	p := &pump{e: e, id: id, out: out, last: after, upto: -1,
 		ended: status.Terminal() && after >= lastSeq}
+	if e.cl != nil {
+		// Registered before the first read of the store, so no note of a
+		// later append is missed.
+		p.wake, p.unwait = e.cl.wait(id)
+	}
 	// Attach before returning, so every event after this call reaches the
 	// subscriber through live (or, if it falls behind, drops it).
 	p.tryAttach()
@@ -121,6 +127,10 @@ type pump struct {
 	stopped bool
 	rs      *runState
 	s       *subscriber
+	// wake (Cluster stores) is signalled when another replica appends to
+	// the run; unwait unregisters it.
+	wake   <-chan struct{}
+	unwait func()
 }
 
 // tryAttach registers p for live events when the engine is executing the
@@ -138,7 +148,9 @@ func (p *pump) tryAttach() {
 	defer rs.mu.Unlock()
 	switch {
 	case rs.frozen:
-		p.stopped = true
+		// Left for the next start; with a Cluster store another replica
+		// takes it over, so a running engine reads on from the store.
+		p.stopped = p.e.cl == nil || stopped
 	case !rs.done:
 		// Registered under the run's lock: everything up to upto is in the
 		// store, everything after it will arrive on live.
@@ -158,7 +170,13 @@ func (p *pump) run(ctx context.Context) error {
 		}
 		switch {
 		case p.s != nil:
-			return p.follow(ctx)
+			err := p.follow(ctx)
+			if errors.Is(err, ErrStopped) && p.e.cl != nil && !p.e.isStopped() {
+				// This replica lost the run to another: read on from the store.
+				p.rs, p.s, p.upto = nil, nil, -1
+				continue
+			}
+			return err
 		case p.ended:
 			return nil
 		case p.stopped:
@@ -175,7 +193,20 @@ func (p *pump) run(ctx context.Context) error {
 }
 
 // pause waits for the engine's resume the first time, attachPoll after.
+// With a Cluster store it waits for the store's note of an append to the
+// run, or ClusterPoll.
 func (p *pump) pause(ctx context.Context, first bool) error {
+	if p.wake != nil {
+		t := time.NewTimer(ClusterPoll)
+		defer t.Stop()
+		select {
+		case <-p.wake:
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}
 	if first {
 		select {
 		case <-p.e.resumed:
@@ -254,6 +285,9 @@ func (p *pump) send(ctx context.Context, ev api.Event) error {
 
 // unregister stops live delivery to a pump that ended early.
 func (p *pump) unregister() {
+	if p.unwait != nil {
+		p.unwait()
+	}
 	if p.s == nil {
 		return
 	}

@@ -156,6 +156,7 @@ type harnessOpts struct {
 	blockAfter time.Duration
 	// engineConfig changes the engine's config before it is built.
 	engineConfig func(*engine.Config)
+	store        engine.Store // default memstore.New()
 }
 
 // harness is a real server on a loopback listener over a real engine.
@@ -195,8 +196,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.blockAfter > 0 {
 		blockAfter = o.blockAfter
 	}
+	if o.store == nil {
+		o.store = memstore.New()
+	}
 	ecfg := engine.Config{
-		Store:             memstore.New(),
+		Store:             o.store,
 		Steps:             o.steps,
 		TenantLimit:       cfg.TenantLimit,
 		RunURL:            cfg.RunURL,

@@ -109,7 +109,7 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.As(err, new(*engine.IdempotencyConflictError)), errors.As(err, new(*engine.ValidationError)):
 		return http.StatusUnprocessableEntity
-	case errors.Is(err, engine.ErrStopped) || errors.Is(err, context.Canceled):
+	case errors.Is(err, engine.ErrStopped) || errors.Is(err, context.Canceled) || errors.Is(err, engine.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -202,6 +202,13 @@ func (s *Server) engineError(w http.ResponseWriter, err error) int {
 	if ve, ok := errorsAs[*engine.ValidationError](err); ok {
 		writeProblemBody(w, api.Problem{Type: probRefused, Title: "Run refused", Status: http.StatusUnprocessableEntity, Detail: refusedDetail(ve.Problems), Errors: ve.Problems})
 		return http.StatusUnprocessableEntity
+	}
+	if errors.Is(err, engine.ErrUnavailable) {
+		s.log.Warn("the store is unreachable", "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterStore))
+		writeProblem(w, http.StatusServiceUnavailable, probUnavailable, "Store unavailable",
+			"the server cannot reach its database at the moment; nothing was lost: retry in a moment (on this or another replica)")
+		return http.StatusServiceUnavailable
 	}
 	if errors.Is(err, engine.ErrStopped) || errors.Is(err, context.Canceled) {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterStopped))

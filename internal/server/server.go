@@ -85,6 +85,9 @@ const (
 	retryAfterStreams = 5
 	// retryAfterStopped is the Retry-After of a 503 while the engine stops.
 	retryAfterStopped = 5
+	// retryAfterStore is the Retry-After of a 503 while the store is
+	// unreachable (a database restart takes seconds).
+	retryAfterStore = 2
 )
 
 // Options configure a Server. Config and Engine are required.

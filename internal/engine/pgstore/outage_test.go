@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/engine/pgstore/pgtest"
 	"github.com/zof-ai/zof-ci/internal/engine/storetest"
 )
@@ -102,6 +104,31 @@ func TestPingFollowsOutage(t *testing.T) {
 	if err == nil {
 		t.Fatal("ping succeeded while the database was unreachable")
 	}
+	if !errors.Is(err, engine.ErrUnavailable) {
+		t.Fatalf("ping during the outage: %v, want it marked engine.ErrUnavailable", err)
+	}
+	// What a server serves fails as unavailable (503 + Retry-After), not as
+	// an internal error; a create tried now stores nothing.
+	for name, op := range map[string]func(context.Context) error{
+		"GetRun": func(ctx context.Context) error { _, err := s.GetRun(ctx, "t", "r1"); return err },
+		"ListRuns": func(ctx context.Context) error {
+			_, _, err := s.ListRuns(ctx, "t", engine.ListFilter{Limit: 10})
+			return err
+		},
+		"Events": func(ctx context.Context) error { _, err := s.Events(ctx, "r1", 0, 10); return err },
+		"CreateRun": func(ctx context.Context) error {
+			rec, first := storetest.NewRun("t", "r2", storetest.Request("shop", "staging"))
+			_, err := s.CreateRun(ctx, rec, first, nil)
+			return err
+		},
+	} {
+		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := op(octx)
+		cancel()
+		if !errors.Is(err, engine.ErrUnavailable) {
+			t.Errorf("%s during the outage: %v, want engine.ErrUnavailable", name, err)
+		}
+	}
 
 	p.restore()
 	// The pool replaces its dead connections; allow a few tries (each fails fast).
@@ -113,5 +140,13 @@ func TestPingFollowsOutage(t *testing.T) {
 	}
 	if _, err := s.GetRun(ctx, "t", "r1"); err != nil {
 		t.Fatalf("the run written before the outage: %v", err)
+	}
+	// The create refused during the outage stored nothing; sent again, it is stored once.
+	if _, err := s.GetRun(ctx, "t", "r2"); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("the create refused during the outage: GetRun = %v, want not found", err)
+	}
+	storetest.Create(t, s, "t", "r2")
+	if runs, _, err := s.ListRuns(ctx, "t", engine.ListFilter{}); err != nil || len(runs) != 2 {
+		t.Fatalf("after the outage: %d runs (err %v), want 2", len(runs), err)
 	}
 }

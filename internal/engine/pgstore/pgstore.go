@@ -56,6 +56,10 @@ type Store struct {
 	pool *pgxpool.Pool
 	// where names the database in errors, without its password.
 	where string
+	// channel is the NOTIFY channel of this schema's replicas (cluster.go).
+	channel string
+	// version is the schema version opened (tests open older ones).
+	version int
 }
 
 // Open connects to the database at url (a postgres:// URL or a libpq
@@ -82,8 +86,12 @@ func open(ctx context.Context, url string, opts Options, target int) (*Store, er
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connecting to %s: %w", where, err)
 	}
-	s := &Store{pool: pool, where: where}
+	s := &Store{pool: pool, where: where, version: target}
 	if err := migrate(ctx, pool, target); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: %s: %w", where, err)
+	}
+	if err := s.initChannel(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: %s: %w", where, err)
 	}
@@ -97,7 +105,8 @@ func (s *Store) Close() error {
 }
 
 // Ping reports whether the database answers a query (readiness).
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) (err error) {
+	defer classify(&err)
 	var v int
 	if err := s.pool.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
 		return fmt.Errorf("pgstore: %s does not answer: %w; check that the database is up and reachable", s.where, err)
@@ -110,7 +119,8 @@ func (s *Store) String() string { return s.where }
 
 // CreateRun implements engine.Store: the run, its body, members, first event
 // and the idempotency key in one transaction.
-func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.Event, idem *engine.IdempotencyRecord) (*engine.IdempotencyRecord, error) {
+func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.Event, idem *engine.IdempotencyRecord) (r0 *engine.IdempotencyRecord, err error) {
+	defer classify(&err)
 	id := rec.Run.ID
 	if first.Seq != 1 || rec.Run.LastSeq != 1 {
 		return nil, fmt.Errorf("creating run %s: the first event must be seq 1: %w", id, engine.ErrSeqConflict)
@@ -136,7 +146,8 @@ func (s *Store) CreateRun(ctx context.Context, rec *engine.RunRecord, first api.
 	if err != nil {
 		return nil, fmt.Errorf("creating run %s: encoding its first event: %w", id, err)
 	}
-	c := create{run: rec.Run, snap: string(snap), req: string(req), sel: string(sel), idx: idx, members: bodies, first: string(body), idem: idem}
+	c := create{run: rec.Run, snap: string(snap), req: string(req), sel: string(sel), idx: idx, members: bodies, first: string(body), idem: idem,
+		exclusive: rec.Request.Environment.Exclusive, group: rec.Request.ConcurrencyGroup}
 	for range createAttempts {
 		ord, holder, err := s.createTx(ctx, c)
 		if err != nil {
@@ -160,17 +171,24 @@ type create struct {
 	idx                   []int64
 	members               []string
 	idem                  *engine.IdempotencyRecord
+	exclusive             bool
+	group                 string
 }
 
 const (
 	sqlGetKey    = `SELECT fingerprint, run_id, created_at, expires_at FROM idempotency WHERE tenant = $1 AND idem_key = $2`
-	sqlInsertRun = `INSERT INTO runs (id, tenant, status, project, environment, created_at, last_seq, snapshot)
+	sqlInsertRun = `INSERT INTO runs (id, tenant, status, project, environment, created_at, last_seq, snapshot, exclusive, grp)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ord`
+	sqlInsertRunV1 = `INSERT INTO runs (id, tenant, status, project, environment, created_at, last_seq, snapshot)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ord`
 	sqlInsertBody  = `INSERT INTO run_bodies (run_id, request, selection) VALUES ($1, $2, $3)`
 	sqlInsertFirst = `INSERT INTO events (run_id, seq, body) VALUES ($1, 1, $2)`
 	sqlInsertKey   = `INSERT INTO idempotency (tenant, idem_key, fingerprint, run_id, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, idem_key) DO NOTHING`
-	sqlUpdateRun = `UPDATE runs SET status = $1, last_seq = $2, snapshot = $3 WHERE id = $4 AND last_seq = $5`
+	// The owner condition is the fencing of engine.Cluster: a replica that
+	// lost a run's lease (or a writer holding none) changes nothing.
+	sqlUpdateRun = `UPDATE runs SET status = $1, last_seq = $2, snapshot = $3
+		WHERE id = $4 AND last_seq = $5 AND owner IS NOT DISTINCT FROM NULLIF($6, '')`
 	// One statement however many rows: the arrays are unnested in step.
 	sqlPutMembers = `INSERT INTO members (run_id, idx, body) SELECT $1, * FROM unnest($2::bigint[], $3::text[])
 		ON CONFLICT (run_id, idx) DO UPDATE SET body = excluded.body`
@@ -203,8 +221,14 @@ func (s *Store) createTx(ctx context.Context, c create) (int64, *engine.Idempote
 		}
 	}
 	var ord int64
-	err = tx.QueryRow(ctx, sqlInsertRun, run.ID, run.Tenant, string(run.Status), run.Project, run.Environment,
-		run.CreatedAt.UnixNano(), run.LastSeq, c.snap).Scan(&ord)
+	args := []any{run.ID, run.Tenant, string(run.Status), run.Project, run.Environment, run.CreatedAt.UnixNano(), run.LastSeq, c.snap}
+	insert := sqlInsertRun
+	if s.version >= clusterVersion {
+		args = append(args, c.exclusive, c.group)
+	} else {
+		insert = sqlInsertRunV1 // a test's older schema
+	}
+	err = tx.QueryRow(ctx, insert, args...).Scan(&ord)
 	if isUnique(err) {
 		return 0, nil, engine.ErrDuplicateRun
 	}
@@ -215,6 +239,7 @@ func (s *Store) createTx(ctx context.Context, c create) (int64, *engine.Idempote
 	b.Queue(sqlInsertBody, run.ID, c.req, c.sel)
 	b.Queue(sqlInsertFirst, run.ID, c.first)
 	b.Queue(sqlPutMembers, run.ID, c.idx, c.members)
+	b.Queue(sqlNotify, s.channel, noteQueue)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return 0, nil, fmt.Errorf("storing the run's definition, members and first event: %w", err)
 	}
@@ -276,7 +301,8 @@ func (s *Store) Append(ctx context.Context, a engine.Append) error {
 // last_seq is where its events start (0 rows: ErrSeqConflict or
 // ErrNotFound), then its changed members and its events are written; the
 // (run_id, seq) key backs the rule up.
-func (s *Store) AppendBatch(ctx context.Context, batch []engine.Append) error {
+func (s *Store) AppendBatch(ctx context.Context, batch []engine.Append) (err error) {
+	defer classify(&err)
 	if len(batch) == 0 {
 		return nil
 	}
@@ -294,12 +320,13 @@ func (s *Store) AppendBatch(ctx context.Context, batch []engine.Append) error {
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 	b := &pgx.Batch{}
 	for _, a := range enc {
-		b.Queue(sqlUpdateRun, a.status, a.last, a.snap, a.runID, a.start)
+		b.Queue(sqlUpdateRun, a.status, a.last, a.snap, a.runID, a.start, a.lease)
 		if len(a.idx) > 0 {
 			b.Queue(sqlPutMembers, a.runID, a.idx, a.members)
 		}
 		b.Queue(sqlInsertEvents, a.runID, a.seqs, a.bodies)
 	}
+	b.Queue(sqlNotifyAppends, s.channel, noteArgs(enc))
 	br := tx.SendBatch(ctx, b)
 	for _, a := range enc {
 		tag, err := br.Exec()
@@ -326,6 +353,10 @@ func (s *Store) AppendBatch(ctx context.Context, batch []engine.Append) error {
 			}
 		}
 	}
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return fmt.Errorf("appending to run %s in %s: notifying the other replicas: %w", batch[0].RunID, s.where, err)
+	}
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("appending to run %s in %s: %w", batch[0].RunID, s.where, err)
 	}
@@ -347,11 +378,15 @@ func (s *Store) AppendBatch(ctx context.Context, batch []engine.Append) error {
 // appendConflict explains an append whose head update matched no row.
 func (s *Store) appendConflict(ctx context.Context, a encodedAppend) error {
 	var last int64
-	switch err := s.pool.QueryRow(ctx, `SELECT last_seq FROM runs WHERE id = $1`, a.runID).Scan(&last); {
+	var owner *string
+	switch err := s.pool.QueryRow(ctx, `SELECT last_seq, owner FROM runs WHERE id = $1`, a.runID).Scan(&last, &owner); {
 	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("appending to run %s: %w", a.runID, engine.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("appending to run %s: %w", a.runID, err)
+	}
+	if held := deref(owner); held != a.lease {
+		return fmt.Errorf("appending to run %s under lease %q: it is held under %q: %w", a.runID, a.lease, held, engine.ErrLeaseLost)
 	}
 	return fmt.Errorf("appending to run %s: the batch starts after seq %d, the log is at %d: %w", a.runID, a.start, last, engine.ErrSeqConflict)
 }
@@ -368,6 +403,7 @@ type encodedAppend struct {
 	members []string
 	seqs    []int64
 	bodies  []string
+	lease   string // engine.Append.Lease
 }
 
 func encodeMembers(runID string, us []engine.MemberUpdate) ([]int64, []string, error) {
@@ -409,7 +445,7 @@ func encodeAppend(a engine.Append) (encodedAppend, error) {
 		return encodedAppend{}, err
 	}
 	return encodedAppend{head: snapshot, runID: runID, start: start, status: string(snapshot.Status), last: snapshot.LastSeq, snap: string(snap),
-		idx: idx, members: members, seqs: seqs, bodies: bodies}, nil
+		idx: idx, members: members, seqs: seqs, bodies: bodies, lease: a.Lease}, nil
 }
 
 // readTx runs fn in a read-only REPEATABLE READ transaction, so a run's head
@@ -465,9 +501,10 @@ func (s *Store) loadMembers(ctx context.Context, q querier, runs []*api.Run) err
 }
 
 // GetRun implements engine.Store.
-func (s *Store) GetRun(ctx context.Context, tenant, id string) (*engine.RunRecord, error) {
+func (s *Store) GetRun(ctx context.Context, tenant, id string) (r0 *engine.RunRecord, err error) {
+	defer classify(&err)
 	var rec *engine.RunRecord
-	err := s.readTx(ctx, func(q querier) error {
+	err = s.readTx(ctx, func(q querier) error {
 		var ord int64
 		var snap, req, sel string
 		err := q.QueryRow(ctx, `SELECT ord, snapshot, request, selection FROM runs JOIN run_bodies ON run_id = id WHERE id = $1 AND tenant = $2`, id, tenant).Scan(&ord, &snap, &req, &sel)
@@ -490,7 +527,8 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (*engine.RunRecor
 
 // ListRuns implements engine.Store. The cursor is the ord of the last run
 // returned; the next page is the runs below it.
-func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter) ([]*api.Run, string, error) {
+func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter) (r0 []*api.Run, r1 string, err error) {
+	defer classify(&err)
 	lq := newListQuery(`SELECT ord, snapshot, selection FROM runs JOIN run_bodies ON run_id = id`, tenant)
 	if err := lq.cursor(f.Cursor, engine.ErrInvalidCursor); err != nil {
 		return nil, "", err
@@ -506,7 +544,7 @@ func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter
 	var out []*api.Run
 	var lastOrd int64
 	more := false
-	err := s.readTx(ctx, func(tx querier) error {
+	err = s.readTx(ctx, func(tx querier) error {
 		rows, err := tx.Query(ctx, q, lq.args...)
 		if err != nil {
 			return fmt.Errorf("listing runs in %s: %w", s.where, err)
@@ -545,7 +583,8 @@ func (s *Store) ListRuns(ctx context.Context, tenant string, f engine.ListFilter
 }
 
 // Events implements engine.Store.
-func (s *Store) Events(ctx context.Context, runID string, after int64, limit int) ([]api.Event, error) {
+func (s *Store) Events(ctx context.Context, runID string, after int64, limit int) (r0 []api.Event, err error) {
+	defer classify(&err)
 	q := `SELECT body FROM events WHERE run_id = $1 AND seq > $2 ORDER BY seq`
 	args := []any{runID, after}
 	if limit > 0 {
@@ -587,9 +626,10 @@ func (s *Store) Events(ctx context.Context, runID string, after int64, limit int
 }
 
 // NonTerminal implements engine.Store.
-func (s *Store) NonTerminal(ctx context.Context) ([]*engine.RunRecord, error) {
+func (s *Store) NonTerminal(ctx context.Context) (r0 []*engine.RunRecord, err error) {
+	defer classify(&err)
 	var out []*engine.RunRecord
-	err := s.readTx(ctx, func(tx querier) error {
+	err = s.readTx(ctx, func(tx querier) error {
 		rows, err := tx.Query(ctx, `SELECT ord, snapshot, request, selection FROM runs JOIN run_bodies ON run_id = id
 			WHERE status IN ('initial', 'queued', 'running') ORDER BY ord`)
 		if err != nil {

@@ -164,6 +164,33 @@ var migrations = [][]string{
 	{
 		`CREATE INDEX history_tenant_project_case_finished ON history (tenant, project, case_id, finished_at)`,
 	},
+	// 7: several replicas on one database (engine.Cluster, pgstore/cluster.go).
+	// owner is the lease a replica holds a run under (claimed until its
+	// terminal event), lease_until when it expires (Unix ns of the
+	// database's clock), cancel_request a cancel asked of the holder;
+	// exclusive and grp copy the definition's exclusive environment and
+	// concurrency group, which claims and supersede query; leases holds the
+	// leader lease. (One tenant's claims queue on an advisory lock.)
+	{
+		`ALTER TABLE runs ADD COLUMN owner TEXT`,
+		`ALTER TABLE runs ADD COLUMN lease_until BIGINT`,
+		`ALTER TABLE runs ADD COLUMN cancel_request TEXT`,
+		`ALTER TABLE runs ADD COLUMN exclusive BOOLEAN NOT NULL DEFAULT false`,
+		`ALTER TABLE runs ADD COLUMN grp TEXT NOT NULL DEFAULT ''`,
+		// Only unfinished runs are claimed or superseded; their definitions
+		// are read as json (not jsonb, which refuses \u0000 in step output).
+		`UPDATE runs SET exclusive = coalesce((b.request::json->'environment'->>'exclusive')::boolean, false),
+			grp = coalesce(b.request::json->>'concurrency_group', '')
+			FROM run_bodies b WHERE b.run_id = runs.id AND runs.status IN ('initial', 'queued', 'running')`,
+		`CREATE INDEX runs_waiting ON runs (tenant, ord) WHERE owner IS NULL AND status IN ('initial', 'queued')`,
+		`CREATE INDEX runs_owner ON runs (owner) WHERE owner IS NOT NULL AND status IN ('initial', 'queued', 'running')`,
+		`CREATE INDEX runs_grp ON runs (tenant, grp, ord) WHERE grp <> '' AND status IN ('initial', 'queued', 'running')`,
+		`CREATE TABLE leases (
+			name  TEXT   NOT NULL PRIMARY KEY,
+			owner TEXT   NOT NULL,
+			until BIGINT NOT NULL
+		)`,
+	},
 }
 
 // SchemaVersion is the schema version this binary migrates to.

@@ -22,7 +22,8 @@ const triggerColumns = `ord, reported, expires_at, body, detail`
 // (tenant, source, trigger_key) decides, an expired holder is replaced. A
 // concurrent create of the same key on another replica waits for this one's
 // commit on the unique index, then finds it the holder.
-func (s *Store) CreateTrigger(ctx context.Context, rec *trigger.Record) (*trigger.Record, error) {
+func (s *Store) CreateTrigger(ctx context.Context, rec *trigger.Record) (r0 *trigger.Record, err error) {
+	defer classify(&err)
 	body, err := json.Marshal(rec.Trigger)
 	if err != nil {
 		return nil, fmt.Errorf("creating trigger %s: %w", rec.ID, err)
@@ -89,7 +90,8 @@ func (s *Store) createTriggerTx(ctx context.Context, rec *trigger.Record, body s
 }
 
 // UpdateTrigger implements trigger.Store.
-func (s *Store) UpdateTrigger(ctx context.Context, rec *trigger.Record) error {
+func (s *Store) UpdateTrigger(ctx context.Context, rec *trigger.Record) (err error) {
+	defer classify(&err)
 	// The immutable fields come from the stored body, so an update cannot change them.
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -121,7 +123,8 @@ func (s *Store) UpdateTrigger(ctx context.Context, rec *trigger.Record) error {
 }
 
 // GetTrigger implements trigger.Store.
-func (s *Store) GetTrigger(ctx context.Context, tenant, id string) (*trigger.Record, error) {
+func (s *Store) GetTrigger(ctx context.Context, tenant, id string) (r0 *trigger.Record, err error) {
+	defer classify(&err)
 	r, err := scanTrigger(s.pool.QueryRow(ctx, `SELECT `+triggerColumns+` FROM triggers WHERE id = $1 AND tenant = $2`, id, tenant))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("trigger %s: %w", id, trigger.ErrNotFound)
@@ -133,7 +136,8 @@ func (s *Store) GetTrigger(ctx context.Context, tenant, id string) (*trigger.Rec
 }
 
 // ListTriggers implements trigger.Store; the cursor is an ord bound.
-func (s *Store) ListTriggers(ctx context.Context, tenant string, f trigger.Filter) ([]*trigger.Record, string, error) {
+func (s *Store) ListTriggers(ctx context.Context, tenant string, f trigger.Filter) (r0 []*trigger.Record, r1 string, err error) {
+	defer classify(&err)
 	lq := newListQuery(`SELECT `+triggerColumns+` FROM triggers`, tenant)
 	if err := lq.cursor(f.Cursor, trigger.ErrInvalidCursor); err != nil {
 		return nil, "", err
@@ -155,7 +159,8 @@ func (s *Store) ListTriggers(ctx context.Context, tenant string, f trigger.Filte
 }
 
 // PendingTriggers implements trigger.Store.
-func (s *Store) PendingTriggers(ctx context.Context, now time.Time) ([]*trigger.Record, error) {
+func (s *Store) PendingTriggers(ctx context.Context, now time.Time) (r0 []*trigger.Record, err error) {
+	defer classify(&err)
 	return s.queryTriggers(ctx, `SELECT `+triggerColumns+` FROM triggers
 		WHERE expires_at > $1 AND (state IN ($2, $3) OR (state = $4 AND NOT reported)) ORDER BY ord`,
 		now.UnixNano(), string(api.TriggerAccepted), string(api.TriggerProcessing), string(api.TriggerRunCreated))

@@ -39,6 +39,12 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) engine.Store { return open(t) })
 }
 
+// TestClusterConformance: SQLite is one process per data directory; the
+// suite says so by skipping on the missing capability.
+func TestClusterConformance(t *testing.T) {
+	storetest.RunCluster(t, func(t *testing.T) engine.Store { return open(t) })
+}
+
 func TestReopenKeepsRunsEventsKeysAndOrder(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "zof.db")
