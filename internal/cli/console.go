@@ -42,7 +42,7 @@ func mountConsole(d consoleDeps) (*web.Console, error) {
 		return nil, fmt.Errorf("web console: %w", err)
 	}
 	o := web.Options{Runs: d.eng, Actions: d.srv, Auth: d.cfg, SessionKey: key, Secure: d.cfg.SecureCookies(), Logger: d.log,
-		Schedules: d.cfg, Stuck: d.eng, Fleet: d.fleet}
+		Schedules: d.cfg, Stuck: d.eng, Fleet: d.fleet, Waits: d.srv}
 	if d.history != nil {
 		o.History = d.history
 	}
@@ -67,6 +67,7 @@ type fleetView struct {
 var (
 	_ web.Fleet = fleetView{}
 	_ web.Pools = fleetView{}
+	_ web.Waits = (*server.Server)(nil)
 )
 
 func (v fleetView) Agents(_ context.Context, tenant string) ([]api.Agent, error) {

@@ -312,6 +312,9 @@ func describePools(t *config.Tenant) string {
 	return "pools " + strings.Join(parts, "; ")
 }
 
+// AddWaits is addWaits for the web console's run page (web.Waits).
+func (s *Server) AddWaits(run *api.Run) { s.addWaits(run) }
+
 // addWaits sets the wait reasons of a run read for a client: a queued run's
 // from the engine, a running pool run's members' from the fleet (the run's
 // own is its earliest waiting member's).

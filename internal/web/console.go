@@ -49,6 +49,12 @@ type Auth interface {
 
 var _ Auth = (*config.Config)(nil)
 
+// Waits fills in the wait reasons of a run read for a person (the
+// server's, from the engine and the fleet): Run.Wait and Member.Wait.
+type Waits interface {
+	AddWaits(run *api.Run)
+}
+
 // Options configure the console. Runs, Actions and Auth are required.
 type Options struct {
 	Runs    Runs
@@ -64,6 +70,9 @@ type Options struct {
 	// Fleet, when set, lists the tenant's agents on /agents; nil: the page
 	// says agents are not configured.
 	Fleet Fleet
+	// Waits, when set, says which limit holds a waiting run and its
+	// members on the run page (docs/agents.md, Why a run waits).
+	Waits Waits
 	// SessionKey signs session cookies and form tokens; empty: a random key,
 	// so sessions end when the process does.
 	SessionKey []byte
@@ -268,6 +277,9 @@ func (c *Console) run(w http.ResponseWriter, r *http.Request, d *pageData) (stri
 	}
 	if err != nil {
 		return c.failed(d, "read run "+id, err)
+	}
+	if c.o.Waits != nil {
+		c.o.Waits.AddWaits(run)
 	}
 	v := NewRunView(run, c.o.Now())
 	c.consoleEvidence(r.Context(), d.Principal.Tenant, v)

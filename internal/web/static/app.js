@@ -99,7 +99,15 @@ function followRun(live) {
     } catch (e) { dirty = true; /* the next tick tries again */ }
   };
   const open = () => {
-    es = new EventSource(`/v1/runs/${encodeURIComponent(id)}/events?after=${encodeURIComponent(after)}`);
+    es = new EventSource(`/v1/runs/${encodeURIComponent(id)}/events?after=${encodeURIComponent(after)}&wait=1`);
+    // Which limit holds the run (docs/agents.md, Why a run waits): "{}" when nothing does.
+    es.addEventListener("wait", (ev) => {
+      const w = JSON.parse(ev.data);
+      const p = document.querySelector("[data-wait]");
+      if (!p) return;
+      p.textContent = w.message ? "Waiting: " + w.message : "";
+      p.hidden = !w.message;
+    });
     es.addEventListener("member.status", (ev) => {
       const d = JSON.parse(ev.data);
       const tr = memberRow(d.member);
