@@ -31,6 +31,10 @@ type Run struct {
 	Labels           map[string]string `json:"labels,omitempty"`
 	// LastSeq is the seq of the last event folded into this snapshot.
 	LastSeq int64 `json:"last_seq"`
+	// Wait, on a run that waits (queued, or running with members waiting
+	// for an agent), says which limit holds it (docs/agents.md). Read at
+	// request time; it is not part of the event log.
+	Wait *WaitReason `json:"wait,omitempty"`
 }
 
 // Member is one case and variant of a run.
@@ -55,6 +59,9 @@ type Member struct {
 	// Quarantined: the case's quarantine held when the run was created; it
 	// runs and is reported but never fails the gate.
 	Quarantined bool `json:"quarantined,omitempty"`
+	// Wait, on a member waiting in its pool's queue, says which limit holds
+	// it (docs/agents.md); read at request time, not part of the event log.
+	Wait *WaitReason `json:"wait,omitempty"`
 }
 
 // StepResult is one step of the member's latest attempt.

@@ -73,6 +73,7 @@ func commands(f *Factory) []*command {
 		newCmdRerun(f, nil),
 		newCmdRuns(f, nil),
 		newCmdHealth(f, nil),
+		newCmdAgents(f, nil),
 		newCmdServe(f, nil),
 		newCmdAgent(f, nil),
 		newCmdAction(f, nil),

@@ -20,6 +20,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/engine/pgstore"
 	"github.com/zof-ai/zof-ci/internal/engine/sqlitestore"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/fleet"
 	"github.com/zof-ai/zof-ci/internal/procgroup"
 	"github.com/zof-ai/zof-ci/internal/runner"
 	"github.com/zof-ai/zof-ci/internal/server"
@@ -154,7 +155,14 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	// tenants' own tokens: a run must not be able to read another's credentials.
 	env := withoutKeys(o.Env.List(), append(cfg.TokenEnv(), "ZOF_TOKEN"))
 	steps := step.NewExecutor(step.ExecutorOptions{Groups: groups})
+	// Endpoint agents (docs/agents.md): the fleet executes pool runs'
+	// members; lease epochs stay monotonic across restarts through DATA/lease-epoch.
+	agents, err := fleet.New(fleet.Options{Config: cfg, Epochs: fleet.NewFileEpochs(filepath.Join(dataDir, "lease-epoch")), Logger: log})
+	if err != nil {
+		return exitcode.Wrap(exitcode.Usage, err)
+	}
 	eng, err := engine.New(engine.Config{
+		Remote:            agents,
 		Store:             store,
 		Steps:             steps,
 		Services:          runner.Services(step.ServiceOptions{Dir: workDir, Env: env, Groups: groups}),
@@ -183,7 +191,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 		log.Warn("this store records no test history: zof health and GET /v1/health answer 501 (docs/health.md)")
 	}
 	var con *web.Console
-	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Triggers: store, History: history, Ready: store.Ping, Logger: log, Audit: audit,
+	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Fleet: agents, Triggers: store, History: history, Ready: store.Ping, Logger: log, Audit: audit,
 		Webhooks: func(srv *server.Server) (server.Webhooks, error) {
 			var err error
 			hooks, err = webhook.New(webhook.Options{Config: cfg, Store: store, Submitter: srv, Logger: log})
@@ -244,6 +252,8 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 		}
 	}()
 	go prune(engCtx, store, log)
+	fleetDone := make(chan struct{})
+	go func() { defer close(fleetDone); agents.Run(engCtx) }()
 	// Deliveries and ticks a previous process accepted but did not finish.
 	if n, err := hooks.Resume(engCtx); err != nil {
 		log.Warn("resuming webhook deliveries", "err", err)
@@ -271,6 +281,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	stopEngine()
 	<-schedDone
 	<-engDone
+	<-fleetDone
 	waitCtx, cancel := context.WithTimeout(context.Background(), serveStopWait)
 	defer cancel()
 	if err := steps.Wait(waitCtx); err != nil {

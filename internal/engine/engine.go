@@ -82,6 +82,9 @@ type Config struct {
 	// URLPolicy, when set, gives the check every URL a tenant's http steps
 	// reach must pass, redirects included (zof serve: allowed_targets).
 	URLPolicy func(tenant string) func(*url.URL) error
+	// Remote, when set, executes the members of pool runs on endpoint
+	// agents (remote.go; zof serve's fleet). nil: every member runs here.
+	Remote RemoteRunner
 	// Logger receives faults the engine cannot put in a run's log (store errors).
 	Logger *slog.Logger
 }

@@ -290,9 +290,29 @@ func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
 	// start with the first step's, the end with the last step's (one commit
 	// before the step runs and one after, for a one-step member).
 	start := append(evs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})
+	pool := e.remotePool(rs)
 	for {
-		status, why, last := e.runAttempt(ctx, rs, t, start)
+		var status api.Status
+		var why, lost string
+		var last []api.Event
+		if pool != "" {
+			status, why, last, lost = e.remoteAttempt(ctx, rs, t, pool, attempt, start)
+		} else {
+			status, why, last = e.runAttempt(ctx, rs, t, start)
+		}
 		start = nil
+		if lost != "" && ctx.Err() == nil {
+			// The agent died with the attempt: it runs again elsewhere, counting
+			// neither as a retry nor as flaky (docs/agents.md).
+			attempt++
+			start = append(last,
+				api.Event{Type: api.EventLog, Member: t.member, Message: fmt.Sprintf("%s%s; the attempt runs again on another agent as attempt %d", lostPrefix, lost, attempt)},
+				api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})
+			continue
+		}
+		if lost != "" {
+			status, why = api.StatusCancelled, lost
+		}
 		switch {
 		case status == api.StatusPassed:
 			e.record(rs, append(last, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusPassed, Attempt: attempt, Flaky: failures > 0})...)

@@ -87,7 +87,7 @@ func (e *Engine) readLog(ctx context.Context, id string) (logFacts, error) {
 				if !f.cancelRequested {
 					f.cancelRequested, f.cancelReason = true, ev.Reason
 				}
-			case ev.Member != "" && strings.HasPrefix(ev.Message, interruptedPrefix):
+			case ev.Member != "" && (strings.HasPrefix(ev.Message, interruptedPrefix) || strings.HasPrefix(ev.Message, lostPrefix)):
 				f.interrupted[ev.Member]++
 			}
 		}

@@ -43,6 +43,10 @@ func WriteStatus(w io.Writer, r *api.Run, now time.Time) error {
 	if r.Reason != "" {
 		line("  reason: %s", sanitize.Line(r.Reason))
 	}
+	if w := r.Wait; w != nil {
+		// Which limit holds the run (docs/agents.md, Why a run waits).
+		line("  waiting: %s (since %s)", sanitize.Line(w.Message), w.Since.UTC().Format("15:04:05Z"))
+	}
 	if src := sourceLine(r.Source); src != "" {
 		line("  source: %s", src)
 	}

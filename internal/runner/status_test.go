@@ -45,6 +45,7 @@ func TestWriteStatus(t *testing.T) {
 	b := reporttest.NewBuilder(t, testRequest())
 	b.RunStatus(api.StatusQueued, "").RunSubstate(api.SubstateQueuePosition, 3)
 	queued := b.Run
+	queued.Wait = &api.WaitReason{Kind: "tenant_limit", Message: "tenant payments at 2 of 2 running (run_a, run_b)", Since: reporttest.Now().Add(-time.Minute)}
 
 	b = reporttest.NewBuilder(t, testRequest())
 	b.RunStatus(api.StatusRunning, "").Pass("login", time.Second).Member("cart", api.StatusRunning, 1, "").Step("cart", 1, api.StepPassed, time.Second, "", nil)

@@ -42,6 +42,9 @@ func newAuditLog(w io.Writer, log *slog.Logger, now func() time.Time) *auditLog 
 func (a *auditLog) record(p config.Principal, action, runID, key string, status int, result string) {
 	e := AuditEntry{Time: a.now().UTC(), Principal: p.Name, Tenant: p.Tenant, Role: p.Role.String(), Action: action,
 		RunID: runID, IdempotencyKey: key, Result: result, Status: status}
+	if p.Agent() { // an endpoint agent (agents.go): its pool stands for a role
+		e.Role = "agent of pool " + p.Pool
+	}
 	if a.w == nil {
 		a.log.Info("audit", "principal", e.Principal, "tenant", e.Tenant, "role", e.Role, "action", e.Action,
 			"run_id", e.RunID, "idempotency_key", e.IdempotencyKey, "result", e.Result, "status", e.Status)

@@ -154,6 +154,8 @@ type harnessOpts struct {
 	configure  func(*server.Options)
 	logs       io.Writer
 	blockAfter time.Duration
+	// engineConfig changes the engine's config before it is built.
+	engineConfig func(*engine.Config)
 }
 
 // harness is a real server on a loopback listener over a real engine.
@@ -193,7 +195,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.blockAfter > 0 {
 		blockAfter = o.blockAfter
 	}
-	eng, err := engine.New(engine.Config{
+	ecfg := engine.Config{
 		Store:             memstore.New(),
 		Steps:             o.steps,
 		TenantLimit:       cfg.TenantLimit,
@@ -202,7 +204,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		LeaveQueuedOnStop: true,
 		SubscriberBuffer:  o.subBuffer,
 		Now:               o.now,
-	})
+	}
+	if o.engineConfig != nil {
+		o.engineConfig(&ecfg)
+	}
+	eng, err := engine.New(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,6 +83,9 @@ func newMetrics(s *Server) *metrics {
 		&runsCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.fleet != nil {
+		m.reg.MustRegister(&fleetCollector{f: s.fleet}) // agents_metrics.go
+	}
 	// Every configured tenant shows up from the start, at zero.
 	for _, t := range s.cfg.TenantNames() {
 		m.createdC.WithLabelValues(t)

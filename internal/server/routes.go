@@ -19,13 +19,14 @@ type route struct {
 	path   string
 	role   config.Role // 0: no token needed
 	stream bool        // no write deadline
+	agent  bool        // an endpoint agent's route (agents.go): agent tokens only
 	h      func(w http.ResponseWriter, r *http.Request, p config.Principal)
 }
 
 func (rt route) pattern() string { return rt.method + " " + rt.path }
 
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{method: "POST", path: "/v1/runs", role: config.RoleRunner, h: s.createRun},
 		{method: "GET", path: "/v1/runs", role: config.RoleViewer, h: s.listRuns},
 		{method: "GET", path: "/v1/runs/{id}", role: config.RoleViewer, h: s.getRun},
@@ -40,7 +41,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/healthz", h: s.healthz},
 		{method: "GET", path: "/readyz", h: s.readyz},
 		{method: "GET", path: "/metrics", h: s.serveMetrics},
-	}
+	}, s.agentRoutes()...)
 }
 
 // queryTokenParams are query parameters that carry credentials in other APIs;
@@ -84,10 +85,15 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 		}
 		var p config.Principal
-		if rt.role != 0 {
+		if rt.role != 0 || rt.agent {
 			var ok bool
 			p, ok = s.authenticate(sw, r)
 			if !ok {
+				return
+			}
+			if p.Agent() && !rt.agent {
+				writeProblem(sw, http.StatusForbidden, probWrongPrincipal, "Agent token refused",
+					fmt.Sprintf("token %q is an agent token of pool %s (tenant %s); it may call only /v1/agent/... (docs/agents.md). Use a user token for %s %s", p.Name, p.Pool, p.Tenant, rt.method, rt.path))
 				return
 			}
 			if p.Role < rt.role {
@@ -140,7 +146,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (config.Pr
 		unauthorized(w, "invalid_request", "the Authorization header must be `Bearer TOKEN`; other schemes are not supported")
 		return config.Principal{}, false
 	}
-	p, ok := s.cfg.Authenticate(token)
+	p, ok := s.cfg.AuthenticateAny(token)
 	if !ok {
 		unauthorized(w, "invalid_token", "the token is not known to this server; check ZOF_TOKEN (or --token) and that it belongs to a tenant in server.yaml")
 		return config.Principal{}, false

@@ -243,6 +243,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, p config.Princip
 		s.engineError(w, err)
 		return
 	}
+	s.addWaits(run)
 	writeJSON(w, http.StatusOK, run)
 }
 

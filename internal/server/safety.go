@@ -40,7 +40,13 @@ func (s *Server) refusals(tenant string, req *api.RunRequest) []string {
 	if t == nil { // cannot happen: the principal came from the config
 		return append(probs, "tenant "+tenant+" is not configured")
 	}
-	probs = append(probs, safety(t, req)...)
+	// A run for a pool is checked against the pool's policy; one for the
+	// local executor against the tenant's (agents.go).
+	if pp, local := poolPolicy(t, req); local {
+		probs = append(probs, safety(t, req)...)
+	} else {
+		probs = append(probs, pp...)
+	}
 	// A refused target quotes the step's URL, secret query or path values included.
 	mask := secret.NewMasker(req.Secrets)
 	for i, p := range probs {

@@ -115,6 +115,10 @@ type Options struct {
 	// New calls it once with the server, through which the receiver creates
 	// runs (Submit), before the first request; nil: both answer 404.
 	Webhooks func(*Server) (Webhooks, error)
+	// Fleet dispatches pool runs' members to endpoint agents and serves
+	// the agent API (agents.go); the same *fleet.Fleet is the engine's
+	// Config.Remote. nil: the agent API answers 404 and GET /v1/agents is empty.
+	Fleet Fleet
 	// Session authenticates a GET that has no Authorization header, from
 	// its session cookie: the web console's run page follows
 	// /v1/runs/{id}/events with an EventSource, which sends cookies but no
@@ -159,6 +163,8 @@ type Server struct {
 	frames frameCache // encoded events shared by the streams of a run
 
 	webhooks Webhooks // built by Options.Webhooks in New; nil: none
+
+	fleet Fleet // Options.Fleet; nil: none
 }
 
 // New builds a Server and starts its background work (metrics of runs the
@@ -202,6 +208,7 @@ func New(opts Options) (*Server, error) {
 		cancel:  cancel,
 		closing: make(chan struct{}),
 		streams: map[string]int{},
+		fleet:   opts.Fleet,
 	}
 	s.metrics = newMetrics(s)
 	s.mux = http.NewServeMux()
@@ -218,6 +225,11 @@ func New(opts Options) (*Server, error) {
 		s.webhooks = h
 	}
 
+	if s.fleet != nil {
+		s.fleet.SetAudit(func(tenant, pool, agent, action, result string) {
+			s.audit.record(config.Principal{Tenant: tenant, Name: agent, Pool: pool}, action, "", "", 0, result)
+		})
+	}
 	opts.Engine.Observe(s.observe)
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.watchStuck() }()

@@ -165,6 +165,11 @@ type Tenant struct {
 	Repositories []*Repository
 	// Schedules are the tenant's cron schedules.
 	Schedules []*Schedule
+	// LocalExecutor: the server's own runtime executes the tenant's runs that
+	// match no pool (local_executor, default true; pools.go).
+	LocalExecutor bool
+	// Pools are the tenant's pools of endpoint agents by name (pools.go).
+	Pools map[string]*Pool
 }
 
 // Token is a named principal of a tenant; the token itself is not kept.
@@ -174,11 +179,17 @@ type Token struct {
 }
 
 // Principal is who is calling: the tenant, the token's name and its role.
+// An agent token's principal has a Pool and no Role: it may call only the
+// agent API (/v1/agent/...), and Authenticate never returns it.
 type Principal struct {
 	Tenant string
 	Name   string
 	Role   Role
+	Pool   string
 }
+
+// Agent reports whether the principal is an endpoint agent of a pool.
+func (p Principal) Agent() bool { return p.Pool != "" }
 
 type tokenEntry struct {
 	hash      [sha256.Size]byte
@@ -188,14 +199,28 @@ type tokenEntry struct {
 // Authenticate finds the principal of a bearer token. It compares the token's
 // SHA-256 with every configured hash in constant time and does not stop at a
 // match, so timing does not reveal which (or whether a) token matched.
+// Agent tokens are not found here (AuthenticateAny finds them).
 func (c *Config) Authenticate(token string) (Principal, bool) {
 	p, ok := c.AuthenticateSum(sha256.Sum256([]byte(token)))
 	return p, ok && token != ""
 }
 
-// AuthenticateSum finds the principal of a token by its SHA-256 (a console
-// session holds the hash, never the token), in constant time like Authenticate.
+// AuthenticateSum finds the user principal of a token by its SHA-256 (a
+// console session holds the hash, never the token), in constant time like
+// Authenticate. Agent tokens are not found.
 func (c *Config) AuthenticateSum(sum [sha256.Size]byte) (Principal, bool) {
+	p, ok := c.authenticateSum(sum)
+	return p, ok && !p.Agent()
+}
+
+// AuthenticateAny finds the principal of a user or agent token (the API
+// tells them apart: an agent may call only /v1/agent/...).
+func (c *Config) AuthenticateAny(token string) (Principal, bool) {
+	p, ok := c.authenticateSum(sha256.Sum256([]byte(token)))
+	return p, ok && token != ""
+}
+
+func (c *Config) authenticateSum(sum [sha256.Size]byte) (Principal, bool) {
 	var found Principal
 	ok := 0
 	for i := range c.tokens {
@@ -303,13 +328,15 @@ type rawSecret struct {
 }
 
 type rawTenant struct {
-	MaxConcurrentRuns *int       `yaml:"max_concurrent_runs"`
-	AllowCommands     bool       `yaml:"allow_commands"`
-	AllowedTargets    []string   `yaml:"allowed_targets"`
-	MaxStreams        *int       `yaml:"max_streams"`
-	Tokens            []rawToken `yaml:"tokens"`
-	Repositories      []rawRepo  `yaml:"repositories"`
-	Schedules         []rawSched `yaml:"schedules"`
+	MaxConcurrentRuns *int               `yaml:"max_concurrent_runs"`
+	AllowCommands     bool               `yaml:"allow_commands"`
+	AllowedTargets    []string           `yaml:"allowed_targets"`
+	MaxStreams        *int               `yaml:"max_streams"`
+	Tokens            []rawToken         `yaml:"tokens"`
+	Repositories      []rawRepo          `yaml:"repositories"`
+	Schedules         []rawSched         `yaml:"schedules"`
+	LocalExecutor     *bool              `yaml:"local_executor"`
+	Pools             map[string]rawPool `yaml:"pools"`
 }
 
 type rawToken struct {
@@ -550,6 +577,7 @@ func build(r *raw, root *yaml.Node, filename string, lookup Lookup) (*Config, er
 			c.tokens = append(c.tokens, tokenEntry{hash: hash, principal: Principal{Tenant: name, Name: rk.Name, Role: role}})
 		}
 		buildTriggers(c, t, rt, root, lookup, at)
+		buildPools(c, t, rt, root, lookup, seen, at)
 		c.Tenants[name] = t
 	}
 	checkSharedRepos(c, root, at)

@@ -1,0 +1,198 @@
+package engine_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
+)
+
+// fakeRemote plays a scripted outcome per attempt: pool runs are those whose
+// environment URL starts with "pool:".
+type fakeRemote struct {
+	mu       sync.Mutex
+	outcomes []engine.RemoteOutcome // one per attempt, in order
+	attempts []engine.RemoteAttempt
+	block    bool // wait for ctx to end, then cancelled
+}
+
+var _ engine.RemoteRunner = (*fakeRemote)(nil)
+
+func (f *fakeRemote) Pool(_ string, req *api.RunRequest) string {
+	if p, ok := strings.CutPrefix(req.Environment.URL, "pool:"); ok {
+		return p
+	}
+	return ""
+}
+
+func (f *fakeRemote) RunAttempt(ctx context.Context, a engine.RemoteAttempt, record func([]api.Event)) engine.RemoteOutcome {
+	f.mu.Lock()
+	f.attempts = append(f.attempts, a)
+	n := len(f.attempts)
+	block := f.block
+	f.mu.Unlock()
+	changes.notify()
+	// What an agent reports while it runs: the step starts; a member status
+	// it has no business sending is dropped by the engine.
+	record([]api.Event{
+		{Type: api.EventStepStatus, Step: 1, StepStatus: api.StepRunning},
+		{Type: api.EventMemberStatus, Status: api.StatusPassed},
+		{Type: api.EventStepStatus, Step: 99, StepStatus: api.StepPassed},
+	})
+	if block {
+		<-ctx.Done()
+		return engine.RemoteOutcome{Status: api.StatusCancelled, Why: "stopped"}
+	}
+	return f.outcomes[n-1]
+}
+
+func passedStep() []api.Event {
+	return []api.Event{{Type: api.EventStepStatus, Step: 1, StepStatus: api.StepPassed}}
+}
+
+func TestRemoteAttempts(t *testing.T) {
+	failed := engine.RemoteOutcome{Status: api.StatusFailed, Why: "step 1 (a): boom",
+		Events: []api.Event{{Type: api.EventStepStatus, Step: 1, StepStatus: api.StepFailed, Failure: &api.Failure{Message: "boom"}}}}
+	passed := engine.RemoteOutcome{Status: api.StatusPassed, Events: passedStep()}
+	lost := engine.RemoteOutcome{Lost: "agent eu-1 lost (no heartbeat for 15s)"}
+	tests := []struct {
+		name        string
+		retries     int
+		outcomes    []engine.RemoteOutcome
+		want        api.Status
+		wantAttempt int
+		wantFlaky   bool
+		wantLog     string
+	}{
+		{"passes", 0, []engine.RemoteOutcome{passed}, api.StatusPassed, 1, false, ""},
+		{"fails without retries", 0, []engine.RemoteOutcome{failed}, api.StatusFailed, 1, false, ""},
+		// A lost attempt is not a retry (retries: 0 still runs it again) and not flaky.
+		{"lost then passes", 0, []engine.RemoteOutcome{lost, passed}, api.StatusPassed, 2, false,
+			"lease lost: agent eu-1 lost (no heartbeat for 15s); the attempt runs again on another agent as attempt 2"},
+		{"lost twice then fails", 0, []engine.RemoteOutcome{lost, lost, failed}, api.StatusFailed, 3, false, "as attempt 3"},
+		{"fails then passes on retry is flaky", 1, []engine.RemoteOutcome{failed, passed}, api.StatusPassed, 2, true, "attempt 1 failed: step 1 (a): boom; retrying"},
+		{"lost, fails, passes on retry is flaky", 1, []engine.RemoteOutcome{lost, failed, passed}, api.StatusPassed, 3, true, "retry 1 of 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fr := &fakeRemote{outcomes: tt.outcomes}
+			h := newHarness(t, nil, func(c *engine.Config) { c.Remote = fr })
+			c := tcase("c1", "a")
+			c.Retries = tt.retries
+			r := h.create("t", runReq("pool:eu", c))
+			r = h.wait("t", r.ID)
+			m := r.Members[0]
+			if r.Status != tt.want || m.Status != tt.want || m.Attempt != tt.wantAttempt || m.Flaky != tt.wantFlaky {
+				t.Fatalf("run %s member %s attempt %d flaky %v; want %s attempt %d flaky %v (%s)", r.Status, m.Status, m.Attempt, m.Flaky, tt.want, tt.wantAttempt, tt.wantFlaky, m.Reason)
+			}
+			if len(fr.attempts) != len(tt.outcomes) {
+				t.Fatalf("%d remote attempts, want %d", len(fr.attempts), len(tt.outcomes))
+			}
+			for i, a := range fr.attempts {
+				if a.Pool != "eu" || a.Tenant != "t" || a.RunID != r.ID || a.Member != "c1" || a.Attempt != i+1 || a.BaseURL != "pool:eu" {
+					t.Errorf("attempt %d = %+v", i+1, a)
+				}
+			}
+			var log []string
+			for _, ev := range h.events("t", r.ID) {
+				if ev.Type == api.EventLog {
+					log = append(log, ev.Message)
+				}
+			}
+			if tt.wantLog != "" && !strings.Contains(strings.Join(log, "\n"), tt.wantLog) {
+				t.Errorf("log %q lacks %q", log, tt.wantLog)
+			}
+		})
+	}
+}
+
+func TestRemoteLocalRunsStayLocal(t *testing.T) {
+	fr := &fakeRemote{}
+	h := newHarness(t, nil, func(c *engine.Config) { c.Remote = fr })
+	r := h.create("t", runReq("local", tcase("c1", "a")))
+	if r = h.wait("t", r.ID); r.Status != api.StatusPassed || len(fr.attempts) != 0 {
+		t.Fatalf("run %s, %d remote attempts; want passed locally", r.Status, len(fr.attempts))
+	}
+}
+
+func TestRemoteCancel(t *testing.T) {
+	fr := &fakeRemote{block: true}
+	h := newHarness(t, nil, func(c *engine.Config) { c.Remote = fr })
+	r := h.create("t", runReq("pool:eu", tcase("c1", "a", "b")))
+	h.until("the attempt on the agent", func() bool {
+		fr.mu.Lock()
+		defer fr.mu.Unlock()
+		return len(fr.attempts) == 1
+	})
+	if _, err := h.e.Cancel(context.Background(), "t", r.ID, "stop it"); err != nil {
+		t.Fatal(err)
+	}
+	r = h.wait("t", r.ID)
+	if r.Status != api.StatusCancelled || r.Members[0].Status != api.StatusCancelled {
+		t.Fatalf("run %s member %s, want cancelled", r.Status, r.Members[0].Status)
+	}
+	if got := stepStatuses(&r.Members[0]); got[0] != api.StepCancelled || got[1] != api.StepSkipped {
+		t.Errorf("steps %v, want the running one cancelled and the next skipped", got)
+	}
+}
+
+// scriptedRemote plays outcomes per attempt; past the script it holds the
+// attempt until ctx ends (an agent still busy when the engine stops).
+type scriptedRemote struct {
+	mu       sync.Mutex
+	outcomes []engine.RemoteOutcome
+	n        int
+}
+
+func (f *scriptedRemote) Pool(_ string, req *api.RunRequest) string { return "eu" }
+
+func (f *scriptedRemote) attempts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+func (f *scriptedRemote) RunAttempt(ctx context.Context, a engine.RemoteAttempt, record func([]api.Event)) engine.RemoteOutcome {
+	f.mu.Lock()
+	f.n++
+	i := f.n - 1
+	f.mu.Unlock()
+	changes.notify()
+	record([]api.Event{{Type: api.EventStepStatus, Step: 1, StepStatus: api.StepRunning}})
+	if i < len(f.outcomes) {
+		return f.outcomes[i]
+	}
+	<-ctx.Done()
+	return engine.RemoteOutcome{Status: api.StatusCancelled}
+}
+
+// An attempt lost with its agent is still not a failure after a restart:
+// resume counts its "lease lost" line like a restart's interruption, so
+// the member passing afterwards is not flaky and its retries are intact.
+func TestRemoteLostAttemptSurvivesARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zof.db")
+	store := openSQLite(t, path)
+	r1 := &scriptedRemote{outcomes: []engine.RemoteOutcome{{Lost: "agent eu-1 lost (no heartbeat for 15s)"}}}
+	p1 := newProcess(t, engine.Config{Store: store, Steps: noopSteps{}, Remote: r1, LeaveQueuedOnStop: true})
+	p1.start()
+	run, _, err := p1.e.Create(context.Background(), tenant, runReq("pool", tcase("c1", "a")), engine.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second attempt on an agent", func() bool { return r1.attempts() == 2 })
+	p1.stop()
+
+	r2 := &scriptedRemote{outcomes: []engine.RemoteOutcome{{Status: api.StatusPassed,
+		Events: []api.Event{{Type: api.EventStepStatus, Step: 1, StepStatus: api.StepPassed}}}}}
+	p2 := newProcess(t, engine.Config{Store: store, Steps: noopSteps{}, Remote: r2, LeaveQueuedOnStop: true})
+	p2.start()
+	got := p2.wait(run.ID)
+	m := got.Members[0]
+	if got.Status != api.StatusPassed || m.Flaky || m.Attempt != 3 {
+		t.Fatalf("run %s, member attempt %d flaky %v; want passed on attempt 3, not flaky", got.Status, m.Attempt, m.Flaky)
+	}
+}
