@@ -62,8 +62,18 @@ const (
 	// step executor's cap (step.DefaultMaxOutput), so an agent sends no more
 	// than the embedded engine stores; longer text keeps its end, after a marker.
 	MaxEventOutput = step.DefaultMaxOutput
-	// maxEventText bounds an event's other free text (message, failure fields).
+	// maxEventText bounds an event's other free text (message, failure
+	// fields), under the server's 16 KiB (docs/agents.md).
 	maxEventText = 8 << 10
+	// maxReason is the server's cap on a result's reason (docs/agents.md).
+	maxReason = 4 << 10
+	// maxEvents is the server's cap on the events of one request (docs/agents.md).
+	maxEvents = 1024
+	// cancelledWait bounds sending a cancelled member's result: the server
+	// waits 1.5 s for it, then ends the attempt itself (docs/agents.md, stop grace).
+	cancelledWait = 1500 * time.Millisecond
+	// cancelPrefix starts the reason of a stop for a cancelled run.
+	cancelPrefix = "cancelled"
 )
 
 // Options configure an agent. Server, Token and Out are required.
@@ -101,6 +111,9 @@ type held struct {
 	lease   api.Lease
 	cancel  context.CancelCauseFunc
 	stopped bool // told to stop or fenced: results dropped (under agent.mu)
+	// cancelled: the run was cancelled; the attempt's cancelled outcome is
+	// still sent (under agent.mu).
+	cancelled bool
 }
 
 type agent struct {
@@ -379,9 +392,7 @@ func (a *agent) pollOnce(ctx context.Context) (api.AgentWork, error) {
 
 // handle carries out a poll's answer: stops first, then new leases.
 func (a *agent) handle(w api.AgentWork) {
-	for _, st := range w.Stop {
-		a.stop(st.ID, "the server said stop: "+st.Reason)
-	}
+	a.stops(w.Stop)
 	for _, l := range w.Leases {
 		a.mu.Lock()
 		_, dup := a.leases[l.ID]
@@ -424,6 +435,34 @@ func (a *agent) start(l api.Lease, pol *policy) {
 		default:
 		}
 	}()
+}
+
+// stops carries out the server's stops. A cancelled run's member still
+// reports its cancelled outcome; any other stop (the lease was lost or
+// fenced) drops the results.
+func (a *agent) stops(ss []api.LeaseStop) {
+	for _, st := range ss {
+		if strings.HasPrefix(st.Reason, cancelPrefix) {
+			a.cancelLease(st.ID, st.Reason)
+			continue
+		}
+		a.stop(st.ID, "the server said stop: "+st.Reason)
+	}
+}
+
+// cancelLease cancels a lease's steps (their process groups killed); the
+// attempt's cancelled outcome is sent.
+func (a *agent) cancelLease(id, why string) {
+	a.mu.Lock()
+	h := a.leases[id]
+	if h == nil || h.stopped || h.cancelled {
+		a.mu.Unlock()
+		return
+	}
+	h.cancelled = true
+	a.mu.Unlock()
+	h.cancel(errors.New(why))
+	a.printf("lease %s (run %s, member %s): %s; its steps are killed", id, h.lease.RunID, h.lease.Member, why)
 }
 
 // stop stops a lease at once: its steps are cancelled (their process groups
@@ -473,15 +512,26 @@ func (a *agent) execute(ctx context.Context, h *held, pol *policy) {
 		Input:   in,
 		Steps:   policySteps{inner: a.steps, pol: pol},
 		Record: func(evs ...api.Event) {
-			if err := a.send(ctx, h, "events", "events", api.LeaseReport{Epoch: l.Epoch, Events: clipEvents(evs)}); err != nil {
+			if err := a.report(ctx, h, evs); err != nil {
 				a.lost(h, err)
 			}
 		},
 	}, nil)
+	sendCtx := ctx
 	if ctx.Err() != nil {
-		return // stopped: stop said why
+		a.mu.Lock()
+		cancelled := h.cancelled && !h.stopped
+		a.mu.Unlock()
+		if !cancelled {
+			return // stopped: stop said why
+		}
+		// The run was cancelled: say how the attempt ended, briefly.
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithTimeout(a.root, cancelledWait)
+		defer cancel()
+		status, why = api.StatusCancelled, context.Cause(ctx).Error()
 	}
-	if err := a.send(ctx, h, "result", "result", api.LeaseResult{Epoch: l.Epoch, Status: status, Reason: why, Events: clipEvents(last)}); err != nil {
+	if err := a.result(sendCtx, h, api.LeaseResult{Epoch: l.Epoch, Status: status, Reason: clipHead(why, maxReason), Events: last}); err != nil {
 		a.lost(h, err)
 		return
 	}
@@ -490,6 +540,31 @@ func (a *agent) execute(ctx context.Context, h *held, pol *policy) {
 		line += ": " + why
 	}
 	a.printf("%s", line)
+}
+
+// report sends step events under the lease, at most maxEvents a request.
+func (a *agent) report(ctx context.Context, h *held, evs []api.Event) error {
+	for len(evs) > 0 {
+		n := min(len(evs), maxEvents)
+		if err := a.send(ctx, h, "events", "events", api.LeaseReport{Epoch: h.lease.Epoch, Events: clipEvents(evs[:n])}); err != nil {
+			return err
+		}
+		evs = evs[n:]
+	}
+	return nil
+}
+
+// result sends the attempt's outcome with its last events; events beyond
+// one request's maxEvents go first in reports.
+func (a *agent) result(ctx context.Context, h *held, r api.LeaseResult) error {
+	if extra := len(r.Events) - maxEvents; extra > 0 {
+		if err := a.report(ctx, h, r.Events[:extra]); err != nil {
+			return err
+		}
+		r.Events = r.Events[extra:]
+	}
+	r.Events = clipEvents(r.Events)
+	return a.send(ctx, h, "result", "result", r)
 }
 
 // lost stops a lease whose write failed for good.
@@ -618,9 +693,7 @@ func (a *agent) heartbeat(every time.Duration) {
 			a.drainAnnounced = true
 			a.mu.Unlock()
 		}
-		for _, st := range w.Stop {
-			a.stop(st.ID, "the server said stop: "+st.Reason)
-		}
+		a.stops(w.Stop)
 	case errors.As(err, &fe):
 		select {
 		case a.fatal <- fe:

@@ -164,6 +164,27 @@ func TestStopKillsSteps(t *testing.T) {
 	}
 }
 
+// TestCancelKillsSteps: a stop for a cancelled run kills the member's steps
+// at once and still says how the attempt ended (cancelled, the running step
+// cancelled and the rest skipped), so the run's log is whole.
+func TestCancelKillsSteps(t *testing.T) {
+	f := newFakeServer(t)
+	dir := t.TempDir()
+	startAgent(t, f, func(o *Options) { o.Dir = dir })
+	f.expect(t, "poll")
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "slow", Attempt: 1, Case: runCase("slow", "touch started; sleep 3; touch finished", "true")})
+	waitFile(t, filepath.Join(dir, "started"))
+	f.work <- api.AgentWork{Stop: []api.LeaseStop{{ID: "L1", Reason: "cancelled: the run was cancelled"}}}
+	f.expect(t, "result:L1")
+	f.mu.Lock()
+	res := f.results["L1"][0]
+	f.mu.Unlock()
+	if res.Status != api.StatusCancelled || len(res.Events) != 2 || res.Events[0].StepStatus != api.StepCancelled || res.Events[1].StepStatus != api.StepSkipped {
+		t.Errorf("result %+v, want cancelled with step 1 cancelled and step 2 skipped", res)
+	}
+	neverAppears(t, filepath.Join(dir, "finished"), 3500*time.Millisecond)
+}
+
 // TestFencedWriteKillsSteps: a write refused with 409 lease-fenced stops the
 // lease at once: its steps are killed and nothing more is sent under it.
 func TestFencedWriteKillsSteps(t *testing.T) {
