@@ -150,6 +150,33 @@ type agent struct {
 // protocol version; a server that is down is waited for (with backoff)
 // however long it takes.
 func Run(ctx context.Context, o Options) error {
+	a := newAgent(ctx, o)
+	hbStop := make(chan struct{})
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		a.heartbeats(hbStop)
+	}()
+	err := a.loop(ctx)
+	if err != nil {
+		a.stopAll("the agent is stopping: " + err.Error())
+	}
+	a.kill(errors.New("the agent stopped"))
+	a.wg.Wait()
+	close(hbStop)
+	<-hbDone
+	if a.exec != nil {
+		wctx, cancel := context.WithTimeout(context.Background(), stepsWait)
+		if werr := a.exec.Wait(wctx); werr != nil {
+			a.printf("%v; some step processes may outlive the agent", werr)
+		}
+		cancel()
+	}
+	return err
+}
+
+// newAgent applies the defaults; its leases outlive ctx (the drain signal).
+func newAgent(ctx context.Context, o Options) *agent {
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
 	}
@@ -183,29 +210,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("the server redirected the agent to %s; give --server the address the API answers on", req.URL.Redacted())
 	}}
 	a.root, a.kill = context.WithCancelCause(context.WithoutCancel(ctx))
-
-	hbStop := make(chan struct{})
-	hbDone := make(chan struct{})
-	go func() {
-		defer close(hbDone)
-		a.heartbeats(hbStop)
-	}()
-	err := a.loop(ctx)
-	if err != nil {
-		a.stopAll("the agent is stopping: " + err.Error())
-	}
-	a.kill(errors.New("the agent stopped"))
-	a.wg.Wait()
-	close(hbStop)
-	<-hbDone
-	if a.exec != nil {
-		wctx, cancel := context.WithTimeout(context.Background(), stepsWait)
-		if werr := a.exec.Wait(wctx); werr != nil {
-			a.printf("%v; some step processes may outlive the agent", werr)
-		}
-		cancel()
-	}
-	return err
+	return a
 }
 
 // pollResult is what a poll brought back.
@@ -401,6 +406,9 @@ func (a *agent) handle(w api.AgentWork) {
 		pol := a.policy
 		a.mu.Unlock()
 		switch {
+		case l.ID == "" || l.Epoch <= 0:
+			a.printf("a lease without an id or a positive epoch was ignored (run %q, member %q); the server re-queues it", l.RunID, l.Member)
+			continue
 		case dup:
 			continue
 		case draining || full:
