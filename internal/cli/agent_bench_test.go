@@ -180,6 +180,11 @@ func BenchmarkAgentIdle(b *testing.B) {
 		b.ReportMetric(float64(n)/(idle.Seconds()/30), "requests/30s")
 		b.ReportMetric(procStatus(b, cmd.Process.Pid, "VmRSS")/1024, "RSS-MB")
 		b.ReportMetric(procStatus(b, cmd.Process.Pid, "VmHWM")/1024, "peak-RSS-MB")
+		// RSS is the agent's own memory (anonymous) plus the pages of the
+		// zof binary it touched (file-backed: shared with every zof process
+		// on the machine and reclaimable).
+		b.ReportMetric(procStatus(b, cmd.Process.Pid, "RssAnon")/1024, "anon-MB")
+		b.ReportMetric(procStatus(b, cmd.Process.Pid, "RssFile")/1024, "file-MB")
 	}
 }
 
