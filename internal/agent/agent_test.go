@@ -141,6 +141,30 @@ func TestRefused(t *testing.T) {
 	}
 }
 
+// TestRevokedToken: a token revoked while the agent holds a member (the
+// next heartbeat is 401) stops the agent with KindUnauthorized, its steps killed.
+func TestRevokedToken(t *testing.T) {
+	f := newFakeServer(t)
+	dir := t.TempDir()
+	_, done, _ := startAgent(t, f, func(o *Options) { o.Dir = dir })
+	f.expect(t, "poll")
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "slow", Attempt: 1, Case: runCase("slow", "touch started; sleep 3; touch finished")})
+	waitFile(t, filepath.Join(dir, "started"))
+	f.mu.Lock()
+	f.token = "revoked"
+	f.mu.Unlock()
+	select {
+	case err := <-done:
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Kind != KindUnauthorized {
+			t.Fatalf("Run = %v, want KindUnauthorized", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the agent did not stop within 20s of its token being revoked")
+	}
+	neverAppears(t, filepath.Join(dir, "finished"), 3500*time.Millisecond)
+}
+
 // TestStopKillsSteps: a stop in the held poll's answer (a cancelled run, a
 // lost lease) kills the member's step process group and drops its results.
 func TestStopKillsSteps(t *testing.T) {

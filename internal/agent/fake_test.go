@@ -132,7 +132,10 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		f.problem(w, http.StatusServiceUnavailable, "unavailable", "restarting")
 		return
 	}
-	if r.Header.Get("Authorization") != "Bearer "+f.token {
+	f.mu.Lock()
+	token := f.token
+	f.mu.Unlock()
+	if r.Header.Get("Authorization") != "Bearer "+token {
 		f.problem(w, http.StatusUnauthorized, "unauthorized", "unknown agent token")
 		return
 	}
