@@ -101,6 +101,10 @@ type Options struct {
 	Out io.Writer
 	// Steps runs the steps; nil is a step.Executor (tests give a fake).
 	Steps engine.StepRunner
+	// Groups records the run steps' process groups while they run (the
+	// CLI's --state journal), so that the next start kills what a killed
+	// agent left running; nil records nothing.
+	Groups step.GroupRecorder
 	// Transport sends the requests to the server; nil is an http.Transport
 	// with Proxy (tests give a partitioning one).
 	Transport http.RoundTripper
@@ -196,7 +200,7 @@ func newAgent(ctx context.Context, o Options) *agent {
 	}
 	a.steps = o.Steps
 	if a.steps == nil {
-		a.exec = step.NewExecutor(step.ExecutorOptions{})
+		a.exec = step.NewExecutor(step.ExecutorOptions{Groups: o.Groups})
 		a.steps = a.exec
 	}
 	tr := o.Transport

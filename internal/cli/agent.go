@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +18,8 @@ import (
 	"github.com/zof-ai/zof-ci/internal/agent"
 	"github.com/zof-ai/zof-ci/internal/cli/iostreams"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/procgroup"
+	"github.com/zof-ai/zof-ci/internal/step"
 )
 
 // agentTokenEnv holds the agent token when --token is not given.
@@ -32,6 +36,8 @@ type agentOptions struct {
 	Labels      map[string]string
 	DrainGrace  time.Duration
 	Dir         string
+	// State holds the journal of the run steps' process groups; "" keeps none.
+	State string
 }
 
 func newCmdAgent(f *Factory, runF func(context.Context, *agentOptions) error) *command {
@@ -54,6 +60,7 @@ func newCmdAgent(f *Factory, runF func(context.Context, *agentOptions) error) *c
 		fs.StringVar(&labels, "labels", "", "labels shown in the fleet, k=v,k=v (env ZOF_AGENT_LABELS)")
 		fs.DurationVar(&o.DrainGrace, "drain-grace", agent.DefaultDrainGrace, "on SIGTERM, how long held members may take to finish before they are killed")
 		fs.StringVar(&o.Dir, "dir", ".", "working directory of run steps")
+		fs.StringVar(&o.State, "state", "", "directory for the journal of the steps' process groups: the next start kills what a killed agent left running (env ZOF_AGENT_STATE; default: none)")
 	}
 	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
 		if err := noArgs(c, pos, ""); err != nil {
@@ -64,6 +71,7 @@ func newCmdAgent(f *Factory, runF func(context.Context, *agentOptions) error) *c
 		fromEnv(set, "token", f.Env, agentTokenEnv, &o.Token)
 		fromEnv(set, "name", f.Env, "ZOF_AGENT_NAME", &o.Name)
 		fromEnv(set, "labels", f.Env, "ZOF_AGENT_LABELS", &labels)
+		fromEnv(set, "state", f.Env, "ZOF_AGENT_STATE", &o.State)
 		if err := o.validate(labels); err != nil {
 			return err
 		}
@@ -153,7 +161,17 @@ func runAgent(ctx context.Context, o *agentOptions) error {
 	}
 	// Run steps get the agent's environment without its credentials.
 	env := withoutKeys(o.Env.List(), []string{agentTokenEnv, "ZOF_TOKEN"})
+	var groups step.GroupRecorder
+	if o.State != "" {
+		j, err := agentLeftoversKilled(o.State, o.IO.ErrOut)
+		if err != nil {
+			return err
+		}
+		defer j.Close()
+		groups = j
+	}
 	return agent.Run(ctx, agent.Options{
+		Groups:      groups,
 		Server:      o.Server,
 		Token:       o.Token,
 		Name:        o.Name,
@@ -166,4 +184,32 @@ func runAgent(ctx context.Context, o *agentOptions) error {
 		Proxy:       proxyFunc(o.Env),
 		Out:         o.IO.ErrOut,
 	})
+}
+
+// agentLeftoversKilled opens the agent's process-group journal in state and
+// kills what a previous agent on it left running (its SIGKILL spared the
+// grandchildren its steps had put in the background).
+func agentLeftoversKilled(state string, log io.Writer) (*procgroup.Journal, error) {
+	j, err := procgroup.Open(filepath.Join(state, "procgroups"))
+	if errors.Is(err, procgroup.ErrInUse) {
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: another zof agent uses the state directory %s; give this one its own --state", err, state))
+	}
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--state: %w", err))
+	}
+	s, err := j.Sweep(sweepWait)
+	if err != nil {
+		j.Close()
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--state: %w", err))
+	}
+	if len(s.Killed) > 0 {
+		fmt.Fprintf(log, "zof agent: killed step processes a previous zof agent left running (process groups %v)\n", s.Killed)
+	}
+	if len(s.Unverified) > 0 {
+		fmt.Fprintf(log, "zof agent: process groups a previous zof agent started still exist but cannot be proven the same on this OS; not killed, check them: %v\n", s.Unverified)
+	}
+	if len(s.Stuck) > 0 {
+		fmt.Fprintf(log, "zof agent: step processes a previous zof agent left running did not die after SIGKILL: %v\n", s.Stuck)
+	}
+	return j, nil
 }

@@ -15,16 +15,16 @@ import (
 // ZOF_AGENT_TOKEN, ZOF_AGENT_NAME, ZOF_AGENT_LABELS), which wins over the
 // defaults; ZOF_TOKEN, a user's token, is never taken for the agent token.
 func TestAgentOptions(t *testing.T) {
-	env := Env{"ZOF_SERVER": "http://env:8080", "ZOF_AGENT_TOKEN": "env-token", "ZOF_AGENT_NAME": "env-name", "ZOF_AGENT_LABELS": "zone=a"}
+	env := Env{"ZOF_SERVER": "http://env:8080", "ZOF_AGENT_TOKEN": "env-token", "ZOF_AGENT_NAME": "env-name", "ZOF_AGENT_LABELS": "zone=a", "ZOF_AGENT_STATE": "/var/lib/env"}
 	tests := []struct {
 		name string
 		env  Env
 		args []string
 		want agentOptions
 	}{
-		{"environment", env, nil, agentOptions{Server: "http://env:8080", Token: "env-token", Name: "env-name", Labels: map[string]string{"zone": "a"}, Concurrency: 1, DrainGrace: time.Minute, Dir: "."}},
-		{"flags win", env, []string{"--server", "https://flag", "--token", "flag-token", "--name", "n1", "--labels", "region=eu, zone=b", "--concurrency", "4", "--drain-grace", "5s", "--dir", "/tmp"},
-			agentOptions{Server: "https://flag", Token: "flag-token", Name: "n1", Labels: map[string]string{"region": "eu", "zone": "b"}, Concurrency: 4, DrainGrace: 5 * time.Second, Dir: "/tmp"}},
+		{"environment", env, nil, agentOptions{Server: "http://env:8080", Token: "env-token", Name: "env-name", Labels: map[string]string{"zone": "a"}, Concurrency: 1, DrainGrace: time.Minute, Dir: ".", State: "/var/lib/env"}},
+		{"flags win", env, []string{"--server", "https://flag", "--token", "flag-token", "--name", "n1", "--labels", "region=eu, zone=b", "--concurrency", "4", "--drain-grace", "5s", "--dir", "/tmp", "--state", "/var/lib/flag"},
+			agentOptions{Server: "https://flag", Token: "flag-token", Name: "n1", Labels: map[string]string{"region": "eu", "zone": "b"}, Concurrency: 4, DrainGrace: 5 * time.Second, Dir: "/tmp", State: "/var/lib/flag"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
