@@ -101,12 +101,17 @@ type Quarantine struct {
 	Owner  string    `json:"owner"`
 	Reason string    `json:"reason"`
 	Until  time.Time `json:"until,omitzero"`
+	// Released is set by zof serve when the case's history shows it left
+	// quarantine: CleanDaysToLeaveQuarantine days without a failure and not
+	// broken (docs/health.md, "Quarantine"). The case then fails the gate
+	// again, though the suite still lists its quarantine.
+	Released bool `json:"released,omitempty"`
 }
 
-// Active reports whether q holds at now: set, and now before Until (a zero
-// Until never expires).
+// Active reports whether q holds at now: set, not released, and now before
+// Until (a zero Until never expires).
 func (q *Quarantine) Active(now time.Time) bool {
-	return q != nil && (q.Until.IsZero() || now.Before(q.Until))
+	return q != nil && !q.Released && (q.Until.IsZero() || now.Before(q.Until))
 }
 
 // Variant runs every step of a case once with its vars (${vars.NAME}).

@@ -62,6 +62,10 @@ type Member struct {
 	// Wait, on a member waiting in its pool's queue, says which limit holds
 	// it (docs/agents.md); read at request time, not part of the event log.
 	Wait *WaitReason `json:"wait,omitempty"`
+	// QuarantineReleased: the suite lists the case's quarantine, but its
+	// history showed it left quarantine (Quarantine.Released), so it fails
+	// the gate like any case.
+	QuarantineReleased bool `json:"quarantine_released,omitempty"`
 }
 
 // StepResult is one step of the member's latest attempt.
@@ -199,7 +203,8 @@ func NewRun(id string, req *RunRequest, now time.Time) *Run {
 				Steps:   make([]StepResult, len(c.Steps)),
 				// Quarantined is fixed at creation, so a rerun or a
 				// resume after a restart judges the run the same way.
-				Quarantined: c.Quarantine.Active(now),
+				Quarantined:        c.Quarantine.Active(now),
+				QuarantineReleased: c.Quarantine != nil && c.Quarantine.Released,
 			}
 			for i, s := range c.Steps {
 				m.Steps[i] = StepResult{Name: s.Title(), Kind: s.Kind(), Line: s.Line, Status: StepPending}

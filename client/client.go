@@ -336,6 +336,11 @@ func (c *Client) once(ctx context.Context, cl call, out any) (*response, error) 
 	if err != nil {
 		return nil, c.bodyError(ctx, cl.op, resp, err)
 	}
+	if raw, ok := out.(*rawBody); ok {
+		// An artifact: any content type, taken as it is.
+		raw.data, raw.contentType = body, resp.Header.Get("Content-Type")
+		return &response{status: resp.StatusCode, header: resp.Header}, nil
+	}
 	if !isJSON(resp.Header.Get("Content-Type")) {
 		return nil, &Error{Op: cl.op, Status: resp.StatusCode, Temporary: true, Kind: KindUnavailable,
 			Msg: fmt.Sprintf("%s: the server answered %d with %s instead of JSON", cl.op, resp.StatusCode, describeBody(resp.Header.Get("Content-Type"), body))}

@@ -38,4 +38,12 @@ func TestHealthAgainstServer(t *testing.T) {
 	if _, err := c.Health(ctx, client.HealthOptions{}); clientKind(err) != client.KindInvalid {
 		t.Errorf("no project: %v, want invalid before any request", err)
 	}
+	// No shadow run yet: selection safety says so with zero runs.
+	sh, err := c.SelectionHealth(ctx, client.HealthOptions{Project: "shop"})
+	if err != nil || sh.ShadowRuns != 0 || sh.FaultyRunRecall != nil {
+		t.Fatalf("selection health = %+v, %v", sh, err)
+	}
+	if _, err := c.SelectionHealth(ctx, client.HealthOptions{}); clientKind(err) != client.KindInvalid {
+		t.Errorf("no project: %v, want invalid before any request", err)
+	}
 }

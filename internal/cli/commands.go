@@ -186,6 +186,7 @@ func planRun(ctx context.Context, o *planOptions) error {
 type followOptions struct {
 	Timeout, PollInterval              time.Duration
 	JUnit, JSON, HTML                  string
+	Artifacts                          string // --artifacts DIR
 	FailOn                             string // comma-separated; "" is the default (run: the suite's gate.fail_on)
 	NoStream                           bool
 	CancelOnInterrupt, CancelOnTimeout bool
@@ -207,6 +208,7 @@ func (o *followOptions) register(fs *flag.FlagSet, forRun, cancelOnInterrupt boo
 	fs.StringVar(&o.JUnit, "junit", "", "write JUnit XML to this path")
 	fs.StringVar(&o.JSON, "json", "", "write the run result as JSON to this path")
 	fs.StringVar(&o.HTML, "html", "", "write a self-contained HTML report of the run to this path (opens from file://)")
+	fs.StringVar(&o.Artifacts, "artifacts", "", "write the evidence of failed steps (requests, responses, output) to this directory; the JUnit report attaches the files")
 	fs.StringVar(&o.FailOn, "fail-on", "", "comma-separated statuses that fail the gate: failed,blocked,cancelled,timeout (default: "+failOnDefault+")")
 	fs.BoolVar(&o.CancelOnInterrupt, "cancel-on-interrupt", cancelOnInterrupt, interruptUsage)
 	fs.BoolVar(&o.CancelOnTimeout, "cancel-on-timeout", false, timeoutUsage)
@@ -231,7 +233,7 @@ func (o *followOptions) runner(io *iostreams.IOStreams, env Env) runner.RunOptio
 	}
 	tty, color, gha := reporters.Terminal(io.IsStdoutTTY(), env.Lookup)
 	return runner.RunOptions{
-		Timeout: o.Timeout, JUnit: o.JUnit, JSON: o.JSON, HTML: o.HTML, FailOn: failOn,
+		Timeout: o.Timeout, JUnit: o.JUnit, JSON: o.JSON, HTML: o.HTML, Artifacts: o.Artifacts, FailOn: failOn,
 		CancelOnInterrupt: o.CancelOnInterrupt, CancelOnTimeout: o.CancelOnTimeout,
 		NoStream: o.NoStream, PollInterval: o.PollInterval,
 		Stdout: io.Out, Stderr: io.ErrOut, TTY: tty, Color: color, GitHubActions: gha,

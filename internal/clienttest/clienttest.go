@@ -107,7 +107,7 @@ tenants:
 	if err != nil {
 		tb.Fatalf("clienttest: %v", err)
 	}
-	s := &Server{tb: tb, opts: o, cfg: cfg, store: memstore.New(), Gates: NewGates()}
+	s := &Server{tb: tb, opts: o, cfg: cfg, store: memstore.New(memstore.WithHistory()), Gates: NewGates()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("clienttest: %v", err)

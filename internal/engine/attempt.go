@@ -29,6 +29,9 @@ type Attempt struct {
 	// previous step's end (and, the first time, the events RunAttempt was
 	// given). It may block; the step starts once it returns.
 	Record func(evs ...api.Event)
+	// Failed, when set, is given each failed step's output (1-based step)
+	// before its events are recorded: the engine keeps its evidence.
+	Failed func(step int, out StepOutput)
 }
 
 // timeoutCause is the cause of a context ended by a case or step timeout.
@@ -81,6 +84,9 @@ func RunAttempt(ctx context.Context, a Attempt, first []api.Event) (status api.S
 			in.Vars = a.Variant.Vars
 			in.Captures = maps.Clone(captures)
 			out := runStep(ctx, caseCtx, a.Steps, grace, s, in)
+			if out.Status == api.StepFailed && a.Failed != nil {
+				a.Failed(i+1, out)
+			}
 			ev = api.Event{StepStatus: out.Status, Failure: out.Failure, Output: out.Output, Duration: api.Duration(out.Duration)}
 			if out.Status == api.StepPassed && len(out.Captures) > 0 {
 				if captures == nil {

@@ -359,5 +359,6 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, first [
 		Steps:       e.cfg.Steps,
 		CancelGrace: e.cfg.CancelGrace,
 		Record:      func(evs ...api.Event) { e.record(rs, evs...) },
+		Failed:      func(step int, out StepOutput) { e.keepEvidence(rs, t.member, step, out.Evidence) },
 	}, first)
 }

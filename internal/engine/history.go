@@ -22,7 +22,8 @@ type HistoryRecord struct {
 	Attempts int
 	// Flaky: passed after a failed attempt (a pass on retry, same commit).
 	Flaky bool
-	// Quarantined: the case was quarantined in the suite file of that run.
+	// Quarantined: the case was quarantined in the suite file of that run
+	// (held, or released by its history: api.Quarantine.Released).
 	Quarantined bool
 	Duration    time.Duration
 	RunID       string
@@ -51,6 +52,10 @@ type HistoryStore interface {
 	// PruneHistory deletes every record that finished before before (the
 	// retention, history_days) and says how many it deleted.
 	PruneHistory(ctx context.Context, before time.Time) (int64, error)
+	// HealthSummary returns, per case and variant of f.Project in the
+	// tenant, its outcomes over f's periods (in no particular order), read
+	// from the summaries FoldHistory keeps: what GET /v1/health judges.
+	HealthSummary(ctx context.Context, tenant string, f SummaryFilter) ([]CaseSummary, error)
 }
 
 // HistoryOf is what a store records when run (its head) reaches a terminal
@@ -83,7 +88,8 @@ func HistoryOf(run *api.Run, members []api.Member) []HistoryRecord {
 			Status:      m.Status,
 			Attempts:    max(m.Attempt, 1),
 			Flaky:       m.Flaky && m.Status == api.StatusPassed,
-			Quarantined: m.Quarantined,
+			// A released quarantine is still declared: the stretch goes on.
+			Quarantined: m.Quarantined || m.QuarantineReleased,
 			Duration:    d,
 			RunID:       run.ID,
 			Commit:      run.Source.SHA,
@@ -92,4 +98,14 @@ func HistoryOf(run *api.Run, members []api.Member) []HistoryRecord {
 		})
 	}
 	return out
+}
+
+// ShadowStore is the optional Store capability behind selection safety
+// (GET /v1/health/selection): a store that has it records ShadowOf(run) in
+// the same atomic operation as the Append that ends a shadow run.
+// memstore, sqlitestore and pgstore implement it.
+type ShadowStore interface {
+	// ShadowHistory returns the tenant's shadow records that match f,
+	// oldest first.
+	ShadowHistory(ctx context.Context, tenant string, f HistoryFilter) ([]ShadowRecord, error)
 }

@@ -38,6 +38,19 @@ type StepOutput struct {
 	Output   string            // the step's log, masked, tail-truncated
 	Captures map[string]string // new captures
 	Duration time.Duration
+	// Evidence is what a failed step leaves for a person to look at (the
+	// engine keeps it as the run's artifacts, ArtifactStore); nil for a step
+	// that did not fail, so passing steps cost nothing.
+	Evidence []Evidence
+}
+
+// Evidence is one piece of a failed step's evidence: text, masked by the
+// step runner, at most the limit of its kind (Truncated when cut).
+type Evidence struct {
+	Kind        api.ArtifactKind
+	ContentType string
+	Content     []byte
+	Truncated   bool
 }
 
 // ServiceStarter starts an environment's serve command and waits until it is

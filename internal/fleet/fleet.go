@@ -150,6 +150,9 @@ type agent struct {
 	stops             []api.LeaseStop
 	wake              chan struct{} // buffered 1: releases a held poll
 	waiting           bool
+	// free is how many leases the held poll would take now (its free, at
+	// most the agent's room); a held poll with none is never woken for work.
+	free int
 	// answer: the held poll returns when woken even without work (a
 	// lease of the agent ended: it polls again with its new free).
 	answer bool
@@ -396,12 +399,16 @@ func (f *Fleet) wakeWaiters(p *pool) {
 	if c := p.cfg.MaxConcurrentMembers; c > 0 {
 		n = min(n, c-p.live)
 	}
-	for n > 0 && len(p.waiters) > 0 {
-		a := p.waiters[0]
-		p.waiters = p.waiters[1:]
+	for i := 0; n > 0 && i < len(p.waiters); {
+		a := p.waiters[i]
+		if a.free <= 0 || a.draining || a.lost {
+			i++ // it would take nothing: another agent must be woken
+			continue
+		}
+		p.waiters = slices.Delete(p.waiters, i, i+1)
 		a.waiting = false
 		wakeAgent(a)
-		n -= min(n, max(1, a.concurrency-len(a.leases)))
+		n -= min(n, a.free)
 	}
 }
 
@@ -622,6 +629,7 @@ func (f *Fleet) Poll(ctx context.Context, p config.Principal, poll api.AgentPoll
 			a.waiting = true
 			pl.waiters = append(pl.waiters, a)
 		}
+		a.free = min(poll.Free, a.concurrency-len(a.leases))
 		// Drain a stale wake-up so the wait below sleeps until a new one.
 		select {
 		case <-a.wake:
@@ -637,6 +645,12 @@ func (f *Fleet) Poll(ctx context.Context, p config.Principal, poll api.AgentPoll
 		}
 		f.mu.Lock()
 		unwait(pl, a)
+		if ctx.Err() != nil {
+			// The agent went away (or the server stops): a lease granted
+			// now would only wait for its TTL. Stops stay for its next poll.
+			f.mu.Unlock()
+			return api.AgentWork{}, nil
+		}
 		// Work that woke nobody else may have arrived with the deadline.
 		w = f.take(a, poll.Free)
 		f.mu.Unlock()
@@ -650,7 +664,7 @@ func (f *Fleet) take(a *agent, free int) api.AgentWork {
 	w.Stop, a.stops = a.stops, nil
 	pl := f.pools[poolKey{a.tenant, a.pool}]
 	n := min(free, a.concurrency-len(a.leases))
-	if a.draining || a.lost || pl == nil {
+	if a.draining || a.lost {
 		n = 0
 	}
 	if c := pl.cfg.MaxConcurrentMembers; c > 0 {

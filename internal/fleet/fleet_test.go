@@ -505,3 +505,38 @@ func TestDroppedLeaseIsLostAtOnce(t *testing.T) {
 		t.Errorf("result of the dropped lease: %v, want ErrFenced", err)
 	}
 }
+
+// A full agent's held poll (free 0) is not woken for work, so the wake-up
+// goes to an agent that can take it: a full agent polling first must not
+// leave an idle one asleep until its poll_wait ends.
+func TestFullAgentDoesNotSwallowTheWakeUp(t *testing.T) {
+	h := newHarness(t, 0, nil) // poll_wait 10 s: a missed wake-up times the test out
+	full := h.connect("full", 1)
+	h.start("run_1", "c1")
+	l := h.poll(full, 1).Leases[0]
+	fullDone := make(chan api.AgentWork, 1)
+	go func() { fullDone <- h.poll(full, 0, api.LeaseRef{ID: l.ID, Epoch: l.Epoch}) }()
+	h.until("the full agent's held poll", func() bool { return h.f.Waiting("pay", "eu") == 1 })
+	idle := h.connect("idle", 1)
+	idleDone := make(chan api.AgentWork, 1)
+	go func() { idleDone <- h.poll(idle, 1) }()
+	h.until("both held", func() bool { return h.f.Waiting("pay", "eu") == 2 })
+	h.launch("run_1", "c2")
+	select {
+	case w := <-idleDone:
+		if len(w.Leases) != 1 || w.Leases[0].Member != "c2" {
+			t.Fatalf("idle agent got %+v", w)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the idle agent was not woken: the full one swallowed the wake-up")
+	}
+	select {
+	case w := <-fullDone:
+		t.Fatalf("the full agent's poll returned %+v; it had nothing to take", w)
+	default:
+	}
+	if err := h.f.Result(eu, l.ID, api.LeaseResult{Epoch: l.Epoch, Status: api.StatusPassed}); err != nil {
+		t.Fatal(err)
+	}
+	<-fullDone
+}

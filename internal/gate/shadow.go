@@ -188,3 +188,12 @@ func ShadowSampled(pr int, ref string, n int) bool {
 	h.Write([]byte(ref))
 	return h.Sum32()%uint32(n) == 0
 }
+
+// PlanTrigger plans a run a server trigger creates: a shadow run
+// (PlanShadow) when shadow is set, else PlanSuite.
+func PlanTrigger(s *suite.Suite, scope, environment string, d *diff.Result, suiteFile string, shadow bool) (*Plan, error) {
+	if shadow {
+		return PlanShadow(s, scope, environment, d, suiteFile)
+	}
+	return PlanSuite(s, scope, environment, d, suiteFile)
+}

@@ -1,7 +1,7 @@
 // Package health turns the history of finished members into test health
 // (docs/health.md): per case, failure, flaky and flip rates, the last failure,
-// durations and quarantine standing. It is pure: the server reads the
-// records, this package judges them.
+// durations and quarantine standing. It is pure: a store sums a window's
+// outcomes per case (engine.CaseSummary), this package judges them.
 package health
 
 import (
@@ -26,22 +26,13 @@ const (
 	Window30d = 30 * Day
 )
 
-// Query is what to compute: records must cover Fetch(q) and be oldest first.
+// Query is what to compute: a project (one environment, or all) over the
+// window from Since to Now.
 type Query struct {
 	Project     string
 	Environment string
 	Since       time.Time
 	Now         time.Time
-}
-
-// Fetch is the earliest finish time Compute needs: the window, and at least
-// the last 30 days for the fixed-period rates. Quarantine age is counted
-// within what is fetched.
-func Fetch(q Query) time.Time {
-	if t := q.Now.Add(-Window30d); t.Before(q.Since) {
-		return t
-	}
-	return q.Since
 }
 
 // MaxSince bounds a health window: a year, the history the store is sized
@@ -73,22 +64,30 @@ func ParseSince(v string) (time.Duration, error) {
 	return d, nil
 }
 
-type key struct{ c, v string }
+// Filter is what a store summarises for q (engine.SummaryStore).
+func Filter(q Query) engine.SummaryFilter {
+	return engine.SummaryFilter{Project: q.Project, Environment: q.Environment, Since: q.Since, Now: q.Now}
+}
 
-// Compute judges recs (oldest first) for q.
+// Compute judges recs (one tenant's records of q's project, in the order
+// they were recorded) for q: what FromSummaries says of the summaries a
+// store keeps of them.
 func Compute(q Query, recs []engine.HistoryRecord) api.Health {
-	h := api.Health{Project: q.Project, Environment: q.Environment, Since: q.Since, Until: q.Now, Cases: []api.CaseHealth{}}
-	by := map[key][]engine.HistoryRecord{}
-	var keys []key
-	for _, r := range recs {
-		k := key{r.Case, r.Variant}
-		if _, ok := by[k]; !ok {
-			keys = append(keys, k)
-		}
-		by[k] = append(by[k], r)
+	last := map[engine.CaseKey]*engine.LastOutcome{}
+	own := make([]engine.HistoryRecord, len(recs))
+	for i, r := range recs {
+		r.Tenant, r.Project = "", q.Project
+		own[i] = r
 	}
-	for _, k := range keys {
-		if c, ok := judge(q, k, by[k]); ok {
+	days := engine.FoldHistory(last, own)
+	return FromSummaries(q, engine.SummarizeDays("", Filter(q), days, last))
+}
+
+// FromSummaries judges the cases of a store's summaries for q.
+func FromSummaries(q Query, sums []engine.CaseSummary) api.Health {
+	h := api.Health{Project: q.Project, Environment: q.Environment, Since: q.Since, Until: q.Now, Cases: []api.CaseHealth{}}
+	for i := range sums {
+		if c, ok := judge(q, &sums[i]); ok {
 			h.Cases = append(h.Cases, c)
 		}
 	}
@@ -107,103 +106,58 @@ func Compute(q Query, recs []engine.HistoryRecord) api.Health {
 	return h
 }
 
-// judge computes one case from its records, oldest first; false when none
-// falls in the window.
-func judge(q Query, k key, all []engine.HistoryRecord) (api.CaseHealth, bool) {
-	c := api.CaseHealth{Case: k.c, Variant: k.v}
-	var durs, recent, earlier []time.Duration
-	var prev api.Status
-	failedOn := map[string]bool{} // commits on which the case failed
-	var n7, f7, n30, f30 int
-	at7, at30 := q.Now.Add(-Window7d), q.Now.Add(-Window30d)
-	for _, r := range all {
-		failed := r.Status == api.StatusFailed
-		if !r.FinishedAt.Before(at30) {
-			n30++
-			if failed {
-				f30++
-			}
-		}
-		if !r.FinishedAt.Before(at7) {
-			n7++
-			if failed {
-				f7++
-			}
-		}
-		if r.FinishedAt.Before(q.Since) {
-			continue
-		}
-		c.Runs++
-		durs = append(durs, r.Duration)
-		if r.FinishedAt.Before(at7) {
-			earlier = append(earlier, r.Duration)
-		} else {
-			recent = append(recent, r.Duration)
-		}
-		if prev != "" && r.Status != prev {
-			c.FlipRate++
-		}
-		prev = r.Status
-		if failed {
-			c.Failures++
-			c.LastFailure = &api.LastFailure{RunID: r.RunID, Commit: r.Commit, At: r.FinishedAt}
-			if r.Commit != "" {
-				failedOn[r.Commit] = true
-			}
-			continue
-		}
-		if r.Flaky || (r.Commit != "" && failedOn[r.Commit]) {
-			c.FlakyRate++
-		}
-	}
-	if c.Runs == 0 {
+// judge computes one case from its summary; false when it has no outcome in
+// the window.
+func judge(q Query, s *engine.CaseSummary) (api.CaseHealth, bool) {
+	c := api.CaseHealth{Case: s.Case, Variant: s.Variant}
+	w := &s.Window
+	if w.Runs == 0 {
 		return c, false
 	}
-	runs := float64(c.Runs)
-	c.FailureRate = float64(c.Failures) / runs
-	c.FlakyRate /= runs
-	c.FlipRate /= runs
-	c.FailureRate7d, c.FailureRate30d = rate(f7, n7), rate(f30, n30)
+	c.Runs, c.Failures = int(w.Runs), int(w.Failures)
+	runs := float64(w.Runs)
+	c.FailureRate = round(float64(w.Failures) / runs)
+	c.FlakyRate = round(float64(w.Flaky) / runs)
+	c.FlipRate = round(float64(w.Flips) / runs)
+	c.FailureRate7d, c.FailureRate30d = rate(s.Failures7, s.Runs7), rate(s.Failures30, s.Runs30)
 	c.Significant = c.Runs >= api.MinSignificantRuns
-	c.Broken = n7 > 0 && f7 == n7
-	c.DurationP50, c.DurationP90 = api.Duration(percentile(durs, 50)), api.Duration(percentile(durs, 90))
-	if len(recent) > 0 && len(earlier) > 0 {
-		if before := percentile(earlier, 50); before > 0 {
-			c.DurationTrend = round(float64(percentile(recent, 50)-before) / float64(before))
+	c.Broken = s.Runs7 > 0 && s.Failures7 == s.Runs7
+	if l := s.Last; !l.FailAt.IsZero() && !l.FailAt.Before(windowStart(q)) {
+		c.LastFailure = &api.LastFailure{RunID: l.FailRun, Commit: l.FailCommit, At: l.FailAt}
+	}
+	c.DurationP50, c.DurationP90 = api.Duration(w.Percentile(50)), api.Duration(w.Percentile(90))
+	earlier := *w
+	for i := range earlier.Durations {
+		earlier.Durations[i] -= s.Recent.Durations[i]
+	}
+	earlier.Runs -= s.Recent.Runs
+	if s.Recent.Runs > 0 && earlier.Runs > 0 {
+		if before := earlier.Percentile(50); before > 0 {
+			c.DurationTrend = round(float64(s.Recent.Percentile(50)-before) / float64(before))
 		}
 	}
-	c.FailureRate, c.FlakyRate, c.FlipRate = round(c.FailureRate), round(c.FlakyRate), round(c.FlipRate)
-	c.Quarantine = quarantine(q.Now, all, c.Broken)
+	c.Quarantine = quarantine(q.Now, s.Last, c.Broken)
 	return c, true
 }
 
-// quarantine is the standing of a case whose latest record was quarantined:
-// since the first record of the unbroken quarantined stretch that ends with
-// it, clean since the last failure in that stretch.
-func quarantine(now time.Time, all []engine.HistoryRecord, broken bool) *api.QuarantineHealth {
-	last := len(all) - 1
-	if !all[last].Quarantined {
+// windowStart is the start of q's window: the beginning of Since's UTC day.
+func windowStart(q Query) time.Time {
+	return time.Unix(0, engine.DayOf(q.Since)*int64(engine.HistoryDay)).UTC()
+}
+
+// quarantine is the standing of a case whose latest outcome was quarantined.
+func quarantine(now time.Time, l engine.LastOutcome, broken bool) *api.QuarantineHealth {
+	if !l.Quarantined {
 		return nil
 	}
-	first := last
-	for first > 0 && all[first-1].Quarantined {
-		first--
-	}
-	since := all[first].FinishedAt
-	clean := since
-	for _, r := range all[first:] {
-		if r.Status == api.StatusFailed {
-			clean = r.FinishedAt
-		}
-	}
-	qh := &api.QuarantineHealth{Since: since, Days: days(now.Sub(since)), CleanDays: days(now.Sub(clean))}
+	qh := &api.QuarantineHealth{Since: l.QuarantineSince, Days: days(now.Sub(l.QuarantineSince)), CleanDays: days(now.Sub(l.CleanSince))}
 	qh.Fixed = !broken && qh.CleanDays >= api.CleanDaysToLeaveQuarantine
 	return qh
 }
 
 func days(d time.Duration) int { return int(max(d, 0) / Day) }
 
-func rate(f, n int) *float64 {
+func rate(f, n int64) *float64 {
 	if n == 0 {
 		return nil
 	}
@@ -213,13 +167,3 @@ func rate(f, n int) *float64 {
 
 // round keeps four decimals: rates are shown as percentages with two.
 func round(x float64) float64 { return math.Round(x*1e4) / 1e4 }
-
-// percentile is the nearest-rank p-th percentile of ds (which it sorts).
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	slices.Sort(ds)
-	i := (p*len(ds)+99)/100 - 1
-	return ds[max(i, 0)]
-}

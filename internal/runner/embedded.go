@@ -38,6 +38,10 @@ type RunOptions struct {
 	JSON           string
 	// HTML is where to write the self-contained HTML report of the run ("": none).
 	HTML string
+	// Artifacts is the directory `--artifacts DIR` writes the run's artifacts
+	// to (the evidence of its failed steps), for the JUnit report's
+	// attachment lines ("": none written; the reports still link them).
+	Artifacts string
 	// FailOn overrides the suite's gate.fail_on.
 	FailOn []string
 	// CancelOnInterrupt cancels a remote run on SIGINT/SIGTERM (an embedded run always stops).
@@ -157,6 +161,7 @@ func RunEmbedded(ctx context.Context, o RunOptions) (gate.Verdict, error) {
 	v := gate.Judge(out.Outcome, failOn)
 	notices := append(selectionNotices(plan), v.Notices...)
 	res := &report.Result{Run: out.Run, Events: out.events, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: v.Line, Notices: notices, Shadow: gate.ShadowOf(out.Run, failOn)}
+	res.Artifacts = collectArtifacts(ctx, o, engineArtifacts{eng}, out.Run, mask)
 	// Reports are written after an interrupt too: that is what the person needs then.
 	writeReports(context.WithoutCancel(ctx), res, con, o, mask, extra)
 	return v, nil

@@ -278,6 +278,7 @@ func followRemote(ctx context.Context, o RunOptions, c *client.Client, run *api.
 	}
 	v := gate.Judge(out.Outcome, failOn)
 	res := &report.Result{Run: out.Run, Events: out.events, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: v.Line, Notices: append(notices, v.Notices...), Shadow: gate.ShadowOf(out.Run, failOn)}
+	res.Artifacts = collectArtifacts(ctx, o, serverArtifacts{c}, out.Run, mask)
 	writeReports(context.WithoutCancel(ctx), res, con, o, mask, extra)
 	return v, nil
 }

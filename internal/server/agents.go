@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/fleet"
@@ -162,6 +164,9 @@ func (s *Server) agentPoll(w http.ResponseWriter, r *http.Request, p config.Prin
 		berr.write(w)
 		return
 	}
+	// The body is read; the whole-request read deadline (ReadTimeout) must
+	// not end a poll held up to poll_wait.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {
@@ -315,10 +320,16 @@ func (s *Server) addWaits(run *api.Run) {
 	case api.StatusInitial, api.StatusQueued:
 		run.Wait = s.eng.WaitReason(run.Tenant, run.ID)
 	case api.StatusRunning:
-		if s.fleet == nil {
-			return
+		var waits map[string]api.WaitReason
+		if s.fleet != nil {
+			waits = s.fleet.MemberWaits(run.Tenant, run.ID)
 		}
-		waits := s.fleet.MemberWaits(run.Tenant, run.ID)
+		running := 0
+		for i := range run.Members {
+			if run.Members[i].Status == api.StatusRunning {
+				running++
+			}
+		}
 		for i := range run.Members {
 			m := &run.Members[i]
 			if w, ok := waits[m.ID]; ok && !m.Status.Terminal() {
@@ -326,7 +337,61 @@ func (s *Server) addWaits(run *api.Run) {
 				if run.Wait == nil || w.Since.Before(run.Wait.Since) {
 					run.Wait = &w
 				}
+				continue
+			}
+			if m.Status == api.StatusInitial && m.Substate == api.SubstateNone {
+				// Not started: the run's max_parallel holds it (a member of an
+				// ordered set says so in its substate instead).
+				m.Wait = &api.WaitReason{Kind: WaitRunLimit, Since: run.StartedAt,
+					Message: fmt.Sprintf("waiting for a free slot of the run: %d of its members running (max_parallel)", running)}
 			}
 		}
 	}
+}
+
+// WaitRunLimit is the wait kind of a member not started because its run
+// already executes max_parallel members.
+const WaitRunLimit = "run_limit"
+
+// WaitRefresh is how often a stream that asked for them (?wait=1) checks
+// its run's wait reason: "refreshed within 1 s" (docs/agents.md).
+const WaitRefresh = time.Second
+
+// currentWait is the wait reason of a run in status: a waiting run's from
+// the engine, a running pool run's earliest waiting member's from the fleet.
+func (s *Server) currentWait(tenant, id string, status api.Status) *api.WaitReason {
+	switch status {
+	case api.StatusInitial, api.StatusQueued:
+		return s.eng.WaitReason(tenant, id)
+	case api.StatusRunning:
+		if s.fleet == nil {
+			return nil
+		}
+		var first *api.WaitReason
+		for _, w := range s.fleet.MemberWaits(tenant, id) {
+			if first == nil || w.Since.Before(first.Since) {
+				first = &w
+			}
+		}
+		return first
+	}
+	return nil
+}
+
+// wait writes a `wait` overlay (no id: not part of the run's log) when the
+// run's wait reason changed since the last one sent; `{}` when it no longer waits.
+func (st *stream) wait(tenant string, status api.Status) error {
+	data := []byte("{}")
+	if w := st.s.currentWait(tenant, st.runID, status); w != nil {
+		data, _ = json.Marshal(w)
+	}
+	if string(data) == st.lastWait || (st.lastWait == "" && string(data) == "{}") {
+		return nil
+	}
+	st.lastWait = string(data)
+	st.buf.Reset()
+	st.buf.WriteString("event: wait\ndata: ")
+	st.buf.Write(data)
+	st.buf.WriteString("\n\n")
+	return st.write()
 }

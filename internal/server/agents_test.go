@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
@@ -265,4 +268,86 @@ func TestPoolSubmissionPolicy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A stream that asks for them (?wait=1) gets `wait` overlays: why the run
+// waits, within a second, and `{}` once it no longer does.
+func TestStreamWaitOverlay(t *testing.T) {
+	h, _ := newAgentHarness(t)
+	req := api.RunRequest{Project: "shop", Environment: api.Environment{Name: "eu", URL: "https://api.eu.internal"},
+		Cases: []api.Case{{ID: "c1", Steps: []api.Step{{Name: "get", HTTP: &api.HTTPRequest{Method: "GET", Path: "/"}}}}}}
+	run := h.do("POST", "/v1/runs", tokAlphaRunner, req).run(t)
+	hreq, _ := http.NewRequest("GET", h.url+"/v1/runs/"+run.ID+"/events?wait=1", nil)
+	hreq.Header.Set("Authorization", "Bearer "+tokAlphaViewer)
+	res, err := h.client.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	// nextWait returns the data of the next `wait` overlay.
+	nextWait := func() string {
+		t.Helper()
+		deadline := time.After(waitLimit)
+		isWait := false
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatal("the stream ended")
+				}
+				if d, found := strings.CutPrefix(l, "data: "); found && isWait {
+					return d
+				}
+				isWait = l == "event: wait"
+			case <-deadline:
+				t.Fatal("no wait overlay")
+			}
+		}
+	}
+	start := time.Now()
+	var w api.WaitReason
+	if d := nextWait(); json.Unmarshal([]byte(d), &w) != nil || w.Message != "waiting for an agent of pool eu: 0 online (never seen)" {
+		t.Fatalf("overlay %s", d)
+	}
+	if d := time.Since(start); d > 2*server.WaitRefresh {
+		t.Errorf("the first overlay took %s", d)
+	}
+	var sess api.AgentSession
+	_ = json.Unmarshal(h.agent("POST", "/v1/agent/sessions", api.AgentHello{Name: "eu-1", Protocol: api.AgentProtocol, Concurrency: 1}).body, &sess)
+	if r := h.agent("POST", "/v1/agent/poll", api.AgentPoll{AgentID: sess.AgentID, Free: 1}); !strings.Contains(string(r.body), `"leases"`) {
+		t.Fatalf("poll: %s", r.body)
+	}
+	if d := nextWait(); d != "{}" {
+		t.Errorf("overlay after the lease %s, want {}", d)
+	}
+}
+
+// A member not started because its run is at max_parallel says so.
+func TestMemberWaitsForTheRunsSlots(t *testing.T) {
+	h, _ := newAgentHarness(t)
+	req := api.RunRequest{Project: "shop", Environment: api.Environment{Name: "local", URL: "http://127.0.0.1:9"}, MaxParallel: 1,
+		Cases: []api.Case{{ID: "c1", Steps: []api.Step{{Name: "wait:slots", HTTP: &api.HTTPRequest{Method: "GET", Path: "/"}}}},
+			{ID: "c2", Steps: []api.Step{{Name: "quick", HTTP: &api.HTTPRequest{Method: "GET", Path: "/"}}}}}}
+	run := h.do("POST", "/v1/runs", tokAlphaRunner, req).run(t)
+	var got *api.Run
+	waitUntil(t, "c1 running", func() bool {
+		got = h.do("GET", "/v1/runs/"+run.ID, tokAlphaViewer, nil).run(t)
+		return got.Members[0].Status == api.StatusRunning
+	})
+	w := got.Members[1].Wait
+	if w == nil || w.Kind != server.WaitRunLimit || w.Message != "waiting for a free slot of the run: 1 of its members running (max_parallel)" {
+		t.Fatalf("c2 wait %+v", w)
+	}
+	if got.Members[0].Wait != nil {
+		t.Errorf("a running local member waits: %+v", got.Members[0].Wait)
+	}
+	h.steps.open("slots")
 }

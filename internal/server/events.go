@@ -105,7 +105,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, p config.P
 	}
 	defer s.releaseStream(p.Tenant)
 
-	st := &stream{s: s, w: w, rc: http.NewResponseController(w), runID: id, last: after}
+	st := &stream{s: s, w: w, rc: http.NewResponseController(w), runID: id, last: after, wantWait: r.URL.Query().Get("wait") == "1"}
 	// The whole-request read deadline (ReadTimeout) would end the stream's
 	// context when it passes; a stream reads nothing more.
 	_ = st.rc.SetReadDeadline(time.Time{})
@@ -132,6 +132,9 @@ type stream struct {
 	frames *runFrames
 	// deadlineSet is when the write deadline was last moved.
 	deadlineSet time.Time
+	// wantWait: ?wait=1 asked for `wait` overlays (agents.go).
+	wantWait bool
+	lastWait string
 }
 
 func (st *stream) run(r *http.Request, tenant string, status api.Status) {
@@ -140,6 +143,12 @@ func (st *stream) run(r *http.Request, tenant string, status api.Status) {
 	defer keep.Stop()
 	st.frames = st.s.frames.acquire(st.runID)
 	defer st.s.frames.release(st.runID)
+	var waitC <-chan time.Time
+	if st.wantWait {
+		t := time.NewTicker(WaitRefresh)
+		defer t.Stop()
+		waitC = t.C
+	}
 	for {
 		sub, err := st.s.eng.Subscribe(ctx, tenant, st.runID, st.last)
 		if err != nil {
@@ -173,6 +182,10 @@ func (st *stream) run(r *http.Request, tenant string, status api.Status) {
 					return
 				}
 				st.last = last
+			case <-waitC:
+				if st.wait(tenant, status) != nil {
+					return
+				}
 			case <-keep.C:
 				// Sent whether or not events flowed: a comment every
 				// interval, simply, rather than a timer reset per event.

@@ -18,9 +18,10 @@ import (
 // fakeHistory answers History from recs of every tenant, filtered the way
 // the engine.HistoryStore contract says, and reports prunes.
 type fakeHistory struct {
-	mu     sync.Mutex
-	recs   []engine.HistoryRecord
-	pruned chan time.Time
+	mu      sync.Mutex
+	recs    []engine.HistoryRecord
+	shadows []engine.ShadowRecord
+	pruned  chan time.Time
 }
 
 var _ engine.HistoryStore = (*fakeHistory)(nil)
@@ -32,6 +33,26 @@ func (f *fakeHistory) History(_ context.Context, tenant string, flt engine.Histo
 	for _, r := range f.recs {
 		if r.Tenant == tenant && r.Project == flt.Project && !r.FinishedAt.Before(flt.Since) &&
 			(flt.Environment == "" || r.Environment == flt.Environment) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeHistory) HealthSummary(_ context.Context, tenant string, flt engine.SummaryFilter) ([]engine.CaseSummary, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	last := map[engine.CaseKey]*engine.LastOutcome{}
+	days := engine.FoldHistory(last, f.recs)
+	return engine.SummarizeDays(tenant, flt, days, last), nil
+}
+
+func (f *fakeHistory) ShadowHistory(_ context.Context, tenant string, flt engine.HistoryFilter) ([]engine.ShadowRecord, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []engine.ShadowRecord
+	for _, r := range f.shadows {
+		if r.Tenant == tenant && r.Project == flt.Project && !r.FinishedAt.Before(flt.Since) {
 			out = append(out, r)
 		}
 	}
@@ -58,6 +79,12 @@ func TestHealth(t *testing.T) {
 		rec("alpha", "prod", "cart", 1, api.StatusPassed),
 		rec("alpha", "staging", "old", 40, api.StatusPassed),
 		rec("beta", "staging", "secret-case", 1, api.StatusFailed),
+	}, shadows: []engine.ShadowRecord{
+		{Tenant: "alpha", Project: "shop", RunID: "s1", FinishedAt: now.Add(-24 * time.Hour), Members: 2, Selected: 1, Failures: 1,
+			Duration: 2 * time.Second, SubsetDuration: time.Second,
+			Missed: []engine.ShadowMissed{{Case: "cart", Why: api.ShadowWhyNoCovers, Detail: "the case has no covers"}},
+			Left:   []engine.ShadowLeftMember{{Case: "cart", Duration: time.Second}}},
+		{Tenant: "beta", Project: "shop", RunID: "s2", FinishedAt: now.Add(-24 * time.Hour), Members: 2, Selected: 2},
 	}}
 	h := newHarness(t, harnessOpts{now: func() time.Time { return now }, configure: func(o *server.Options) {
 		o.History = fh
@@ -122,6 +149,25 @@ func TestHealth(t *testing.T) {
 	}
 	if r := h.do("GET", "/v1/health?project=shop", "", nil); r.status != http.StatusUnauthorized {
 		t.Errorf("no token: %d", r.status)
+	}
+
+	// Selection safety: alpha's shadow run missed cart; beta's is its own.
+	r := h.do("GET", "/v1/health/selection?project=shop", tokAlphaViewer, nil)
+	var sel api.SelectionHealth
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &sel) != nil {
+		t.Fatalf("GET /v1/health/selection: %d %s", r.status, r.body)
+	}
+	if sel.ShadowRuns != 1 || sel.FaultyRuns != 1 || sel.CaughtRuns != 0 || len(sel.Missed) != 1 || sel.Missed[0].Case != "cart" ||
+		!strings.Contains(sel.Missed[0].Hint, "give cart covers") {
+		t.Errorf("selection health of alpha: %s", r.body)
+	}
+	r = h.do("GET", "/v1/health/selection?project=shop", tokBetaRunner, nil)
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &sel) != nil || sel.ShadowRuns != 1 || sel.FaultyRuns != 0 {
+		t.Errorf("selection health of beta: %d %s", r.status, r.body)
+	}
+	if r := h.do("GET", "/v1/health/selection?project=shop&since=forever", tokAlphaViewer, nil); r.status != http.StatusBadRequest ||
+		!strings.Contains(r.problem(t).Detail, "GET /v1/health/selection") && !strings.Contains(r.problem(t).Detail, "give whole days") {
+		t.Errorf("bad since: %d %s", r.status, r.body)
 	}
 }
 

@@ -38,10 +38,14 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/v1/triggers", role: config.RoleViewer, h: s.listTriggers},
 		{method: "GET", path: "/v1/triggers/{id}", role: config.RoleViewer, h: s.getTrigger},
 		{method: "GET", path: "/v1/health", role: config.RoleViewer, h: s.getHealth},
+		// Selection safety from shadow runs (health.go).
+		{method: "GET", path: "/v1/health/selection", role: config.RoleViewer, h: s.getSelectionHealth},
 		{method: "GET", path: "/healthz", h: s.healthz},
 		{method: "GET", path: "/readyz", h: s.readyz},
 		{method: "GET", path: "/metrics", h: s.serveMetrics},
-	}, s.agentRoutes()...)
+	},
+		// Blocks of endpoints kept in their own files.
+		slices.Concat(s.artifactRoutes(), s.agentRoutes())...)
 }
 
 // queryTokenParams are query parameters that carry credentials in other APIs;

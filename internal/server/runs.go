@@ -84,6 +84,7 @@ func (s *Server) create(ctx context.Context, p config.Principal, req *api.RunReq
 		s.audit.record(p, "create", "", key, http.StatusUnprocessableEntity, "refused: "+strings.Join(probs, "; "))
 		return nil, false, &RefusedError{Problems: probs}
 	}
+	req = s.releaseQuarantines(ctx, p.Tenant, req, &opts)
 	run, replayed, err := s.eng.Create(ctx, p.Tenant, req, opts)
 	if err != nil {
 		s.audit.record(p, "create", runIDOf(err), key, statusOf(err), errTitle(err))

@@ -89,7 +89,7 @@ func (e *Executor) runCommand(ctx context.Context, s api.Step, in Input, sub *su
 	}
 
 	if interrupted {
-		return result{interrupted: true, log: log + fmt.Sprintf("(stopped after %s)\n", roundDur(took)), doing: fmt.Sprintf("the command was still running after %s and was stopped", roundDur(took))}
+		return result{interrupted: true, log: log + fmt.Sprintf("(stopped after %s)\n", roundDur(took)), doing: fmt.Sprintf("the command was still running after %s and was stopped", roundDur(took)), command: true, outputCut: tail.cut()}
 	}
 	code, how := exitStatus(waitErr)
 	log += fmt.Sprintf("%s (%s)\n", how, roundDur(took))
@@ -100,7 +100,7 @@ func (e *Executor) runCommand(ctx context.Context, s api.Step, in Input, sub *su
 	if code < 0 {
 		msg = fmt.Sprintf("exit code: expected %d, got %s", c.ExitCode, how)
 	}
-	return result{log: log, failure: &api.Failure{Message: msg, Expected: strconv.Itoa(c.ExitCode), Actual: strings.TrimPrefix(how, "exit code ")}}
+	return result{log: log, failure: &api.Failure{Message: msg, Expected: strconv.Itoa(c.ExitCode), Actual: strings.TrimPrefix(how, "exit code ")}, command: true, outputCut: tail.cut()}
 }
 
 // workDir is dir relative to base (absolute dirs as they are); it must exist.

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
 const (
@@ -207,6 +209,9 @@ func (e *Executor) Run(ctx context.Context, s api.Step, in Input) (out Output) {
 		}
 	}
 	out.Output = in.Mask.String(out.Output)
+	if out.Status == api.StepFailed {
+		out.Evidence = r.evidence(in.Mask, out.Output)
+	}
 	return out
 }
 
@@ -236,6 +241,31 @@ type result struct {
 	captures    map[string]string
 	interrupted bool   // ctx ended before the step finished
 	doing       string // what the step was waiting for, for a timeout message
+
+	// What the evidence of a failure is made of, only when the step fails
+	// (a passing step pays for these pointers, nothing more).
+	req       *http.Request // an http step's request, once built
+	line      string        // its request line, from masked parts
+	resp      response      // its response, when hasResp (a copy: a pointer would move every response to the heap)
+	hasResp   bool
+	command   bool // a run step that started: its log is the evidence
+	outputCut bool // the command wrote more than the tail kept
+}
+
+// evidence is the evidence of the failed step r reports; output is the
+// step's final (masked) log.
+func (r *result) evidence(m *secret.Masker, output string) []engine.Evidence {
+	switch {
+	case r.req != nil:
+		var resp *response
+		if r.hasResp {
+			resp = &r.resp
+		}
+		return httpEvidence(m, r.line, r.req, resp)
+	case r.command:
+		return commandEvidence(output, r.outputCut)
+	}
+	return nil
 }
 
 func failed(msg string) result {

@@ -23,6 +23,7 @@ import (
 type response struct {
 	status    int
 	statusTxt string
+	proto     string
 	header    http.Header
 	body      []byte
 	truncated bool // body is the first MaxBody bytes; the rest was not read
@@ -105,13 +106,13 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 	resp, err := e.client.Do(req)
 	if err != nil {
 		if expired(ctx) {
-			return result{interrupted: true, log: line + " → no response", doing: fmt.Sprintf("%s: no response after %s", line, roundDur(time.Since(start)))}
+			return result{interrupted: true, log: line + " → no response", doing: fmt.Sprintf("%s: no response after %s", line, roundDur(time.Since(start))), req: req, line: line}
 		}
 		msg := transportError(shownMethod, shown, err, e.opts.MaxRedirects)
-		return result{failure: &api.Failure{Message: msg}, log: line + " → " + msg}
+		return result{failure: &api.Failure{Message: msg}, log: line + " → " + msg, req: req, line: line}
 	}
 	defer resp.Body.Close()
-	r := &response{status: resp.StatusCode, statusTxt: resp.Status, header: resp.Header, maxBody: e.opts.MaxBody, mask: in.Mask}
+	r := &response{status: resp.StatusCode, statusTxt: resp.Status, proto: resp.Proto, header: resp.Header, maxBody: e.opts.MaxBody, mask: in.Mask}
 	r.body, err = io.ReadAll(io.LimitReader(resp.Body, e.opts.MaxBody+1))
 	r.duration = time.Since(start)
 	if int64(len(r.body)) > e.opts.MaxBody {
@@ -120,13 +121,13 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 	log := fmt.Sprintf("%s → %s (%s)\n", line, resp.Status, roundDur(r.duration))
 	if err != nil {
 		if expired(ctx) {
-			return result{interrupted: true, log: log, doing: fmt.Sprintf("%s: the response body was still arriving after %d bytes", line, len(r.body))}
+			return result{interrupted: true, log: log, doing: fmt.Sprintf("%s: the response body was still arriving after %d bytes", line, len(r.body)), req: req, line: line, resp: *r, hasResp: true}
 		}
 		msg := fmt.Sprintf("%s: reading the response body failed after %d bytes: %v", line, len(r.body), err)
-		return result{failure: &api.Failure{Message: msg}, log: log + msg}
+		return result{failure: &api.Failure{Message: msg}, log: log + msg, req: req, line: line, resp: *r, hasResp: true}
 	}
 	if expired(ctx) {
-		return result{interrupted: true, log: log}
+		return result{interrupted: true, log: log, req: req, line: line, resp: *r, hasResp: true}
 	}
 	log += bodyExcerpt(r)
 
@@ -139,7 +140,7 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 			fails = append(fails, f)
 		}
 	}
-	res := result{captures: caps}
+	res := result{captures: caps, req: req, line: line, resp: *r, hasResp: true}
 	if len(fails) > 0 {
 		res.failure = fails[0]
 		var b strings.Builder

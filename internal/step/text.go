@@ -87,6 +87,13 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// cut reports whether more was written than max bytes (the start is gone).
+func (t *tailBuffer) cut() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.total > int64(t.max)
+}
+
 // String returns the kept tail, masked, prefixed with how much was dropped.
 func (t *tailBuffer) String(m *secret.Masker) string {
 	t.mu.Lock()

@@ -254,6 +254,7 @@ func (c *Console) run(w http.ResponseWriter, r *http.Request, d *pageData) (stri
 		return c.failed(d, "read run "+id, err)
 	}
 	v := NewRunView(run, c.o.Now())
+	c.consoleEvidence(r.Context(), d.Principal.Tenant, v)
 	q := r.URL.Query()
 	filter := q.Get("members")
 	if filter != FilterFailed && filter != FilterFlaky {

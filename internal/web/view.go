@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/gate"
 )
 
 // Tag is a status as a person sees it: a label and an icon, never colour alone.
@@ -78,6 +79,17 @@ type RunView struct {
 	// console pages a large run; the report shows every member).
 	Filter string
 	Pager  *Pager
+	// Evidence links failed steps to their artifacts, by the step's LogID (artifacts.go).
+	Evidence map[string][]ArtifactLink
+	// Shadow is a shadow run's subset result (templates/shadow.html); nil
+	// for other runs.
+	Shadow *ShadowView
+}
+
+// ShadowView is a shadow run's subset result for the shadow panel.
+type ShadowView struct {
+	*api.ShadowResult
+	TimePercent int
 }
 
 // Member filters of the run page.
@@ -198,6 +210,9 @@ func NewRunView(run *api.Run, now time.Time) *RunView {
 		v.Ran = human(run.Duration(now))
 	}
 	v.Commit, v.PR = sourceLinks(run.Source)
+	if sh := gate.ShadowOf(run, gate.AllOutcomes); sh != nil && run.Status.Terminal() {
+		v.Shadow = &ShadowView{ShadowResult: sh, TimePercent: int(sh.TimeShare*100 + 0.5)}
+	}
 	c := v.Counts
 	if c.Total > 0 {
 		add := func(class string, n int, what string) {

@@ -26,7 +26,13 @@ type Store struct {
 	trigOnce sync.Once
 	trigs    *triggers
 
-	history []engine.HistoryRecord // oldest first by FinishedAt (history.go)
+	keepHistory bool                   // WithHistory
+	history     []engine.HistoryRecord // oldest first by FinishedAt (history.go)
+	// lastOutcome and days (snapshots of running totals) are the health
+	// summaries (engine.FoldHistory).
+	lastOutcome map[engine.CaseKey]*engine.LastOutcome
+	days        map[engine.DayKey]*engine.DayCounts
+	shadows     []engine.ShadowRecord // finished shadow runs, in the order they ended
 }
 
 // entry is one run: its head (Members nil), its members and its log. An
@@ -37,6 +43,7 @@ type entry struct {
 	members []*api.Member
 	req     *api.RunRequest
 	events  eventLog
+	arts    artifacts // evidence of failed steps (artifacts.go)
 }
 
 // eventPage is how many events one page of a run's log holds.
@@ -77,9 +84,22 @@ func (e *entry) whole() *api.Run {
 type idemKey struct{ tenant, key string }
 
 // New returns an empty store.
-func New() *Store {
-	return &Store{runs: map[string]*entry{}, idem: map[idemKey]engine.IdempotencyRecord{}}
+func New(opts ...Option) *Store {
+	s := &Store{runs: map[string]*entry{}, idem: map[idemKey]engine.IdempotencyRecord{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithHistory makes the store record test health history (engine.HistoryStore)
+// when a run ends. The embedded runner does not: nothing reads history in a
+// process that exits after one run, and recording it cost about 4 µs per member
+// (docs/benchmarks.md). Tests of history and the clienttest server do.
+func WithHistory() Option { return func(s *Store) { s.keepHistory = true } }
 
 // CreateRun implements engine.Store.
 func (s *Store) CreateRun(_ context.Context, rec *engine.RunRecord, first api.Event, idem *engine.IdempotencyRecord) (*engine.IdempotencyRecord, error) {
@@ -139,7 +159,7 @@ func (s *Store) AppendBatch(_ context.Context, batch []engine.Append) error {
 		for _, u := range a.Members {
 			e.members[u.Index] = u.Member
 		}
-		if !was.Terminal() && a.Run.Status.Terminal() {
+		if s.keepHistory && !was.Terminal() && a.Run.Status.Terminal() {
 			s.recordHistory(e)
 		}
 	}

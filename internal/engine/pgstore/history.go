@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -9,9 +10,13 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/engine/historysql"
 )
 
-var _ engine.HistoryStore = (*Store)(nil)
+var (
+	_ engine.HistoryStore = (*Store)(nil)
+	_ engine.ShadowStore  = (*Store)(nil)
+)
 
 const historyColumns = `tenant, project, environment, case_id, variant, status, attempts, flaky, quarantined, duration_ns, run_id, commit_sha, branch, finished_at`
 
@@ -58,19 +63,34 @@ func (s *Store) recordHistory(ctx context.Context, tx pgx.Tx, heads []*api.Run) 
 		return fmt.Errorf("recording the history of run %s: %w", ids[0], err)
 	}
 	var c historyColumnsOf
+	perRun := make([][]engine.HistoryRecord, 0, len(runs))
 	for _, r := range runs {
 		members := r.Members
 		r.Members = nil
-		for _, rec := range engine.HistoryOf(r, members) {
+		recs := engine.HistoryOf(r, members)
+		if err := s.recordShadow(ctx, tx, r, members); err != nil {
+			return err
+		}
+		for _, rec := range recs {
 			c.add(rec)
 		}
+		perRun = append(perRun, recs)
 	}
 	if len(c.runID) == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, sqlInsertHistory, c.tenant, c.project, c.environment, c.caseID, c.variant, c.status,
-		c.attempts, c.flaky, c.quarantined, c.duration, c.runID, c.commit, c.branch, c.finishedAt); err != nil {
+	tag, err := tx.Exec(ctx, sqlInsertHistory, c.tenant, c.project, c.environment, c.caseID, c.variant, c.status,
+		c.attempts, c.flaky, c.quarantined, c.duration, c.runID, c.commit, c.branch, c.finishedAt)
+	if err != nil {
 		return fmt.Errorf("recording the history of run %s in %s: %w", ids[0], s.where, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil // recorded before: the summaries have it
+	}
+	for _, recs := range perRun {
+		if err := s.summarize(ctx, tx, recs); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -141,11 +161,68 @@ func (s *Store) History(ctx context.Context, tenant string, f engine.HistoryFilt
 	return out, nil
 }
 
-// PruneHistory implements engine.HistoryStore.
+// PruneHistory implements engine.HistoryStore: history rows and, in the
+// same transaction, the summaries of the days before before's day.
 func (s *Store) PruneHistory(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM history WHERE finished_at < $1`, before.UnixNano())
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
 	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	tag, err := tx.Exec(ctx, `DELETE FROM history WHERE finished_at < $1`, before.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
+	}
+	if _, err := tx.Exec(ctx, historysql.PruneShadow(historysql.Postgres), before.UnixNano()); err != nil {
+		return 0, fmt.Errorf("pruning shadow runs before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
+	}
+	if err := pruneSummaries(ctx, tx, before); err != nil {
+		return 0, fmt.Errorf("pruning health summaries before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.where, err)
+	}
 	return tag.RowsAffected(), nil
+}
+
+// recordShadow records run (terminal, with its members) when it is a
+// shadow run, inside the append's transaction.
+func (s *Store) recordShadow(ctx context.Context, tx pgx.Tx, head *api.Run, members []api.Member) error {
+	var shadow, unmapped, ignored sql.NullString
+	if err := tx.QueryRow(ctx, historysql.ShadowProbe(historysql.Postgres), head.ID).Scan(&shadow, &unmapped, &ignored); err != nil {
+		return fmt.Errorf("recording shadow run %s in %s: %w", head.ID, s.where, err)
+	}
+	run := *head
+	run.Members = members
+	rec, body, ok, err := historysql.ShadowRun(&run, shadow, unmapped, ignored)
+	if err != nil || !ok {
+		return err
+	}
+	if _, err := tx.Exec(ctx, historysql.InsertShadow(historysql.Postgres), rec.RunID, rec.Tenant, rec.Project, rec.Environment,
+		rec.FinishedAt.UnixNano(), body); err != nil {
+		return fmt.Errorf("recording shadow run %s in %s: %w", head.ID, s.where, err)
+	}
+	return nil
+}
+
+// ShadowHistory implements engine.ShadowStore.
+func (s *Store) ShadowHistory(ctx context.Context, tenant string, f engine.HistoryFilter) ([]engine.ShadowRecord, error) {
+	q, args := historysql.SelectShadow(historysql.Postgres, tenant, f)
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the shadow runs of project %s from %s: %w", f.Project, s.where, err)
+	}
+	defer rows.Close()
+	var out []engine.ShadowRecord
+	for rows.Next() {
+		r, err := historysql.ScanShadow(rows, tenant, f.Project)
+		if err != nil {
+			return nil, fmt.Errorf("reading the shadow runs of project %s: %w", f.Project, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the shadow runs of project %s from %s: %w", f.Project, s.where, err)
+	}
+	return out, nil
 }

@@ -7,8 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/engine/historysql"
+	"github.com/zof-ai/zof-ci/internal/engine/historytest"
 	"github.com/zof-ai/zof-ci/internal/engine/pgstore"
 	"github.com/zof-ai/zof-ci/internal/engine/pgstore/pgtest"
 	"github.com/zof-ai/zof-ci/internal/engine/storetest"
@@ -99,4 +104,36 @@ func BenchmarkTerminalAppend(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestHealthSummaryConformance(t *testing.T) {
+	historytest.Run(t, func(t *testing.T) engine.Store { return open(t) })
+}
+
+// TestHealthSummaryBackfill: summaries rebuilt from history by the
+// migration's back-fill equal those kept run by run.
+func TestHealthSummaryBackfill(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	s := openAt(t, url)
+	now := historytest.Fill(t, s)
+	fs := historytest.Filters(now)
+	kept := historytest.Summaries(t, s, "t1", fs)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range append([]string{`DELETE FROM history_totals`, `DELETE FROM history_last`}, historysql.Backfill(historysql.Postgres)...) {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%v:\n%s", err, q)
+		}
+	}
+	if d := cmp.Diff(kept, historytest.Summaries(t, s, "t1", fs)); d != "" {
+		t.Fatalf("back-filled summaries (-kept run by run +back-filled):\n%s", d)
+	}
+}
+
+func TestShadowHistory(t *testing.T) {
+	historytest.RunShadow(t, func(t *testing.T) engine.Store { return open(t) })
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/zof-ai/zof-ci/internal/engine/historysql"
 )
 
 // migrations are the schema's versions in order: migrations[i] takes the
@@ -112,6 +114,31 @@ var migrations = [][]string{
 		`CREATE INDEX history_tenant_project_finished ON history (tenant, project, finished_at)`,
 		`CREATE INDEX history_finished ON history (finished_at)`,
 	},
+	// 3: artifacts: the evidence of failed steps (engine.ArtifactStore), as in
+	// the SQLite store: kept with the run and deleted with it (ON DELETE
+	// CASCADE); ord is the order put within the run, counted what the row
+	// counts against engine.MaxRunArtifactBytes.
+	{
+		`CREATE TABLE artifacts (
+			run_id       TEXT    NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+			name         TEXT    NOT NULL,
+			ord          BIGINT  NOT NULL,
+			member       TEXT    NOT NULL,
+			step         BIGINT  NOT NULL,
+			attempt      BIGINT  NOT NULL,
+			kind         TEXT    NOT NULL,
+			content_type TEXT    NOT NULL,
+			truncated    BOOLEAN NOT NULL,
+			size         BIGINT  NOT NULL,
+			counted      BIGINT  NOT NULL,
+			content      BYTEA   NOT NULL,
+			PRIMARY KEY (run_id, name)
+		)`,
+		`CREATE INDEX artifacts_run_ord ON artifacts (run_id, ord)`,
+	},
+	// 4: health summaries, as in the SQLite store (historysql.Migration,
+	// docs/health.md "How it is stored"), back-filled from history.
+	historysql.Migration(historysql.Postgres, "BOOLEAN"),
 }
 
 // SchemaVersion is the schema version this binary migrates to.

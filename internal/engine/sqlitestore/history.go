@@ -10,9 +10,13 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/engine/historysql"
 )
 
-var _ engine.HistoryStore = (*Store)(nil)
+var (
+	_ engine.HistoryStore = (*Store)(nil)
+	_ engine.ShadowStore  = (*Store)(nil)
+)
 
 const historyColumns = `tenant, project, environment, case_id, variant, status, attempts, flaky, quarantined, duration_ns, run_id, commit_sha, branch, finished_at`
 
@@ -47,7 +51,11 @@ func (s *Store) recordHistory(ctx context.Context, tx *sql.Tx, head *api.Run) er
 		return fmt.Errorf("recording the history of run %s: %w", run.ID, err)
 	}
 	recs := engine.HistoryOf(&run, members)
+	if err := s.recordShadow(ctx, tx, &run, members); err != nil {
+		return err
+	}
 	const cols = 14
+	var inserted int64
 	for i := 0; i < len(recs); i += insertChunk {
 		n := min(insertChunk, len(recs)-i)
 		args := make([]any, 0, cols*n)
@@ -58,11 +66,20 @@ func (s *Store) recordHistory(ctx context.Context, tx *sql.Tx, head *api.Run) er
 		q := `INSERT INTO history (` + historyColumns + `) VALUES ` +
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ") +
 			` ON CONFLICT DO NOTHING`
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
 			return fmt.Errorf("recording the history of run %s in %s: %w", run.ID, s.path, err)
 		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("recording the history of run %s in %s: %w", run.ID, s.path, err)
+		}
+		inserted += k
 	}
-	return nil
+	if inserted == 0 {
+		return nil // recorded before: the summaries have it
+	}
+	return s.summarize(ctx, tx, recs)
 }
 
 // History implements engine.HistoryStore.
@@ -102,11 +119,72 @@ func (s *Store) History(ctx context.Context, tenant string, f engine.HistoryFilt
 	return out, nil
 }
 
-// PruneHistory implements engine.HistoryStore.
+// PruneHistory implements engine.HistoryStore: history rows and, in the
+// same transaction, the summaries of the days before before's day.
 func (s *Store) PruneHistory(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.writer.ExecContext(ctx, `DELETE FROM history WHERE finished_at < ?`, before.UnixNano())
+	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.path, err)
 	}
-	return res.RowsAffected()
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	res, err := tx.ExecContext(ctx, `DELETE FROM history WHERE finished_at < ?`, before.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.path, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.path, err)
+	}
+	if _, err := tx.ExecContext(ctx, historysql.PruneShadow(historysql.SQLite), before.UnixNano()); err != nil {
+		return 0, fmt.Errorf("pruning shadow runs before %s in %s: %w", before.Format(time.RFC3339), s.path, err)
+	}
+	if err := pruneSummaries(ctx, tx, before); err != nil {
+		return 0, fmt.Errorf("pruning health summaries before %s in %s: %w", before.Format(time.RFC3339), s.path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("pruning history before %s in %s: %w", before.Format(time.RFC3339), s.path, err)
+	}
+	return n, nil
+}
+
+// recordShadow records run (terminal, with its members) when it is a
+// shadow run, inside the append's transaction.
+func (s *Store) recordShadow(ctx context.Context, tx *sql.Tx, head *api.Run, members []api.Member) error {
+	var shadow, unmapped, ignored sql.NullString
+	if err := tx.QueryRowContext(ctx, historysql.ShadowProbe(historysql.SQLite), head.ID).Scan(&shadow, &unmapped, &ignored); err != nil {
+		return fmt.Errorf("recording shadow run %s in %s: %w", head.ID, s.path, err)
+	}
+	run := *head
+	run.Members = members
+	rec, body, ok, err := historysql.ShadowRun(&run, shadow, unmapped, ignored)
+	if err != nil || !ok {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, historysql.InsertShadow(historysql.SQLite), rec.RunID, rec.Tenant, rec.Project, rec.Environment,
+		rec.FinishedAt.UnixNano(), body); err != nil {
+		return fmt.Errorf("recording shadow run %s in %s: %w", head.ID, s.path, err)
+	}
+	return nil
+}
+
+// ShadowHistory implements engine.ShadowStore.
+func (s *Store) ShadowHistory(ctx context.Context, tenant string, f engine.HistoryFilter) ([]engine.ShadowRecord, error) {
+	q, args := historysql.SelectShadow(historysql.SQLite, tenant, f)
+	rows, err := s.reader.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the shadow runs of project %s in %s: %w", f.Project, s.path, err)
+	}
+	defer rows.Close()
+	var out []engine.ShadowRecord
+	for rows.Next() {
+		r, err := historysql.ScanShadow(rows, tenant, f.Project)
+		if err != nil {
+			return nil, fmt.Errorf("reading the shadow runs of project %s: %w", f.Project, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the shadow runs of project %s in %s: %w", f.Project, s.path, err)
+	}
+	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/zof-ai/zof-ci/internal/engine/historysql"
 )
 
 // migrations are the schema's versions in order: migrations[i] takes the
@@ -147,6 +149,35 @@ var migrations = [][]string{
 		`CREATE INDEX history_tenant_project_finished ON history (tenant, project, finished_at)`,
 		`CREATE INDEX history_finished ON history (finished_at)`,
 	},
+	// 5: artifacts: the evidence of failed steps (engine.ArtifactStore), kept
+	// with the run and deleted with it (ON DELETE CASCADE). ord is the order
+	// put within the run; counted is what the row counts against
+	// engine.MaxRunArtifactBytes (its content without a cap marker), summed
+	// by the put that checks the cap. (PostgreSQL: content BYTEA.)
+	{
+		`CREATE TABLE artifacts (
+			run_id       TEXT   NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+			name         TEXT   NOT NULL,
+			ord          BIGINT NOT NULL,
+			member       TEXT   NOT NULL,
+			step         BIGINT NOT NULL,
+			attempt      BIGINT NOT NULL,
+			kind         TEXT   NOT NULL,
+			content_type TEXT   NOT NULL,
+			truncated    BIGINT NOT NULL,
+			size         BIGINT NOT NULL,
+			counted      BIGINT NOT NULL,
+			content      BLOB   NOT NULL,
+			PRIMARY KEY (run_id, name)
+		)`,
+		`CREATE INDEX artifacts_run_ord ON artifacts (run_id, ord)`,
+	},
+	// 6: health summaries (historysql.Migration, docs/health.md "How it is
+	// stored"): per case and UTC day, counts and a duration histogram, and
+	// each case's latest outcome, kept in the transaction that records
+	// history; back-filled here from the history already recorded. A health
+	// query reads them instead of every history row.
+	historysql.Migration(historysql.SQLite, "BIGINT"),
 }
 
 // migrate brings the schema to the latest version in one transaction (DDL is

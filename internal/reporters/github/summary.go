@@ -191,6 +191,7 @@ func Markdown(res *report.Result, o MarkdownOptions) string {
 		}
 		b.WriteString("\n")
 	}
+	writeEvidence(&b, m, res)
 	var flaky []*api.Member
 	for i := range run.Members {
 		if run.Members[i].Flaky {

@@ -228,6 +228,8 @@ func noteBody(res *report.Result, m *secret.Masker, now func() time.Time, blobBa
 	if len(rows) > 0 {
 		fmt.Fprintf(&b, "| case | status | why |\n|---|---|---|\n%s\n\n", strings.Join(rows, "\n"))
 	}
+	writeShadow(&b, m, res.Shadow)
+	writeEvidence(&b, m, res)
 	fmt.Fprintf(&b, "%s\n", cell(report.ScopeLine(m, &run.Selection)))
 	if d := run.Selection.Diff; d != nil && !d.Complete {
 		fmt.Fprintf(&b, "\nThe change is incomplete: %s\n", cell(report.Line(m, d.Reason)))

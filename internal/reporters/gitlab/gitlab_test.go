@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/zof-ai/zof-ci/api"
 	"os"
 	"path/filepath"
 	"strings"
@@ -343,4 +344,19 @@ func TestCommitStatusLinksTheJobWithoutARunURL(t *testing.T) {
 			t.Errorf("%s status links %q, want the job %q", s.State, s.TargetURL, p.JobURL)
 		}
 	}
+}
+
+// TestNoteShadow: a shadow run's note says what the subset would have
+// concluded and names the failures it would have missed, with why.
+func TestNoteShadow(t *testing.T) {
+	fake := gitlabtest.New(t)
+	note, _ := New(pipeline(fake), "glpat-api", nil, nil, fast())
+	note.Now = reporttest.Now
+	res := reporttest.Failures(t)
+	res.Shadow = &api.ShadowResult{Scope: "changed", Selected: []string{"cart"}, Verdict: "passed", TimeShare: 0.25, Members: 4, SelectedMembers: 1,
+		Missed: []api.ShadowMiss{{Case: "search", Status: api.StatusFailed, Why: api.ShadowWhyNoEdge, Detail: "none of the 1 changed file matches its covers (services/search/**)"}}}
+	if err := note.Report(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "note-shadow.md", fake.NotesOf(17)[0].Body)
 }

@@ -22,6 +22,10 @@
 //     written): <skipped message="not run: ...">.
 //   - started but unfinished when the report was written (timeout, interrupt):
 //     <error type="unfinished">.
+//   - artifacts (the evidence of failed steps, Result.Artifacts): at the end of
+//     the testcase's <system-out>, a line [[ATTACHMENT|path]] per file written
+//     by --artifacts DIR (Jenkins' JUnit Attachments plugin, GitLab) and the
+//     download URL of each when a server ran the run.
 //   - flaky (passed after failed attempts): one <flakyFailure type="flaky"> per
 //     failed attempt (the XSD's element for this; Surefire and Jenkins read it),
 //     a "flaky: ..." first line in <system-out>, and a suite property
@@ -263,6 +267,7 @@ func Build(res *report.Result, mask *secret.Masker, now time.Time) *Testsuites {
 		var total time.Duration
 		for _, m := range g.members {
 			tc := testcase(run, m, name, mask, now)
+			addArtifacts(&tc, report.ArtifactsOf(res.Artifacts, m.ID), mask)
 			total += report.MemberDuration(m, now)
 			ts.Tests++
 			switch {
@@ -408,6 +413,35 @@ func testcase(run *api.Run, m *api.Member, classname string, mask *secret.Masker
 	}
 	tc.SystemOut = &junit.Output{Data: out.String()}
 	return tc
+}
+
+// addArtifacts lists a member's artifacts (the evidence of its failed
+// steps) at the end of its <system-out>: each file `--artifacts DIR` wrote as
+// a line `[[ATTACHMENT|path]]` alone (what Jenkins' JUnit Attachments plugin
+// and GitLab's unit test report read), and each download URL of a run on a
+// server. The XSD allows no properties on a testcase, so they go there.
+func addArtifacts(tc *Testcase, arts []report.Artifact, mask *secret.Masker) {
+	if len(arts) == 0 || tc.SystemOut == nil {
+		return
+	}
+	var b strings.Builder
+	b.WriteString(tc.SystemOut.Data)
+	if !strings.HasSuffix(b.String(), "\n") {
+		b.WriteString("\n")
+	}
+	b.WriteString("artifacts (evidence of the failed steps):\n")
+	for _, a := range arts {
+		if a.Path != "" {
+			fmt.Fprintf(&b, "[[ATTACHMENT|%s]]\n", report.Line(mask, a.Path))
+		}
+		if a.URL != "" {
+			fmt.Fprintf(&b, "step %d %s (attempt %d): %s\n", a.Step, a.Kind, a.Attempt, report.Line(mask, a.URL))
+		}
+		if a.Path == "" && a.URL == "" {
+			fmt.Fprintf(&b, "step %d %s (attempt %d): %s (not written: pass --artifacts DIR)\n", a.Step, a.Kind, a.Attempt, report.Line(mask, a.Name))
+		}
+	}
+	tc.SystemOut.Data = b.String()
 }
 
 func withReason(msg, reason string) string {

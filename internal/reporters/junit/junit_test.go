@@ -518,3 +518,45 @@ func TestNothingToRun(t *testing.T) {
 		t.Errorf("no zof.nothing_to_run property with the reason in %+v", p.Suites[0].Properties)
 	}
 }
+
+// TestArtifactsGolden: the failed testcases of a run with artifacts list
+// them in <system-out>: an [[ATTACHMENT|path]] line alone per file written
+// by --artifacts DIR, and the download URL of each when a server ran it.
+// The golden validates against the XSD with the others.
+func TestArtifactsGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		dir    string
+		server bool
+	}{
+		{"artifacts-embedded", "zof-artifacts", false},
+		{"artifacts-server", "/builds/shop/zof-artifacts", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := reporttest.WithArtifacts(reporttest.Failures(t), tc.dir, tc.server)
+			_, got := write(t, res)
+			golden := filepath.Join("testdata", tc.name+".xml")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (-update writes it)", err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("%s differs (-want +got; -update rewrites):\n%s", golden, diff)
+			}
+			for _, a := range res.Artifacts {
+				line := "\n[[ATTACHMENT|" + a.Path + "]]\n"
+				if !strings.Contains(string(got), line) {
+					t.Errorf("no line %q alone for %s", strings.TrimSpace(line), a.Name)
+				}
+				if tc.server && !strings.Contains(string(got), a.URL) {
+					t.Errorf("no URL %s for %s", a.URL, a.Name)
+				}
+			}
+		})
+	}
+}

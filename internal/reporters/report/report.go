@@ -38,6 +38,9 @@ type Result struct {
 	// Shadow is what a shadow run's subset would have concluded (gate.ShadowOf);
 	// nil for any other run. It never changes Gate.
 	Shadow *api.ShadowResult
+	// Artifacts are the evidence kept for the run's failed steps, with their
+	// links and files (artifact.go); nil when none was kept.
+	Artifacts []Artifact
 }
 
 // Exit is a process exit code and its name (e.g. 1 "failed"), as documented in

@@ -67,7 +67,7 @@ func (s Secret) Value() string { return string(s) }
 //	    vars: {STAGING_URL: https://staging.example.com}   # what ${VAR} in the suite resolves to
 //	    vars_env: {STAGING_TOKEN: ZOF_STAGING_TOKEN}       # ... read from the server's environment
 //	    events:                           # event kinds that create runs; others are acknowledged and ignored
-//	      pull_request: {environment: staging, scope: changed}
+//	      pull_request: {environment: staging, scope: changed, shadow: sample:4}   # shadow: true | sample:N (docs/triggers.md)
 //	      push: {environment: staging, scope: smoke}
 //
 // A repository may belong to one tenant only: a webhook URL cannot tell two
@@ -176,6 +176,8 @@ type EventRule struct {
 	Environment string
 	// Scope is all, smoke, changed, tag:NAME, set:NAME or id:A,B.
 	Scope string
+	// Shadow makes the runs shadow runs (scope changed or smoke only).
+	Shadow ShadowOption
 }
 
 // Lookup resolves ${VAR} in the repository's suite from Vars only.
@@ -196,6 +198,7 @@ func (r *Repository) Lookup(name string) (string, bool) {
 //	    # suite_file: /etc/zof/nightly.yaml
 //	    environment: staging
 //	    scope: all                   # default all
+//	    shadow: true                 # scope smoke only: run every case, report the smoke subset
 type Schedule struct {
 	Name     string
 	Cron     string
@@ -208,7 +211,10 @@ type Schedule struct {
 	SuiteFile   string
 	Environment string
 	Scope       string
-	Tenant      string
+	// Shadow makes the runs shadow runs (scope smoke only: a schedule has
+	// no change); sample:N picks one tick in N.
+	Shadow ShadowOption
+	Tenant string
 }
 
 // FindRepository finds the configured repository of a webhook, matching
@@ -263,19 +269,21 @@ type rawRepo struct {
 }
 
 type rawEvents struct {
-	Environment string `yaml:"environment"`
-	Scope       string `yaml:"scope"`
+	Environment string       `yaml:"environment"`
+	Scope       string       `yaml:"scope"`
+	Shadow      ShadowOption `yaml:"shadow"`
 }
 
 type rawSched struct {
-	Name        string `yaml:"name"`
-	Cron        string `yaml:"cron"`
-	TimeZone    string `yaml:"timezone"`
-	Repository  string `yaml:"repository"`
-	Ref         string `yaml:"ref"`
-	SuiteFile   string `yaml:"suite_file"`
-	Environment string `yaml:"environment"`
-	Scope       string `yaml:"scope"`
+	Name        string       `yaml:"name"`
+	Cron        string       `yaml:"cron"`
+	TimeZone    string       `yaml:"timezone"`
+	Repository  string       `yaml:"repository"`
+	Ref         string       `yaml:"ref"`
+	SuiteFile   string       `yaml:"suite_file"`
+	Environment string       `yaml:"environment"`
+	Scope       string       `yaml:"scope"`
+	Shadow      ShadowOption `yaml:"shadow"`
 }
 
 var (
@@ -387,6 +395,8 @@ func buildTriggers(c *Config, t *Tenant, rt rawTenant, root *yaml.Node, lookup L
 			}
 			if err := ValidScope(er.Scope); err != nil {
 				at(eline, "%s event %s: %v", where, ev, err)
+			} else if err := checkShadow(er.Shadow, er.Scope); err != nil {
+				at(eline, "%s event %s: %v", where, ev, err)
 			}
 			r.Events[ev] = EventRule(er)
 		}
@@ -408,7 +418,7 @@ func buildTriggers(c *Config, t *Tenant, rt rawTenant, root *yaml.Node, lookup L
 			where = fmt.Sprintf("tenant %s schedule %s", name, rs.Name)
 		}
 		sc := &Schedule{Name: rs.Name, Cron: strings.Join(strings.Fields(rs.Cron), " "), TimeZone: rs.TimeZone, Ref: rs.Ref, SuiteFile: rs.SuiteFile,
-			Environment: rs.Environment, Scope: rs.Scope, Tenant: name}
+			Environment: rs.Environment, Scope: rs.Scope, Shadow: rs.Shadow, Tenant: name}
 		switch {
 		case !scheduleRE.MatchString(rs.Name):
 			at(line, "%s: name %q: use lower-case letters, digits, '.', '_' and '-' (it names the schedule's runs)", where, rs.Name)
@@ -434,6 +444,8 @@ func buildTriggers(c *Config, t *Tenant, rt rawTenant, root *yaml.Node, lookup L
 			at(line, "%s: %v", where, err)
 		} else if sc.Scope == "changed" {
 			at(line, "%s: scope changed needs a change, and a schedule has none; use all, smoke, tag:NAME, set:NAME or id:A,B", where)
+		} else if err := checkShadow(sc.Shadow, sc.Scope); err != nil {
+			at(line, "%s: %v", where, err)
 		}
 		switch {
 		case rs.Repository != "" && rs.SuiteFile != "":

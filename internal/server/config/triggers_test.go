@@ -34,7 +34,7 @@ tenants:
         vars: {STAGING_URL: "https://staging.example.com"}
         vars_env: {STAGING_TOKEN: STAGING_TOKEN}
         events:
-          pull_request: {environment: staging, scope: changed}
+          pull_request: {environment: staging, scope: changed, shadow: "sample:4"}
           push: {environment: staging}
       - provider: gitlab
         repo: group/sub/checkout
@@ -54,6 +54,7 @@ tenants:
         cron: "0 * * * *"
         suite_file: /etc/zof/smoke.yaml
         scope: smoke
+        shadow: true
 `
 
 func triggerLookup(name string) (string, bool) {
@@ -73,7 +74,7 @@ func TestParseRepositoriesAndSchedules(t *testing.T) {
 	if gh == nil || gh.Tenant != "payments" || gh.Suite != "ci/zof.yaml" || gh.WebhookSecret.Value() != "hook-secret-0123456789" || gh.Token.Value() != "ghs_token" {
 		t.Fatalf("github repository %+v", gh)
 	}
-	if got := gh.Events; !cmp.Equal(got, map[string]config.EventRule{"pull_request": {Environment: "staging", Scope: "changed"}, "push": {Environment: "staging", Scope: "all"}}) {
+	if got := gh.Events; !cmp.Equal(got, map[string]config.EventRule{"pull_request": {Environment: "staging", Scope: "changed", Shadow: config.ShadowOption{On: true, Sample: 4}}, "push": {Environment: "staging", Scope: "all"}}) {
 		t.Errorf("events %v", got)
 	}
 	if v, ok := gh.Lookup("STAGING_TOKEN"); !ok || v != "s3cr3t" {
@@ -100,7 +101,7 @@ func TestParseRepositoriesAndSchedules(t *testing.T) {
 	if n.Cron != "0 2 * * *" || n.Location.String() != "Europe/Berlin" || n.Repository != gh || n.Ref != "main" || n.Scope != "all" || n.Tenant != "payments" {
 		t.Errorf("nightly %+v", n)
 	}
-	if h := scheds[1]; h.SuiteFile != "/etc/zof/smoke.yaml" || h.Location.String() != "UTC" || h.Scope != "smoke" {
+	if h := scheds[1]; h.SuiteFile != "/etc/zof/smoke.yaml" || h.Location.String() != "UTC" || h.Scope != "smoke" || h.Shadow != (config.ShadowOption{On: true}) {
 		t.Errorf("hourly %+v", h)
 	}
 	env := c.TokenEnv()
@@ -151,6 +152,10 @@ func TestParseTriggerErrors(t *testing.T) {
 		{"both", sched("name: n, cron: '0 2 * * *', repository: acme/shop, suite_file: /x"), []string{"either repository"}},
 		{"changed", sched("name: n, cron: '0 2 * * *', suite_file: /x, scope: changed"), []string{"scope changed needs a change"}},
 		{"bad name", sched("name: Nightly Run, cron: '0 2 * * *', suite_file: /x"), []string{"name \"Nightly Run\""}},
+		{"shadow of all", repo(", events: {push: {scope: all, shadow: true}}"), []string{`shadow applies to scope changed or smoke, not "all"`}},
+		{"shadow sample 0", repo(", events: {push: {scope: changed, shadow: 'sample:0'}}"), []string{"sample:N needs a whole number N ≥ 1"}},
+		{"shadow word", repo(", events: {push: {scope: changed, shadow: sometimes}}"), []string{`use true, false or sample:N, not "sometimes"`}},
+		{"shadow schedule of all", sched("name: n, cron: '0 2 * * *', suite_file: /x, shadow: true"), []string{`shadow applies to scope changed or smoke, not "all"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -383,7 +383,8 @@ func (s *Scheduler) create(ctx context.Context, rec *trigger.Record, sc *config.
 	if sc.Repository == nil {
 		suiteFile = filepath.Base(name)
 	}
-	plan, err := gate.PlanSuite(st, sc.Scope, sc.Environment, nil, suiteFile)
+	// shadow: sample:N picks one tick in N, by the tick's time.
+	plan, err := gate.PlanTrigger(st, sc.Scope, sc.Environment, nil, suiteFile, sc.Shadow.On && gate.ShadowSampled(0, tick.UTC().Format(time.RFC3339), sc.Shadow.Sample))
 	if err != nil {
 		return nil, "", &trigger.Permanent{Err: err}
 	}

@@ -187,7 +187,7 @@ func (r *Receiver) create(ctx context.Context, rec *trigger.Record, j *job, repo
 			notice = fmt.Sprintf("scope changed: the change is %s (%s), so the suite's selection.on_unknown_diff (%s) decided what runs", what, d.Reason, mode)
 		}
 	}
-	plan, err := gate.PlanSuite(s, rule.Scope, rule.Environment, d, repo.Suite)
+	plan, err := gate.PlanTrigger(s, rule.Scope, rule.Environment, d, repo.Suite, shadowSampled(rule.Shadow, j.PR, j.Ref))
 	if err != nil {
 		return nil, "", "", &trigger.Permanent{Err: err}
 	}
@@ -249,7 +249,7 @@ func (r *Receiver) follow(ctx context.Context, rec *trigger.Record, j *job, prov
 	}
 	v := gate.Judge(gate.Outcome{Run: final}, failOn)
 	rctx, cancel := context.WithTimeout(ctx, ReportTimeout)
-	prov.report(rctx, &report.Result{Run: final, Gate: v.Kind, Verdict: v.Line, Notices: v.Notices})
+	prov.report(rctx, &report.Result{Run: final, Gate: v.Kind, Verdict: v.Line, Notices: v.Notices, Shadow: gate.ShadowOf(final, failOn)})
 	cancel()
 	if ctx.Err() != nil {
 		return
@@ -264,4 +264,11 @@ func short(sha string) string {
 		return sha[:12]
 	}
 	return sha
+}
+
+// shadowSampled says whether a delivery's run is a shadow run: shadow: true
+// always, sample:N for one in N pull requests (or branches), decided as zof
+// run --shadow=sample:N decides (gate.ShadowSampled).
+func shadowSampled(o config.ShadowOption, pr int, ref string) bool {
+	return o.On && gate.ShadowSampled(pr, ref, o.Sample)
 }

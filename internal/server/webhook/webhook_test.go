@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -453,4 +454,24 @@ func TestGitLabMergeRequestEndToEnd(t *testing.T) {
 		t.Errorf("event uuid delivery %d %s", res2.status, res2.body)
 	}
 	h.waitTrigger(res2.trigger.ID)
+}
+
+// TestShadowTrigger: `shadow: true` on an event makes its runs shadow runs:
+// every case runs, and the run carries the subset scope changed selected.
+func TestShadowTrigger(t *testing.T) {
+	h := newHarness(t, harnessOpts{scope: "changed, shadow: true"})
+	h.api.setSuite(sha2, suiteWith("/fail"))
+	h.api.gh.Files[7] = []githubtest.File{{Filename: "cart/checkout.go", Status: "modified"}}
+	d := h.github("pull_request", "delivery-1", prPayload("synchronize", 7, sha2))
+	if d.status != http.StatusAccepted {
+		t.Fatalf("delivery: %d %s", d.status, d.body)
+	}
+	rec := h.waitState(d.trigger.ID, api.TriggerRunCreated)
+	r := h.run(rec.RunID)
+	if sh := r.Selection.Shadow; sh == nil || !cmp.Equal(sh.Selected, []string{"cart"}) || sh.Scope != "changed" {
+		t.Fatalf("selection %+v, want a shadow plan selecting [cart]", r.Selection)
+	}
+	if got := memberIDs(r); len(got) < 2 || !slices.Contains(got, "cart") {
+		t.Errorf("members %v, want every case of the suite", got)
+	}
 }
