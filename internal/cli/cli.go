@@ -75,6 +75,7 @@ func commands(f *Factory) []*command {
 		newCmdHealth(f, nil),
 		newCmdAgents(f, nil),
 		newCmdServe(f, nil),
+		newCmdAgent(f, nil),
 		newCmdAction(f, nil),
 		newCmdVersion(f, nil),
 	}
@@ -160,5 +161,6 @@ func usage(w io.Writer, cmds []*command) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'zof COMMAND --help' for a command's flags and an example.")
 	fmt.Fprintln(w, "Exit codes: 0 passed, 1 failed, 2 blocked, 3 cancelled, 4 timed out, 5 nothing to run,")
-	fmt.Fprintln(w, "64 usage or invalid suite, 69 service unavailable, 70 internal error, 77 credentials refused, 130 interrupted.")
+	fmt.Fprintln(w, "64 usage or invalid suite, 69 service unavailable, 70 internal error, 76 agent protocol mismatch,")
+	fmt.Fprintln(w, "77 credentials refused, 130 interrupted.")
 }

@@ -43,7 +43,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("REPO", repo)
 			// Keep the host's caches: scripts that start the example service use go run.
-			for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY", "PATH"} {
+			for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY", "PATH", envNetns, envNetnsHost} {
 				if v, ok := os.LookupEnv(k); ok {
 					e.Setenv(k, v)
 				}
@@ -63,6 +63,9 @@ func TestScripts(t *testing.T) {
 		// fails when CI or ZOF_REQUIRE_POSTGRES is set (.ci/run starts a server) and the
 		// condition is false otherwise, so `[!postgres] skip` skips it.
 		Condition: func(cond string) (bool, error) {
+			if cond == "netns" {
+				return netnsCondition()
+			}
 			if cond != "postgres" {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}
@@ -254,6 +257,26 @@ func TestScripts(t *testing.T) {
 }
 
 var runIDPattern = regexp.MustCompile(`run_[a-z0-9]+`)
+
+// The private-network test's namespace (.ci/netns.sh makes it and sets these).
+const (
+	envNetns        = "ZOF_TEST_NETNS"      // the network namespace
+	envNetnsHost    = "ZOF_TEST_NETNS_HOST" // the host side address of its veth pair
+	envRequireNetns = "ZOF_REQUIRE_NETNS"   // .ci/run: the test must run, not skip
+)
+
+// netnsCondition is [netns]: .ci/netns.sh made a network namespace. Without
+// one it is false (the script skips, saying why) unless ZOF_REQUIRE_NETNS is
+// set, as .ci/run does: then the script fails, loudly.
+func netnsCondition() (bool, error) {
+	if os.Getenv(envNetns) != "" && os.Getenv(envNetnsHost) != "" {
+		return true, nil
+	}
+	if os.Getenv(envRequireNetns) != "" {
+		return false, fmt.Errorf("%s is set but %s/%s name no network namespace: .ci/netns.sh could not make one (it needs root and iproute2's ip netns; its error is above in the CI log); the private-network test must run here", envRequireNetns, envNetns, envNetnsHost)
+	}
+	return false, nil
+}
 
 type serverKey struct{}
 

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
-	"time"
 
 	"github.com/zof-ai/zof-ci/api"
 )
@@ -339,152 +337,28 @@ func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
 	}
 }
 
-// timeoutCause is the cause of a context ended by a case or step timeout.
-type timeoutCause struct {
-	step bool
-	d    time.Duration
-}
-
-func (t *timeoutCause) Error() string {
-	if t.step {
-		return fmt.Sprintf("timed out after %s (the step's timeout); raise `timeout:` on the step or find what is slow", t.d)
-	}
-	return fmt.Sprintf("timed out: the case timeout of %s ran out during this step; raise the case's `timeout:` or find what is slow", t.d)
-}
-
-// runAttempt runs a member's steps in order with captures flowing forward.
-// The first step that does not pass ends the attempt; the steps after it are
-// skipped. It returns passed, failed or cancelled, for a failure a line
-// naming the failing step, and the attempt's last events, not yet recorded:
-// the caller commits them with the member's status. A step's end shares a
-// commit with the next step's start, so a member of n steps costs n+1
-// commits (two for one step) where each event on its own would be 2n+2.
-// first are events to commit with the first step's start (the member's
-// running status).
+// runAttempt runs one attempt of a local member (RunAttempt, attempt.go),
+// recording each step's start in the run as it goes.
 func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, first []api.Event) (status api.Status, why string, last []api.Event) {
-	caseCtx := ctx
-	if d := t.c.Timeout.D(); d > 0 {
-		var cancel context.CancelFunc
-		caseCtx, cancel = context.WithTimeoutCause(ctx, d, &timeoutCause{d: d})
-		defer cancel()
-	}
 	env := rs.req.Environment
-	var captures map[string]string // made by the first capture
-	for i, s := range t.c.Steps {
-		var ev api.Event
-		switch {
-		case ctx.Err() != nil:
-			// Cancelled between steps: nothing is in flight.
-			return api.StatusCancelled, "cancelled", append(first, skipped(t, i)...)
-		case caseCtx.Err() != nil:
-			// The case deadline passed between steps: this step is the one it stopped.
-			ev = api.Event{StepStatus: api.StepFailed, Failure: &api.Failure{Message: context.Cause(caseCtx).Error()}}
-		default:
-			e.record(rs, append(first, api.Event{Type: api.EventStepStatus, Member: t.member, Step: i + 1, StepStatus: api.StepRunning})...)
-			first = nil
-			in := StepInput{
-				BaseURL:  env.URL,
-				Headers:  env.Headers,
-				Vars:     t.variant.Vars,
-				Captures: maps.Clone(captures),
-				Dir:      e.cfg.Dir,
-				Env:      e.cfg.Env,
-				Mask:     rs.mask,
-			}
-			if e.cfg.URLPolicy != nil {
-				in.AllowURL = e.cfg.URLPolicy(rs.tenant)
-			}
-			out := e.runStep(ctx, caseCtx, s, in)
-			if out.Status == api.StepFailed {
-				e.keepEvidence(rs, t.member, i+1, out.Evidence)
-			}
-			ev = api.Event{StepStatus: out.Status, Failure: out.Failure, Output: out.Output, Duration: api.Duration(out.Duration)}
-			if out.Status == api.StepPassed && len(out.Captures) > 0 {
-				if captures == nil {
-					captures = make(map[string]string, len(out.Captures))
-				}
-				maps.Copy(captures, out.Captures)
-			}
-		}
-		ev.Type, ev.Member, ev.Step = api.EventStepStatus, t.member, i+1
-		if ev.StepStatus == api.StepPassed {
-			// Committed with the next step's start, or with the member's end.
-			first = append(first, ev)
-			continue
-		}
-		last = append(append(first, ev), skipped(t, i+1)...)
-		if ev.StepStatus == api.StepCancelled {
-			return api.StatusCancelled, fmt.Sprintf("step %d (%s) was cancelled", i+1, s.Title()), last
-		}
-		msg := "failed"
-		if ev.Failure != nil {
-			msg = ev.Failure.Message
-		}
-		return api.StatusFailed, fmt.Sprintf("step %d (%s): %s", i+1, s.Title(), msg), last
+	in := StepInput{
+		BaseURL: env.URL,
+		Headers: env.Headers,
+		Dir:     e.cfg.Dir,
+		Env:     e.cfg.Env,
+		Mask:    rs.mask,
 	}
-	return api.StatusPassed, "", first
-}
-
-// skipped marks the steps from index `from` on as skipped.
-func skipped(t target, from int) []api.Event {
-	var evs []api.Event
-	for j := from; j < len(t.c.Steps); j++ {
-		evs = append(evs, api.Event{Type: api.EventStepStatus, Member: t.member, Step: j + 1, StepStatus: api.StepSkipped})
+	if e.cfg.URLPolicy != nil {
+		in.AllowURL = e.cfg.URLPolicy(rs.tenant)
 	}
-	return evs
-}
-
-// runStep runs one step under its timeout and decides its status: a step
-// stopped by the run's cancellation is cancelled; one stopped by a case or
-// step timeout is failed with a message naming the timeout; a step that does
-// not return within CancelGrace of its context ending is abandoned.
-func (e *Engine) runStep(runCtx, caseCtx context.Context, s api.Step, in StepInput) StepOutput {
-	stepCtx := caseCtx
-	if d := s.Timeout.D(); d > 0 {
-		var cancel context.CancelFunc
-		stepCtx, cancel = context.WithTimeoutCause(caseCtx, d, &timeoutCause{step: true, d: d})
-		defer cancel()
-	}
-	start := time.Now()
-	ch := make(chan StepOutput, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				ch <- StepOutput{Status: api.StepFailed, Failure: &api.Failure{Message: fmt.Sprintf("internal error in the step runner: %v (please report this)", r)}}
-			}
-		}()
-		ch <- e.cfg.Steps.Run(stepCtx, s, in)
-	}()
-	var out StepOutput
-	select {
-	case out = <-ch:
-	case <-stepCtx.Done():
-		grace := time.NewTimer(e.cfg.CancelGrace)
-		select {
-		case out = <-ch:
-		case <-grace.C:
-			out = StepOutput{Status: api.StepCancelled, Failure: &api.Failure{
-				Message: fmt.Sprintf("the step did not stop within %s of being told to; it was abandoned", e.cfg.CancelGrace)}}
-		}
-		grace.Stop()
-	}
-	if out.Duration == 0 {
-		out.Duration = time.Since(start)
-	}
-	var tc *timeoutCause
-	switch {
-	case out.Status == api.StepPassed:
-	case runCtx.Err() != nil:
-		out.Status = api.StepCancelled
-	case stepCtx.Err() != nil && errors.As(context.Cause(stepCtx), &tc):
-		if out.Status != api.StepFailed || out.Failure == nil {
-			out.Failure = &api.Failure{Message: tc.Error()}
-		}
-		out.Status = api.StepFailed
-	case out.Status == api.StepFailed, out.Status == api.StepCancelled:
-	default:
-		out.Failure = &api.Failure{Message: fmt.Sprintf("the step runner returned status %q; this is a bug in zof, please report it", out.Status)}
-		out.Status = api.StepFailed
-	}
-	return out
+	return RunAttempt(ctx, Attempt{
+		Member:      t.member,
+		Case:        t.c,
+		Variant:     t.variant,
+		Input:       in,
+		Steps:       e.cfg.Steps,
+		CancelGrace: e.cfg.CancelGrace,
+		Record:      func(evs ...api.Event) { e.record(rs, evs...) },
+		Failed:      func(step int, out StepOutput) { e.keepEvidence(rs, t.member, step, out.Evidence) },
+	}, first)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/zof-ai/zof-ci/client"
+	"github.com/zof-ai/zof-ci/internal/agent"
 	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/report"
 	"github.com/zof-ai/zof-ci/internal/suite"
@@ -31,7 +32,8 @@ type Code int
 //	64    usage error or invalid suite; nothing submitted *suite.Error, *gate.UsageError, client.KindInvalid, CLI flag errors
 //	69    the execution service is unavailable            client.KindUnavailable; gate.NoVerdict without a cause of its own
 //	70    internal error: a bug in zof (a panic, an error without a meaning)
-//	77    the execution service refused the credentials   client.KindUnauthorized
+//	76    zof agent: the server speaks another agent protocol  agent.KindProtocol
+//	77    the execution service refused the credentials   client.KindUnauthorized, agent.KindUnauthorized
 //	130   interrupted (SIGINT/SIGTERM)                    gate.Interrupted
 const (
 	OK          Code = 0
@@ -43,6 +45,7 @@ const (
 	Usage       Code = 64  // EX_USAGE
 	Unavailable Code = 69  // EX_UNAVAILABLE
 	Internal    Code = 70  // EX_SOFTWARE
+	Protocol    Code = 76  // EX_PROTOCOL
 	NoPerm      Code = 77  // EX_NOPERM
 	Interrupted Code = 130 // 128 + SIGINT
 )
@@ -68,6 +71,8 @@ func (c Code) String() string {
 		return "unavailable"
 	case Internal:
 		return "internal"
+	case Protocol:
+		return "protocol"
 	case NoPerm:
 		return "noperm"
 	case Interrupted:
@@ -158,10 +163,16 @@ func Of(err error) Code {
 	var (
 		coded *Error
 		ce    *client.Error
+		ae    *agent.Error
 	)
 	switch {
 	case errors.As(err, &coded):
 		return coded.Code
+	case errors.As(err, &ae):
+		if ae.Kind == agent.KindProtocol {
+			return Protocol
+		}
+		return NoPerm
 	case errors.As(err, new(*suite.Error)), gate.IsUsage(err):
 		return Usage
 	case errors.As(err, &ce):

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/zof-ai/zof-ci/client"
+	"github.com/zof-ai/zof-ci/internal/agent"
 	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/reporttest"
 	"github.com/zof-ai/zof-ci/internal/suite"
@@ -30,6 +31,8 @@ func TestOf(t *testing.T) {
 		{"client unavailable", fmt.Errorf("x: %w", &client.Error{Kind: client.KindUnavailable, Msg: "down"}), Unavailable},
 		{"client invalid", &client.Error{Kind: client.KindInvalid, Msg: "422"}, Usage},
 		{"deadline", fmt.Errorf("waiting: %w", context.DeadlineExceeded), Timeout},
+		{"agent token refused", fmt.Errorf("agent: %w", &agent.Error{Kind: agent.KindUnauthorized, Msg: "401"}), NoPerm},
+		{"agent protocol", &agent.Error{Kind: agent.KindProtocol, Msg: "426"}, Protocol},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

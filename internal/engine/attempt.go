@@ -1,0 +1,179 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/zof-ai/zof-ci/api"
+)
+
+// Attempt is one attempt of one member, apart from any run's state: the
+// engine runs its local members' attempts with it, and `zof agent` the
+// attempts it leases (docs/agents.md), so both keep the same captures,
+// timeouts and skipped steps.
+type Attempt struct {
+	Member  string
+	Case    *api.Case
+	Variant api.Variant
+	// Input is every step's input except Vars (the variant's) and Captures
+	// (the earlier steps'), which the attempt sets.
+	Input StepInput
+	Steps StepRunner
+	// CancelGrace is how long a step may take to return after its context
+	// ends before it is abandoned (0: DefaultCancelGrace).
+	CancelGrace time.Duration
+	// Record commits events as the attempt goes: each step's start, with the
+	// previous step's end (and, the first time, the events RunAttempt was
+	// given). It may block; the step starts once it returns.
+	Record func(evs ...api.Event)
+	// Failed, when set, is given each failed step's output (1-based step)
+	// before its events are recorded: the engine keeps its evidence.
+	Failed func(step int, out StepOutput)
+}
+
+// timeoutCause is the cause of a context ended by a case or step timeout.
+type timeoutCause struct {
+	step bool
+	d    time.Duration
+}
+
+func (t *timeoutCause) Error() string {
+	if t.step {
+		return fmt.Sprintf("timed out after %s (the step's timeout); raise `timeout:` on the step or find what is slow", t.d)
+	}
+	return fmt.Sprintf("timed out: the case timeout of %s ran out during this step; raise the case's `timeout:` or find what is slow", t.d)
+}
+
+// RunAttempt runs a member's steps in order with captures flowing forward.
+// The first step that does not pass ends the attempt; the steps after it are
+// skipped. It returns passed, failed or cancelled (ctx ended), for a failure
+// a line naming the failing step, and the attempt's last events, not yet
+// recorded: the caller commits them with the member's status. A step's end
+// shares a commit with the next step's start, so a member of n steps costs
+// n+1 commits (two for one step) where each event on its own would be 2n+2.
+// first are events to commit with the first step's start (the member's
+// running status).
+func RunAttempt(ctx context.Context, a Attempt, first []api.Event) (status api.Status, why string, last []api.Event) {
+	grace := a.CancelGrace
+	if grace <= 0 {
+		grace = DefaultCancelGrace
+	}
+	caseCtx := ctx
+	if d := a.Case.Timeout.D(); d > 0 {
+		var cancel context.CancelFunc
+		caseCtx, cancel = context.WithTimeoutCause(ctx, d, &timeoutCause{d: d})
+		defer cancel()
+	}
+	var captures map[string]string // made by the first capture
+	for i, s := range a.Case.Steps {
+		var ev api.Event
+		switch {
+		case ctx.Err() != nil:
+			// Cancelled between steps: nothing is in flight.
+			return api.StatusCancelled, "cancelled", append(first, a.skipped(i)...)
+		case caseCtx.Err() != nil:
+			// The case deadline passed between steps: this step is the one it stopped.
+			ev = api.Event{StepStatus: api.StepFailed, Failure: &api.Failure{Message: context.Cause(caseCtx).Error()}}
+		default:
+			a.Record(append(first, api.Event{Type: api.EventStepStatus, Member: a.Member, Step: i + 1, StepStatus: api.StepRunning})...)
+			first = nil
+			in := a.Input
+			in.Vars = a.Variant.Vars
+			in.Captures = maps.Clone(captures)
+			out := runStep(ctx, caseCtx, a.Steps, grace, s, in)
+			if out.Status == api.StepFailed && a.Failed != nil {
+				a.Failed(i+1, out)
+			}
+			ev = api.Event{StepStatus: out.Status, Failure: out.Failure, Output: out.Output, Duration: api.Duration(out.Duration)}
+			if out.Status == api.StepPassed && len(out.Captures) > 0 {
+				if captures == nil {
+					captures = make(map[string]string, len(out.Captures))
+				}
+				maps.Copy(captures, out.Captures)
+			}
+		}
+		ev.Type, ev.Member, ev.Step = api.EventStepStatus, a.Member, i+1
+		if ev.StepStatus == api.StepPassed {
+			// Committed with the next step's start, or with the member's end.
+			first = append(first, ev)
+			continue
+		}
+		last = append(append(first, ev), a.skipped(i+1)...)
+		if ev.StepStatus == api.StepCancelled {
+			return api.StatusCancelled, fmt.Sprintf("step %d (%s) was cancelled", i+1, s.Title()), last
+		}
+		msg := "failed"
+		if ev.Failure != nil {
+			msg = ev.Failure.Message
+		}
+		return api.StatusFailed, fmt.Sprintf("step %d (%s): %s", i+1, s.Title(), msg), last
+	}
+	return api.StatusPassed, "", first
+}
+
+// skipped marks the steps from index `from` on as skipped.
+func (a *Attempt) skipped(from int) []api.Event {
+	var evs []api.Event
+	for j := from; j < len(a.Case.Steps); j++ {
+		evs = append(evs, api.Event{Type: api.EventStepStatus, Member: a.Member, Step: j + 1, StepStatus: api.StepSkipped})
+	}
+	return evs
+}
+
+// runStep runs one step under its timeout and decides its status: a step
+// stopped by the run's cancellation is cancelled; one stopped by a case or
+// step timeout is failed with a message naming the timeout; a step that does
+// not return within grace of its context ending is abandoned.
+func runStep(runCtx, caseCtx context.Context, steps StepRunner, grace time.Duration, s api.Step, in StepInput) StepOutput {
+	stepCtx := caseCtx
+	if d := s.Timeout.D(); d > 0 {
+		var cancel context.CancelFunc
+		stepCtx, cancel = context.WithTimeoutCause(caseCtx, d, &timeoutCause{step: true, d: d})
+		defer cancel()
+	}
+	start := time.Now()
+	ch := make(chan StepOutput, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				ch <- StepOutput{Status: api.StepFailed, Failure: &api.Failure{Message: fmt.Sprintf("internal error in the step runner: %v (please report this)", r)}}
+			}
+		}()
+		ch <- steps.Run(stepCtx, s, in)
+	}()
+	var out StepOutput
+	select {
+	case out = <-ch:
+	case <-stepCtx.Done():
+		timer := time.NewTimer(grace)
+		select {
+		case out = <-ch:
+		case <-timer.C:
+			out = StepOutput{Status: api.StepCancelled, Failure: &api.Failure{
+				Message: fmt.Sprintf("the step did not stop within %s of being told to; it was abandoned", grace)}}
+		}
+		timer.Stop()
+	}
+	if out.Duration == 0 {
+		out.Duration = time.Since(start)
+	}
+	var tc *timeoutCause
+	switch {
+	case out.Status == api.StepPassed:
+	case runCtx.Err() != nil:
+		out.Status = api.StepCancelled
+	case stepCtx.Err() != nil && errors.As(context.Cause(stepCtx), &tc):
+		if out.Status != api.StepFailed || out.Failure == nil {
+			out.Failure = &api.Failure{Message: tc.Error()}
+		}
+		out.Status = api.StepFailed
+	case out.Status == api.StepFailed, out.Status == api.StepCancelled:
+	default:
+		out.Failure = &api.Failure{Message: fmt.Sprintf("the step runner returned status %q; this is a bug in zof, please report it", out.Status)}
+		out.Status = api.StepFailed
+	}
+	return out
+}
