@@ -117,6 +117,20 @@ type LeaseResult struct {
 	Status Status  `json:"status"`
 	Reason string  `json:"reason,omitempty"`
 	Events []Event `json:"events,omitempty"`
+	// Evidence is what the attempt's failed step left (docs/api.md,
+	// Artifacts), masked by the agent; the server masks it again and keeps it
+	// as the run's artifacts, like a local step's.
+	Evidence []LeaseEvidence `json:"evidence,omitempty"`
+}
+
+// LeaseEvidence is one piece of a failed step's evidence, sent with the
+// attempt's result. Content travels as base64 (JSON []byte).
+type LeaseEvidence struct {
+	Step        int          `json:"step"`
+	Kind        ArtifactKind `json:"kind"`
+	ContentType string       `json:"content_type,omitempty"`
+	Content     []byte       `json:"content"`
+	Truncated   bool         `json:"truncated,omitempty"`
 }
 
 // AgentState is an agent's state in the fleet.

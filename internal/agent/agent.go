@@ -517,12 +517,19 @@ func (a *agent) execute(ctx context.Context, h *held, pol *policy) {
 		Mask:     secret.NewMasker(append(slices.Clone(l.Secrets), a.o.Token)),
 		AllowURL: pol.allowURL,
 	}
+	var evidence []api.LeaseEvidence
 	status, why, last := engine.RunAttempt(ctx, engine.Attempt{
 		Member:  l.Member,
 		Case:    &l.Case,
 		Variant: l.Variant,
 		Input:   in,
 		Steps:   policySteps{inner: a.steps, pol: pol},
+		// A failed step's evidence goes with the result, for the run's artifacts.
+		Failed: func(step int, out engine.StepOutput) {
+			for _, x := range out.Evidence {
+				evidence = append(evidence, api.LeaseEvidence{Step: step, Kind: x.Kind, ContentType: x.ContentType, Content: x.Content, Truncated: x.Truncated})
+			}
+		},
 		Record: func(evs ...api.Event) {
 			if err := a.report(ctx, h, evs); err != nil {
 				a.lost(h, err)
@@ -543,7 +550,7 @@ func (a *agent) execute(ctx context.Context, h *held, pol *policy) {
 		defer cancel()
 		status, why = api.StatusCancelled, context.Cause(ctx).Error()
 	}
-	if err := a.result(sendCtx, h, api.LeaseResult{Epoch: l.Epoch, Status: status, Reason: clipHead(why, maxReason), Events: last}); err != nil {
+	if err := a.result(sendCtx, h, api.LeaseResult{Epoch: l.Epoch, Status: status, Reason: clipHead(why, maxReason), Events: last, Evidence: evidence}); err != nil {
 		a.lost(h, err)
 		return
 	}

@@ -93,6 +93,10 @@ func TestLeaseRunsAndReports(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Errorf("events\n got %s\nwant %s", strings.Join(got, " "), want)
 	}
+	// The failed step's evidence goes with the result, for the run's artifacts.
+	if len(res.Evidence) != 1 || res.Evidence[0].Step != 2 || res.Evidence[0].Kind != api.ArtifactOutput {
+		t.Errorf("result evidence %+v, want step 2's output", res.Evidence)
+	}
 	if !strings.Contains(f.reports["L1"][1].Events[0].Output, "hello-") {
 		t.Errorf("step 1's output not reported: %+v", f.reports["L1"][1].Events[0])
 	}

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/zof-ai/zof-ci/api"
 )
@@ -48,6 +50,9 @@ type RemoteOutcome struct {
 	Why    string
 	Events []api.Event
 	Lost   string
+	// Evidence is the failed step's evidence by step (from 1), kept as the
+	// run's artifacts like a local step's (not for a lost attempt).
+	Evidence map[int][]Evidence
 }
 
 // lostPrefix starts the member's log line of an attempt lost with its agent;
@@ -90,6 +95,11 @@ func (e *Engine) remoteAttempt(ctx context.Context, rs *runState, t target, pool
 		}
 		m, _ := rs.member(t.member)
 		return "", "", interruptedSteps(&m, "interrupted: "+out.Lost), out.Lost
+	}
+	for _, step := range slices.Sorted(maps.Keys(out.Evidence)) {
+		if step >= 1 && step <= len(t.c.Steps) {
+			e.keepEvidence(rs, t.member, step, out.Evidence[step])
+		}
 	}
 	switch out.Status {
 	case api.StatusPassed, api.StatusFailed, api.StatusCancelled:

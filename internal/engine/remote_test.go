@@ -196,3 +196,32 @@ func TestRemoteLostAttemptSurvivesARestart(t *testing.T) {
 		t.Fatalf("run %s, member attempt %d flaky %v; want passed on attempt 3, not flaky", got.Status, m.Attempt, m.Flaky)
 	}
 }
+
+// The evidence an agent sends with a failed attempt is kept as the run's
+// artifacts like a local step's, masked again by the server; a lost
+// attempt's is not kept.
+func TestRemoteEvidenceIsKept(t *testing.T) {
+	failed := engine.RemoteOutcome{Status: api.StatusFailed, Why: "step 1 (a): boom",
+		Events:   []api.Event{{Type: api.EventStepStatus, Step: 1, StepStatus: api.StepFailed, Failure: &api.Failure{Message: "boom"}}},
+		Evidence: map[int][]engine.Evidence{1: {{Kind: api.ArtifactResponse, Content: []byte("HTTP/1.1 500\n\ns3cr3t-value")}}}}
+	lost := engine.RemoteOutcome{Lost: "agent eu-1 lost", Evidence: map[int][]engine.Evidence{1: {{Kind: api.ArtifactOutput, Content: []byte("lost")}}}}
+	fr := &fakeRemote{outcomes: []engine.RemoteOutcome{lost, failed}}
+	h := newHarness(t, nil, func(c *engine.Config) { c.Remote = fr })
+	req := runReq("pool:eu", tcase("c1", "a"))
+	req.Secrets = []string{"s3cr3t-value"}
+	r := h.wait("t", h.create("t", req).ID)
+	if r.Status != api.StatusFailed {
+		t.Fatalf("run %s, want failed", r.Status)
+	}
+	arts, err := h.e.Artifacts(t.Context(), "t", r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arts) != 1 || arts[0].Kind != api.ArtifactResponse || arts[0].Step != 1 || arts[0].Attempt != 2 {
+		t.Fatalf("artifacts %+v, want the failed attempt's response only", arts)
+	}
+	a, err := h.e.Artifact(t.Context(), "t", r.ID, arts[0].Name)
+	if err != nil || strings.Contains(string(a.Content), "s3cr3t-value") || !strings.Contains(string(a.Content), "HTTP/1.1 500") {
+		t.Errorf("artifact %q, %v: want it kept with the secret masked", a.Content, err)
+	}
+}

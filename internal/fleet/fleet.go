@@ -762,7 +762,11 @@ func (f *Fleet) Result(p config.Principal, leaseID string, res api.LeaseResult) 
 	if err != nil {
 		return err
 	}
-	if !f.endLease(l, engine.RemoteOutcome{Status: res.Status, Why: res.Reason, Events: evs}) {
+	evidence, err := checkEvidence(l.att.a, res.Evidence)
+	if err != nil {
+		return err
+	}
+	if !f.endLease(l, engine.RemoteOutcome{Status: res.Status, Why: res.Reason, Events: evs, Evidence: evidence}) {
 		return ErrFenced
 	}
 	f.mu.Lock()

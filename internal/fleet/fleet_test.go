@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -539,4 +540,38 @@ func TestFullAgentDoesNotSwallowTheWakeUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-fullDone
+}
+
+// A failed step's evidence goes from the agent's result to the engine by
+// step; evidence out of bounds is refused whole and the lease stays live.
+func TestResultCarriesEvidence(t *testing.T) {
+	h := newHarness(t, 0, nil)
+	id := h.connect("eu-1", 1)
+	a := h.start("run_1", "c1")
+	l := h.poll(id, 1).Leases[0]
+	failed := []api.Event{{Type: api.EventStepStatus, Step: 1, StepStatus: api.StepFailed}, {Type: api.EventStepStatus, Step: 2, StepStatus: api.StepSkipped}}
+	for _, bad := range [][]api.LeaseEvidence{
+		{{Step: 3, Kind: api.ArtifactResponse, Content: []byte("x")}},
+		{{Step: 1, Kind: "screenshot", Content: []byte("x")}},
+		{{Step: 1, Kind: api.ArtifactOutput, Content: make([]byte, fleet.MaxEvidence+1)}},
+		slices.Repeat([]api.LeaseEvidence{{Step: 1, Kind: api.ArtifactOutput}}, fleet.MaxEvidencePieces+1),
+	} {
+		var bi *fleet.BadInputError
+		if err := h.f.Result(eu, l.ID, api.LeaseResult{Epoch: l.Epoch, Status: api.StatusFailed, Events: failed, Evidence: bad}); !errors.As(err, &bi) {
+			t.Errorf("evidence %.80v: %v, want *BadInputError", bad, err)
+		}
+	}
+	ev := []api.LeaseEvidence{
+		{Step: 1, Kind: api.ArtifactRequest, ContentType: "text/plain; charset=utf-8", Content: []byte("GET /x HTTP/1.1")},
+		{Step: 1, Kind: api.ArtifactResponse, Content: []byte("HTTP/1.1 500"), Truncated: true},
+	}
+	if err := h.f.Result(eu, l.ID, api.LeaseResult{Epoch: l.Epoch, Status: api.StatusFailed, Reason: "step 1 (a): 500", Events: failed, Evidence: ev}); err != nil {
+		t.Fatal(err)
+	}
+	out := a.outcome(t)
+	got := out.Evidence[1]
+	if out.Status != api.StatusFailed || len(out.Evidence) != 1 || len(got) != 2 ||
+		got[0].Kind != api.ArtifactRequest || string(got[0].Content) != "GET /x HTTP/1.1" || !got[1].Truncated {
+		t.Fatalf("outcome evidence %+v", out.Evidence)
+	}
 }

@@ -20,7 +20,48 @@ const (
 	MaxReason = 4 << 10
 	// MaxEvents bounds the events of one report or result.
 	MaxEvents = 1024
+	// MaxEvidence bounds one piece of a failed step's evidence: the
+	// executor's body limit (step.MaxEvidenceBody) plus room for the status
+	// line, headers and the cut marker. MaxEvidencePieces bounds the pieces
+	// of one result (a failed http step leaves two, a run step one).
+	MaxEvidence       = step.MaxEvidenceBody + 64<<10
+	MaxEvidencePieces = 8
 )
+
+// checkEvidence validates the evidence of attempt a's result: steps within
+// the case, a known kind, bounded sizes. Anything out of bounds is refused
+// whole, like events.
+func checkEvidence(a engine.RemoteAttempt, ev []api.LeaseEvidence) (map[int][]engine.Evidence, error) {
+	if len(ev) == 0 {
+		return nil, nil
+	}
+	if len(ev) > MaxEvidencePieces {
+		return nil, &BadInputError{[]string{fmt.Sprintf("%d pieces of evidence in one result; at most %d", len(ev), MaxEvidencePieces)}}
+	}
+	var probs []string
+	out := map[int][]engine.Evidence{}
+	for i, x := range ev {
+		switch {
+		case x.Step < 1 || x.Step > len(a.Case.Steps):
+			probs = append(probs, fmt.Sprintf("evidence[%d]: step %d is not a step of case %s (1 to %d)", i, x.Step, a.Case.ID, len(a.Case.Steps)))
+			continue
+		case x.Kind != api.ArtifactRequest && x.Kind != api.ArtifactResponse && x.Kind != api.ArtifactOutput:
+			probs = append(probs, fmt.Sprintf("evidence[%d]: kind %q is not request, response or output", i, x.Kind))
+			continue
+		case len(x.Content) > MaxEvidence:
+			probs = append(probs, fmt.Sprintf("evidence[%d]: %d bytes; at most %d", i, len(x.Content), MaxEvidence))
+			continue
+		case len(x.ContentType) > 100:
+			probs = append(probs, fmt.Sprintf("evidence[%d]: content_type is %d bytes; at most 100", i, len(x.ContentType)))
+			continue
+		}
+		out[x.Step] = append(out[x.Step], engine.Evidence{Kind: x.Kind, ContentType: x.ContentType, Content: x.Content, Truncated: x.Truncated})
+	}
+	if len(probs) > 0 {
+		return nil, &BadInputError{probs}
+	}
+	return out, nil
+}
 
 // checkEvents validates an agent's events for attempt a: step_status and log
 // only, of a's member, step numbers within the case. Outputs are truncated
