@@ -173,7 +173,11 @@ func TestConsoleInABrowser(t *testing.T) {
 	run("filter the list",
 		chromedp.Click(`input[name=status][value=running]`, chromedp.ByQuery),
 		chromedp.SetValue(`select[name=trigger]`, "api", chromedp.ByQuery),
+		chromedp.Evaluate(`document.body.dataset.before = "1"`, nil),
 		chromedp.Click(`form.filters button[type=submit]`, chromedp.ByQuery),
+		// The click starts a navigation: wait for the new page, not the old
+		// one's #rows (which made Value race the navigation).
+		newPage("trigger=api"),
 		chromedp.WaitVisible(`#rows`, chromedp.ByQuery),
 		chromedp.Value(`select[name=trigger]`, &trigger, chromedp.ByQuery),
 		chromedp.WaitVisible(`#rows`, chromedp.ByQuery),
@@ -338,6 +342,30 @@ func TestConsoleInABrowser(t *testing.T) {
 
 // screenshotDir is where the screenshots go: $ZOF_ARTIFACTS/browser, kept;
 // else a temporary directory, removed on success and printed on failure.
+// newPage waits, up to a deadline, until a navigation has loaded a new
+// document (not the one marked with data-before) whose address contains
+// query. Evaluating during the navigation fails; those errors are retried.
+func newPage(query string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		deadline := time.Now().Add(20 * time.Second)
+		expr := fmt.Sprintf(`document.readyState === "complete" && !document.body.dataset.before && location.search.includes(%q)`, query)
+		for {
+			var ok bool
+			if err := chromedp.Evaluate(expr, &ok).Do(ctx); err == nil && ok {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("no new page with %q in its address within 20s", query)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+}
+
 func screenshotDir(t *testing.T) string {
 	if a := os.Getenv("ZOF_ARTIFACTS"); a != "" {
 		dir := filepath.Join(a, "browser")
