@@ -32,15 +32,17 @@ const (
 	benchAgentToken = "bench-agent-token-0000000001"
 )
 
-// benchBinary builds zof into a temporary directory.
+// benchBinary builds zof into a temporary directory the way releases are
+// built (scripts/build.sh: static, -trimpath, stripped), so memory figures
+// are those of the binary users run.
 func benchBinary(b *testing.B) string {
 	b.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	repo := filepath.Dir(filepath.Dir(filepath.Dir(file)))
 	bin := filepath.Join(b.TempDir(), "zof")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/zof")
+	cmd := exec.Command("sh", "scripts/build.sh", bin)
 	cmd.Dir = repo
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "VERSION=bench")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
