@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/zof-ai/zof-ci/api"
 )
@@ -37,6 +38,12 @@ type RemoteAttempt struct {
 	BaseURL string
 	Headers map[string]string
 	Secrets []string
+	// Started, when set, is called when an agent takes the attempt, before
+	// the agent hears of it: the engine records the member's running status
+	// then, so a member waiting for an agent does not show as running (its
+	// wait reason says what holds it). Calls after the attempt ended, and
+	// every call but the first, do nothing.
+	Started func()
 }
 
 // RemoteOutcome is how a remote attempt ended: Status passed, failed or
@@ -73,11 +80,26 @@ func (e *Engine) remotePool(rs *runState) string {
 // attempt is handed out. It returns like runAttempt, and for an attempt lost
 // with its agent lost is the why.
 func (e *Engine) remoteAttempt(ctx context.Context, rs *runState, t target, pool string, attempt int, first []api.Event) (status api.Status, why string, last []api.Event, lost string) {
-	if len(first) > 0 {
-		e.record(rs, first...)
+	// first (the member's running status and what precedes it) is recorded
+	// when an agent takes the attempt (Started), or with its outcome.
+	var (
+		startMu          sync.Mutex
+		started, settled bool
+	)
+	start := func() {
+		startMu.Lock()
+		defer startMu.Unlock()
+		if started || settled {
+			return
+		}
+		started = true
+		if len(first) > 0 {
+			e.record(rs, first...)
+		}
 	}
 	env := rs.req.Environment
 	record := func(evs []api.Event) {
+		start()
 		if evs = memberStepEvents(t, evs); len(evs) > 0 {
 			e.record(rs, evs...)
 		}
@@ -85,7 +107,16 @@ func (e *Engine) remoteAttempt(ctx context.Context, rs *runState, t target, pool
 	out := e.cfg.Remote.RunAttempt(ctx, RemoteAttempt{
 		Tenant: rs.tenant, Pool: pool, RunID: rs.id, Member: t.member, Attempt: attempt,
 		Case: t.c, Variant: t.variant, BaseURL: env.URL, Headers: env.Headers, Secrets: rs.req.Secrets,
+		Started: start,
 	}, record)
+	if out.Lost != "" || (out.Status != api.StatusCancelled && out.Status != "") {
+		// An outcome from an agent: the attempt did start (a runner that
+		// never calls Started included).
+		start()
+	}
+	startMu.Lock()
+	settled = true
+	startMu.Unlock()
 	last = memberStepEvents(t, out.Events)
 	if out.Lost != "" {
 		// What the agent was doing is cut short: its running step is

@@ -225,3 +225,70 @@ func TestRemoteEvidenceIsKept(t *testing.T) {
 		t.Errorf("artifact %q, %v: want it kept with the secret masked", a.Content, err)
 	}
 }
+
+// queuedRemote holds each attempt as a pool queue would until take is
+// closed: then it is taken (Started) and passes.
+type queuedRemote struct {
+	take    chan struct{}
+	started chan struct{}
+}
+
+func (q *queuedRemote) Pool(string, *api.RunRequest) string { return "eu" }
+
+func (q *queuedRemote) RunAttempt(ctx context.Context, a engine.RemoteAttempt, record func([]api.Event)) engine.RemoteOutcome {
+	select {
+	case <-q.take:
+	case <-ctx.Done():
+		return engine.RemoteOutcome{Status: api.StatusCancelled, Why: "cancelled before an agent took it"}
+	}
+	a.Started()
+	a.Started() // a second call does nothing
+	close(q.started)
+	record([]api.Event{{Type: api.EventStepStatus, Step: 1, StepStatus: api.StepRunning}})
+	return engine.RemoteOutcome{Status: api.StatusPassed, Events: passedStep()}
+}
+
+// A member waiting for an agent is not running: its running status is
+// recorded when an agent takes the attempt (RemoteAttempt.Started), and a
+// member cancelled before that never ran.
+func TestRemoteMemberRunsWhenTaken(t *testing.T) {
+	q := &queuedRemote{take: make(chan struct{}), started: make(chan struct{})}
+	h := newHarness(t, nil, func(c *engine.Config) { c.Remote = q })
+	r := h.create("t", runReq("pool:eu", tcase("c1", "a")))
+	h.until("the run is running", func() bool { return h.get("t", r.ID).Status == api.StatusRunning })
+	if m := h.get("t", r.ID).Members[0]; m.Status != api.StatusInitial || m.Attempt != 0 {
+		t.Fatalf("member waiting for an agent is %s (attempt %d), want initial", m.Status, m.Attempt)
+	}
+	close(q.take)
+	<-q.started
+	if r = h.wait("t", r.ID); r.Status != api.StatusPassed || r.Members[0].Attempt != 1 {
+		t.Fatalf("run %s, member attempt %d; want passed at attempt 1", r.Status, r.Members[0].Attempt)
+	}
+	var running int
+	for _, ev := range h.events("t", r.ID) {
+		if ev.Type == api.EventMemberStatus && ev.Status == api.StatusRunning {
+			running++
+		}
+	}
+	if running != 1 {
+		t.Errorf("%d member running events, want 1", running)
+	}
+
+	// Cancelled while waiting: the member never ran.
+	q2 := &queuedRemote{take: make(chan struct{}), started: make(chan struct{})}
+	h2 := newHarness(t, nil, func(c *engine.Config) { c.Remote = q2 })
+	r2 := h2.create("t", runReq("pool:eu", tcase("c1", "a")))
+	h2.until("the run is running", func() bool { return h2.get("t", r2.ID).Status == api.StatusRunning })
+	if _, err := h2.e.Cancel(t.Context(), "t", r2.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	r2 = h2.wait("t", r2.ID)
+	for _, ev := range h2.events("t", r2.ID) {
+		if ev.Type == api.EventMemberStatus && ev.Status == api.StatusRunning {
+			t.Errorf("a member cancelled before an agent took it was recorded running")
+		}
+	}
+	if r2.Status != api.StatusCancelled || r2.Members[0].Status != api.StatusCancelled {
+		t.Errorf("run %s member %s, want cancelled", r2.Status, r2.Members[0].Status)
+	}
+}

@@ -621,7 +621,9 @@ func (f *Fleet) Poll(ctx context.Context, p config.Principal, poll api.AgentPoll
 		if len(w.Leases) > 0 || len(w.Stop) > 0 || (a.answer && !first) {
 			a.answer = false
 			unwait(pl, a)
+			starts := startsOf(f, w)
 			f.mu.Unlock()
+			runStarts(starts)
 			return w, nil
 		}
 		a.answer = false
@@ -653,12 +655,35 @@ func (f *Fleet) Poll(ctx context.Context, p config.Principal, poll api.AgentPoll
 		}
 		// Work that woke nobody else may have arrived with the deadline.
 		w = f.take(a, poll.Free)
+		starts := startsOf(f, w)
 		f.mu.Unlock()
+		runStarts(starts)
 		return w, nil
 	}
 }
 
 // take hands an agent its pending stops and up to free new leases (under f.mu).
+// startsOf lists the Started hooks of the attempts leased in w. Caller
+// holds f.mu.
+func startsOf(f *Fleet, w api.AgentWork) []func() {
+	var out []func()
+	for _, gl := range w.Leases {
+		if l := f.leases[gl.ID]; l != nil && l.att.a.Started != nil {
+			out = append(out, l.att.a.Started)
+		}
+	}
+	return out
+}
+
+// runStarts tells the engine its attempts were taken (the member's running
+// status is recorded then), before the agent hears of them; outside f.mu,
+// since it commits to the store.
+func runStarts(starts []func()) {
+	for _, s := range starts {
+		s()
+	}
+}
+
 func (f *Fleet) take(a *agent, free int) api.AgentWork {
 	var w api.AgentWork
 	w.Stop, a.stops = a.stops, nil
