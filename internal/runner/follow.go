@@ -188,6 +188,10 @@ func follow(ctx context.Context, src source, con *console.Reporter, o followOpti
 			if fault != nil {
 				con.Notice(now(), fmt.Sprintf("no verdict within --timeout %s, and the execution service is still unreachable: %v", o.Timeout, fault))
 			}
+			if w := waitReason(src); w != "" {
+				// What holds it, from the server (docs/agents.md, Why a run waits).
+				con.Notice(now(), fmt.Sprintf("run %s is waiting: %s", o.RunID, w))
+			}
 			if !o.CancelOnTimeout {
 				con.Notice(now(), fmt.Sprintf("no verdict within --timeout %s: run %s is left running (%s); follow it with zof watch %s, or pass --cancel-on-timeout", o.Timeout, o.RunID, o.URL, o.RunID))
 				return out
@@ -206,6 +210,18 @@ func follow(ctx context.Context, src source, con *console.Reporter, o followOpti
 		}
 	}
 	return out
+}
+
+// waitReason is the server's reason the run still waits (Run.Wait), "" when
+// it does not say or cannot be read in time.
+func waitReason(src source) string {
+	ctx, cancel := context.WithTimeout(context.Background(), resyncTimeout)
+	defer cancel()
+	snap, err := src.snapshot(ctx)
+	if err != nil || snap.Wait == nil {
+		return ""
+	}
+	return snap.Wait.Message
 }
 
 // resync replaces the fold with the source's snapshot after an event that does not fit it.

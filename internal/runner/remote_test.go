@@ -542,10 +542,20 @@ func TestFollowDeadline(t *testing.T) {
 				b.RunStatus(api.StatusCancelled, "timed out")
 				return b.Events[len(b.Events)-4:]
 			}
+			// The server says what holds the run (a pool without agents).
+			rec.getHook = func(_ int, w http.ResponseWriter, _ *http.Request) bool {
+				snap := rec.snapshot()
+				snap.Wait = &api.WaitReason{Kind: "agent", Message: "waiting for an agent of pool private: 0 online (never seen)"}
+				writeTestJSON(w, http.StatusOK, snap)
+				return true
+			}
 			h := newHarness(t, rec, time.Second)
 			h.opts.Timeout = 100 * time.Millisecond
 			h.opts.CancelOnTimeout = cancelOnTimeout
 			out := h.follow(context.Background())
+			if !strings.Contains(h.output(), "run r-0001 is waiting: waiting for an agent of pool private: 0 online (never seen)") {
+				t.Errorf("console does not say why the run waits:\n%s", h.output())
+			}
 			if code := gate.Judge(out.Outcome, gate.AllOutcomes).Kind; code != gate.TimedOut {
 				t.Errorf("code %d, want 4", code)
 			}
