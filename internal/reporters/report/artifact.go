@@ -1,9 +1,12 @@
 package report
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
 // Artifact is one piece of the evidence kept for a failed step
@@ -71,3 +74,40 @@ func Evidence(run *api.Run, arts []Artifact) []MemberEvidence {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// EvidenceList is how a Markdown report links evidence: its heading, the
+// most members it lists, how it escapes a member's name, and how it writes
+// one link ("" to leave a URL out).
+type EvidenceList struct {
+	Heading    string
+	MaxMembers int
+	Escape     func(string) string
+	Link       func(label, url string) string
+}
+
+// WriteEvidence writes a Markdown list linking the evidence of each failed
+// step when a server ran the run (the GitHub step summary and the GitLab
+// note); every text and URL is masked with m. Nothing when no member has any.
+func WriteEvidence(b *strings.Builder, m *secret.Masker, res *Result, l EvidenceList) {
+	ev := Evidence(res.Run, res.Artifacts)
+	if len(ev) == 0 {
+		return
+	}
+	b.WriteString(l.Heading)
+	for i, e := range ev {
+		if i == l.MaxMembers {
+			fmt.Fprintf(b, "\nand %d more (the run lists every artifact)\n", len(ev)-i)
+			break
+		}
+		var links []string
+		for _, k := range e.Links {
+			if s := l.Link(l.Escape(k.Label), Line(m, k.URL)); s != "" {
+				links = append(links, s)
+			}
+		}
+		if len(links) > 0 {
+			fmt.Fprintf(b, "- %s: %s\n", l.Escape(Line(m, DisplayName(e.Member))), strings.Join(links, " · "))
+		}
+	}
+	b.WriteString("\n")
+}
