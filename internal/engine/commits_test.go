@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -142,4 +143,75 @@ func TestSubscribeToActiveRunReadsNoSnapshot(t *testing.T) {
 	if err := sub.Err(); err != nil || last.Type != api.EventRunStatus || last.Status != api.StatusPassed {
 		t.Errorf("subscription ended with %v after %+v", err, last)
 	}
+}
+
+// outageStore refuses appends as unreachable (a database restarting) while
+// down is set.
+type outageStore struct {
+	engine.Store
+	mu      sync.Mutex
+	down    bool
+	refused int
+}
+
+func (s *outageStore) Append(ctx context.Context, a engine.Append) error {
+	s.mu.Lock()
+	if s.down {
+		s.refused++
+		s.mu.Unlock()
+		return fmt.Errorf("appending: connection refused (%w)", engine.ErrUnavailable)
+	}
+	s.mu.Unlock()
+	return s.Store.Append(ctx, a)
+}
+
+// TestCommitOutlastsStoreOutage: a step that ends while the store is
+// unreachable keeps its result: the engine retries the append until the store
+// answers (issue 12: a database restart mid-run loses nothing and runs
+// nothing twice), and the run passes with its log whole.
+func TestCommitOutlastsStoreOutage(t *testing.T) {
+	st := &outageStore{}
+	release := make(chan struct{})
+	var runs sync.Map
+	h := newHarness(t, func(ctx context.Context, c call) step.Output {
+		n, _ := runs.LoadOrStore(c.Step, new(int))
+		*n.(*int)++
+		if c.Step == "slow" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return step.Output{Status: api.StepPassed}
+	}, func(cfg *engine.Config) {
+		st.Store = cfg.Store
+		cfg.Store = st
+	})
+	r := h.create(tenant, runReq("outage", tcase("a", "slow", "after")))
+	h.untilStatus(tenant, r.ID, api.StatusRunning)
+	st.mu.Lock()
+	st.down = true
+	st.mu.Unlock()
+	close(release)
+	h.until("an append refused during the outage", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.refused > 0
+	})
+	st.mu.Lock()
+	st.down = false
+	st.mu.Unlock()
+	got := h.wait(tenant, r.ID)
+	if got.Status != api.StatusPassed || got.Members[0].Status != api.StatusPassed {
+		t.Fatalf("run %s, member %s, want both passed", got.Status, got.Members[0].Status)
+	}
+	if a := got.Members[0].Attempt; a != 1 {
+		t.Errorf("member attempt %d, want 1: nothing runs twice", a)
+	}
+	for _, s := range []string{"slow", "after"} {
+		if n, ok := runs.Load(s); !ok || *n.(*int) != 1 {
+			t.Errorf("step %s ran %v times, want once", s, n)
+		}
+	}
+	h.checkLog(tenant, r.ID)
 }
