@@ -159,6 +159,7 @@ func (s *outageStore) Append(ctx context.Context, a engine.Append) error {
 	if s.down {
 		s.refused++
 		s.mu.Unlock()
+		changes.notify() // a refused append records nothing: wake the waits here
 		return fmt.Errorf("appending: connection refused (%w)", engine.ErrUnavailable)
 	}
 	s.mu.Unlock()
