@@ -145,21 +145,21 @@ func TestSubscribeToActiveRunReadsNoSnapshot(t *testing.T) {
 	}
 }
 
-// outageStore refuses appends as unreachable (a database restarting) while
-// down is set.
+// outageStore refuses the next down appends as unreachable (a database
+// restarting), then takes them again.
 type outageStore struct {
 	engine.Store
 	mu      sync.Mutex
-	down    bool
+	down    int
 	refused int
 }
 
 func (s *outageStore) Append(ctx context.Context, a engine.Append) error {
 	s.mu.Lock()
-	if s.down {
+	if s.down > 0 {
+		s.down--
 		s.refused++
 		s.mu.Unlock()
-		changes.notify() // a refused append records nothing: wake the waits here
 		return fmt.Errorf("appending: connection refused (%w)", engine.ErrUnavailable)
 	}
 	s.mu.Unlock()
@@ -169,14 +169,17 @@ func (s *outageStore) Append(ctx context.Context, a engine.Append) error {
 // TestCommitOutlastsStoreOutage: a step that ends while the store is
 // unreachable keeps its result: the engine retries the append until the store
 // answers (issue 12: a database restart mid-run loses nothing and runs
-// nothing twice), and the run passes with its log whole.
+// nothing twice), and the run passes with its log whole: every event once,
+// in order, the step's end among them.
 func TestCommitOutlastsStoreOutage(t *testing.T) {
 	st := &outageStore{}
 	release := make(chan struct{})
-	var runs sync.Map
+	var mu sync.Mutex
+	runs := map[string]int{}
 	h := newHarness(t, func(ctx context.Context, c call) step.Output {
-		n, _ := runs.LoadOrStore(c.Step, new(int))
-		*n.(*int)++
+		mu.Lock()
+		runs[c.Step]++
+		mu.Unlock()
 		if c.Step == "slow" {
 			select {
 			case <-release:
@@ -190,29 +193,46 @@ func TestCommitOutlastsStoreOutage(t *testing.T) {
 	})
 	r := h.create(tenant, runReq("outage", tcase("a", "slow", "after")))
 	h.untilStatus(tenant, r.ID, api.StatusRunning)
-	st.mu.Lock()
-	st.down = true
-	st.mu.Unlock()
-	close(release)
-	h.until("an append refused during the outage", func() bool {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		return st.refused > 0
+	h.until("the slow step running", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return runs["slow"] == 1
 	})
 	st.mu.Lock()
-	st.down = false
+	st.down = 3 // the slow step's end and what follows, for three tries
 	st.mu.Unlock()
+	close(release)
 	got := h.wait(tenant, r.ID)
+	st.mu.Lock()
+	if st.refused != 3 {
+		t.Errorf("%d appends refused, want 3", st.refused)
+	}
+	st.mu.Unlock()
 	if got.Status != api.StatusPassed || got.Members[0].Status != api.StatusPassed {
 		t.Fatalf("run %s, member %s, want both passed", got.Status, got.Members[0].Status)
 	}
 	if a := got.Members[0].Attempt; a != 1 {
 		t.Errorf("member attempt %d, want 1: nothing runs twice", a)
 	}
-	for _, s := range []string{"slow", "after"} {
-		if n, ok := runs.Load(s); !ok || *n.(*int) != 1 {
-			t.Errorf("step %s ran %v times, want once", s, n)
+	for _, s := range got.Members[0].Steps {
+		if s.Status != api.StepPassed {
+			t.Errorf("step %q %s, want passed: its result was lost", s.Name, s.Status)
 		}
 	}
-	h.checkLog(tenant, r.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range []string{"slow", "after"} {
+		if runs[s] != 1 {
+			t.Errorf("step %s ran %d times, want once", s, runs[s])
+		}
+	}
+	var ends int
+	for _, ev := range h.events(tenant, r.ID) {
+		if ev.Type == api.EventStepStatus && ev.StepStatus == api.StepPassed {
+			ends++
+		}
+	}
+	if ends != 2 {
+		t.Errorf("%d step.status passed events, want 2 (one per step)", ends)
+	}
 }
