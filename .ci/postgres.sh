@@ -5,7 +5,9 @@
 # installed if initdb/pg_ctl are missing, a cluster is initialised in a
 # temporary directory as the unprivileged postgres user, started on 127.0.0.1 on
 # a free port with its socket in that directory, and stopped (the directory
-# removed) when the sourcing shell exits.
+# removed) when the sourcing shell exits. It also exports ZOF_TEST_PG_BIN and
+# ZOF_TEST_PG_USER (initdb/pg_ctl and the user to run them as), with which the
+# database restart script starts a server of its own to stop and start.
 #
 # Tests that need PostgreSQL fail (not skip) when the variable is missing and
 # CI or ZOF_REQUIRE_POSTGRES is set; this script sets the latter, so a server
@@ -63,6 +65,10 @@ zof_pg_start() {
   ZOF_PG_DIR=$pgdir
   ZOF_PG_BIN=$bindir
   ZOF_PG_USER=$user
+  # What a test needs to run a PostgreSQL of its own that it may stop and start
+  # (the database restart script, internal/cli/pgcluster_test.go): restarting
+  # this shared server would break the tests using it at the same time.
+  export ZOF_TEST_PG_BIN=$bindir ZOF_TEST_PG_USER=$user
   if ! zof_pg_as "$bindir/initdb" -D "$pgdir/data" -U zof --auth=trust -E UTF8 --no-sync >"$pgdir/initdb.log" 2>&1; then
     echo "error: initdb failed; the PostgreSQL store tests will fail:" >&2
     cat "$pgdir/initdb.log" >&2

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -57,6 +59,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 			e.Values[serverKey{}] = &scriptServer{}
 			e.Values[fakesKey{}] = &scriptFakes{}
+			e.Values[pgclusterKey{}] = &scriptPG{}
 			return nil
 		},
 		// [postgres]: ZOF_TEST_POSTGRES_URL names a server. Without one the script
@@ -65,6 +68,9 @@ func TestScripts(t *testing.T) {
 		Condition: func(cond string) (bool, error) {
 			if cond == "netns" {
 				return netnsCondition()
+			}
+			if cond == "pgcluster" {
+				return pgclusterCondition()
 			}
 			if cond != "postgres" {
 				return false, fmt.Errorf("unknown condition %q", cond)
@@ -116,6 +122,9 @@ func TestScripts(t *testing.T) {
 			// zofserve start|restart|drop|stop: a real zof serve (server.New over a real engine
 			// executing steps in $WORK) in this test process; start sets ZOF_SERVER and ZOF_TOKEN.
 			"zofserve": zofserve,
+			// pgcluster init VAR | stop | down D | start: a PostgreSQL server of the script's own
+			// (pgcluster_test.go), which it may stop and start: a database restart.
+			"pgcluster": pgcluster,
 			// runid VAR: set VAR to the first run id (run_...) in the last command's stdout.
 			"runid": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {
@@ -149,15 +158,64 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("usage: waithttp URL")
 				}
 				c := &http.Client{Timeout: time.Second}
-				for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+				start := time.Now()
+				for end := start.Add(30 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 					if resp, err := c.Get(args[0]); err == nil {
 						resp.Body.Close()
 						if resp.StatusCode == http.StatusOK {
+							ts.Logf("%s answered 200 after %s", args[0], time.Since(start).Round(time.Millisecond))
 							return
 						}
 					}
 				}
 				ts.Fatalf("%s did not answer 200 within 30s", args[0])
+			},
+			// httpget URL: GET URL (with ZOF_TOKEN as the bearer token when set) and
+			// print the status code, the headers (Name: value, sorted) and the body.
+			"httpget": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: httpget URL")
+				}
+				req, err := http.NewRequest(http.MethodGet, args[0], nil)
+				ts.Check(err)
+				if tok := ts.Getenv("ZOF_TOKEN"); tok != "" {
+					req.Header.Set("Authorization", "Bearer "+tok)
+				}
+				resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+				ts.Check(err)
+				defer resp.Body.Close()
+				body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+				ts.Check(err)
+				fmt.Fprintf(ts.Stdout(), "%d\n", resp.StatusCode)
+				for _, k := range slices.Sorted(maps.Keys(resp.Header)) {
+					fmt.Fprintf(ts.Stdout(), "%s: %s\n", k, strings.Join(resp.Header[k], ", "))
+				}
+				fmt.Fprintf(ts.Stdout(), "\n%s\n", body)
+			},
+			// sseids FILE N: the event ids (`id: ` lines) of the SSE stream in FILE are
+			// exactly 1, 2, …, N: nothing lost, nothing twice, in order.
+			"sseids": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 2 {
+					ts.Fatalf("usage: sseids FILE N")
+				}
+				var ids []int
+				for _, line := range strings.Split(ts.ReadFile(args[0]), "\n") {
+					if v, ok := strings.CutPrefix(line, "id: "); ok {
+						id, err := strconv.Atoi(strings.TrimSpace(v))
+						ts.Check(err)
+						ids = append(ids, id)
+					}
+				}
+				n, err := strconv.Atoi(args[1])
+				ts.Check(err)
+				for i, id := range ids {
+					if id != i+1 {
+						ts.Fatalf("%s: event %d has id %d, want %d (ids %v)", args[0], i+1, id, i+1, ids)
+					}
+				}
+				if len(ids) != n {
+					ts.Fatalf("%s: %d events, want %d (ids %v)", args[0], len(ids), n, ids)
+				}
 			},
 			// ghfake start|files|file|fail|calls|bodies|checkruns ...: a fake of GitHub's REST
 			// API (ci/github/githubtest) in this test process; start sets GITHUB_API_URL.

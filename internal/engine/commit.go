@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/retry"
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
@@ -36,7 +38,7 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	}
 	// Store writes are not tied to any caller's context: an event that
 	// happened must be recorded even while the engine is shutting down.
-	if err := e.cfg.Store.Append(context.Background(), p.append()); err != nil {
+	if err := e.appendRetrying(p.append()); err != nil {
 		if errors.Is(err, ErrLeaseLost) && rs.lease != "" {
 			// Another replica holds the run now: record nothing more.
 			e.leaseLost(rs)
@@ -46,6 +48,32 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	}
 	p.install(e)
 	return nil
+}
+
+// Retrying an append the store could not take because it was unreachable (a
+// database restarting: ErrUnavailable). An event that happened is not dropped:
+// dropping a step's result would make the run's next owner run it again. The
+// budget outlasts a restart of about 10 s (issue 12); past the run's lease another
+// replica may own the run, and the store's fencing refuses the late append
+// (ErrLeaseLost) once it answers again.
+const (
+	appendRetryBase = 100 * time.Millisecond
+	appendRetryCap  = time.Second
+)
+
+// appendRetrying stores a while the store is unreachable, for up to twice the
+// lease (LeaseTTL without one).
+func (e *Engine) appendRetrying(a Append) error {
+	budget := e.cfg.LeaseTTL
+	if budget <= 0 {
+		budget = LeaseTTL
+	}
+	p := retry.Policy{Base: appendRetryBase, Cap: appendRetryCap, Budget: 2 * budget}
+	_, err := p.Do(context.Background(), func(ctx context.Context) (retry.Decision, error) {
+		err := e.cfg.Store.Append(ctx, a)
+		return retry.Decision{Retry: errors.Is(err, ErrUnavailable)}, err
+	})
+	return err
 }
 
 // prepared is a commit checked and folded but not yet stored. Caller holds

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -141,5 +142,97 @@ func TestSubscribeToActiveRunReadsNoSnapshot(t *testing.T) {
 	}
 	if err := sub.Err(); err != nil || last.Type != api.EventRunStatus || last.Status != api.StatusPassed {
 		t.Errorf("subscription ended with %v after %+v", err, last)
+	}
+}
+
+// outageStore refuses the next down appends as unreachable (a database
+// restarting), then takes them again.
+type outageStore struct {
+	engine.Store
+	mu      sync.Mutex
+	down    int
+	refused int
+}
+
+func (s *outageStore) Append(ctx context.Context, a engine.Append) error {
+	s.mu.Lock()
+	if s.down > 0 {
+		s.down--
+		s.refused++
+		s.mu.Unlock()
+		return fmt.Errorf("appending: connection refused (%w)", engine.ErrUnavailable)
+	}
+	s.mu.Unlock()
+	return s.Store.Append(ctx, a)
+}
+
+// TestCommitOutlastsStoreOutage: a step that ends while the store is
+// unreachable keeps its result: the engine retries the append until the store
+// answers (issue 12: a database restart mid-run loses nothing and runs
+// nothing twice), and the run passes with its log whole: every event once,
+// in order, the step's end among them.
+func TestCommitOutlastsStoreOutage(t *testing.T) {
+	st := &outageStore{}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	runs := map[string]int{}
+	h := newHarness(t, func(ctx context.Context, c call) step.Output {
+		mu.Lock()
+		runs[c.Step]++
+		mu.Unlock()
+		if c.Step == "slow" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return step.Output{Status: api.StepPassed}
+	}, func(cfg *engine.Config) {
+		st.Store = cfg.Store
+		cfg.Store = st
+	})
+	r := h.create(tenant, runReq("outage", tcase("a", "slow", "after")))
+	h.untilStatus(tenant, r.ID, api.StatusRunning)
+	h.until("the slow step running", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return runs["slow"] == 1
+	})
+	st.mu.Lock()
+	st.down = 3 // the slow step's end and what follows, for three tries
+	st.mu.Unlock()
+	close(release)
+	got := h.wait(tenant, r.ID)
+	st.mu.Lock()
+	if st.refused != 3 {
+		t.Errorf("%d appends refused, want 3", st.refused)
+	}
+	st.mu.Unlock()
+	if got.Status != api.StatusPassed || got.Members[0].Status != api.StatusPassed {
+		t.Fatalf("run %s, member %s, want both passed", got.Status, got.Members[0].Status)
+	}
+	if a := got.Members[0].Attempt; a != 1 {
+		t.Errorf("member attempt %d, want 1: nothing runs twice", a)
+	}
+	for _, s := range got.Members[0].Steps {
+		if s.Status != api.StepPassed {
+			t.Errorf("step %q %s, want passed: its result was lost", s.Name, s.Status)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range []string{"slow", "after"} {
+		if runs[s] != 1 {
+			t.Errorf("step %s ran %d times, want once", s, runs[s])
+		}
+	}
+	var ends int
+	for _, ev := range h.events(tenant, r.ID) {
+		if ev.Type == api.EventStepStatus && ev.StepStatus == api.StepPassed {
+			ends++
+		}
+	}
+	if ends != 2 {
+		t.Errorf("%d step.status passed events, want 2 (one per step)", ends)
 	}
 }
