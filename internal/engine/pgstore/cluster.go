@@ -86,22 +86,23 @@ func deref(p *string) string {
 	return *p
 }
 
-// Claim implements engine.Cluster. Tenants are tried in the order of their
-// oldest waiting run; each try is one transaction of four round trips
-// (BEGIN, the lock, one batch, COMMIT). It first tries the tenant's
-// transaction-scoped advisory lock, so one claim of a tenant runs at a time
-// (the count of held runs and the claim cannot race) while other tenants
-// proceed; a tenant another replica is claiming for is skipped (that
-// replica takes its oldest run). Then one UPDATE counts the tenant's held runs against its limit,
+// Claim implements engine.Cluster in two round trips, however many tenants
+// it tries: the tenants with waiting runs, in the order of their oldest
+// waiting run; then one batch in one implicit transaction (pgx sends a
+// batch with a single Sync): zof_claim (schema version 8, schema.go) and the
+// claimed run's members. zof_claim tries each tenant's transaction-scoped
+// advisory lock, so one claim of a tenant runs at a time (the count of held
+// runs and the claim cannot race) while other tenants proceed; a tenant
+// another replica is claiming for is skipped (that replica takes its oldest
+// run). Then one UPDATE counts the tenant's held runs against its limit,
 // picks its oldest waiting run whose exclusive environment is free, puts it
-// under the lease and returns it with its body; then its members are read.
-// The run is locked with plain FOR UPDATE, not SKIP LOCKED: the tenant lock
-// already keeps claimers apart, and skipping a run an append holds for a
-// moment would let a later run start first.
+// under the lease and returns it with its body. The run is locked with
+// plain FOR UPDATE, not SKIP LOCKED: the tenant lock already keeps claimers
+// apart, and skipping a run an append holds for a moment would let a later
+// run start first. The locks are released when the batch commits.
 func (s *Store) Claim(ctx context.Context, lease string, ttl time.Duration, limit func(string) int) (c *engine.Claimed, err error) {
 	defer classify(&err)
-	rows, err := s.pool.Query(ctx, `SELECT tenant FROM runs WHERE owner IS NULL AND status IN ('initial', 'queued')
-		GROUP BY tenant ORDER BY min(ord)`)
+	rows, err := s.pool.Query(ctx, sqlWaitingTenants)
 	if err != nil {
 		return nil, fmt.Errorf("claiming a run in %s: %w", s.where, err)
 	}
@@ -109,83 +110,64 @@ func (s *Store) Claim(ctx context.Context, lease string, ttl time.Duration, limi
 	if err != nil {
 		return nil, fmt.Errorf("claiming a run in %s: %w", s.where, err)
 	}
-	for _, t := range tenants {
-		c, err := s.claimTenant(ctx, t, limit(t), lease, ttl)
-		if err != nil || c != nil {
-			return c, err
-		}
-	}
-	return nil, nil
-}
-
-const (
-	// sqlTenantLock serialises one tenant's claims (the schema is mixed in:
-	// advisory locks are per database).
-	sqlTenantLock = `SELECT pg_try_advisory_xact_lock(hashtext('zof-ci claim ' || current_schema() || ' ' || $1))`
-	// sqlClaim: $1 tenant, $2 limit (0: none), $3 lease, $4 ttl in ns.
-	sqlClaim = `WITH c AS (
-		UPDATE runs SET owner = $3, lease_until = ` + nowNS + ` + $4
-		WHERE id = (SELECT q.id FROM runs q
-			WHERE q.tenant = $1 AND q.owner IS NULL AND q.status IN ('initial', 'queued')
-			  AND NOT (q.exclusive AND EXISTS (SELECT 1 FROM runs h WHERE h.tenant = q.tenant AND h.project = q.project
-			      AND h.environment = q.environment AND h.exclusive AND h.` + sqlHeldH + `))
-			ORDER BY q.ord LIMIT 1 FOR UPDATE OF q)
-		  AND ($2 <= 0 OR (SELECT count(*) FROM runs r WHERE r.tenant = $1 AND r.` + sqlHeldR + `) < $2)
-		RETURNING id, ord, snapshot, cancel_request)
-		SELECT c.id, c.ord, c.snapshot, b.request, b.selection, c.cancel_request FROM c JOIN run_bodies b ON b.run_id = c.id`
-	sqlClaimedMembers = `SELECT idx, body FROM members WHERE run_id = (SELECT id FROM runs WHERE owner = $1) ORDER BY idx`
-)
-
-func (s *Store) claimTenant(ctx context.Context, tenant string, limit int, lease string, ttl time.Duration) (*engine.Claimed, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("claiming a run of tenant %s in %s: %w", tenant, s.where, err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	// The lock is its own round trip: the claim must run only when it holds.
-	var locked bool
-	if err := tx.QueryRow(ctx, sqlTenantLock, tenant).Scan(&locked); err != nil {
-		return nil, fmt.Errorf("claiming a run of tenant %s: locking the tenant: %w", tenant, err)
-	}
-	if !locked {
-		// Another replica is claiming for this tenant now (and takes its
-		// oldest run): try the next tenant.
+	if len(tenants) == 0 {
 		return nil, nil
 	}
+	limits := make([]int64, len(tenants))
+	for i, t := range tenants {
+		limits[i] = int64(limit(t))
+	}
 	b := &pgx.Batch{}
-	b.Queue(sqlClaim, tenant, limit, lease, ttl.Nanoseconds())
+	b.Queue(sqlClaim, tenants, limits, lease, ttl.Nanoseconds())
 	b.Queue(sqlClaimedMembers, lease)
-	br := tx.SendBatch(ctx, b)
+	br := s.pool.SendBatch(ctx, b)
 	defer br.Close() //nolint:errcheck // the errors are read below
 	var id, snap, req, sel string
 	var ord int64
 	var cancel *string
 	err = br.QueryRow().Scan(&id, &ord, &snap, &req, &sel, &cancel)
 	if errors.Is(err, pgx.ErrNoRows) {
+		// Every tenant was at its limit, had its environments in use or
+		// was being claimed for by another replica.
+		if err := br.Close(); err != nil {
+			return nil, fmt.Errorf("claiming a run in %s: %w", s.where, err)
+		}
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("claiming a run of tenant %s: %w", tenant, err)
+		return nil, fmt.Errorf("claiming a run in %s: %w", s.where, err)
 	}
 	rec, err := engine.DecodeRecord(ord, snap, req, sel)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := br.Query()
+	rows, err = br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("reading claimed run %s: %w", id, err)
 	}
 	if err := scanMembers(rows, rec.Run); err != nil {
 		return nil, err
 	}
+	// The implicit transaction commits at the batch's end: an error there
+	// means the claim did not happen.
 	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("claiming run %s in %s: %w", id, s.where, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("claiming run %s in %s: %w", id, s.where, err)
 	}
 	return &engine.Claimed{Lease: lease, Record: rec, CancelReason: deref(cancel)}, nil
 }
+
+const (
+	// sqlWaitingTenants: the tenants with waiting runs no lease holds, the
+	// oldest waiting run first.
+	sqlWaitingTenants = `SELECT tenant FROM runs WHERE owner IS NULL AND status IN ('initial', 'queued')
+		GROUP BY tenant ORDER BY min(ord)`
+	// sqlClaim: $1 tenants in order, $2 their limits (0: none), $3 lease,
+	// $4 ttl in ns; at most one row.
+	sqlClaim = `SELECT o_id, o_ord, o_snapshot, o_request, o_selection, o_cancel FROM zof_claim($1, $2, $3, $4)`
+	// sqlClaimedMembers reads the members of the run the lease holds, in
+	// the claim's transaction (nothing when nothing was claimed).
+	sqlClaimedMembers = `SELECT idx, body FROM members WHERE run_id = (SELECT id FROM runs WHERE owner = $1) ORDER BY idx`
+)
 
 // scanMembers appends the member rows (idx, body, in order) to run.
 func scanMembers(rows pgx.Rows, run *api.Run) error {
