@@ -159,14 +159,24 @@ func (s *Store) Claim(ctx context.Context, lease string, ttl time.Duration, limi
 const (
 	// sqlWaitingTenants: the tenants with waiting runs no lease holds, the
 	// oldest waiting run first.
-	sqlWaitingTenants = `SELECT tenant FROM runs WHERE owner IS NULL AND status IN ('initial', 'queued')
-		GROUP BY tenant ORDER BY min(ord)`
+	// It skips from tenant to tenant on runs_waiting (tenant, ord), one
+	// index probe per tenant, instead of reading every waiting run: the cost
+	// grows with the tenants waiting, not with the depth of their queues.
+	sqlWaitingTenants = `WITH RECURSIVE t (tenant, ord) AS (
+			(SELECT tenant, ord FROM runs WHERE owner IS NULL AND status IN ('initial', 'queued') ORDER BY tenant, ord LIMIT 1)
+			UNION ALL
+			SELECT n.tenant, n.ord FROM t, LATERAL (SELECT r.tenant, r.ord FROM runs r
+				WHERE r.owner IS NULL AND r.status IN ('initial', 'queued') AND r.tenant > t.tenant
+				ORDER BY r.tenant, r.ord LIMIT 1) n)
+		SELECT tenant FROM t ORDER BY ord`
 	// sqlClaim: $1 tenants in order, $2 their limits (0: none), $3 lease,
 	// $4 ttl in ns; at most one row.
 	sqlClaim = `SELECT o_id, o_ord, o_snapshot, o_request, o_selection, o_cancel FROM zof_claim($1, $2, $3, $4)`
 	// sqlClaimedMembers reads the members of the run the lease holds, in
-	// the claim's transaction (nothing when nothing was claimed).
-	sqlClaimedMembers = `SELECT idx, body FROM members WHERE run_id = (SELECT id FROM runs WHERE owner = $1) ORDER BY idx`
+	// the claim's transaction (nothing when nothing was claimed); the
+	// status condition lets it find the run on runs_owner.
+	sqlClaimedMembers = `SELECT idx, body FROM members WHERE run_id = (SELECT id FROM runs
+		WHERE owner = $1 AND status IN ('initial', 'queued', 'running')) ORDER BY idx`
 )
 
 // scanMembers appends the member rows (idx, body, in order) to run.

@@ -203,7 +203,12 @@ var migrations = [][]string{
 	// lock is held, sees every claim committed before it (one statement with
 	// the lock in a CTE would count from a snapshot taken before the lock).
 	// Other isolation levels keep one snapshot per transaction: refused.
+	// runs_held holds exactly the held runs (sqlHeld), so the count of a
+	// tenant's held runs and the exclusive environment check read at most
+	// the held runs of the tenant, not its waiting ones or its history.
 	{
+		`CREATE INDEX runs_held ON runs (tenant, project, environment)
+			WHERE status IN ('initial', 'queued', 'running') AND (owner IS NOT NULL OR status = 'running')`,
 		`CREATE FUNCTION zof_claim(p_tenants TEXT[], p_limits BIGINT[], p_lease TEXT, p_ttl BIGINT)
 		RETURNS TABLE (o_id TEXT, o_ord BIGINT, o_snapshot TEXT, o_request TEXT, o_selection TEXT, o_cancel TEXT)
 		LANGUAGE plpgsql VOLATILE AS $fn$
