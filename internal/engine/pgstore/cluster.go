@@ -39,10 +39,9 @@ const (
 	// sqlHeld: a run that holds a tenant slot (and its exclusive environment):
 	// claimed and not finished, or running (a run left running by a zof
 	// older than leases has no owner but still holds its slot).
+	// zof_claim (schema version 8) and the index runs_held spell the same
+	// condition: a change here is a new migration replacing both.
 	sqlHeld = `status IN ('initial', 'queued', 'running') AND (owner IS NOT NULL OR status = 'running')`
-	// sqlHeldH and sqlHeldR are sqlHeld after a table alias and its dot.
-	sqlHeldH = `status IN ('initial', 'queued', 'running') AND (h.owner IS NOT NULL OR h.status = 'running')`
-	sqlHeldR = `status IN ('initial', 'queued', 'running') AND (r.owner IS NOT NULL OR r.status = 'running')`
 
 	sqlNotify = `SELECT pg_notify($1, $2)`
 	// One notification per run appended to, and "q" when a run ended (its
