@@ -39,10 +39,9 @@ const (
 	// sqlHeld: a run that holds a tenant slot (and its exclusive environment):
 	// claimed and not finished, or running (a run left running by a zof
 	// older than leases has no owner but still holds its slot).
+	// zof_claim (schema version 8) and the index runs_held spell the same
+	// condition: a change here is a new migration replacing both.
 	sqlHeld = `status IN ('initial', 'queued', 'running') AND (owner IS NOT NULL OR status = 'running')`
-	// sqlHeldH and sqlHeldR are sqlHeld after a table alias and its dot.
-	sqlHeldH = `status IN ('initial', 'queued', 'running') AND (h.owner IS NOT NULL OR h.status = 'running')`
-	sqlHeldR = `status IN ('initial', 'queued', 'running') AND (r.owner IS NOT NULL OR r.status = 'running')`
 
 	sqlNotify = `SELECT pg_notify($1, $2)`
 	// One notification per run appended to, and "q" when a run ended (its
@@ -86,22 +85,23 @@ func deref(p *string) string {
 	return *p
 }
 
-// Claim implements engine.Cluster. Tenants are tried in the order of their
-// oldest waiting run; each try is one transaction of four round trips
-// (BEGIN, the lock, one batch, COMMIT). It first tries the tenant's
-// transaction-scoped advisory lock, so one claim of a tenant runs at a time
-// (the count of held runs and the claim cannot race) while other tenants
-// proceed; a tenant another replica is claiming for is skipped (that
-// replica takes its oldest run). Then one UPDATE counts the tenant's held runs against its limit,
+// Claim implements engine.Cluster in two round trips, however many tenants
+// it tries: the tenants with waiting runs, in the order of their oldest
+// waiting run; then one batch in one implicit transaction (pgx sends a
+// batch with a single Sync): zof_claim (schema version 8, schema.go) and the
+// claimed run's members. zof_claim tries each tenant's transaction-scoped
+// advisory lock, so one claim of a tenant runs at a time (the count of held
+// runs and the claim cannot race) while other tenants proceed; a tenant
+// another replica is claiming for is skipped (that replica takes its oldest
+// run). Then one UPDATE counts the tenant's held runs against its limit,
 // picks its oldest waiting run whose exclusive environment is free, puts it
-// under the lease and returns it with its body; then its members are read.
-// The run is locked with plain FOR UPDATE, not SKIP LOCKED: the tenant lock
-// already keeps claimers apart, and skipping a run an append holds for a
-// moment would let a later run start first.
+// under the lease and returns it with its body. The run is locked with
+// plain FOR UPDATE, not SKIP LOCKED: the tenant lock already keeps claimers
+// apart, and skipping a run an append holds for a moment would let a later
+// run start first. The locks are released when the batch commits.
 func (s *Store) Claim(ctx context.Context, lease string, ttl time.Duration, limit func(string) int) (c *engine.Claimed, err error) {
 	defer classify(&err)
-	rows, err := s.pool.Query(ctx, `SELECT tenant FROM runs WHERE owner IS NULL AND status IN ('initial', 'queued')
-		GROUP BY tenant ORDER BY min(ord)`)
+	rows, err := s.pool.Query(ctx, sqlWaitingTenants)
 	if err != nil {
 		return nil, fmt.Errorf("claiming a run in %s: %w", s.where, err)
 	}
@@ -109,83 +109,74 @@ func (s *Store) Claim(ctx context.Context, lease string, ttl time.Duration, limi
 	if err != nil {
 		return nil, fmt.Errorf("claiming a run in %s: %w", s.where, err)
 	}
-	for _, t := range tenants {
-		c, err := s.claimTenant(ctx, t, limit(t), lease, ttl)
-		if err != nil || c != nil {
-			return c, err
-		}
-	}
-	return nil, nil
-}
-
-const (
-	// sqlTenantLock serialises one tenant's claims (the schema is mixed in:
-	// advisory locks are per database).
-	sqlTenantLock = `SELECT pg_try_advisory_xact_lock(hashtext('zof-ci claim ' || current_schema() || ' ' || $1))`
-	// sqlClaim: $1 tenant, $2 limit (0: none), $3 lease, $4 ttl in ns.
-	sqlClaim = `WITH c AS (
-		UPDATE runs SET owner = $3, lease_until = ` + nowNS + ` + $4
-		WHERE id = (SELECT q.id FROM runs q
-			WHERE q.tenant = $1 AND q.owner IS NULL AND q.status IN ('initial', 'queued')
-			  AND NOT (q.exclusive AND EXISTS (SELECT 1 FROM runs h WHERE h.tenant = q.tenant AND h.project = q.project
-			      AND h.environment = q.environment AND h.exclusive AND h.` + sqlHeldH + `))
-			ORDER BY q.ord LIMIT 1 FOR UPDATE OF q)
-		  AND ($2 <= 0 OR (SELECT count(*) FROM runs r WHERE r.tenant = $1 AND r.` + sqlHeldR + `) < $2)
-		RETURNING id, ord, snapshot, cancel_request)
-		SELECT c.id, c.ord, c.snapshot, b.request, b.selection, c.cancel_request FROM c JOIN run_bodies b ON b.run_id = c.id`
-	sqlClaimedMembers = `SELECT idx, body FROM members WHERE run_id = (SELECT id FROM runs WHERE owner = $1) ORDER BY idx`
-)
-
-func (s *Store) claimTenant(ctx context.Context, tenant string, limit int, lease string, ttl time.Duration) (*engine.Claimed, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("claiming a run of tenant %s in %s: %w", tenant, s.where, err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	// The lock is its own round trip: the claim must run only when it holds.
-	var locked bool
-	if err := tx.QueryRow(ctx, sqlTenantLock, tenant).Scan(&locked); err != nil {
-		return nil, fmt.Errorf("claiming a run of tenant %s: locking the tenant: %w", tenant, err)
-	}
-	if !locked {
-		// Another replica is claiming for this tenant now (and takes its
-		// oldest run): try the next tenant.
+	if len(tenants) == 0 {
 		return nil, nil
 	}
+	limits := make([]int64, len(tenants))
+	for i, t := range tenants {
+		limits[i] = int64(limit(t))
+	}
 	b := &pgx.Batch{}
-	b.Queue(sqlClaim, tenant, limit, lease, ttl.Nanoseconds())
+	b.Queue(sqlClaim, tenants, limits, lease, ttl.Nanoseconds())
 	b.Queue(sqlClaimedMembers, lease)
-	br := tx.SendBatch(ctx, b)
+	br := s.pool.SendBatch(ctx, b)
 	defer br.Close() //nolint:errcheck // the errors are read below
 	var id, snap, req, sel string
 	var ord int64
 	var cancel *string
 	err = br.QueryRow().Scan(&id, &ord, &snap, &req, &sel, &cancel)
 	if errors.Is(err, pgx.ErrNoRows) {
+		// Every tenant was at its limit, had its environments in use or
+		// was being claimed for by another replica.
+		if err := br.Close(); err != nil {
+			return nil, fmt.Errorf("claiming a run in %s: %w", s.where, err)
+		}
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("claiming a run of tenant %s: %w", tenant, err)
+		return nil, fmt.Errorf("claiming a run in %s: %w", s.where, err)
 	}
 	rec, err := engine.DecodeRecord(ord, snap, req, sel)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := br.Query()
+	rows, err = br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("reading claimed run %s: %w", id, err)
 	}
 	if err := scanMembers(rows, rec.Run); err != nil {
 		return nil, err
 	}
+	// The implicit transaction commits at the batch's end: an error there
+	// means the claim did not happen.
 	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("claiming run %s in %s: %w", id, s.where, err)
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("claiming run %s in %s: %w", id, s.where, err)
 	}
 	return &engine.Claimed{Lease: lease, Record: rec, CancelReason: deref(cancel)}, nil
 }
+
+const (
+	// sqlWaitingTenants: the tenants with waiting runs no lease holds, the
+	// oldest waiting run first.
+	// It skips from tenant to tenant on runs_waiting (tenant, ord), one
+	// index probe per tenant, instead of reading every waiting run: the cost
+	// grows with the tenants waiting, not with the depth of their queues.
+	sqlWaitingTenants = `WITH RECURSIVE t (tenant, ord) AS (
+			(SELECT tenant, ord FROM runs WHERE owner IS NULL AND status IN ('initial', 'queued') ORDER BY tenant, ord LIMIT 1)
+			UNION ALL
+			SELECT n.tenant, n.ord FROM t, LATERAL (SELECT r.tenant, r.ord FROM runs r
+				WHERE r.owner IS NULL AND r.status IN ('initial', 'queued') AND r.tenant > t.tenant
+				ORDER BY r.tenant, r.ord LIMIT 1) n)
+		SELECT tenant FROM t ORDER BY ord`
+	// sqlClaim: $1 tenants in order, $2 their limits (0: none), $3 lease,
+	// $4 ttl in ns; at most one row.
+	sqlClaim = `SELECT o_id, o_ord, o_snapshot, o_request, o_selection, o_cancel FROM zof_claim($1, $2, $3, $4)`
+	// sqlClaimedMembers reads the members of the run the lease holds, in
+	// the claim's transaction (nothing when nothing was claimed); the
+	// status condition lets it find the run on runs_owner.
+	sqlClaimedMembers = `SELECT idx, body FROM members WHERE run_id = (SELECT id FROM runs
+		WHERE owner = $1 AND status IN ('initial', 'queued', 'running')) ORDER BY idx`
+)
 
 // scanMembers appends the member rows (idx, body, in order) to run.
 func scanMembers(rows pgx.Rows, run *api.Run) error {

@@ -191,6 +191,55 @@ var migrations = [][]string{
 			until BIGINT NOT NULL
 		)`,
 	},
+	// 8: a claim in one statement (pgstore/cluster.go, Store.Claim;
+	// docs/design-postgres.md "Claim"). zof_claim tries the tenants in the
+	// order given: the tenant's transaction-scoped advisory lock (the key
+	// of version 7's claims, so replicas of both versions keep each other
+	// out), skipping a tenant another claimer holds; then one UPDATE counts
+	// the tenant's held runs against its limit (0: none), takes its oldest
+	// waiting run whose exclusive environment is free and puts it under the
+	// lease. The function is VOLATILE, so under READ COMMITTED each
+	// statement in it takes a new snapshot: the UPDATE, started after the
+	// lock is held, sees every claim committed before it (one statement with
+	// the lock in a CTE would count from a snapshot taken before the lock).
+	// Other isolation levels keep one snapshot per transaction: refused.
+	// runs_held holds exactly the held runs (sqlHeld), so the count of a
+	// tenant's held runs and the exclusive environment check read at most
+	// the held runs of the tenant, not its waiting ones or its history.
+	{
+		`CREATE INDEX runs_held ON runs (tenant, project, environment)
+			WHERE status IN ('initial', 'queued', 'running') AND (owner IS NOT NULL OR status = 'running')`,
+		`CREATE FUNCTION zof_claim(p_tenants TEXT[], p_limits BIGINT[], p_lease TEXT, p_ttl BIGINT)
+		RETURNS TABLE (o_id TEXT, o_ord BIGINT, o_snapshot TEXT, o_request TEXT, o_selection TEXT, o_cancel TEXT)
+		LANGUAGE plpgsql VOLATILE AS $fn$
+		DECLARE
+			i INT;
+		BEGIN
+			IF current_setting('transaction_isolation') <> 'read committed' THEN
+				RAISE EXCEPTION 'zof claims runs only under read committed, not %', current_setting('transaction_isolation')
+					USING HINT = 'a claim counts held runs after taking a lock, which needs a snapshot per statement: set default_transaction_isolation to read committed for zof''s role or database';
+			END IF;
+			FOR i IN 1 .. coalesce(array_length(p_tenants, 1), 0) LOOP
+				CONTINUE WHEN NOT pg_try_advisory_xact_lock(hashtext('zof-ci claim ' || current_schema() || ' ' || p_tenants[i]));
+				RETURN QUERY WITH c AS (
+					UPDATE runs SET owner = p_lease, lease_until = (extract(epoch from clock_timestamp()) * 1000000000)::bigint + p_ttl
+					WHERE runs.id = (SELECT q.id FROM runs q
+						WHERE q.tenant = p_tenants[i] AND q.owner IS NULL AND q.status IN ('initial', 'queued')
+						  AND NOT (q.exclusive AND EXISTS (SELECT 1 FROM runs h WHERE h.tenant = q.tenant AND h.project = q.project
+						      AND h.environment = q.environment AND h.exclusive
+						      AND h.status IN ('initial', 'queued', 'running') AND (h.owner IS NOT NULL OR h.status = 'running')))
+						ORDER BY q.ord LIMIT 1 FOR UPDATE OF q)
+					  AND (p_limits[i] <= 0 OR (SELECT count(*) FROM runs r WHERE r.tenant = p_tenants[i]
+						  AND r.status IN ('initial', 'queued', 'running') AND (r.owner IS NOT NULL OR r.status = 'running')) < p_limits[i])
+					RETURNING runs.id, runs.ord, runs.snapshot, runs.cancel_request)
+					SELECT c.id, c.ord, c.snapshot, b.request, b.selection, c.cancel_request FROM c JOIN run_bodies b ON b.run_id = c.id;
+				IF FOUND THEN
+					RETURN;
+				END IF;
+			END LOOP;
+		END
+		$fn$`,
+	},
 }
 
 // SchemaVersion is the schema version this binary migrates to.
