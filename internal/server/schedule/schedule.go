@@ -152,7 +152,9 @@ type Fired struct {
 // leases of the ticks it works on and takes up those whose holder's lease
 // expired (a replica that died), and it releases its leases when it ends.
 func (s *Scheduler) Run(ctx context.Context) error {
+	var loop sync.WaitGroup
 	defer func() {
+		loop.Wait()
 		s.wg.Wait()
 		if err := s.keep.Release(); err != nil {
 			s.log.Warn("releasing schedule tick leases: other replicas take them up when the leases expire", "err", err)
@@ -161,9 +163,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.Resume(ctx); err != nil {
 		s.log.Error("resuming schedule ticks", "err", err)
 	}
-	s.wg.Add(1)
+	loop.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer loop.Done()
 		s.keep.Run(ctx, s.opts.Now, func(rec *trigger.Record) { s.resume(ctx, rec) }, func(err error) {
 			s.log.Warn("schedule tick leases", "err", err)
 		})

@@ -161,7 +161,8 @@ type Receiver struct {
 	keep   *trigger.Keeper
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // processing
+	loop   sync.WaitGroup // the lease keeper
 	sem    chan struct{}
 }
 
@@ -204,6 +205,7 @@ func New(opts Options) (*Receiver, error) {
 // replica takes them up at its next sweep.
 func (r *Receiver) Close() {
 	r.cancel()
+	r.loop.Wait()
 	r.wg.Wait()
 	if err := r.keep.Release(); err != nil {
 		r.log.Warn("releasing webhook delivery leases: other replicas take them up when the leases expire", "err", err)
@@ -227,9 +229,9 @@ func (r *Receiver) Resume(ctx context.Context) (int, error) {
 	for _, rec := range pending {
 		r.resume(rec)
 	}
-	r.wg.Add(1)
+	r.loop.Add(1)
 	go func() {
-		defer r.wg.Done()
+		defer r.loop.Done()
 		r.keep.Run(r.ctx, r.now, r.resume, func(err error) {
 			r.log.Warn("webhook delivery leases", "err", err)
 		})
