@@ -23,13 +23,14 @@ type Keeper struct {
 	sources []string
 	ttl     time.Duration
 
-	mu   sync.Mutex
-	held map[string]context.CancelFunc // the triggers worked on here
+	mu        sync.Mutex
+	held      map[string]context.CancelFunc // the triggers worked on here
+	renewedAt time.Time                     // the last renewal that reached the store
 }
 
 // NewKeeper returns the Keeper of the triggers of sources in store.
 func NewKeeper(store Store, sources ...string) *Keeper {
-	k := &Keeper{store: store, sources: sources, ttl: LeaseTTL, held: map[string]context.CancelFunc{}}
+	k := &Keeper{store: store, sources: sources, ttl: LeaseTTL, held: map[string]context.CancelFunc{}, renewedAt: time.Now()}
 	if l, ok := store.(Leaser); ok {
 		k.leaser = l
 		k.owner = "own_" + NewID()[len("trg_"):]
@@ -79,7 +80,9 @@ func (k *Keeper) Hold(ctx context.Context, id string) (hctx context.Context, don
 }
 
 // Renew renews the leases of the triggers worked on here and stops the
-// work on those whose lease was lost. Without leases it does nothing.
+// work on those whose lease was lost, and on all of them when no renewal
+// reached the store for LeaseTTL (another process may have taken them
+// over meanwhile). Without leases it does nothing.
 func (k *Keeper) Renew(ctx context.Context) error {
 	if k.leaser == nil {
 		return nil
@@ -91,14 +94,25 @@ func (k *Keeper) Renew(ctx context.Context) error {
 	}
 	k.mu.Unlock()
 	if len(ids) == 0 {
+		k.mu.Lock()
+		k.renewedAt = time.Now()
+		k.mu.Unlock()
 		return nil
 	}
 	kept, err := k.leaser.RenewTriggers(ctx, k.owner, ids, k.ttl)
-	if err != nil {
-		return fmt.Errorf("renewing the leases of %d triggers: %w", len(ids), err)
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if err != nil {
+		if time.Since(k.renewedAt) >= k.ttl {
+			for _, id := range ids {
+				if cancel, ok := k.held[id]; ok {
+					cancel()
+				}
+			}
+		}
+		return fmt.Errorf("renewing the leases of %d triggers: %w", len(ids), err)
+	}
+	k.renewedAt = time.Now()
 	for _, id := range ids {
 		if cancel, ok := k.held[id]; ok && !slices.Contains(kept, id) {
 			cancel()

@@ -2,6 +2,7 @@ package trigger_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ type shared struct {
 	keep     []string
 	renewed  []string
 	released string
+	fail     error
 }
 
 func (s *shared) ClaimTriggers(_ context.Context, _ time.Time, owner string, _ []string, _ time.Duration) ([]*trigger.Record, error) {
@@ -41,6 +43,9 @@ func (s *shared) ClaimTriggers(_ context.Context, _ time.Time, owner string, _ [
 func (s *shared) RenewTriggers(_ context.Context, _ string, ids []string, _ time.Duration) ([]string, error) {
 	s.renewed = append([]string(nil), ids...)
 	slices.Sort(s.renewed)
+	if s.fail != nil {
+		return nil, s.fail
+	}
 	return s.keep, nil
 }
 
@@ -130,5 +135,27 @@ func TestKeeperWithLeases(t *testing.T) {
 	}
 	if err := k.Release(); err != nil || s.released != k.Owner() {
 		t.Errorf("Release released %q (err %v); want %q", s.released, err, k.Owner())
+	}
+}
+
+// A keeper whose renewals fail (the store is unreachable) keeps working
+// within LeaseTTL of its last renewal, and stops the work on every trigger
+// it holds past it: another process may have taken them over meanwhile.
+func TestKeeperStopsWhenItCannotRenew(t *testing.T) {
+	a := rec("a", trigger.SourceSchedule)
+	s := &shared{keep: []string{a.ID}}
+	k := trigger.NewKeeper(s, trigger.SourceSchedule)
+	ctxA, doneA := k.Hold(context.Background(), a.ID)
+	defer doneA()
+	if err := k.Renew(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.fail = errors.New("connection refused")
+	if err := k.Renew(context.Background()); err == nil || ctxA.Err() != nil {
+		t.Fatalf("a failed renewal within the lease: err %v, work stopped %v; want the error and the work going on", err, ctxA.Err() != nil)
+	}
+	trigger.SetRenewedAt(k, time.Now().Add(-trigger.LeaseTTL))
+	if err := k.Renew(context.Background()); err == nil || ctxA.Err() == nil {
+		t.Fatalf("a failed renewal past the lease: err %v, work stopped %v; want the work stopped", err, ctxA.Err() != nil)
 	}
 }
