@@ -13,6 +13,14 @@
 // ignored | failed; a record left accepted or processing by a stopped server,
 // or run_created with its report not yet posted, is listed by Pending so the
 // next start finishes it.
+//
+// A store shared by several server processes (pgstore) also implements
+// Leaser: an unfinished trigger is then held under the lease of the process
+// working on it, renewed while it works (Keeper), and another process takes
+// it up only once that lease expired (a stopped process releases its leases
+// at once), so one process posts a trigger's report. A store of one process
+// (sqlitestore, memstore) needs no lease: a start takes up every unfinished
+// trigger, as nothing else can be working on it.
 package trigger
 
 import (
@@ -52,6 +60,10 @@ type Record struct {
 	ExpiresAt time.Time
 	// Order is the creation order, assigned by the store.
 	Order int64
+	// Owner is the lease the process working on it holds ("" none). A
+	// Leaser's CreateTrigger stores a record with an Owner held for
+	// LeaseTTL; other stores ignore it.
+	Owner string
 }
 
 // Clone returns a deep copy.
@@ -129,6 +141,31 @@ type Store interface {
 	// processing, or run_created and not Reported, oldest first: what a
 	// starting server finishes.
 	PendingTriggers(ctx context.Context, now time.Time) ([]*Record, error)
+}
+
+// LeaseTTL is how long a trigger's lease lasts without renewal; a Keeper
+// renews every LeaseTTL/3, so two missed renewals in a row still hold it,
+// and a process that died without releasing is taken over within LeaseTTL
+// plus one sweep (LeaseTTL/3). The same order as runs' leases
+// (docs/design-postgres.md).
+const LeaseTTL = 30 * time.Second
+
+// Leaser is the optional capability of a Store shared by several server
+// processes: unfinished triggers are held under a lease. Times are the
+// store's clock, so processes whose clocks differ agree on expiry.
+type Leaser interface {
+	// ClaimTriggers is PendingTriggers restricted to the given sources and
+	// to records no lease holds (no owner, or its lease expired); each one
+	// returned is now held by owner for ttl. Concurrent claims return
+	// disjoint sets.
+	ClaimTriggers(ctx context.Context, now time.Time, owner string, sources []string, ttl time.Duration) ([]*Record, error)
+	// RenewTriggers extends owner's lease on the triggers ids for ttl and
+	// returns the ids it still holds (one taken over after its lease
+	// expired is missing).
+	RenewTriggers(ctx context.Context, owner string, ids []string, ttl time.Duration) ([]string, error)
+	// ReleaseTriggers ends owner's leases on its unfinished triggers at
+	// once, so another process may take them up without waiting for expiry.
+	ReleaseTriggers(ctx context.Context, owner string) error
 }
 
 // Store errors, matched with errors.Is.

@@ -240,6 +240,15 @@ var migrations = [][]string{
 		END
 		$fn$`,
 	},
+	// 9: an unfinished trigger (webhook delivery, schedule tick) is held
+	// under the lease of the replica working on it (trigger.Leaser,
+	// pgstore/triggers.go): owner names the lease, lease_until when it
+	// expires (Unix ns of the database's clock). A trigger stored before
+	// has neither, so the next claim takes it.
+	{
+		`ALTER TABLE triggers ADD COLUMN owner TEXT`,
+		`ALTER TABLE triggers ADD COLUMN lease_until BIGINT`,
+	},
 }
 
 // SchemaVersion is the schema version this binary migrates to.

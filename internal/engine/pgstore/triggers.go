@@ -1,10 +1,12 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,9 +16,16 @@ import (
 	"github.com/zof-ai/zof-ci/internal/trigger"
 )
 
-var _ trigger.Store = (*Store)(nil)
+var (
+	_ trigger.Store  = (*Store)(nil)
+	_ trigger.Leaser = (*Store)(nil)
+)
 
-const triggerColumns = `ord, reported, expires_at, body, detail`
+const triggerColumns = `ord, reported, expires_at, body, detail, coalesce(owner, '')`
+
+// sqlTriggerPending: an unexpired trigger ($1: now) that is unfinished.
+const sqlTriggerPending = `expires_at > $1 AND (state IN ('` + string(api.TriggerAccepted) + `', '` + string(api.TriggerProcessing) +
+	`') OR (state = '` + string(api.TriggerRunCreated) + `' AND NOT reported))`
 
 // CreateTrigger implements trigger.Store in one transaction: the unique
 // (tenant, source, trigger_key) decides, an expired holder is replaced. A
@@ -64,11 +73,13 @@ func (s *Store) createTriggerTx(ctx context.Context, rec *trigger.Record, body s
 		}
 	}
 	var ord int64
-	err = tx.QueryRow(ctx, `INSERT INTO triggers (id, tenant, source, trigger_key, state, event, reported, created_at, expires_at, body, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+	// A record with an Owner is held by it for trigger.LeaseTTL from the
+	// database's clock, so no starting replica takes it meanwhile.
+	err = tx.QueryRow(ctx, `INSERT INTO triggers (id, tenant, source, trigger_key, state, event, reported, created_at, expires_at, body, detail, owner, lease_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULLIF($12, ''), CASE WHEN $12 = '' THEN NULL ELSE `+nowNS+` + $13::bigint END)
 		ON CONFLICT (tenant, source, trigger_key) DO NOTHING RETURNING ord`,
 		rec.ID, rec.Tenant, rec.Source, rec.Key, string(rec.State), rec.Event, rec.Reported,
-		rec.CreatedAt.UnixNano(), rec.ExpiresAt.UnixNano(), body, string(rec.Detail)).Scan(&ord)
+		rec.CreatedAt.UnixNano(), rec.ExpiresAt.UnixNano(), body, string(rec.Detail), rec.Owner, trigger.LeaseTTL.Nanoseconds()).Scan(&ord)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Another replica stored the key after our read: it is the holder
 		// (or it expired meanwhile, and the caller tries again).
@@ -158,12 +169,53 @@ func (s *Store) ListTriggers(ctx context.Context, tenant string, f trigger.Filte
 	return out, "", nil
 }
 
-// PendingTriggers implements trigger.Store.
+// PendingTriggers implements trigger.Store: every unfinished trigger,
+// whatever lease holds it (ClaimTriggers is what a replica takes up).
 func (s *Store) PendingTriggers(ctx context.Context, now time.Time) (r0 []*trigger.Record, err error) {
 	defer classify(&err)
-	return s.queryTriggers(ctx, `SELECT `+triggerColumns+` FROM triggers
-		WHERE expires_at > $1 AND (state IN ($2, $3) OR (state = $4 AND NOT reported)) ORDER BY ord`,
-		now.UnixNano(), string(api.TriggerAccepted), string(api.TriggerProcessing), string(api.TriggerRunCreated))
+	return s.queryTriggers(ctx, `SELECT `+triggerColumns+` FROM triggers WHERE `+sqlTriggerPending+` ORDER BY ord`, now.UnixNano())
+}
+
+// ClaimTriggers implements trigger.Leaser in one statement: the unfinished
+// triggers of sources that no live lease holds (no owner, or lease_until
+// passed on the database's clock) are put under owner's lease, SKIP LOCKED
+// so replicas claiming at once take different ones.
+func (s *Store) ClaimTriggers(ctx context.Context, now time.Time, owner string, sources []string, ttl time.Duration) (r0 []*trigger.Record, err error) {
+	defer classify(&err)
+	out, err := s.queryTriggers(ctx, `UPDATE triggers SET owner = $2, lease_until = `+nowNS+` + $3
+		WHERE id IN (SELECT id FROM triggers WHERE `+sqlTriggerPending+` AND source = ANY($4)
+			AND coalesce(lease_until, 0) < `+nowNS+` ORDER BY ord FOR UPDATE SKIP LOCKED)
+		RETURNING `+triggerColumns, now.UnixNano(), owner, ttl.Nanoseconds(), sources)
+	if err != nil {
+		return nil, fmt.Errorf("claiming unfinished triggers: %w", err)
+	}
+	slices.SortFunc(out, func(a, b *trigger.Record) int { return cmp.Compare(a.Order, b.Order) })
+	return out, nil
+}
+
+// RenewTriggers implements trigger.Leaser.
+func (s *Store) RenewTriggers(ctx context.Context, owner string, ids []string, ttl time.Duration) (r0 []string, err error) {
+	defer classify(&err)
+	rows, err := s.pool.Query(ctx, `UPDATE triggers SET lease_until = `+nowNS+` + $3 WHERE owner = $1 AND id = ANY($2) RETURNING id`,
+		owner, ids, ttl.Nanoseconds())
+	if err != nil {
+		return nil, fmt.Errorf("renewing %d trigger leases in %s: %w", len(ids), s.where, err)
+	}
+	kept, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("renewing %d trigger leases in %s: %w", len(ids), s.where, err)
+	}
+	return kept, nil
+}
+
+// ReleaseTriggers implements trigger.Leaser: the owner stays (who worked on
+// it last), the lease is expired.
+func (s *Store) ReleaseTriggers(ctx context.Context, owner string) (err error) {
+	defer classify(&err)
+	if _, err := s.pool.Exec(ctx, `UPDATE triggers SET lease_until = 0 WHERE owner = $1 AND lease_until > 0`, owner); err != nil {
+		return fmt.Errorf("releasing the trigger leases of %s in %s: %w", owner, s.where, err)
+	}
+	return nil
 }
 
 // PruneTriggers deletes the triggers that expired at or before now and
@@ -200,7 +252,7 @@ func scanTrigger(row pgx.Row) (*trigger.Record, error) {
 	var r trigger.Record
 	var expires int64
 	var body, detail string
-	if err := row.Scan(&r.Order, &r.Reported, &expires, &body, &detail); err != nil {
+	if err := row.Scan(&r.Order, &r.Reported, &expires, &body, &detail, &r.Owner); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(body), &r.Trigger); err != nil {

@@ -90,6 +90,7 @@ type Options struct {
 type Scheduler struct {
 	opts Options
 	log  *slog.Logger
+	keep *trigger.Keeper
 
 	mu   sync.Mutex
 	seen map[*config.Schedule]time.Time // the last tick this process handled
@@ -121,7 +122,8 @@ func New(opts Options) (*Scheduler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Scheduler{opts: opts, log: opts.Logger, seen: map[*config.Schedule]time.Time{}}, nil
+	return &Scheduler{opts: opts, log: opts.Logger, keep: trigger.NewKeeper(opts.Store, trigger.SourceSchedule),
+		seen: map[*config.Schedule]time.Time{}}, nil
 }
 
 // Key is a tick's trigger key: "NAME@TICK", TICK in RFC 3339 UTC.
@@ -145,12 +147,29 @@ type Fired struct {
 }
 
 // Run resumes unfinished ticks, then checks the schedules at every tick
-// until ctx ends, and waits for the processing it started.
+// until ctx ends, and waits for the processing it started. With a store
+// shared by several replicas (trigger.Leaser) it meanwhile renews the
+// leases of the ticks it works on and takes up those whose holder's lease
+// expired (a replica that died), and it releases its leases when it ends.
 func (s *Scheduler) Run(ctx context.Context) error {
-	defer s.wg.Wait()
+	var loop sync.WaitGroup
+	defer func() {
+		loop.Wait()
+		s.wg.Wait()
+		if err := s.keep.Release(); err != nil {
+			s.log.Warn("releasing schedule tick leases: other replicas take them up when the leases expire", "err", err)
+		}
+	}()
 	if err := s.Resume(ctx); err != nil {
 		s.log.Error("resuming schedule ticks", "err", err)
 	}
+	loop.Add(1)
+	go func() {
+		defer loop.Done()
+		s.keep.Run(ctx, s.opts.Now, func(rec *trigger.Record) { s.resume(ctx, rec) }, func(err error) {
+			s.log.Warn("schedule tick leases", "err", err)
+		})
+	}()
 	for {
 		now := s.opts.Now()
 		s.Check(ctx, now)
@@ -257,6 +276,7 @@ func (s *Scheduler) fire(ctx context.Context, sc *config.Schedule, tick, now tim
 		rec.Repo = sc.Repository.Repo
 	}
 	rec.Detail, _ = json.Marshal(detail{Schedule: sc.Name, Tick: tick})
+	rec.Owner = s.keep.Owner()
 	holder, err := s.opts.Store.CreateTrigger(ctx, rec)
 	if err != nil {
 		return Fired{}, err
@@ -272,48 +292,54 @@ func (s *Scheduler) fire(ctx context.Context, sc *config.Schedule, tick, now tim
 	return f, nil
 }
 
+// spawn processes rec in the background, holding its lease meanwhile.
 func (s *Scheduler) spawn(ctx context.Context, rec *trigger.Record, sc *config.Schedule, tick time.Time) {
+	hctx, done := s.keep.Hold(ctx, rec.ID)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.process(ctx, rec, sc, tick)
+		defer done()
+		s.process(hctx, rec, sc, tick)
 	}()
 }
 
-// Resume processes the schedule ticks a previous process stored but did not finish.
+// Resume processes the schedule ticks a previous process stored but did
+// not finish (with a store shared by several replicas: those no live
+// replica holds).
 func (s *Scheduler) Resume(ctx context.Context) error {
-	pending, err := s.opts.Store.PendingTriggers(ctx, s.opts.Now())
+	pending, err := s.keep.Pending(ctx, s.opts.Now())
 	if err != nil {
 		return fmt.Errorf("reading unfinished schedule ticks: %w", err)
 	}
 	for _, rec := range pending {
-		if rec.Source != trigger.SourceSchedule {
-			continue
-		}
-		var d detail
-		_ = json.Unmarshal(rec.Detail, &d)
-		var sc *config.Schedule
-		if t := s.opts.Config.Tenants[rec.Tenant]; t != nil {
-			for _, c := range t.Schedules {
-				if c.Name == d.Schedule {
-					sc = c
-				}
-			}
-		}
-		if sc == nil {
-			rec.State, rec.Reason = api.TriggerFailed, fmt.Sprintf("schedule %s is no longer in server.yaml", d.Schedule)
-			s.save(ctx, rec)
-			continue
-		}
-		if rec.State == api.TriggerRunCreated {
-			rec.Reported = true // schedules post no reports
-			s.save(ctx, rec)
-			continue
-		}
-		s.log.Info("resuming a schedule tick", "trigger", rec.ID, "schedule", d.Schedule, "tick", d.Tick.Format(time.RFC3339))
-		s.spawn(ctx, rec, sc, d.Tick)
+		s.resume(ctx, rec)
 	}
 	return nil
+}
+
+func (s *Scheduler) resume(ctx context.Context, rec *trigger.Record) {
+	var d detail
+	_ = json.Unmarshal(rec.Detail, &d)
+	var sc *config.Schedule
+	if t := s.opts.Config.Tenants[rec.Tenant]; t != nil {
+		for _, c := range t.Schedules {
+			if c.Name == d.Schedule {
+				sc = c
+			}
+		}
+	}
+	if sc == nil {
+		rec.State, rec.Reason = api.TriggerFailed, fmt.Sprintf("schedule %s is no longer in server.yaml", d.Schedule)
+		s.save(ctx, rec)
+		return
+	}
+	if rec.State == api.TriggerRunCreated {
+		rec.Reported = true // schedules post no reports
+		s.save(ctx, rec)
+		return
+	}
+	s.log.Info("resuming a schedule tick", "trigger", rec.ID, "schedule", d.Schedule, "tick", d.Tick.Format(time.RFC3339))
+	s.spawn(ctx, rec, sc, d.Tick)
 }
 
 func (s *Scheduler) save(ctx context.Context, rec *trigger.Record) {

@@ -158,9 +158,11 @@ type Receiver struct {
 	now  func() time.Time
 
 	repos  *Repos
+	keep   *trigger.Keeper
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // processing
+	loop   sync.WaitGroup // the lease keeper
 	sem    chan struct{}
 }
 
@@ -194,49 +196,68 @@ func New(opts Options) (*Receiver, error) {
 		GitHubRetry: opts.GitHubRetry, GitLabRetry: opts.GitLabRetry, Now: opts.Now}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Receiver{opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now, repos: repos, ctx: ctx, cancel: cancel,
-		sem: make(chan struct{}, MaxConcurrent)}, nil
+		keep: trigger.NewKeeper(opts.Store, trigger.SourceGitHub, trigger.SourceGitLab), sem: make(chan struct{}, MaxConcurrent)}, nil
 }
 
 // Close stops background processing and waits for it. Triggers it
-// interrupted stay accepted, processing or unreported, for Resume.
+// interrupted stay accepted, processing or unreported, for Resume; with a
+// store shared by several replicas their leases are released, so a live
+// replica takes them up at its next sweep.
 func (r *Receiver) Close() {
 	r.cancel()
+	r.loop.Wait()
 	r.wg.Wait()
+	if err := r.keep.Release(); err != nil {
+		r.log.Warn("releasing webhook delivery leases: other replicas take them up when the leases expire", "err", err)
+	}
 }
 
 // Wait waits until no processing is under way (tests).
 func (r *Receiver) Wait() { r.wg.Wait() }
 
 // Resume takes up every stored webhook trigger a previous process left
-// unfinished (see the package doc). It returns how many it took up.
+// unfinished (see the package doc) and returns how many it took up. With a
+// store shared by several replicas (trigger.Leaser) it takes up only those
+// no live replica holds, and until Close it keeps renewing the leases of
+// the deliveries it works on and taking up those whose holder's lease
+// expired (a replica that died).
 func (r *Receiver) Resume(ctx context.Context) (int, error) {
-	pending, err := r.opts.Store.PendingTriggers(ctx, r.now())
+	pending, err := r.keep.Pending(ctx, r.now())
 	if err != nil {
 		return 0, fmt.Errorf("reading unfinished webhook deliveries: %w", err)
 	}
-	n := 0
 	for _, rec := range pending {
-		if rec.Source != trigger.SourceGitHub && rec.Source != trigger.SourceGitLab {
-			continue
-		}
-		r.log.Info("resuming a webhook delivery", "trigger", rec.ID, "delivery", rec.Key, "state", rec.State, "run", rec.RunID)
-		r.spawn(rec)
-		n++
+		r.resume(rec)
 	}
-	return n, nil
+	r.loop.Add(1)
+	go func() {
+		defer r.loop.Done()
+		r.keep.Run(r.ctx, r.now, r.resume, func(err error) {
+			r.log.Warn("webhook delivery leases", "err", err)
+		})
+	}()
+	return len(pending), nil
 }
 
+func (r *Receiver) resume(rec *trigger.Record) {
+	r.log.Info("resuming a webhook delivery", "trigger", rec.ID, "delivery", rec.Key, "state", rec.State, "run", rec.RunID)
+	r.spawn(rec)
+}
+
+// spawn processes rec in the background, holding its lease meanwhile.
 func (r *Receiver) spawn(rec *trigger.Record) {
+	ctx, done := r.keep.Hold(r.ctx, rec.ID)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		defer done()
 		select {
 		case r.sem <- struct{}{}:
-		case <-r.ctx.Done():
+		case <-ctx.Done():
 			return
 		}
 		defer func() { <-r.sem }()
-		r.process(r.ctx, rec)
+		r.process(ctx, rec)
 	}()
 }
 
@@ -350,6 +371,7 @@ func (r *Receiver) accept(w http.ResponseWriter, req *http.Request, repo *config
 		return
 	}
 	rec.Detail = detail
+	rec.Owner = r.keep.Owner()
 	holder, err := r.opts.Store.CreateTrigger(req.Context(), rec)
 	if err != nil {
 		r.log.Error("storing a webhook delivery", "provider", j.Provider, "delivery", delivery, "repo", j.Repo, "err", err)

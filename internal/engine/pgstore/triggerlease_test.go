@@ -1,0 +1,167 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine/pgstore"
+	"github.com/zof-ai/zof-ci/internal/engine/pgstore/pgtest"
+	"github.com/zof-ai/zof-ci/internal/trigger"
+)
+
+var webhookSources = []string{trigger.SourceGitHub, trigger.SourceGitLab}
+
+func ids(recs []*trigger.Record) []string {
+	out := make([]string, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+// claimWithin claims as owner until it gets something or the deadline
+// passes: a lease's expiry is on the database's clock.
+func claimWithin(t *testing.T, s trigger.Leaser, owner string, sources []string, d time.Duration) []*trigger.Record {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		got, err := s.ClaimTriggers(context.Background(), time.Now(), owner, sources, trigger.LeaseTTL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > 0 || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Two replicas on one database: a delivery replica A stored and works on
+// is not taken up by replica B while A's lease is live (however often B
+// claims, e.g. at its start), is taken up by B once the lease expired, and
+// then A learns it lost it (its renewal no longer returns it).
+func TestTriggerLeaseHeldByOneReplica(t *testing.T) {
+	url := pgtest.URL(t)
+	a, b := openAt(t, url), openAt(t, url)
+	ctx := context.Background()
+	now := time.Now()
+
+	rec := trigger.New("t1", api.TriggerWebhook, trigger.SourceGitHub, "delivery-1", now)
+	rec.Detail, rec.Owner = []byte(`{}`), "replica-a"
+	if h, err := a.CreateTrigger(ctx, rec); err != nil || h != nil {
+		t.Fatalf("CreateTrigger on A: holder %v, err %v", h, err)
+	}
+
+	// A's lease is live: B claims nothing, whatever the sources.
+	for range 3 {
+		got, err := b.ClaimTriggers(ctx, time.Now(), "replica-b", []string{trigger.SourceGitHub, trigger.SourceGitLab, trigger.SourceSchedule}, trigger.LeaseTTL)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("B claimed %v (err %v) while A's lease is live; want nothing", ids(got), err)
+		}
+	}
+	// It is still unfinished for anyone listing.
+	pend, err := b.PendingTriggers(ctx, time.Now())
+	if err != nil || !slices.Equal(ids(pend), []string{rec.ID}) || pend[0].Owner != "replica-a" {
+		t.Fatalf("PendingTriggers = %v (err %v); want %s owned by replica-a", pend, err, rec.ID)
+	}
+	// A renews while it works.
+	kept, err := a.RenewTriggers(ctx, "replica-a", []string{rec.ID}, trigger.LeaseTTL)
+	if err != nil || !slices.Equal(kept, []string{rec.ID}) {
+		t.Fatalf("A's renewal kept %v (err %v); want [%s]", kept, err, rec.ID)
+	}
+	// A stops renewing (it died): its lease runs out.
+	if _, err := a.RenewTriggers(ctx, "replica-a", []string{rec.ID}, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	got := claimWithin(t, b, "replica-b", []string{trigger.SourceSchedule}, 200*time.Millisecond)
+	if len(got) != 0 {
+		t.Fatalf("B claimed %v for source schedule; the trigger is github's", ids(got))
+	}
+	got = claimWithin(t, b, "replica-b", webhookSources, 10*time.Second)
+	if !slices.Equal(ids(got), []string{rec.ID}) || got[0].Owner != "replica-b" || string(got[0].Detail) != `{}` {
+		t.Fatalf("B claimed %v after A's lease expired; want [%s] owned by replica-b", got, rec.ID)
+	}
+	// A (back from a pause) learns it lost the lease, and cannot renew it.
+	kept, err = a.RenewTriggers(ctx, "replica-a", []string{rec.ID}, trigger.LeaseTTL)
+	if err != nil || len(kept) != 0 {
+		t.Fatalf("A's renewal after the takeover kept %v (err %v); want nothing", kept, err)
+	}
+	// B holds it now: A cannot take it back while B's lease is live.
+	if got, err := a.ClaimTriggers(ctx, time.Now(), "replica-a", webhookSources, trigger.LeaseTTL); err != nil || len(got) != 0 {
+		t.Fatalf("A claimed %v (err %v) while B's lease is live", ids(got), err)
+	}
+	// B stops: it releases, and A takes it up at once.
+	if err := b.ReleaseTriggers(ctx, "replica-b"); err != nil {
+		t.Fatal(err)
+	}
+	got, err = a.ClaimTriggers(ctx, time.Now(), "replica-a", webhookSources, trigger.LeaseTTL)
+	if err != nil || !slices.Equal(ids(got), []string{rec.ID}) {
+		t.Fatalf("A claimed %v (err %v) after B released; want [%s]", ids(got), err, rec.ID)
+	}
+	// Finished, it is claimed by no one, lease or not.
+	rec.State, rec.Reason = api.TriggerIgnored, "done"
+	if err := a.UpdateTrigger(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReleaseTriggers(ctx, "replica-a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.ClaimTriggers(ctx, time.Now(), "replica-b", webhookSources, trigger.LeaseTTL); err != nil || len(got) != 0 {
+		t.Fatalf("B claimed the finished trigger: %v (err %v)", ids(got), err)
+	}
+}
+
+// Triggers stored without a lease (by a zof before leases, or left by a
+// replica that released them) are claimed once: replicas claiming at once
+// take disjoint sets that together are all of them, oldest first.
+func TestTriggerClaimsAreDisjoint(t *testing.T) {
+	url := pgtest.URL(t)
+	const n, replicas = 40, 3
+	stores := make([]*pgstore.Store, 0, replicas)
+	for range replicas {
+		stores = append(stores, openAt(t, url))
+	}
+	ctx := context.Background()
+	now := time.Now()
+	for i := range n {
+		rec := trigger.New("t1", api.TriggerSchedule, trigger.SourceSchedule, fmt.Sprintf("nightly@%d", i), now)
+		if h, err := stores[0].CreateTrigger(ctx, rec); err != nil || h != nil {
+			t.Fatalf("CreateTrigger: holder %v, err %v", h, err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]string{}
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprintf("replica-%d", i)
+			got, err := s.ClaimTriggers(ctx, time.Now(), owner, []string{trigger.SourceSchedule}, trigger.LeaseTTL)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if !slices.IsSortedFunc(got, func(x, y *trigger.Record) int { return int(x.Order - y.Order) }) {
+				t.Errorf("%s claimed out of order", owner)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range got {
+				if prev, dup := seen[r.ID]; dup {
+					t.Errorf("trigger %s claimed by %s and %s", r.ID, prev, owner)
+				}
+				seen[r.ID] = owner
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("claimed %d triggers in all; want %d", len(seen), n)
+	}
+}
