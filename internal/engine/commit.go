@@ -64,12 +64,17 @@ const (
 // appendRetrying stores a while the store is unreachable, for up to twice the
 // lease (LeaseTTL without one).
 func (e *Engine) appendRetrying(a Append) error {
+	// The first try is the hot path of every commit: no policy, no closure.
+	err := e.cfg.Store.Append(context.Background(), a)
+	if err == nil || !errors.Is(err, ErrUnavailable) {
+		return err
+	}
 	budget := e.cfg.LeaseTTL
 	if budget <= 0 {
 		budget = LeaseTTL
 	}
 	p := retry.Policy{Base: appendRetryBase, Cap: appendRetryCap, Budget: 2 * budget}
-	_, err := p.Do(context.Background(), func(ctx context.Context) (retry.Decision, error) {
+	_, err = p.Do(context.Background(), func(ctx context.Context) (retry.Decision, error) {
 		err := e.cfg.Store.Append(ctx, a)
 		return retry.Decision{Retry: errors.Is(err, ErrUnavailable)}, err
 	})
