@@ -9,8 +9,26 @@ import (
 
 	"github.com/zof-ai/zof-ci/internal/cli/iostreams"
 	"github.com/zof-ai/zof-ci/internal/coverage"
+	"github.com/zof-ai/zof-ci/internal/engine/memstore"
+	"github.com/zof-ai/zof-ci/internal/engine/pgstore"
+	"github.com/zof-ai/zof-ci/internal/engine/sqlitestore"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
+	"github.com/zof-ai/zof-ci/internal/server"
 	"github.com/zof-ai/zof-ci/internal/suite"
+	"github.com/zof-ai/zof-ci/internal/web"
+)
+
+// coverageStore keeps each project's latest coverage summary for zof
+// serve: the API stores and serves it, the console's home page lists it.
+type coverageStore interface {
+	server.CoverageStore
+	web.Coverage
+}
+
+var (
+	_ coverageStore = (*sqlitestore.Store)(nil)
+	_ coverageStore = (*pgstore.Store)(nil)
+	_ coverageStore = (*memstore.Store)(nil)
 )
 
 // coverageOptions are zof coverage's.
