@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/client"
 	"github.com/zof-ai/zof-ci/internal/coverage"
 	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/sanitize"
@@ -43,4 +46,17 @@ func coverageSummary(ctx context.Context, o RunOptions, plan *gate.Plan, mask *s
 		return nil
 	}
 	return coverage.Summary(r, func(s string) bool { return mask.String(s) != s })
+}
+
+// coverageRefused reports whether the server refused a run request for its
+// coverage summary alone (400): a zof serve older than the field answers
+// "unknown field \"coverage\"", one with other bounds a detail that starts
+// with "coverage: ". Nothing was created; the request may go again without it.
+func coverageRefused(err error) bool {
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusBadRequest || ce.Problem == nil {
+		return false
+	}
+	d := ce.Problem.Detail
+	return strings.HasPrefix(d, "coverage: ") || strings.Contains(d, `unknown field "coverage"`)
 }

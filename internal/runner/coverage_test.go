@@ -5,12 +5,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/ci"
+	"github.com/zof-ai/zof-ci/internal/clienttest"
 	"github.com/zof-ai/zof-ci/internal/coverage/coveragetest"
 	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/secret"
@@ -106,6 +114,70 @@ func BenchmarkCoverageSummary(b *testing.B) {
 			for b.Loop() {
 				if s := coverageSummary(context.Background(), o, plan, mask, io.Discard); s == nil || s.Files != n {
 					b.Fatalf("summary %+v", s)
+				}
+			}
+		})
+	}
+}
+
+// TestRemoteCoverageOlderServer: against a server that does not know the
+// coverage field (an older zof serve, here a proxy refusing it as one
+// would, 400 unknown field), the run is submitted again without it and goes
+// on; one line says so. Against the current server the summary is stored.
+func TestRemoteCoverageOlderServer(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	srv := clienttest.Start(t, clienttest.Options{})
+	srv.Gates.Open("login")
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var refused atomic.Int32
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/runs" {
+			body, _ := io.ReadAll(r.Body)
+			if bytes.Contains(body, []byte(`"coverage":`)) {
+				refused.Add(1)
+				w.Header().Set("Content-Type", api.MediaProblem)
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprint(w, `{"type":"urn:zof:problem:unknown-field","title":"Unknown field","status":400,"detail":"unknown field \"coverage\" in the body; remove it or check its spelling (an older server? see openapi.yaml)"}`)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(old.Close)
+
+	dir := t.TempDir()
+	coveragetest.FakeRepo(t, dir, 8)
+	path := filepath.Join(dir, "zof.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(gatedSuite, "%s", "total")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, url string
+		refused   int32
+		line      bool
+	}{{"current server", srv.URL, 0, false}, {"older server", old.URL, 1, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			refused.Store(0)
+			o, out := remoteOptions(t, path)
+			o.Select.Environ = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+			v, err := RunRemote(context.Background(), o, RemoteOptions{Client: testClient(t, tc.url), CI: ci.Context{Provider: ci.Local}, Coverage: true})
+			if err != nil || v.Kind != gate.Passed {
+				t.Fatalf("verdict %v, %v\n%s", v.Kind, err, out)
+			}
+			said := strings.Contains(out.String(), "coverage: not sent: the server does not accept it (an older zof serve?); submitting the run without it\n")
+			if refused.Load() != tc.refused || said != tc.line {
+				t.Fatalf("refused %d times, said it: %v\n%s", refused.Load(), said, out)
+			}
+			if !tc.line {
+				if c, err := testClient(t, srv.URL).Coverage(context.Background(), "shop"); err != nil || c.RunID != runIDOf(t, out.String()) || c.Summary.Files != 8 {
+					t.Fatalf("stored coverage %+v, %v", c, err)
 				}
 			}
 		})

@@ -156,6 +156,12 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (gate.Verdict
 	deadline := start.Add(o.Timeout)
 	cctx, cancel := context.WithDeadline(ctx, deadline)
 	run, replayed, err := r.Client.Create(cctx, req, key)
+	if err != nil && req.Coverage != nil && coverageRefused(err) {
+		// An older zof serve, or one with other bounds: the run matters, the map does not.
+		fmt.Fprintln(info, "coverage: not sent: the server does not accept it (an older zof serve?); submitting the run without it")
+		req.Coverage = nil
+		run, replayed, err = r.Client.Create(cctx, req, key)
+	}
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
