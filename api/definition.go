@@ -58,6 +58,11 @@ type RunRequest struct {
 	// Secrets are values that must never be printed; every event, log and report
 	// masks them. They travel to the server because steps need them.
 	Secrets []string `json:"secrets,omitempty"`
+	// Coverage, sent by zof run --server from a git checkout, is the coverage
+	// map of the suite over the checkout, by module (docs/coverage.md). The
+	// server stores it as the project's latest and takes it off the request
+	// before the run is created: it is not part of the run.
+	Coverage *CoverageSummary `json:"coverage,omitempty"`
 }
 
 // Environment is the target a run executes against.

@@ -214,7 +214,7 @@ func runAction(ctx context.Context, o *actionOptions) error {
 		if cerr != nil {
 			return x.fail(exitcode.Of(cerr), fmt.Errorf("input server: %w", cerr))
 		}
-		v, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{Client: cl, Supersede: in.Supersede, CI: c})
+		v, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{Client: cl, Supersede: in.Supersede, CI: c, Coverage: true})
 	}
 	if err != nil {
 		if x.reported {

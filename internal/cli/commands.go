@@ -255,10 +255,12 @@ type runOptions struct {
 	JUnitLocations bool
 	// Shadow is --shadow: run every case, report what the scope's subset would have concluded.
 	Shadow shadowFlag
+	// Coverage is --coverage: send the checkout's coverage map by module with a server run.
+	Coverage bool
 }
 
 // serverOnlyFlags need --server: without one they would be silently ignored.
-var serverOnlyFlags = []string{"detach", "supersede", "idempotency-key", "no-stream", "poll-interval", "cancel-on-timeout", "token"}
+var serverOnlyFlags = []string{"detach", "supersede", "idempotency-key", "no-stream", "poll-interval", "cancel-on-timeout", "token", "coverage"}
 
 func newCmdRun(f *Factory, runF func(context.Context, *runOptions) error) *command {
 	o := &runOptions{IO: f.IO, Env: f.Env}
@@ -287,6 +289,7 @@ func newCmdRun(f *Factory, runF func(context.Context, *runOptions) error) *comma
 		fs.BoolVar(&o.Supersede, "supersede", false, "cancel older runs of the same concurrency group (server runs)")
 		fs.BoolVar(&o.Detach, "detach", false, "submit, print the run id, exit 0 (server runs)")
 		fs.StringVar(&o.IdempotencyKey, "idempotency-key", "", "override the idempotency key derived from the CI context (server runs)")
+		fs.BoolVar(&o.Coverage, "coverage", true, "send the checkout's coverage map by module with the run, for the console's home page (server runs; docs/coverage.md)")
 		gitlabCI, _ := f.Env.Lookup("GITLAB_CI")
 		fs.Var(&o.Shadow, "shadow", "shadow run: select --scope changed or smoke as usual, run every case, gate on all, report what the subset would have concluded (--shadow=sample:N: one in N pull requests)")
 		fs.BoolVar(&o.JUnitLocations, "junit-locations", gitlabCI == "true", "add file and line attributes to JUnit testcases, read by GitLab and test-report actions but outside the Jenkins XSD (default: on in GitLab CI)")
@@ -360,6 +363,7 @@ func runRun(ctx context.Context, o *runOptions) error {
 			Supersede:      o.Supersede,
 			Detach:         o.Detach,
 			CI:             ciCtx,
+			Coverage:       o.Coverage,
 		})
 	}
 	if err != nil {

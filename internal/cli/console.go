@@ -26,6 +26,8 @@ type consoleDeps struct {
 	env     Env
 	dataDir string
 	history engine.HistoryStore // nil: no outcome strips
+	// coverage lists each project's latest coverage on the home page; nil: the section is left out.
+	coverage web.Coverage
 	// fleet lists the agents on /agents; nil: the page says agents are not
 	// configured (serve sets it once the server has agent pools).
 	fleet web.Fleet
@@ -45,6 +47,9 @@ func mountConsole(d consoleDeps) (*web.Console, error) {
 		Schedules: d.cfg, Stuck: d.eng, Fleet: d.fleet, Waits: d.srv}
 	if d.history != nil {
 		o.History = d.history
+	}
+	if d.coverage != nil {
+		o.Coverage = d.coverage
 	}
 	con, err := web.New(o)
 	if err != nil {

@@ -9,9 +9,26 @@ import (
 
 	"github.com/zof-ai/zof-ci/internal/cli/iostreams"
 	"github.com/zof-ai/zof-ci/internal/coverage"
+	"github.com/zof-ai/zof-ci/internal/engine/memstore"
+	"github.com/zof-ai/zof-ci/internal/engine/pgstore"
+	"github.com/zof-ai/zof-ci/internal/engine/sqlitestore"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
-	"github.com/zof-ai/zof-ci/internal/gate"
+	"github.com/zof-ai/zof-ci/internal/server"
 	"github.com/zof-ai/zof-ci/internal/suite"
+	"github.com/zof-ai/zof-ci/internal/web"
+)
+
+// coverageStore keeps each project's latest coverage summary for zof
+// serve: the API stores and serves it, the console's home page lists it.
+type coverageStore interface {
+	server.CoverageStore
+	web.Coverage
+}
+
+var (
+	_ coverageStore = (*sqlitestore.Store)(nil)
+	_ coverageStore = (*pgstore.Store)(nil)
+	_ coverageStore = (*memstore.Store)(nil)
 )
 
 // coverageOptions are zof coverage's.
@@ -63,29 +80,13 @@ func coverageRun(ctx context.Context, o *coverageOptions) error {
 	if err != nil {
 		return err
 	}
-	sel, err := gate.Selector(s)
-	if err != nil {
-		return err
-	}
-	defs := make([]coverage.ModuleDef, len(s.Selection.Modules))
-	for i, m := range s.Selection.Modules {
-		defs[i] = coverage.ModuleDef{Name: m.Name}
-		for _, p := range m.Patterns {
-			defs[i].Patterns = append(defs[i].Patterns, p.Value)
-		}
-	}
-	mods, err := coverage.NewModules(defs)
-	if err != nil {
-		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%s: %w", o.Suite, err))
-	}
-	files, err := coverage.TrackedFiles(ctx, filepath.Dir(o.Suite), o.Env.List())
+	r, err := coverage.Of(ctx, s, filepath.Dir(o.Suite), o.Env.List())
 	if errors.Is(err, coverage.ErrNotCheckout) {
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
 	if err != nil {
 		return err
 	}
-	r := coverage.Build(sel, files, mods)
 	if o.Output == "json" {
 		err = coverage.WriteJSON(o.IO.Out, r)
 	} else {

@@ -87,18 +87,18 @@ func TestRunOptions(t *testing.T) {
 		args []string
 		want runOptions
 	}{
-		{"embedded defaults", nil, nil, runOptions{Select: selectOptions{Suite: "zof.yaml", Scope: "all"}, Follow: defaults}},
+		{"embedded defaults", nil, nil, runOptions{Select: selectOptions{Suite: "zof.yaml", Scope: "all"}, Follow: defaults, Coverage: true}},
 		{"env over defaults", Env{"ZOF_SERVER": "http://env", "ZOF_TOKEN": "t-env", "ZOF_ENV": "staging"}, nil,
-			runOptions{Select: selectOptions{Suite: "zof.yaml", Scope: "all", Env: "staging"}, Server: serverOptions{URL: "http://env", Token: "t-env"}, Follow: defaults}},
+			runOptions{Select: selectOptions{Suite: "zof.yaml", Scope: "all", Env: "staging"}, Server: serverOptions{URL: "http://env", Token: "t-env"}, Follow: defaults, Coverage: true}},
 		{"flags over env", Env{"ZOF_SERVER": "http://env", "ZOF_TOKEN": "t-env", "ZOF_SUITE": "e.yaml"},
 			[]string{"--server", "http://flag", "--token", "t-flag", "--suite", "f.yaml", "--timeout", "5m", "--poll-interval", "1s",
 				"--junit", "j.xml", "--json", "r.json", "--fail-on", "failed,timeout", "--no-stream", "--cancel-on-interrupt=false",
-				"--cancel-on-timeout", "--supersede", "--detach", "--idempotency-key", "k"},
+				"--cancel-on-timeout", "--supersede", "--detach", "--idempotency-key", "k", "--coverage=false"},
 			runOptions{Select: selectOptions{Suite: "f.yaml", Scope: "all"}, Server: serverOptions{URL: "http://flag", Token: "t-flag"},
 				Follow: followOptions{Timeout: 5 * time.Minute, PollInterval: time.Second, JUnit: "j.xml", JSON: "r.json", FailOn: "failed,timeout",
-					NoStream: true, CancelOnTimeout: true}, Supersede: true, Detach: true, IdempotencyKey: "k"}},
+					NoStream: true, CancelOnTimeout: true}, Supersede: true, Detach: true, IdempotencyKey: "k", Coverage: false}},
 		{"server-only flags with the server from the env", Env{"ZOF_SERVER": "http://env"}, []string{"--detach"},
-			runOptions{Select: selectOptions{Suite: "zof.yaml", Scope: "all"}, Server: serverOptions{URL: "http://env"}, Follow: defaults, Detach: true}},
+			runOptions{Select: selectOptions{Suite: "zof.yaml", Scope: "all"}, Server: serverOptions{URL: "http://env"}, Follow: defaults, Detach: true, Coverage: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o, err := capture(t, newCmdRun, tt.env, tt.args...)

@@ -190,8 +190,10 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	if history == nil {
 		log.Warn("this store records no test history: zof health and GET /v1/health answer 501 (docs/health.md)")
 	}
+	// Each project's latest coverage summary (docs/coverage.md); every store keeps them.
+	cov, _ := store.(coverageStore)
 	var con *web.Console
-	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Fleet: agents, Triggers: store, History: history, Ready: store.Ping, Logger: log, Audit: audit,
+	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Fleet: agents, Triggers: store, History: history, Coverage: cov, Ready: store.Ping, Logger: log, Audit: audit,
 		Webhooks: func(srv *server.Server) (server.Webhooks, error) {
 			var err error
 			hooks, err = webhook.New(webhook.Options{Config: cfg, Store: store, Submitter: srv, Logger: log})
@@ -202,7 +204,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
-	if con, err = mountConsole(consoleDeps{srv: srv, eng: eng, cfg: cfg, log: log, env: o.Env, dataDir: dataDir, history: history, fleet: consoleFleet(agents, cfg)}); err != nil {
+	if con, err = mountConsole(consoleDeps{srv: srv, eng: eng, cfg: cfg, log: log, env: o.Env, dataDir: dataDir, history: history, coverage: cov, fleet: consoleFleet(agents, cfg)}); err != nil {
 		srv.Close()
 		return exitcode.Wrap(exitcode.Usage, err)
 	}

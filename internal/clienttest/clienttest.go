@@ -139,7 +139,7 @@ func (s *Server) start(ln net.Listener) {
 	if err != nil {
 		s.tb.Fatalf("clienttest: %v", err)
 	}
-	srv, err := server.New(server.Options{Config: s.cfg, Engine: eng, History: s.store, Logger: slog.New(slog.DiscardHandler), Keepalive: s.opts.Keepalive})
+	srv, err := server.New(server.Options{Config: s.cfg, Engine: eng, History: s.store, Coverage: s.store, Logger: slog.New(slog.DiscardHandler), Keepalive: s.opts.Keepalive})
 	if err != nil {
 		s.tb.Fatalf("clienttest: %v", err)
 	}

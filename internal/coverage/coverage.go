@@ -52,6 +52,8 @@ type Report struct {
 	Modules []Module `json:"modules"`
 	// Uncovered lists every file no case covers, sorted.
 	Uncovered []string `json:"uncovered"`
+
+	mods *Modules // what the files were grouped by (Summary groups Uncovered again)
 }
 
 // ModuleDef is one selection.modules entry: a name and its path patterns
@@ -99,7 +101,7 @@ func (m *Modules) Of(path string) string {
 // groups them by mods (nil: by top-level directory).
 func Build(sel *selection.Selector, files []string, mods *Modules) *Report {
 	classes, _ := sel.Classify(files)
-	r := &Report{Version: Version, Uncovered: []string{}}
+	r := &Report{Version: Version, Uncovered: []string{}, mods: mods}
 	byName := map[string]*Counts{}
 	for i, f := range files {
 		name := mods.Of(f)

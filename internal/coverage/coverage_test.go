@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/zof-ai/zof-ci/internal/coverage/coveragetest"
 	"github.com/zof-ai/zof-ci/internal/diff"
@@ -56,7 +57,7 @@ func TestBuild(t *testing.T) {
 		},
 		Uncovered: []string{"main.go", "services/cart/legacy/old.go", "services/search/index.go"},
 	}
-	if d := cmp.Diff(want, got); d != "" {
+	if d := cmp.Diff(want, got, cmpopts.IgnoreUnexported(Report{})); d != "" {
 		t.Errorf("Build (-want +got):\n%s", d)
 	}
 }

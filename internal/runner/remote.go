@@ -46,6 +46,10 @@ type RemoteOptions struct {
 	Detach bool
 	// CI is the detected CI context (ci.Detect).
 	CI ci.Context
+	// Coverage sends the coverage map of the checkout, by module, with the
+	// run (api.RunRequest.Coverage, docs/coverage.md); outside a checkout
+	// the run goes without it.
+	Coverage bool
 }
 
 // RunRemote plans the run, submits it to the server (idempotently), follows it live, writes
@@ -145,10 +149,19 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (gate.Verdict
 		why = "random: no CI run identity, so every invocation starts a new run"
 	}
 	fmt.Fprintf(info, "idempotency key: %s (%s)\n", key, why)
+	if r.Coverage {
+		req.Coverage = coverageSummary(ctx, o, plan, mask, info)
+	}
 
 	deadline := start.Add(o.Timeout)
 	cctx, cancel := context.WithDeadline(ctx, deadline)
 	run, replayed, err := r.Client.Create(cctx, req, key)
+	if err != nil && req.Coverage != nil && coverageRefused(err) {
+		// An older zof serve, or one with other bounds: the run matters, the map does not.
+		fmt.Fprintln(info, "coverage: not sent: the server does not accept it (an older zof serve?); submitting the run without it")
+		req.Coverage = nil
+		run, replayed, err = r.Client.Create(cctx, req, key)
+	}
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {

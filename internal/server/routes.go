@@ -40,6 +40,8 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/v1/health", role: config.RoleViewer, h: s.getHealth},
 		// Selection safety from shadow runs (health.go).
 		{method: "GET", path: "/v1/health/selection", role: config.RoleViewer, h: s.getSelectionHealth},
+		// Each project's latest coverage summary (coverage.go).
+		{method: "GET", path: "/v1/coverage", role: config.RoleViewer, h: s.getCoverage},
 		{method: "GET", path: "/healthz", h: s.healthz},
 		{method: "GET", path: "/readyz", h: s.readyz},
 		{method: "GET", path: "/metrics", h: s.serveMetrics},

@@ -33,6 +33,12 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, p config.Prin
 		s.audit.record(p, "create", "", key, berr.status, berr.title)
 		return
 	}
+	cov, berr := takeCoverage(&req)
+	if berr != nil {
+		berr.write(w)
+		s.audit.record(p, "create", "", key, berr.status, berr.title)
+		return
+	}
 	run, replayed, err := s.create(r.Context(), p, &req, engine.CreateOptions{IdempotencyKey: key})
 	if err != nil {
 		if re, ok := errorsAs[*RefusedError](err); ok {
@@ -42,6 +48,9 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, p config.Prin
 		}
 		s.engineError(w, err)
 		return
+	}
+	if !replayed {
+		s.recordCoverage(r.Context(), p.Tenant, run, cov)
 	}
 	w.Header().Set("Location", "/v1/runs/"+url.PathEscape(run.ID))
 	if replayed {

@@ -113,6 +113,10 @@ type Options struct {
 	// /v1/health (the same store as the engine's, when it records them);
 	// nil answers every case empty. The server prunes it to history_days.
 	History engine.HistoryStore
+	// Coverage keeps each project's latest coverage summary, sent with
+	// runs and read by GET /v1/coverage (coverage.go); nil: summaries are
+	// dropped and GET /v1/coverage answers 501.
+	Coverage CoverageStore
 	// Webhooks builds the receiver of POST /v1/webhooks/github and
 	// /v1/webhooks/gitlab (package server/webhook, composed by zof serve).
 	// New calls it once with the server, through which the receiver creates

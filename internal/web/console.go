@@ -73,6 +73,9 @@ type Options struct {
 	// Waits, when set, says which limit holds a waiting run and its
 	// members on the run page (docs/agents.md, Why a run waits).
 	Waits Waits
+	// Coverage, when set, shows each project's latest coverage by module
+	// on the home page (docs/coverage.md).
+	Coverage Coverage
 	// SessionKey signs session cookies and form tokens; empty: a random key,
 	// so sessions end when the process does.
 	SessionKey []byte

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -129,6 +130,11 @@ type homeBody struct {
 	EmptyPools []string
 	// Attention is false when nothing needs a look.
 	Attention bool
+	// Coverage is each project's latest coverage by module (nil Options.Coverage:
+	// the section is left out); NoCoverage the day's projects without one.
+	ShowCoverage bool
+	Coverage     []CoverageView
+	NoCoverage   []string
 }
 
 // homeScan bounds the runs the home page reads.
@@ -142,6 +148,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 	cursor := ""
 	seen := 0
 	tally := caseTally{}
+	projects := map[string]bool{}
 	for seen < homeScan {
 		runs, next, err := c.o.Runs.List(r.Context(), d.Principal.Tenant, engine.ListFilter{Limit: PageSize * 2, Cursor: cursor})
 		if err != nil {
@@ -154,6 +161,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 				old = true
 				break
 			}
+			projects[run.Project] = true
 			switch {
 			case !run.Status.Terminal():
 				b.Active = append(b.Active, newRunRow(run, now))
@@ -192,6 +200,14 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, d *pageData) (str
 		b.EmptyPools = pools
 	}
 	b.Attention = len(b.Stuck) > 0 || len(b.Failing) > 0 || len(b.Cases) > 0 || len(b.EmptyPools) > 0
+	if c.o.Coverage != nil {
+		b.ShowCoverage = true
+		views, none, err := coverageOf(r.Context(), c.o.Coverage, d.Principal.Tenant, slices.Sorted(maps.Keys(projects)), now)
+		if err != nil {
+			c.o.Logger.Warn("console: reading coverage for the home page", "err", err)
+		}
+		b.Coverage, b.NoCoverage = views, none
+	}
 	return "home.html", http.StatusOK
 }
 

@@ -33,6 +33,8 @@ type Store struct {
 	lastOutcome map[engine.CaseKey]*engine.LastOutcome
 	days        map[engine.DayKey]*engine.DayCounts
 	shadows     []engine.ShadowRecord // finished shadow runs, in the order they ended
+
+	cov coverages // each project's latest coverage summary (coverage.go)
 }
 
 // entry is one run: its head (Members nil), its members and its log. An

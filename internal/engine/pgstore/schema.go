@@ -249,6 +249,18 @@ var migrations = [][]string{
 		`ALTER TABLE triggers ADD COLUMN owner TEXT`,
 		`ALTER TABLE triggers ADD COLUMN lease_until BIGINT`,
 	},
+	// 10: each project's latest coverage summary, as in the SQLite store
+	// (pgstore/coverage.go): one row per tenant and project, the record as
+	// JSON; received_at decides which of two replicas' writes is the latest.
+	{
+		`CREATE TABLE coverage (
+			tenant      TEXT   NOT NULL,
+			project     TEXT   NOT NULL,
+			received_at BIGINT NOT NULL,
+			body        TEXT   NOT NULL,
+			PRIMARY KEY (tenant, project)
+		)`,
+	},
 }
 
 // SchemaVersion is the schema version this binary migrates to.

@@ -198,6 +198,18 @@ var migrations = [][]string{
 	{
 		`CREATE INDEX history_tenant_project_case_finished ON history (tenant, project, case_id, finished_at)`,
 	},
+	// 9: each project's latest coverage summary (docs/coverage.md, "On the
+	// server"; sqlitestore/coverage.go): one row per tenant and project, the
+	// record as JSON; received_at decides which of two writes is the latest.
+	{
+		`CREATE TABLE coverage (
+			tenant      TEXT   NOT NULL,
+			project     TEXT   NOT NULL,
+			received_at BIGINT NOT NULL,
+			body        TEXT   NOT NULL,
+			PRIMARY KEY (tenant, project)
+		)`,
+	},
 }
 
 // migrate brings the schema to the latest version in one transaction (DDL is
