@@ -2,8 +2,10 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,5 +165,91 @@ func TestTriggerClaimsAreDisjoint(t *testing.T) {
 	wg.Wait()
 	if len(seen) != n {
 		t.Fatalf("claimed %d triggers in all; want %d", len(seen), n)
+	}
+}
+
+// Writes are fenced by the lease (issue 12): replica A holds a delivery,
+// pauses past its lease, B takes it over; A's write on resuming is refused
+// with trigger.ErrFenced and the row stays B's, with what B wrote. A write
+// under an expired lease is refused even before anyone took it over, and a
+// write under no lease only while no live lease holds the row.
+func TestTriggerUpdateIsFencedByTheLease(t *testing.T) {
+	url := pgtest.URL(t)
+	a, b := openAt(t, url), openAt(t, url)
+	ctx := context.Background()
+
+	rec := trigger.New("t1", api.TriggerWebhook, trigger.SourceGitHub, "delivery-fence", time.Now())
+	rec.Detail, rec.Owner = []byte(`{}`), "replica-a"
+	if h, err := a.CreateTrigger(ctx, rec); err != nil || h != nil {
+		t.Fatalf("CreateTrigger on A: holder %v, err %v", h, err)
+	}
+	// A holds it: its writes go through; a write under another lease or
+	// under none does not.
+	rec.State = api.TriggerProcessing
+	if err := a.UpdateTrigger(ctx, rec); err != nil {
+		t.Fatalf("A's write under its live lease: %v", err)
+	}
+	for _, owner := range []string{"replica-b", ""} {
+		other := rec.Clone()
+		other.Owner, other.State, other.Reason = owner, api.TriggerFailed, "not the holder"
+		if err := b.UpdateTrigger(ctx, other); !errors.Is(err, trigger.ErrFenced) {
+			t.Fatalf("a write under lease %q while A holds it: %v, want ErrFenced", owner, err)
+		}
+	}
+
+	// A pauses past its lease: expired, its write is refused though no one took it yet.
+	if _, err := a.RenewTriggers(ctx, "replica-a", []string{rec.ID}, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec.Reason = "A after its lease expired"
+		err := a.UpdateTrigger(ctx, rec)
+		if errors.Is(err, trigger.ErrFenced) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("A's write after its lease expired: %v, want ErrFenced within 10s", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// B takes it over and records its progress.
+	got := claimWithin(t, b, "replica-b", webhookSources, 10*time.Second)
+	if !slices.Equal(ids(got), []string{rec.ID}) {
+		t.Fatalf("B claimed %v; want [%s]", ids(got), rec.ID)
+	}
+	bRec := got[0]
+	bRec.State, bRec.RunID, bRec.Attempts, bRec.Reason = api.TriggerRunCreated, "run_b", 1, "B took it over"
+	if err := b.UpdateTrigger(ctx, bRec); err != nil {
+		t.Fatalf("B's write under the lease it took: %v", err)
+	}
+
+	// A resumes and writes what it was doing: refused, nothing changes.
+	rec.State, rec.Reason, rec.RunID, rec.Reported = api.TriggerFailed, "A resumed", "run_a", true
+	err := a.UpdateTrigger(ctx, rec)
+	if !errors.Is(err, trigger.ErrFenced) {
+		t.Fatalf("A's write after B took the trigger over: %v, want ErrFenced", err)
+	}
+	if !strings.Contains(err.Error(), `"replica-b" took it over`) {
+		t.Errorf("the refusal does not say who holds it: %v", err)
+	}
+	row, err := b.GetTrigger(ctx, "t1", rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Owner != "replica-b" || row.State != api.TriggerRunCreated || row.RunID != "run_b" || row.Reported || row.Reason != "B took it over" {
+		t.Fatalf("after A's refused write the row is %+v (owner %q); want B's: run_created, run_b, unreported", row.Trigger, row.Owner)
+	}
+	// B finishes it.
+	bRec.Reported = true
+	if err := b.UpdateTrigger(ctx, bRec); err != nil {
+		t.Fatalf("B's last write: %v", err)
+	}
+	// A missing trigger is still ErrNotFound, not fenced.
+	missing := trigger.New("t1", api.TriggerWebhook, trigger.SourceGitHub, "nope", time.Now())
+	missing.Owner = "replica-a"
+	if err := a.UpdateTrigger(ctx, missing); !errors.Is(err, trigger.ErrNotFound) {
+		t.Errorf("UpdateTrigger of a missing trigger: %v, want ErrNotFound", err)
 	}
 }
