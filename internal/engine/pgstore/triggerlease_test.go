@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,5 +252,57 @@ func TestTriggerUpdateIsFencedByTheLease(t *testing.T) {
 	missing.Owner = "replica-a"
 	if err := a.UpdateTrigger(ctx, missing); !errors.Is(err, trigger.ErrNotFound) {
 		t.Errorf("UpdateTrigger of a missing trigger: %v, want ErrNotFound", err)
+	}
+}
+
+// BenchmarkTriggerUpdate: UpdateTrigger of triggers held under a live lease
+// (every write of the webhook receiver and the scheduler), one at a time
+// and from 16 clients on distinct triggers, with 100 and 10,000 triggers
+// stored: a write locks its row by primary key, so its cost should not grow
+// with the table.
+func BenchmarkTriggerUpdate(b *testing.B) {
+	ctx := context.Background()
+	for _, stored := range []int{100, 10000} {
+		s := open(b)
+		recs := make([]*trigger.Record, stored)
+		for i := range recs {
+			r := trigger.New("t1", api.TriggerWebhook, trigger.SourceGitHub, fmt.Sprintf("d-%d", i), time.Now())
+			r.Detail, r.Owner = []byte(`{"provider":"github"}`), "replica-a"
+			if h, err := s.CreateTrigger(ctx, r); err != nil || h != nil {
+				b.Fatalf("CreateTrigger: holder %v, err %v", h, err)
+			}
+			recs[i] = r
+		}
+		// Held for the whole benchmark: a write under an expired lease is refused.
+		if _, err := s.RenewTriggers(ctx, "replica-a", ids(recs), time.Hour); err != nil {
+			b.Fatal(err)
+		}
+		update := func(b *testing.B, r *trigger.Record, n int) {
+			r.State, r.Attempts = api.TriggerProcessing, n
+			if err := s.UpdateTrigger(ctx, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprintf("stored=%d/sequential", stored), func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				n++
+				update(b, recs[n%len(recs)], n)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+		})
+		b.Run(fmt.Sprintf("stored=%d/parallel", stored), func(b *testing.B) {
+			var next atomic.Int64
+			b.SetParallelism(8) // 16 clients on 2 cores, as the other store benchmarks
+			b.RunParallel(func(pb *testing.PB) {
+				r := recs[int(next.Add(1))%len(recs)].Clone() // one trigger per client
+				n := 0
+				for pb.Next() {
+					n++
+					update(b, r, n)
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+		})
 	}
 }
