@@ -220,9 +220,10 @@ func TestScripts(t *testing.T) {
 			// ghfake start|files|file|fail|calls|bodies|checkruns|content|waitcheckruns ...: a fake of GitHub's REST
 			// API (ci/github/githubtest) in this test process; start sets GITHUB_API_URL.
 			"ghfake": ghfake,
-			// ghdeliver, waitget: see triggers_script_test.go.
+			// ghdeliver, waitget, waitmatch: see triggers_script_test.go.
 			"ghdeliver": ghdeliver,
 			"waitget":   waitget,
+			"waitmatch": waitmatch,
 			// glfake start|diffs|fail|calls|notes|statuses ...: a fake of GitLab's REST API
 			// (ci/gitlab/gitlabtest); start sets CI_API_V4_URL.
 			"glfake": glfake,

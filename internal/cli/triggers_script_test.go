@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -154,6 +155,27 @@ func ghfakeWaitCheckRuns(ts *testscript.TestScript, f *githubtest.Fake, a []stri
 		}
 		if time.Now().After(end) {
 			ts.Fatalf("%d check runs %s within %ds, want %d; check runs:\n%s", matched, a[1], secs, n, strings.Join(got, "\n"))
+		}
+	}
+}
+
+// waitmatch SECS FILE REGEXP: wait (at most SECS seconds) until FILE, e.g. the log a
+// background command writes, matches REGEXP.
+func waitmatch(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: waitmatch SECS FILE REGEXP")
+	}
+	secs, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	re, err := regexp.Compile(args[2])
+	ts.Check(err)
+	for end := time.Now().Add(time.Duration(secs) * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(ts.MkAbs(args[1]))
+		if re.Match(b) {
+			return
+		}
+		if time.Now().After(end) {
+			ts.Fatalf("%s did not match %q within %ds", args[1], args[2], secs)
 		}
 	}
 }
