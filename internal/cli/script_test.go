@@ -217,9 +217,13 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("%s: %d events, want %d (ids %v)", args[0], len(ids), n, ids)
 				}
 			},
-			// ghfake start|files|file|fail|calls|bodies|checkruns ...: a fake of GitHub's REST
+			// ghfake start|files|file|fail|calls|bodies|checkruns|content|waitcheckruns ...: a fake of GitHub's REST
 			// API (ci/github/githubtest) in this test process; start sets GITHUB_API_URL.
 			"ghfake": ghfake,
+			// ghdeliver, waitget, waitmatch: see triggers_script_test.go.
+			"ghdeliver": ghdeliver,
+			"waitget":   waitget,
+			"waitmatch": waitmatch,
 			// glfake start|diffs|fail|calls|notes|statuses ...: a fake of GitLab's REST API
 			// (ci/gitlab/gitlabtest); start sets CI_API_V4_URL.
 			"glfake": glfake,
@@ -428,10 +432,12 @@ func writeScriptJSON(ts *testscript.TestScript, name string, v any) {
 //	ghfake calls METHOD PATHRE N               exactly N requests matched
 //	ghfake bodies METHOD PATHRE FILE           the matching requests' bodies, one per line
 //	ghfake checkruns FILE                      every check run (with its annotations) as JSON
+//	ghfake content REPO REF PATH FILE          the contents API serves FILE as REPO's PATH at REF
+//	ghfake waitcheckruns N STATUS [SECS]       wait until N check runs have STATUS
 func ghfake(ts *testscript.TestScript, neg bool, args []string) {
 	h := ts.Value(fakesKey{}).(*scriptFakes)
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: ghfake start|files|file|fail|calls|bodies|checkruns ...")
+		ts.Fatalf("usage: ghfake start|files|file|fail|calls|bodies|checkruns|content|waitcheckruns ...")
 	}
 	if args[0] != "start" && h.gh == nil {
 		ts.Fatalf("ghfake %s: no fake; ghfake start first", args[0])
@@ -496,6 +502,13 @@ func ghfake(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("usage: ghfake checkruns FILE")
 		}
 		writeScriptJSON(ts, a[0], f.Runs())
+	case "content":
+		if len(a) != 4 {
+			ts.Fatalf("usage: ghfake content REPO REF PATH FILE")
+		}
+		f.SetContent(a[0], a[1], a[2], []byte(ts.ReadFile(a[3])))
+	case "waitcheckruns":
+		ghfakeWaitCheckRuns(ts, f, a)
 	default:
 		ts.Fatalf("ghfake: unknown %q", args[0])
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,9 +81,10 @@ func (k *Keeper) Hold(ctx context.Context, id string) (hctx context.Context, don
 }
 
 // Renew renews the leases of the triggers worked on here and stops the
-// work on those whose lease was lost, and on all of them when no renewal
-// reached the store for LeaseTTL (another process may have taken them
-// over meanwhile). Without leases it does nothing.
+// work on those whose lease was lost (returning an error that wraps
+// ErrFenced and names them), and on all of them when no renewal reached
+// the store for LeaseTTL (another process may have taken them over
+// meanwhile). Without leases it does nothing.
 func (k *Keeper) Renew(ctx context.Context) error {
 	if k.leaser == nil {
 		return nil
@@ -113,10 +115,16 @@ func (k *Keeper) Renew(ctx context.Context) error {
 		return fmt.Errorf("renewing the leases of %d triggers: %w", len(ids), err)
 	}
 	k.renewedAt = time.Now()
+	var lost []string
 	for _, id := range ids {
 		if cancel, ok := k.held[id]; ok && !slices.Contains(kept, id) {
 			cancel()
+			lost = append(lost, id)
 		}
+	}
+	if len(lost) > 0 {
+		return fmt.Errorf("triggers %s were taken over by another replica (this process's lease on them expired): their work here stops without reporting: %w",
+			strings.Join(lost, ", "), ErrFenced)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,8 +115,8 @@ func TestKeeperWithLeases(t *testing.T) {
 	if err != nil || len(got) != 0 {
 		t.Fatalf("Pending = %v, %v; want nothing: both are worked on here", recIDs(got), err)
 	}
-	if err := k.Renew(context.Background()); err != nil {
-		t.Fatal(err)
+	if err := k.Renew(context.Background()); !errors.Is(err, trigger.ErrFenced) || !strings.Contains(err.Error(), b.ID) || strings.Contains(err.Error(), a.ID) {
+		t.Fatalf("Renew with b's lease lost: %v; want ErrFenced naming b only", err)
 	}
 	want := []string{a.ID, b.ID}
 	slices.Sort(want)

@@ -18,9 +18,12 @@
 // Leaser: an unfinished trigger is then held under the lease of the process
 // working on it, renewed while it works (Keeper), and another process takes
 // it up only once that lease expired (a stopped process releases its leases
-// at once), so one process posts a trigger's report. A store of one process
-// (sqlitestore, memstore) needs no lease: a start takes up every unfinished
-// trigger, as nothing else can be working on it.
+// at once), so one process posts a trigger's report. Writes are fenced by
+// the lease: a process that lost it (paused past its expiry, then resumed)
+// has its next UpdateTrigger refused with ErrFenced, and stops without
+// reporting. A store of one process (sqlitestore, memstore) needs no lease:
+// a start takes up every unfinished trigger, as nothing else can be working
+// on it.
 package trigger
 
 import (
@@ -130,6 +133,11 @@ type Store interface {
 	// UpdateTrigger replaces the mutable fields of the record with rec.ID
 	// (State, Reason, RunID, Attempts, UpdatedAt, Detail, Reported, and the
 	// descriptive Event, Repo, Ref, SHA, PR); ErrNotFound when there is none.
+	// A Leaser fences it by rec.Owner: the write is made only while that
+	// lease holds the record (the owner matches and its lease has not
+	// expired on the store's clock; with no Owner, only while no live lease
+	// holds it), else nothing is written and the error wraps ErrFenced. A
+	// store of one process ignores Owner.
 	UpdateTrigger(ctx context.Context, rec *Record) error
 	// GetTrigger returns a tenant's trigger; another tenant's is ErrNotFound.
 	GetTrigger(ctx context.Context, tenant, id string) (*Record, error)
@@ -172,6 +180,11 @@ type Leaser interface {
 var (
 	ErrNotFound      = errors.New("trigger not found")
 	ErrInvalidCursor = errors.New("invalid trigger list cursor")
+	// ErrFenced: an UpdateTrigger under a lease that no longer holds the
+	// trigger (it expired, or another process took the trigger over).
+	// Nothing was written; the writer stops working on the trigger and
+	// reports nothing of it: the lease's holder finishes it.
+	ErrFenced = errors.New("the trigger is held by another process (its lease was lost)")
 )
 
 // NewID returns a new trigger id, "trg_" and 16 base32 characters.

@@ -100,7 +100,11 @@ func (s *Store) createTriggerTx(ctx context.Context, rec *trigger.Record, body s
 	return nil, ord, nil
 }
 
-// UpdateTrigger implements trigger.Store.
+// UpdateTrigger implements trigger.Store, fenced by rec.Owner's lease: in
+// one transaction the row is locked and written only while that lease holds
+// it on the database's clock (the same fencing as run appends), so a
+// replica that lost the lease (paused past its expiry) cannot overwrite
+// what the replica that took the trigger over records.
 func (s *Store) UpdateTrigger(ctx context.Context, rec *trigger.Record) (err error) {
 	defer classify(&err)
 	// The immutable fields come from the stored body, so an update cannot change them.
@@ -109,12 +113,29 @@ func (s *Store) UpdateTrigger(ctx context.Context, rec *trigger.Record) (err err
 		return fmt.Errorf("updating trigger %s in %s: %w", rec.ID, s.where, err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	cur, err := scanTrigger(tx.QueryRow(ctx, `SELECT `+triggerColumns+` FROM triggers WHERE id = $1 FOR UPDATE`, rec.ID))
+	var live bool
+	cur, err := scanTrigger(tx.QueryRow(ctx, `SELECT `+triggerColumns+`, coalesce(lease_until, 0) >= `+nowNS+`
+		FROM triggers WHERE id = $1 FOR UPDATE`, rec.ID), &live)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("trigger %s: %w", rec.ID, trigger.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("reading trigger %s in %s: %w", rec.ID, s.where, err)
+	}
+	switch {
+	case rec.Owner == "" && live:
+		return fmt.Errorf("updating trigger %s without a lease: replica lease %q holds it; nothing was written, that replica finishes it: %w",
+			rec.ID, cur.Owner, trigger.ErrFenced)
+	case rec.Owner != "" && (cur.Owner != rec.Owner || !live):
+		why := "its lease expired"
+		switch {
+		case cur.Owner == "":
+			why = "no lease holds it"
+		case cur.Owner != rec.Owner:
+			why = fmt.Sprintf("replica lease %q took it over", cur.Owner)
+		}
+		return fmt.Errorf("updating trigger %s under replica lease %q: %s; nothing was written, stop working on it: %w",
+			rec.ID, rec.Owner, why, trigger.ErrFenced)
 	}
 	t := cur.Trigger
 	t.State, t.Reason, t.RunID, t.Attempts, t.UpdatedAt = rec.State, rec.Reason, rec.RunID, rec.Attempts, rec.UpdatedAt
@@ -248,11 +269,12 @@ func (s *Store) queryTriggers(ctx context.Context, q string, args ...any) ([]*tr
 	return out, nil
 }
 
-func scanTrigger(row pgx.Row) (*trigger.Record, error) {
+// scanTrigger reads triggerColumns, then into extra any columns selected after them.
+func scanTrigger(row pgx.Row, extra ...any) (*trigger.Record, error) {
 	var r trigger.Record
 	var expires int64
 	var body, detail string
-	if err := row.Scan(&r.Order, &r.Reported, &expires, &body, &detail, &r.Owner); err != nil {
+	if err := row.Scan(append([]any{&r.Order, &r.Reported, &expires, &body, &detail, &r.Owner}, extra...)...); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(body), &r.Trigger); err != nil {

@@ -28,6 +28,7 @@ func RunTriggers(t *testing.T, open func(t *testing.T) trigger.Store) {
 		{"ListNewestFirstFiltersAndPages", testTriggerList},
 		{"Pending", testTriggerPending},
 		{"ConcurrentDuplicates", testTriggerConcurrent},
+		{"UpdateByTheLeaseHolder", testTriggerUpdateByHolder},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +91,32 @@ func testTriggerCreateGetUpdate(t *testing.T, s trigger.Store) {
 	}
 	if _, err := s.GetTrigger(ctx, "t", "trg_nope"); !errors.Is(err, trigger.ErrNotFound) {
 		t.Errorf("GetTrigger of a missing trigger: %v", err)
+	}
+}
+
+// A record stored under a lease (Owner set, as the webhook receiver and the
+// scheduler store them) is updated by its holder on every store: a Leaser
+// accepts the write of the live lease's owner (its fencing refuses the
+// others: pgstore's TestTriggerUpdateIsFencedByTheLease), a store of one
+// process ignores Owner.
+func testTriggerUpdateByHolder(t *testing.T, s trigger.Store) {
+	ctx := context.Background()
+	r := NewTrigger("t", "trg_1", "d-1", time.Now())
+	r.Owner = "own_holder"
+	createTrigger(t, s, r)
+	for i, st := range []api.TriggerState{api.TriggerProcessing, api.TriggerRunCreated} {
+		up := r.Clone()
+		up.State, up.Attempts, up.RunID, up.Reported = st, i+1, "run_1", i == 1
+		if err := s.UpdateTrigger(ctx, up); err != nil {
+			t.Fatalf("the holder's update to %s: %v", st, err)
+		}
+		got, err := s.GetTrigger(ctx, "t", "trg_1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != st || got.Attempts != i+1 || got.Reported != (i == 1) {
+			t.Errorf("after the holder's update to %s: %+v reported %v", st, got.Trigger, got.Reported)
+		}
 	}
 }
 

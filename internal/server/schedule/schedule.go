@@ -330,25 +330,36 @@ func (s *Scheduler) resume(ctx context.Context, rec *trigger.Record) {
 	}
 	if sc == nil {
 		rec.State, rec.Reason = api.TriggerFailed, fmt.Sprintf("schedule %s is no longer in server.yaml", d.Schedule)
-		s.save(ctx, rec)
+		_ = s.save(ctx, rec) // a refusal is logged; nothing else to stop
 		return
 	}
 	if rec.State == api.TriggerRunCreated {
 		rec.Reported = true // schedules post no reports
-		s.save(ctx, rec)
+		_ = s.save(ctx, rec)
 		return
 	}
 	s.log.Info("resuming a schedule tick", "trigger", rec.ID, "schedule", d.Schedule, "tick", d.Tick.Format(time.RFC3339))
 	s.spawn(ctx, rec, sc, d.Tick)
 }
 
-func (s *Scheduler) save(ctx context.Context, rec *trigger.Record) {
+// save records rec's state. A store that cannot be reached is logged and
+// processing goes on; a write refused because this process lost the tick's
+// lease (trigger.ErrFenced: another replica took it over) is returned, and
+// the caller stops at once: the replica holding the tick finishes it.
+func (s *Scheduler) save(ctx context.Context, rec *trigger.Record) error {
 	rec.UpdatedAt = s.opts.Now().UTC()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
-	if err := s.opts.Store.UpdateTrigger(sctx, rec); err != nil {
+	err := s.opts.Store.UpdateTrigger(sctx, rec)
+	switch {
+	case errors.Is(err, trigger.ErrFenced):
+		s.log.Warn("schedule tick taken over by another replica (this one lost its lease): stopping", "trigger", rec.ID,
+			"key", rec.Key, "state", rec.State, "err", err)
+		return err
+	case err != nil:
 		s.log.Error("recording a schedule tick's state", "trigger", rec.ID, "state", rec.State, "err", err)
 	}
+	return nil
 }
 
 func (s *Scheduler) process(ctx context.Context, rec *trigger.Record, sc *config.Schedule, tick time.Time) {
@@ -357,29 +368,42 @@ func (s *Scheduler) process(ctx context.Context, rec *trigger.Record, sc *config
 	err := s.opts.Backoff.Do(ctx, func(int) error {
 		rec.Attempts++
 		rec.State, rec.Reason = api.TriggerProcessing, ""
-		s.save(ctx, rec)
+		if err := s.save(ctx, rec); err != nil {
+			return &trigger.Permanent{Err: err}
+		}
 		var err error
 		run, ignored, err = s.create(ctx, rec, sc, tick)
 		if err != nil && !trigger.IsPermanent(err) && ctx.Err() == nil {
 			rec.Reason = err.Error()
-			s.save(ctx, rec)
+			if err := s.save(ctx, rec); err != nil {
+				return &trigger.Permanent{Err: err}
+			}
 		}
 		return err
 	})
 	switch {
 	case ctx.Err() != nil:
 		return // stays processing for Resume
+	case errors.Is(err, trigger.ErrFenced):
+		return // another replica holds the tick now
 	case err != nil:
 		rec.State, rec.Reason = api.TriggerFailed, err.Error()
-		s.log.Error("schedule tick failed: no run was created", "tenant", sc.Tenant, "schedule", sc.Name, "tick", tick.Format(time.RFC3339), "trigger", rec.ID, "err", err)
+		if s.save(ctx, rec) == nil {
+			s.log.Error("schedule tick failed: no run was created", "tenant", sc.Tenant, "schedule", sc.Name, "tick", tick.Format(time.RFC3339), "trigger", rec.ID, "err", err)
+		}
 	case ignored != "":
 		rec.State, rec.Reason = api.TriggerIgnored, ignored
-		s.log.Info("schedule tick ignored", "tenant", sc.Tenant, "schedule", sc.Name, "trigger", rec.ID, "reason", ignored)
+		if s.save(ctx, rec) == nil {
+			s.log.Info("schedule tick ignored", "tenant", sc.Tenant, "schedule", sc.Name, "trigger", rec.ID, "reason", ignored)
+		}
 	default:
+		// A run created by a replica that lost the tick meanwhile is the
+		// one the holder finds by the tick's idempotency key.
 		rec.State, rec.RunID, rec.Reported = api.TriggerRunCreated, run.ID, true
-		s.log.Info("schedule tick created a run", "tenant", sc.Tenant, "schedule", sc.Name, "tick", tick.Format(time.RFC3339), "run", run.ID)
+		if s.save(ctx, rec) == nil {
+			s.log.Info("schedule tick created a run", "tenant", sc.Tenant, "schedule", sc.Name, "tick", tick.Format(time.RFC3339), "run", run.ID)
+		}
 	}
-	s.save(ctx, rec)
 }
 
 func (s *Scheduler) create(ctx context.Context, rec *trigger.Record, sc *config.Schedule, tick time.Time) (*api.Run, string, error) {

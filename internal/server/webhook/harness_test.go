@@ -250,6 +250,8 @@ type harnessOpts struct {
 	// appChecksOnly: the fake GitHub API authenticates like GitHub (check
 	// runs only for Apps) while the repository keeps token_env.
 	appChecksOnly bool
+	// store wraps the store the receiver writes triggers to (nil: as is).
+	store func(trigger.Store) trigger.Store
 }
 
 // The fake GitHub App: its ID and the installation on acme/shop.
@@ -350,10 +352,14 @@ func (h *harness) start() {
 	}
 	noSleep := func(context.Context, time.Duration) error { return nil }
 	var recv *webhook.Receiver
+	var triggers trigger.Store = store
+	if h.opts.store != nil {
+		triggers = h.opts.store(store)
+	}
 	srv, err := server.New(server.Options{Config: h.cfg, Engine: eng, Logger: log, Triggers: store, Audit: io.Discard,
 		Webhooks: func(srv *server.Server) (server.Webhooks, error) {
 			var err error
-			recv, err = webhook.New(webhook.Options{Config: h.cfg, Store: store, Submitter: srv, Logger: log, Now: h.clock.Now,
+			recv, err = webhook.New(webhook.Options{Config: h.cfg, Store: triggers, Submitter: srv, Logger: log, Now: h.clock.Now,
 				Backoff:     trigger.Backoff{Attempts: h.opts.attempts, Sleep: noSleep},
 				GitHubRetry: cigithub.Retry{Sleep: noSleep}, GitLabRetry: cigitlab.Retry{Delay: time.Nanosecond}})
 			return recv, err

@@ -42,19 +42,34 @@ func masker(repo *config.Repository) *secret.Masker {
 	return secret.NewMasker(vals)
 }
 
-func (r *Receiver) save(ctx context.Context, rec *trigger.Record) {
+// save records rec's state. A store that cannot be reached is logged and
+// processing goes on (a later write, or the next start, records it). A
+// write refused because this process lost the trigger's lease
+// (trigger.ErrFenced: another replica took it over, e.g. after this one was
+// paused past the lease) is returned: the caller stops at once and reports
+// nothing, as the replica holding the trigger now reports it.
+func (r *Receiver) save(ctx context.Context, rec *trigger.Record) error {
 	rec.UpdatedAt = r.now().UTC()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
-	if err := r.opts.Store.UpdateTrigger(sctx, rec); err != nil {
+	err := r.opts.Store.UpdateTrigger(sctx, rec)
+	switch {
+	case errors.Is(err, trigger.ErrFenced):
+		r.log.Warn("webhook delivery taken over by another replica (this one lost its lease): stopping, reporting nothing",
+			"trigger", rec.ID, "delivery", rec.Key, "state", rec.State, "err", err)
+		return err
+	case err != nil:
 		r.log.Error("recording a trigger's state", "trigger", rec.ID, "state", rec.State, "err", err)
 	}
+	return nil
 }
 
 func (r *Receiver) fail(ctx context.Context, rec *trigger.Record, prov provider, err error) {
 	reason := masker0(r, rec).String(err.Error())
 	rec.State, rec.Reason = api.TriggerFailed, reason
-	r.save(ctx, rec)
+	if r.save(ctx, rec) != nil {
+		return
+	}
 	r.log.Error("webhook delivery failed: no run was created", "trigger", rec.ID, "tenant", rec.Tenant, "source", rec.Source,
 		"delivery", rec.Key, "repo", rec.Repo, "attempts", rec.Attempts, "err", reason)
 	if prov != nil && ctx.Err() == nil {
@@ -112,12 +127,16 @@ func (r *Receiver) process(ctx context.Context, rec *trigger.Record) {
 	err = r.opts.Backoff.Do(ctx, func(attempt int) error {
 		rec.Attempts++
 		rec.State, rec.Reason = api.TriggerProcessing, ""
-		r.save(ctx, rec)
+		if err := r.save(ctx, rec); err != nil {
+			return &trigger.Permanent{Err: err}
+		}
 		var err error
 		run, ignored, notice, err = r.create(ctx, rec, &j, repo, rule, prov, attempt >= last)
 		if err != nil && !trigger.IsPermanent(err) && ctx.Err() == nil {
 			rec.Reason = mask.String(err.Error())
-			r.save(ctx, rec)
+			if err := r.save(ctx, rec); err != nil {
+				return &trigger.Permanent{Err: err}
+			}
 			r.log.Warn("webhook delivery: attempt failed, retrying", "trigger", rec.ID, "attempt", attempt, "of", last, "err", rec.Reason)
 		}
 		return err
@@ -126,12 +145,16 @@ func (r *Receiver) process(ctx context.Context, rec *trigger.Record) {
 	case ctx.Err() != nil:
 		// The server is stopping: the trigger stays processing for Resume.
 		return
+	case errors.Is(err, trigger.ErrFenced):
+		return // another replica holds it now
 	case err != nil:
 		r.fail(ctx, rec, prov, err)
 		return
 	case ignored != "":
 		rec.State, rec.Reason = api.TriggerIgnored, ignored
-		r.save(ctx, rec)
+		if r.save(ctx, rec) != nil {
+			return
+		}
 		r.log.Info("webhook delivery ignored", "trigger", rec.ID, "delivery", rec.Key, "reason", ignored)
 		return
 	}
@@ -139,7 +162,9 @@ func (r *Receiver) process(ctx context.Context, rec *trigger.Record) {
 	// where GET /v1/triggers shows it.
 	rec.State, rec.Reason, rec.RunID = api.TriggerRunCreated, mask.String(notice), run.ID
 	rec.Detail, _ = json.Marshal(j) // with fail_on
-	r.save(ctx, rec)
+	if r.save(ctx, rec) != nil {
+		return // the replica holding it now finds the run by its idempotency key
+	}
 	if notice != "" {
 		r.log.Warn("webhook delivery created a run without knowing the change", "trigger", rec.ID, "delivery", rec.Key, "run", run.ID, "notice", rec.Reason)
 	}
@@ -248,6 +273,12 @@ func (r *Receiver) follow(ctx context.Context, rec *trigger.Record, j *job, prov
 		failOn, _ = gate.ParseFailOn(nil)
 	}
 	v := gate.Judge(gate.Outcome{Run: final}, failOn)
+	// The run may have lasted longer than a lease this process lost
+	// meanwhile (paused past it): a write confirms the lease before the
+	// report, so a replica that took the trigger over is the one reporting.
+	if r.save(ctx, rec) != nil {
+		return
+	}
 	rctx, cancel := context.WithTimeout(ctx, ReportTimeout)
 	prov.report(rctx, &report.Result{Run: final, Gate: v.Kind, Verdict: v.Line, Notices: v.Notices, Shadow: gate.ShadowOf(final, failOn)})
 	cancel()

@@ -72,6 +72,13 @@
 // trigger left accepted or processing, and for run_created ones whose report
 // was not posted it follows the run again and posts it (the check run is
 // found again by its external id, the run id, so none is duplicated).
+//
+// Several replicas (a trigger.Leaser store): a delivery is worked on by the
+// replica holding its lease. Every state write names that lease; one the
+// store refuses (trigger.ErrFenced: the lease expired or another replica
+// took the delivery over) stops the processing at once, and nothing more
+// is posted: the holder reports. A write just before the final report
+// confirms the lease, as a run may outlast a lease lost meanwhile.
 package webhook
 
 import (

@@ -1,5 +1,5 @@
 // Package githubtest is a fake of the parts of GitHub's REST API zof uses (pull
-// request files, comparisons, check runs, GitHub App tokens), for tests: it follows the documented request and
+// request files, comparisons, file contents, check runs, GitHub App tokens), for tests: it follows the documented request and
 // response shapes and limits, counts calls, stores bodies, and can be told to
 // fail like the real one (403 without permission, rate limits, 5xx).
 package githubtest
@@ -102,6 +102,8 @@ type Fake struct {
 	App *App
 	// compares answers the compare endpoint, by "base...head" (SetCompare).
 	compares map[string]Comparison
+	// contents answers the contents endpoint, by "owner/repo@ref:path" (SetContent).
+	contents map[string][]byte
 }
 
 // Cleaner is the part of testing.TB New needs, so a testscript command (or a
@@ -223,6 +225,8 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && comparePath.MatchString(r.URL.Path):
 		f.compare(w, r, comparePath.FindStringSubmatch(r.URL.Path)[3])
+	case r.Method == http.MethodGet && contentsPath.MatchString(r.URL.EscapedPath()):
+		f.content(w, r, contentsPath.FindStringSubmatch(r.URL.EscapedPath()))
 	case r.Method == http.MethodGet && filesPath.MatchString(r.URL.Path):
 		m := filesPath.FindStringSubmatch(r.URL.Path)
 		n, _ := strconv.Atoi(m[3])
