@@ -62,6 +62,16 @@ type Store struct {
 	version int
 }
 
+// idleInTxParam ends a transaction left idle (its client paused) after
+// idleInTxTimeout, so its locks cannot stall the other replicas
+// (docs/serve.md, "Database faults"). Our transactions never wait on the
+// client between statements for more than a few milliseconds; a database
+// URL that sets the parameter itself keeps its value.
+const (
+	idleInTxParam   = "idle_in_transaction_session_timeout"
+	idleInTxTimeout = "10s"
+)
+
 // Open connects to the database at url (a postgres:// URL or a libpq
 // keyword/value string), brings its schema up to date and checks that it
 // answers.
@@ -80,6 +90,14 @@ func open(ctx context.Context, url string, opts Options, target int) (*Store, er
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams[idleInTxParam]; !set {
+		// A replica paused (SIGSTOP, a frozen VM) in the middle of a
+		// transaction would hold its row locks until it resumes, stalling
+		// every other replica's claims and trigger writes on those rows.
+		// The server ends such a transaction instead; the paused replica's
+		// commit then fails and is retried like any lost write.
+		cfg.ConnConfig.RuntimeParams[idleInTxParam] = idleInTxTimeout
 	}
 	where := fmt.Sprintf("PostgreSQL %s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

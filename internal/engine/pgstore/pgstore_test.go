@@ -211,3 +211,25 @@ func TestTriggerDedupeAcrossPools(t *testing.T) {
 		t.Fatalf("stored triggers %v (err %v), want exactly %s", got, err, owner)
 	}
 }
+
+// TestIdleTransactionsEnd: the store's connections end a transaction its
+// client left idle (a paused replica holding row locks) after 10 s, unless
+// the database URL says otherwise.
+func TestIdleTransactionsEnd(t *testing.T) {
+	url := pgtest.URL(t)
+	for _, tc := range []struct{ name, url, want string }{
+		{"default", url, "10s"},
+		{"the URL's own value", url + "&idle_in_transaction_session_timeout=2500", "2500ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openAt(t, tc.url)
+			got, err := s.Setting(context.Background(), "idle_in_transaction_session_timeout")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("idle_in_transaction_session_timeout = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
