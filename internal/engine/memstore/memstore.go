@@ -71,14 +71,19 @@ func (l *eventLog) append(evs ...api.Event) {
 // at is the event at index i (seq i+1).
 func (l *eventLog) at(i int) api.Event { return l.pages[i/eventPage][i%eventPage] }
 
-// whole is the run with its members, a copy the caller may keep.
+// whole is the run with its members, a copy the caller may keep (one copy
+// of each member, as api.Run.Clone makes it).
 func (e *entry) whole() *api.Run {
 	r := *e.run
 	r.Members = make([]api.Member, len(e.members))
 	for i, m := range e.members {
-		r.Members[i] = *m
+		c := *m
+		// As api.Run.Clone copies them (empty becomes nil).
+		c.Steps = append([]api.StepResult(nil), m.Steps...)
+		c.FailedAttempts = append([]string(nil), m.FailedAttempts...)
+		r.Members[i] = c
 	}
-	return r.Clone()
+	return &r
 }
 
 type idemKey struct{ tenant, key string }
