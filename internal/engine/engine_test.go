@@ -396,6 +396,33 @@ func TestCancelAbandonsStuckStep(t *testing.T) {
 	}
 }
 
+// A step abandoned after its timeout (it ignores its context) does not hold
+// up the members after it: with one worker, the next member's steps start
+// while the abandoned one is still in flight, on a goroutine of their own.
+func TestAbandonedStepDoesNotBlockTheNextMember(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	h := newHarness(t, func(ctx context.Context, c call) step.Output {
+		if c.Step == "deaf" {
+			<-release
+		}
+		return step.Output{Status: api.StepPassed}
+	}, func(c *engine.Config) { c.CancelGrace = 20 * time.Millisecond })
+	deaf := tcase("a", "deaf")
+	deaf.Steps[0].Timeout = api.Duration(20 * time.Millisecond)
+	req := runReq("run", deaf, tcase("b", "s1", "s2"), tcase("c", "s3"))
+	req.MaxParallel = 1
+	got := h.wait(tenant, h.create(tenant, req).ID)
+	if a := got.Member("a"); a.Status != api.StatusFailed || a.Steps[0].Failure == nil || !strings.Contains(a.Steps[0].Failure.Message, "timed out") {
+		t.Errorf("member a = %s %+v, want failed: its step timed out", a.Status, a.Steps[0].Failure)
+	}
+	for _, id := range []string{"b", "c"} {
+		if m := got.Member(id); m.Status != api.StatusPassed {
+			t.Errorf("member %s = %s, want passed while a's step is still in flight", id, m.Status)
+		}
+	}
+}
+
 func TestStoppingTheEngineCancelsAndStopsServices(t *testing.T) {
 	g := newGates()
 	svc := &fakeServices{}

@@ -238,29 +238,34 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 	if limit <= 0 {
 		limit = e.cfg.MaxParallel
 	}
-	sem := make(chan struct{}, limit)
+	// limit workers take the units in order: a goroutine per worker, not per
+	// member, and each keeps one step goroutine (stepWorker) for its steps.
+	next := make(chan []target)
 	var wg sync.WaitGroup
+	for range min(limit, len(us)) {
+		wg.Go(func() {
+			var w stepWorker
+			defer w.close()
+			for u := range next {
+				for _, t := range u {
+					if ctx.Err() != nil {
+						break
+					}
+					e.runMember(ctx, rs, t, &w)
+				}
+			}
+		})
+	}
 	for _, u := range us {
 		if ctx.Err() != nil {
 			break
 		}
 		select {
-		case sem <- struct{}{}:
+		case next <- u:
 		case <-ctx.Done():
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			for _, t := range u {
-				if ctx.Err() != nil {
-					return
-				}
-				e.runMember(ctx, rs, t)
-			}
-		})
 	}
+	close(next)
 	wg.Wait()
 }
 
@@ -270,7 +275,7 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 // run) continues with its next attempt: after a failed attempt as a retry,
 // after an interrupted one from its first step, the interruption counting
 // neither as a failure nor against Retries.
-func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
+func (e *Engine) runMember(ctx context.Context, rs *runState, t target, w *stepWorker) {
 	mv, _ := rs.member(t.member) // t comes from the run's own request
 	m := &mv
 	attempt := m.Attempt + 1
@@ -298,7 +303,7 @@ func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
 		if pool != "" {
 			status, why, last, lost = e.remoteAttempt(ctx, rs, t, pool, attempt, start)
 		} else {
-			status, why, last = e.runAttempt(ctx, rs, t, start)
+			status, why, last = e.runAttempt(ctx, rs, t, w, start)
 		}
 		start = nil
 		if lost != "" && ctx.Err() == nil {
@@ -339,7 +344,7 @@ func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
 
 // runAttempt runs one attempt of a local member (RunAttempt, attempt.go),
 // recording each step's start in the run as it goes.
-func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, first []api.Event) (status api.Status, why string, last []api.Event) {
+func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, w *stepWorker, first []api.Event) (status api.Status, why string, last []api.Event) {
 	env := rs.req.Environment
 	in := StepInput{
 		BaseURL: env.URL,
@@ -360,5 +365,6 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, first [
 		CancelGrace: e.cfg.CancelGrace,
 		Record:      func(evs ...api.Event) { e.record(rs, evs...) },
 		Failed:      func(step int, out StepOutput) { e.keepEvidence(rs, t.member, step, out.Evidence) },
+		worker:      w,
 	}, first)
 }
