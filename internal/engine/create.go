@@ -236,10 +236,12 @@ func (e *Engine) Create(ctx context.Context, tenant string, req *api.RunRequest,
 		initial.URL = e.cfg.RunURL(id)
 	}
 	first := api.Event{Seq: 1, At: now, Type: api.EventRunCreated, RunID: id, Run: initial}
-	snap := &api.Run{}
-	if err := snap.Apply(first); err != nil {
-		return nil, false, fmt.Errorf("building run %s: %w", id, err)
-	}
+	// The run after its first event: what Apply makes of run.created, less
+	// a copy of every member. The store keeps both, and neither side changes
+	// what it holds, so they share the members.
+	snap := new(api.Run)
+	*snap = *initial
+	snap.LastSeq = first.Seq
 	rec := &RunRecord{Run: snap, Request: req}
 	var idem *IdempotencyRecord
 	if opts.IdempotencyKey != "" {
