@@ -100,7 +100,11 @@ func RunAttempt(ctx context.Context, a Attempt, first []api.Event) (status api.S
 		}
 		ev.Type, ev.Member, ev.Step = api.EventStepStatus, a.Member, i+1
 		if ev.StepStatus == api.StepPassed {
-			// Committed with the next step's start, or with the member's end.
+			// Committed with the next step's start, or with the member's end
+			// (room for either).
+			if first == nil {
+				first = make([]api.Event, 0, 2)
+			}
 			first = append(first, ev)
 			continue
 		}

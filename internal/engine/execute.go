@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -18,7 +19,11 @@ type target struct {
 
 // targets lists the members in api.NewRun's order.
 func targets(req *api.RunRequest) []target {
-	var ts []target
+	n := 0
+	for i := range req.Cases {
+		n += max(1, len(req.Cases[i].Variants))
+	}
+	ts := make([]target, 0, n)
 	for i := range req.Cases {
 		c := &req.Cases[i]
 		vs := c.Variants
@@ -38,6 +43,14 @@ func targets(req *api.RunRequest) []target {
 // of its first member in declaration order. A case in several sequential sets
 // belongs to the first.
 func units(req *api.RunRequest, ts []target) [][]target {
+	if !slices.ContainsFunc(req.Sets, func(s api.Set) bool { return s.Sequential }) {
+		// No ordered set: each member is a unit of its own.
+		out := make([][]target, len(ts))
+		for i := range ts {
+			out[i] = ts[i : i+1 : i+1]
+		}
+		return out
+	}
 	byCase := map[string][]target{}
 	for _, t := range ts {
 		byCase[t.c.ID] = append(byCase[t.c.ID], t)
@@ -78,11 +91,20 @@ func units(req *api.RunRequest, ts []target) [][]target {
 func (rs *runState) pendingUnits() [][]target {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	var out [][]target
-	for _, u := range units(rs.req, targets(rs.req)) {
+	us := units(rs.req, targets(rs.req))
+	out := us[:0]
+	for _, u := range us {
+		pending := func(t target) bool {
+			i, ok := rs.index[t.member]
+			return ok && !rs.snap.Members[i].Status.Terminal()
+		}
+		if !slices.ContainsFunc(u, func(t target) bool { return !pending(t) }) {
+			out = append(out, u) // the whole unit (a new run: every unit)
+			continue
+		}
 		var left []target
 		for _, t := range u {
-			if i, ok := rs.index[t.member]; ok && !rs.snap.Members[i].Status.Terminal() {
+			if pending(t) {
 				left = append(left, t)
 			}
 		}
@@ -294,7 +316,9 @@ func (e *Engine) runMember(ctx context.Context, rs *runState, t target, w *stepW
 	// The member's status events share a commit with its steps' events: the
 	// start with the first step's, the end with the last step's (one commit
 	// before the step runs and one after, for a one-step member).
-	start := append(evs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})
+	// Room for the first step's start too, which RunAttempt adds.
+	start := append(make([]api.Event, 0, len(evs)+2), evs...)
+	start = append(start, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})
 	pool := e.remotePool(rs)
 	for {
 		var status api.Status

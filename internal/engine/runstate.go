@@ -64,7 +64,11 @@ func (rs *runState) snapshot() *api.Run {
 	return rs.snap.Clone()
 }
 
-// member is a copy of one member, found through the index.
+// member is one member as it is now, found through the index, for reading:
+// its slices are shared. That is safe because a member's slices are never
+// changed once installed (a fold copies a member before it applies an event,
+// and install replaces the whole member), so the copy cannot change under
+// its reader; the reader must not change them either.
 func (rs *runState) member(id string) (api.Member, bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -72,7 +76,7 @@ func (rs *runState) member(id string) (api.Member, bool) {
 	if !ok {
 		return api.Member{}, false
 	}
-	return cloneMember(rs.snap.Members[i]), true
+	return rs.snap.Members[i], true
 }
 
 // indexMembers maps each member id of run to its index.
