@@ -28,6 +28,8 @@ type runState struct {
 	done   bool           // the terminal run.status is stored
 	frozen bool           // the engine stopped and left the run for the next start: nothing more is recorded
 	subs   map[*subscriber]struct{}
+	// scratch is reused by the run's commits (commit.go).
+	scratch appendScratch
 
 	// resumed: the run was running when a previous process stopped; this
 	// engine continues it (see resumeRunning). interrupted counts, per
