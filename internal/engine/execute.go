@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zof-ai/zof-ci/api"
 )
@@ -260,16 +261,21 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 	if limit <= 0 {
 		limit = e.cfg.MaxParallel
 	}
-	// limit workers take the units in order: a goroutine per worker, not per
-	// member, and each keeps one step goroutine (stepWorker) for its steps.
-	next := make(chan []target)
+	// limit workers take the units in order (a counter, no hand-over): a
+	// goroutine per worker, not per member, and each keeps one step
+	// goroutine (stepWorker) for its steps.
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(limit, len(us)) {
 		wg.Go(func() {
 			var w stepWorker
 			defer w.close()
-			for u := range next {
-				for _, t := range u {
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= len(us) {
+					return
+				}
+				for _, t := range us[i] {
 					if ctx.Err() != nil {
 						break
 					}
@@ -278,16 +284,6 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 			}
 		})
 	}
-	for _, u := range us {
-		if ctx.Err() != nil {
-			break
-		}
-		select {
-		case next <- u:
-		case <-ctx.Done():
-		}
-	}
-	close(next)
 	wg.Wait()
 }
 
