@@ -59,6 +59,18 @@ func Validate(req *api.RunRequest) error {
 			if s.Timeout < 0 {
 				p = append(p, fmt.Sprintf("case %s step %d: timeout is negative", c.ID, j+1))
 			}
+			// Raw JSON travels as it is given (the request is copied, not
+			// re-encoded): it must be JSON.
+			if s.HTTP != nil && len(s.HTTP.JSON) > 0 && !json.Valid(s.HTTP.JSON) {
+				p = append(p, fmt.Sprintf("case %s step %d: http.json is not valid JSON", c.ID, j+1))
+			}
+			if s.Expect != nil {
+				for k, a := range s.Expect.JSON {
+					if len(a.Equals) > 0 && !json.Valid(a.Equals) {
+						p = append(p, fmt.Sprintf("case %s step %d: expect.json[%d].equals is not valid JSON", c.ID, j+1, k))
+					}
+				}
+			}
 		}
 	}
 	for _, s := range req.Sets {

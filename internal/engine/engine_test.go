@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -1037,7 +1038,11 @@ func TestValidation(t *testing.T) {
 	noKind := runReq("run", api.Case{ID: "a", Steps: []api.Step{{Name: "nothing"}}})
 	badSet := runReq("run", tcase("a", "s"))
 	badSet.Sets = []api.Set{{Name: "flow", Cases: []string{"ghost"}}}
-	for name, req := range map[string]*api.RunRequest{"duplicate member": dup, "step kind": noKind, "unknown set case": badSet, "nil": nil} {
+	badJSON := runReq("run", api.Case{ID: "a", Steps: []api.Step{{Name: "post", HTTP: &api.HTTPRequest{Method: "POST", Path: "/", JSON: json.RawMessage(`{"a":`)}}}})
+	badEquals := runReq("run", api.Case{ID: "a", Steps: []api.Step{{Name: "get", HTTP: &api.HTTPRequest{Path: "/"},
+		Expect: &api.Expect{JSON: []api.JSONAssert{{Path: "$.a", Equals: json.RawMessage(`nope`)}}}}}})
+	for name, req := range map[string]*api.RunRequest{"duplicate member": dup, "step kind": noKind, "unknown set case": badSet, "nil": nil,
+		"raw json body": badJSON, "raw json expectation": badEquals} {
 		_, _, err := h.e.Create(context.Background(), tenant, req, engine.CreateOptions{})
 		var ve *engine.ValidationError
 		if !errors.As(err, &ve) {
