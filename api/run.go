@@ -186,6 +186,13 @@ func NewRun(id string, req *RunRequest, now time.Time) *Run {
 			}
 		}
 	}
+	n := 0
+	for _, c := range req.Cases {
+		n += max(1, len(c.Variants))
+	}
+	if n > 0 {
+		r.Members = make([]Member, 0, n)
+	}
 	for _, c := range req.Cases {
 		variants := c.Variants
 		if len(variants) == 0 {

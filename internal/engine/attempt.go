@@ -32,6 +32,9 @@ type Attempt struct {
 	// Failed, when set, is given each failed step's output (1-based step)
 	// before its events are recorded: the engine keeps its evidence.
 	Failed func(step int, out StepOutput)
+	// worker, when set, runs the steps (the engine's members); nil: each
+	// step on a goroutine of its own.
+	worker *stepWorker
 }
 
 // timeoutCause is the cause of a context ended by a case or step timeout.
@@ -83,7 +86,7 @@ func RunAttempt(ctx context.Context, a Attempt, first []api.Event) (status api.S
 			in := a.Input
 			in.Vars = a.Variant.Vars
 			in.Captures = maps.Clone(captures)
-			out := runStep(ctx, caseCtx, a.Steps, grace, s, in)
+			out := runStep(ctx, caseCtx, a.worker, a.Steps, grace, s, in)
 			if out.Status == api.StepFailed && a.Failed != nil {
 				a.Failed(i+1, out)
 			}
@@ -97,7 +100,11 @@ func RunAttempt(ctx context.Context, a Attempt, first []api.Event) (status api.S
 		}
 		ev.Type, ev.Member, ev.Step = api.EventStepStatus, a.Member, i+1
 		if ev.StepStatus == api.StepPassed {
-			// Committed with the next step's start, or with the member's end.
+			// Committed with the next step's start, or with the member's end
+			// (room for either).
+			if first == nil {
+				first = make([]api.Event, 0, 2)
+			}
 			first = append(first, ev)
 			continue
 		}
@@ -126,8 +133,9 @@ func (a *Attempt) skipped(from int) []api.Event {
 // runStep runs one step under its timeout and decides its status: a step
 // stopped by the run's cancellation is cancelled; one stopped by a case or
 // step timeout is failed with a message naming the timeout; a step that does
-// not return within grace of its context ending is abandoned.
-func runStep(runCtx, caseCtx context.Context, steps StepRunner, grace time.Duration, s api.Step, in StepInput) StepOutput {
+// not return within grace of its context ending is abandoned. It runs on w
+// (nil: a goroutine of its own).
+func runStep(runCtx, caseCtx context.Context, w *stepWorker, steps StepRunner, grace time.Duration, s api.Step, in StepInput) StepOutput {
 	stepCtx := caseCtx
 	if d := s.Timeout.D(); d > 0 {
 		var cancel context.CancelFunc
@@ -135,15 +143,11 @@ func runStep(runCtx, caseCtx context.Context, steps StepRunner, grace time.Durat
 		defer cancel()
 	}
 	start := time.Now()
-	ch := make(chan StepOutput, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				ch <- StepOutput{Status: api.StepFailed, Failure: &api.Failure{Message: fmt.Sprintf("internal error in the step runner: %v (please report this)", r)}}
-			}
-		}()
-		ch <- steps.Run(stepCtx, s, in)
-	}()
+	if w == nil {
+		w = new(stepWorker)
+		defer w.close()
+	}
+	ch := w.start(stepJob{ctx: stepCtx, steps: steps, s: s, in: in})
 	var out StepOutput
 	select {
 	case out = <-ch:
@@ -152,6 +156,7 @@ func runStep(runCtx, caseCtx context.Context, steps StepRunner, grace time.Durat
 		select {
 		case out = <-ch:
 		case <-timer.C:
+			w.abandon()
 			out = StepOutput{Status: api.StepCancelled, Failure: &api.Failure{
 				Message: fmt.Sprintf("the step did not stop within %s of being told to; it was abandoned", grace)}}
 		}
@@ -176,4 +181,62 @@ func runStep(runCtx, caseCtx context.Context, steps StepRunner, grace time.Durat
 		out.Status = api.StepFailed
 	}
 	return out
+}
+
+// stepWorker runs steps one at a time on a goroutine of its own, so that a
+// step that ignores its cancellation can be abandoned, and keeps that
+// goroutine for the next step: one goroutine per engine worker instead of
+// one per step, whose stack grows anew through the http client each time.
+// The zero value is ready; close it when done.
+type stepWorker struct {
+	jobs chan stepJob
+	out  chan StepOutput
+}
+
+type stepJob struct {
+	ctx   context.Context
+	steps StepRunner
+	s     api.Step
+	in    StepInput
+}
+
+// start hands j to the worker's goroutine (started on first use); its
+// output arrives on the channel returned.
+func (w *stepWorker) start(j stepJob) <-chan StepOutput {
+	if w.jobs == nil {
+		w.jobs, w.out = make(chan stepJob), make(chan StepOutput, 1)
+		go serveSteps(w.jobs, w.out)
+	}
+	w.jobs <- j
+	return w.out
+}
+
+// abandon leaves the step in flight to finish alone: its goroutine ends
+// after it, and the next step starts another.
+func (w *stepWorker) abandon() { w.close() }
+
+// close ends the worker's goroutine once its step (if any) returns.
+func (w *stepWorker) close() {
+	if w.jobs != nil {
+		close(w.jobs)
+		w.jobs, w.out = nil, nil
+	}
+}
+
+// serveSteps runs each job and sends its output to out (buffered: an
+// abandoned step's output is dropped there).
+func serveSteps(jobs <-chan stepJob, out chan<- StepOutput) {
+	for j := range jobs {
+		out <- runGuarded(j)
+	}
+}
+
+// runGuarded runs one step, turning a panic of the step runner into a failed step.
+func runGuarded(j stepJob) (out StepOutput) {
+	defer func() {
+		if r := recover(); r != nil {
+			out = StepOutput{Status: api.StepFailed, Failure: &api.Failure{Message: fmt.Sprintf("internal error in the step runner: %v (please report this)", r)}}
+		}
+	}()
+	return j.steps.Run(j.ctx, j.s, j.in)
 }

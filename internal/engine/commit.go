@@ -38,7 +38,7 @@ func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	}
 	// Store writes are not tied to any caller's context: an event that
 	// happened must be recorded even while the engine is shutting down.
-	if err := e.appendRetrying(p.append()); err != nil {
+	if err := e.appendRetrying(p.append(&rs.scratch)); err != nil {
 		if errors.Is(err, ErrLeaseLost) && rs.lease != "" {
 			// Another replica holds the run now: record nothing more.
 			e.leaseLost(rs)
@@ -118,16 +118,30 @@ func (e *Engine) prepare(p *prepared, rs *runState, evs []api.Event) error {
 	return nil
 }
 
+// appendScratch holds the head and the member list of a run's appends, for
+// the next one to reuse: a store copies what it keeps of them (Store.Append),
+// so a commit allocates only the members it changed, which the store keeps.
+type appendScratch struct {
+	head    api.Run
+	members []MemberUpdate
+}
+
 // append is what the store records for p: the events, the new head and the
-// members they changed.
-func (p *prepared) append() Append {
-	head := p.f.head
-	head.Members = nil
-	a := Append{RunID: p.rs.id, Run: &head, Events: p.evs, Members: make([]MemberUpdate, len(p.f.order)), Lease: p.rs.lease}
-	for k, i := range p.f.order {
-		a.Members[k] = MemberUpdate{Index: i, Member: &p.f.touched[k]}
+// members they changed. With a scratch (the run's, under its lock until the
+// store returns) the head and the member list are written there; nil
+// allocates them.
+func (p *prepared) append(sc *appendScratch) Append {
+	if sc == nil {
+		sc = new(appendScratch)
 	}
-	return a
+	sc.head = p.f.head
+	sc.head.Members = nil
+	ms := sc.members[:0]
+	for k, i := range p.f.order {
+		ms = append(ms, MemberUpdate{Index: i, Member: &p.f.touched[k]})
+	}
+	sc.members = ms
+	return Append{RunID: p.rs.id, Run: &sc.head, Events: p.evs, Members: ms, Lease: p.rs.lease}
 }
 
 // install makes a stored commit part of the run's snapshot and publishes
@@ -285,7 +299,8 @@ func (e *Engine) commitAll(items []runEvents) {
 			continue
 		}
 		ps = append(ps, p)
-		batch = append(batch, p.append())
+		// Stored after the runs' locks are released: no shared scratch.
+		batch = append(batch, p.append(nil))
 		pending = append(pending, it)
 	}
 	if err := ba.AppendBatch(context.Background(), batch); err != nil {

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -393,6 +394,33 @@ func TestCancelAbandonsStuckStep(t *testing.T) {
 	st := got.Members[0].Steps[0]
 	if got.Status != api.StatusCancelled || st.Status != api.StepCancelled || st.Failure == nil || !strings.Contains(st.Failure.Message, "abandoned") {
 		t.Fatalf("run %s, step %s %v; want cancelled with the step abandoned", got.Status, st.Status, st.Failure)
+	}
+}
+
+// A step abandoned after its timeout (it ignores its context) does not hold
+// up the members after it: with one worker, the next member's steps start
+// while the abandoned one is still in flight, on a goroutine of their own.
+func TestAbandonedStepDoesNotBlockTheNextMember(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	h := newHarness(t, func(ctx context.Context, c call) step.Output {
+		if c.Step == "deaf" {
+			<-release
+		}
+		return step.Output{Status: api.StepPassed}
+	}, func(c *engine.Config) { c.CancelGrace = 20 * time.Millisecond })
+	deaf := tcase("a", "deaf")
+	deaf.Steps[0].Timeout = api.Duration(20 * time.Millisecond)
+	req := runReq("run", deaf, tcase("b", "s1", "s2"), tcase("c", "s3"))
+	req.MaxParallel = 1
+	got := h.wait(tenant, h.create(tenant, req).ID)
+	if a := got.Member("a"); a.Status != api.StatusFailed || a.Steps[0].Failure == nil || !strings.Contains(a.Steps[0].Failure.Message, "timed out") {
+		t.Errorf("member a = %s %+v, want failed: its step timed out", a.Status, a.Steps[0].Failure)
+	}
+	for _, id := range []string{"b", "c"} {
+		if m := got.Member(id); m.Status != api.StatusPassed {
+			t.Errorf("member %s = %s, want passed while a's step is still in flight", id, m.Status)
+		}
 	}
 }
 
@@ -1010,7 +1038,11 @@ func TestValidation(t *testing.T) {
 	noKind := runReq("run", api.Case{ID: "a", Steps: []api.Step{{Name: "nothing"}}})
 	badSet := runReq("run", tcase("a", "s"))
 	badSet.Sets = []api.Set{{Name: "flow", Cases: []string{"ghost"}}}
-	for name, req := range map[string]*api.RunRequest{"duplicate member": dup, "step kind": noKind, "unknown set case": badSet, "nil": nil} {
+	badJSON := runReq("run", api.Case{ID: "a", Steps: []api.Step{{Name: "post", HTTP: &api.HTTPRequest{Method: "POST", Path: "/", JSON: json.RawMessage(`{"a":`)}}}})
+	badEquals := runReq("run", api.Case{ID: "a", Steps: []api.Step{{Name: "get", HTTP: &api.HTTPRequest{Path: "/"},
+		Expect: &api.Expect{JSON: []api.JSONAssert{{Path: "$.a", Equals: json.RawMessage(`nope`)}}}}}})
+	for name, req := range map[string]*api.RunRequest{"duplicate member": dup, "step kind": noKind, "unknown set case": badSet, "nil": nil,
+		"raw json body": badJSON, "raw json expectation": badEquals} {
 		_, _, err := h.e.Create(context.Background(), tenant, req, engine.CreateOptions{})
 		var ve *engine.ValidationError
 		if !errors.As(err, &ve) {

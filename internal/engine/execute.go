@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zof-ai/zof-ci/api"
 )
@@ -18,7 +20,11 @@ type target struct {
 
 // targets lists the members in api.NewRun's order.
 func targets(req *api.RunRequest) []target {
-	var ts []target
+	n := 0
+	for i := range req.Cases {
+		n += max(1, len(req.Cases[i].Variants))
+	}
+	ts := make([]target, 0, n)
 	for i := range req.Cases {
 		c := &req.Cases[i]
 		vs := c.Variants
@@ -38,6 +44,14 @@ func targets(req *api.RunRequest) []target {
 // of its first member in declaration order. A case in several sequential sets
 // belongs to the first.
 func units(req *api.RunRequest, ts []target) [][]target {
+	if !slices.ContainsFunc(req.Sets, func(s api.Set) bool { return s.Sequential }) {
+		// No ordered set: each member is a unit of its own.
+		out := make([][]target, len(ts))
+		for i := range ts {
+			out[i] = ts[i : i+1 : i+1]
+		}
+		return out
+	}
 	byCase := map[string][]target{}
 	for _, t := range ts {
 		byCase[t.c.ID] = append(byCase[t.c.ID], t)
@@ -78,11 +92,20 @@ func units(req *api.RunRequest, ts []target) [][]target {
 func (rs *runState) pendingUnits() [][]target {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	var out [][]target
-	for _, u := range units(rs.req, targets(rs.req)) {
+	us := units(rs.req, targets(rs.req))
+	out := us[:0]
+	for _, u := range us {
+		pending := func(t target) bool {
+			i, ok := rs.index[t.member]
+			return ok && !rs.snap.Members[i].Status.Terminal()
+		}
+		if !slices.ContainsFunc(u, func(t target) bool { return !pending(t) }) {
+			out = append(out, u) // the whole unit (a new run: every unit)
+			continue
+		}
 		var left []target
 		for _, t := range u {
-			if i, ok := rs.index[t.member]; ok && !rs.snap.Members[i].Status.Terminal() {
+			if pending(t) {
 				left = append(left, t)
 			}
 		}
@@ -238,26 +261,26 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 	if limit <= 0 {
 		limit = e.cfg.MaxParallel
 	}
-	sem := make(chan struct{}, limit)
+	// limit workers take the units in order (a counter, no hand-over): a
+	// goroutine per worker, not per member, and each keeps one step
+	// goroutine (stepWorker) for its steps.
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for _, u := range us {
-		if ctx.Err() != nil {
-			break
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
+	for range min(limit, len(us)) {
 		wg.Go(func() {
-			defer func() { <-sem }()
-			for _, t := range u {
-				if ctx.Err() != nil {
+			var w stepWorker
+			defer w.close()
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= len(us) {
 					return
 				}
-				e.runMember(ctx, rs, t)
+				for _, t := range us[i] {
+					if ctx.Err() != nil {
+						break
+					}
+					e.runMember(ctx, rs, t, &w)
+				}
 			}
 		})
 	}
@@ -270,7 +293,7 @@ func (e *Engine) runMembers(ctx context.Context, rs *runState, us [][]target) {
 // run) continues with its next attempt: after a failed attempt as a retry,
 // after an interrupted one from its first step, the interruption counting
 // neither as a failure nor against Retries.
-func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
+func (e *Engine) runMember(ctx context.Context, rs *runState, t target, w *stepWorker) {
 	mv, _ := rs.member(t.member) // t comes from the run's own request
 	m := &mv
 	attempt := m.Attempt + 1
@@ -289,7 +312,9 @@ func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
 	// The member's status events share a commit with its steps' events: the
 	// start with the first step's, the end with the last step's (one commit
 	// before the step runs and one after, for a one-step member).
-	start := append(evs, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})
+	// Room for the first step's start too, which RunAttempt adds.
+	start := append(make([]api.Event, 0, len(evs)+2), evs...)
+	start = append(start, api.Event{Type: api.EventMemberStatus, Member: t.member, Status: api.StatusRunning, Attempt: attempt})
 	pool := e.remotePool(rs)
 	for {
 		var status api.Status
@@ -298,7 +323,7 @@ func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
 		if pool != "" {
 			status, why, last, lost = e.remoteAttempt(ctx, rs, t, pool, attempt, start)
 		} else {
-			status, why, last = e.runAttempt(ctx, rs, t, start)
+			status, why, last = e.runAttempt(ctx, rs, t, w, start)
 		}
 		start = nil
 		if lost != "" && ctx.Err() == nil {
@@ -339,7 +364,7 @@ func (e *Engine) runMember(ctx context.Context, rs *runState, t target) {
 
 // runAttempt runs one attempt of a local member (RunAttempt, attempt.go),
 // recording each step's start in the run as it goes.
-func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, first []api.Event) (status api.Status, why string, last []api.Event) {
+func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, w *stepWorker, first []api.Event) (status api.Status, why string, last []api.Event) {
 	env := rs.req.Environment
 	in := StepInput{
 		BaseURL: env.URL,
@@ -360,5 +385,6 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, first [
 		CancelGrace: e.cfg.CancelGrace,
 		Record:      func(evs ...api.Event) { e.record(rs, evs...) },
 		Failed:      func(step int, out StepOutput) { e.keepEvidence(rs, t.member, step, out.Evidence) },
+		worker:      w,
 	}, first)
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -107,34 +108,92 @@ func BenchmarkPlainLoop(b *testing.B) {
 	for _, n := range []int{2000} {
 		b.Run(fmt.Sprintf("requests=%d", n), func(b *testing.B) {
 			srv := okServer(b)
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: engine.DefaultMaxParallel}}
+			client := plainClient()
 			cpu := cpuTime(b)
 			for b.Loop() {
-				var wg sync.WaitGroup
-				next := make(chan int)
-				for range engine.DefaultMaxParallel {
-					wg.Go(func() {
-						for range next {
-							resp, err := client.Get(srv.URL + "/")
-							if err != nil {
-								b.Error(err)
-								continue
-							}
-							_, _ = io.Copy(io.Discard, resp.Body)
-							_ = resp.Body.Close()
-							if resp.StatusCode != http.StatusOK {
-								b.Errorf("status %d", resp.StatusCode)
-							}
-						}
-					})
-				}
-				for i := range n {
-					next <- i
-				}
-				close(next)
-				wg.Wait()
+				plainLoop(b, client, srv.URL, n)
 			}
 			reportPer(b, "request", n, cpuTime(b)-cpu)
 		})
 	}
+}
+
+func plainClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: engine.DefaultMaxParallel}}
+}
+
+// plainLoop makes n GET requests to url, engine.DefaultMaxParallel at once,
+// each body read and its status checked: what BenchmarkMembers' steps do,
+// without the engine.
+func plainLoop(b *testing.B, client *http.Client, url string, n int) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range engine.DefaultMaxParallel {
+		wg.Go(func() {
+			for range next {
+				resp, err := client.Get(url + "/")
+				if err != nil {
+					b.Error(err)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// BenchmarkMembersVsPlainLoop measures BenchmarkMembers' run of 2,000 members
+// and BenchmarkPlainLoop's 2,000 requests alternately in each iteration, on
+// the same loopback server, and reports the engine's cost as a multiple of
+// the loop's (cpu-ratio, wall-ratio; the target is at most 1.5): on a shared
+// machine the neighbours weigh on both alike. Each half starts after a
+// garbage collection, so neither pays for the other's garbage, and the run
+// is deleted after its verdict: the process holds one run, as zof run's does.
+func BenchmarkMembersVsPlainLoop(b *testing.B) {
+	const n = 2000
+	srv := okServer(b)
+	e, err := engine.New(engine.Config{Store: memstore.New(), Steps: step.NewExecutor(step.ExecutorOptions{})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	req := runReq(srv.URL, httpCases(n)...)
+	client := plainClient()
+	var engCPU, engWall, loopCPU, loopWall time.Duration
+	for b.Loop() {
+		runtime.GC()
+		cpu, start := cpuTime(b), time.Now()
+		r, _, err := e.Create(ctx, tenant, req, engine.CreateOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got, err := e.Wait(ctx, tenant, r.ID); err != nil || got.Status != api.StatusPassed {
+			b.Fatalf("run %s: %v %v", r.ID, got.Status, err)
+		}
+		engCPU, engWall = engCPU+cpuTime(b)-cpu, engWall+time.Since(start)
+		if err := e.Delete(ctx, tenant, r.ID); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		cpu, start = cpuTime(b), time.Now()
+		plainLoop(b, client, srv.URL, n)
+		loopCPU, loopWall = loopCPU+cpuTime(b)-cpu, loopWall+time.Since(start)
+	}
+	per := float64(b.N * n)
+	b.ReportMetric(float64(engCPU.Nanoseconds())/per, "engine-cpu-ns/member")
+	b.ReportMetric(float64(loopCPU.Nanoseconds())/per, "loop-cpu-ns/request")
+	b.ReportMetric(float64(engCPU)/float64(loopCPU), "cpu-ratio")
+	b.ReportMetric(float64(engWall)/float64(loopWall), "wall-ratio")
 }

@@ -72,19 +72,23 @@ func (e *Engine) List(ctx context.Context, tenant string, f ListFilter) ([]*api.
 }
 
 // Wait follows a run until it is terminal and returns its final snapshot.
+// It follows the run's head (status and last seq) and its events, and reads
+// the whole run once, at the end: a copy of every member is O(members).
 func (e *Engine) Wait(ctx context.Context, tenant, id string) (*api.Run, error) {
-	run, err := e.Get(ctx, tenant, id)
+	status, after, err := e.runHead(ctx, tenant, id)
 	if err != nil {
 		return nil, err
 	}
-	after := run.LastSeq
-	for !run.Status.Terminal() {
+	for !status.Terminal() {
 		sub, err := e.Subscribe(ctx, tenant, id, after)
 		if err != nil {
 			return nil, err
 		}
 		for ev := range sub.C {
 			after = ev.Seq
+			if ev.Type == api.EventRunStatus {
+				status = ev.Status
+			}
 		}
 		switch err := sub.Err(); {
 		case errors.Is(err, ErrDropped):
@@ -92,11 +96,14 @@ func (e *Engine) Wait(ctx context.Context, tenant, id string) (*api.Run, error) 
 		case err != nil:
 			return nil, err
 		}
-		if run, err = e.Get(ctx, tenant, id); err != nil {
-			return nil, err
+		if !status.Terminal() {
+			// The terminal event lay at or before after: read the head again.
+			if status, after, err = e.runHead(ctx, tenant, id); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return run, nil
+	return e.Get(ctx, tenant, id)
 }
 
 // StuckRun is a run in a state that is a fault (docs/serve.md: stuck runs).

@@ -183,7 +183,12 @@ func TestRemoteLostAttemptSurvivesARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the second attempt on an agent", func() bool { return r1.attempts() == 2 })
+	// Recorded, not only begun: the lost line and the second attempt are
+	// committed with its first step's start, after the remote counted it.
+	waitFor(t, "the second attempt on an agent, recorded", func() bool {
+		got, err := p1.e.Get(context.Background(), tenant, run.ID)
+		return err == nil && r1.attempts() == 2 && got.Members[0].Attempt == 2 && got.Members[0].Steps[0].Status == api.StepRunning
+	})
 	p1.stop()
 
 	r2 := &scriptedRemote{outcomes: []engine.RemoteOutcome{{Status: api.StatusPassed,

@@ -28,6 +28,8 @@ type runState struct {
 	done   bool           // the terminal run.status is stored
 	frozen bool           // the engine stopped and left the run for the next start: nothing more is recorded
 	subs   map[*subscriber]struct{}
+	// scratch is reused by the run's commits (commit.go).
+	scratch appendScratch
 
 	// resumed: the run was running when a previous process stopped; this
 	// engine continues it (see resumeRunning). interrupted counts, per
@@ -64,7 +66,11 @@ func (rs *runState) snapshot() *api.Run {
 	return rs.snap.Clone()
 }
 
-// member is a copy of one member, found through the index.
+// member is one member as it is now, found through the index, for reading:
+// its slices are shared. That is safe because a member's slices are never
+// changed once installed (a fold copies a member before it applies an event,
+// and install replaces the whole member), so the copy cannot change under
+// its reader; the reader must not change them either.
 func (rs *runState) member(id string) (api.Member, bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -72,7 +78,7 @@ func (rs *runState) member(id string) (api.Member, bool) {
 	if !ok {
 		return api.Member{}, false
 	}
-	return cloneMember(rs.snap.Members[i]), true
+	return rs.snap.Members[i], true
 }
 
 // indexMembers maps each member id of run to its index.

@@ -29,7 +29,10 @@ type Store interface {
 	// Append adds events to a run's log, replaces its head and the members
 	// the events changed, atomically. The events' seqs must continue the log
 	// without a gap and a.Run.LastSeq must be the last of them; otherwise
-	// nothing is stored and the error wraps ErrSeqConflict.
+	// nothing is stored and the error wraps ErrSeqConflict. The store may
+	// keep the events and the *api.Member values of a.Members (no one
+	// changes them), but copies what it keeps of *a.Run and of the
+	// a.Members slice: the engine reuses both once Append returns.
 	Append(ctx context.Context, a Append) error
 	// GetRun returns the run, its members included, with its definition. A
 	// run of another tenant is ErrNotFound, exactly like a missing one.

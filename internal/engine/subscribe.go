@@ -4,28 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
 )
 
-// subscriber is a live follower of a run. The engine never waits for it: an
-// event that does not fit in live drops the subscriber.
+// subscriber is a live follower of a run. The engine never waits for it: a
+// commit's events that do not fit in live drop the subscriber.
+//
+// live carries each commit's events as one batch (the slice the commit
+// stored, which nobody changes): one hand-over per commit, not per event.
+// queued counts the events handed over and not yet taken by the pump; the
+// subscriber may lag at most limit events behind, as when each event was
+// handed over alone.
 type subscriber struct {
-	live chan api.Event
-	end  error // why live was closed: nil (the run ended), ErrDropped or ErrStopped; guarded by runState.mu
+	live   chan []api.Event
+	queued atomic.Int64
+	limit  int64
+	end    error // why live was closed: nil (the run ended), ErrDropped or ErrStopped; guarded by runState.mu
+}
+
+func newSubscriber(limit int) *subscriber {
+	return &subscriber{live: make(chan []api.Event, limit), limit: int64(limit)}
 }
 
 // publish hands events to the run's subscribers. Caller holds rs.mu.
 func (rs *runState) publish(evs []api.Event) {
 	for s := range rs.subs {
-		for _, ev := range evs {
-			if !s.offer(ev) {
-				s.end = ErrDropped
-				close(s.live)
-				delete(rs.subs, s)
-				break
-			}
+		if !s.offer(evs) {
+			s.end = ErrDropped
+			close(s.live)
+			delete(rs.subs, s)
 		}
 	}
 }
@@ -39,14 +49,21 @@ func (rs *runState) closeSubs(end error) {
 	}
 }
 
-func (s *subscriber) offer(ev api.Event) bool {
+func (s *subscriber) offer(evs []api.Event) bool {
+	n := int64(len(evs))
+	if s.queued.Add(n) > s.limit {
+		return false
+	}
 	select {
-	case s.live <- ev:
+	case s.live <- evs:
 		return true
 	default:
 		return false
 	}
 }
+
+// took records that the pump took a batch of n events from live.
+func (s *subscriber) took(n int) { s.queued.Add(-int64(n)) }
 
 // Subscription delivers a run's events in order, each once. C is closed
 // after the run's terminal run.status event has been delivered, or earlier
@@ -155,7 +172,7 @@ func (p *pump) tryAttach() {
 		// Registered under the run's lock: everything up to upto is in the
 		// store, everything after it will arrive on live.
 		p.rs = rs
-		p.s = &subscriber{live: make(chan api.Event, p.e.cfg.SubscriberBuffer)}
+		p.s = newSubscriber(p.e.cfg.SubscriberBuffer)
 		rs.subs[p.s] = struct{}{}
 		p.upto = rs.snap.LastSeq
 	}
@@ -251,18 +268,21 @@ func (p *pump) drain(ctx context.Context) error {
 func (p *pump) follow(ctx context.Context) error {
 	for {
 		select {
-		case ev, ok := <-p.s.live:
+		case evs, ok := <-p.s.live:
 			if !ok {
 				p.rs.mu.Lock()
 				end := p.s.end
 				p.rs.mu.Unlock()
 				return end
 			}
-			if ev.Seq <= p.last {
-				continue
-			}
-			if err := p.send(ctx, ev); err != nil {
-				return err
+			p.s.took(len(evs))
+			for _, ev := range evs {
+				if ev.Seq <= p.last {
+					continue
+				}
+				if err := p.send(ctx, ev); err != nil {
+					return err
+				}
 			}
 		case <-ctx.Done():
 			return ctx.Err()

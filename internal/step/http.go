@@ -39,7 +39,7 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 		method = http.MethodGet
 	}
 	base, path, full, query := in.BaseURL, sub.str(h.Path), sub.str(h.URL), sub.strMap(h.Query)
-	target, terr := buildURL(in.Mask, base, path, full, query)
+	u, terr := parseURL(in.Mask, base, path, full, query)
 	envHeaders := sub.strMap(in.Headers)
 	stepHeaders := sub.strMap(h.Headers)
 	jsonBody, jerr := sub.rawJSON(h.JSON)
@@ -75,9 +75,9 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 	}
 	// Every log line and message shows the request built from its masked
 	// parts: a secret is never escaped into text that masking must then find.
-	shown := displayURL(in.Mask, base, path, full, query)
+	shown := shownURL(in.Mask, u, base, path, full, query)
 	shownMethod := in.Mask.String(method)
-	req, err := http.NewRequestWithContext(ctx, method, target, reqBody)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), reqBody)
 	if err != nil {
 		return failed(fmt.Sprintf("invalid request %s %s: %v", shownMethod, shown, unwrapURLError(err)))
 	}
@@ -118,7 +118,7 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 	if int64(len(r.body)) > e.opts.MaxBody {
 		r.body, r.truncated = r.body[:e.opts.MaxBody], true
 	}
-	log := fmt.Sprintf("%s → %s (%s)\n", line, resp.Status, roundDur(r.duration))
+	log := line + " → " + resp.Status + " (" + roundDur(r.duration).String() + ")\n"
 	if err != nil {
 		if expired(ctx) {
 			return result{interrupted: true, log: log, doing: fmt.Sprintf("%s: the response body was still arriving after %d bytes", line, len(r.body)), req: req, line: line, resp: *r, hasResp: true}
@@ -254,6 +254,20 @@ func displayURL(m *secret.Masker, base, path, full string, query map[string]stri
 		u.RawQuery = b.String()
 	}
 	return u.Redacted()
+}
+
+// shownURL is displayURL for the request URL u built from the same parts
+// (parseURL): when masking changes none of the parts, the display is u's own
+// redacted form, without building it a second time (TestDisplayURL).
+func shownURL(m *secret.Masker, u *url.URL, base, path, full string, query map[string]string) string {
+	plain := m.String(base) == base && m.String(path) == path && m.String(full) == full
+	for k, v := range query {
+		plain = plain && m.String(k) == k && m.String(v) == v
+	}
+	if plain {
+		return u.Redacted()
+	}
+	return displayURL(m, base, path, full, query)
 }
 
 // escapeMasked masks s and escapes the text between the masks (and between

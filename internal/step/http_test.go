@@ -647,11 +647,28 @@ func TestDisplayURL(t *testing.T) {
 			want: "https://o/x?a=1&b=2&token=***"},
 		{name: "password in the userinfo", base: "http://alice:hunter2@h:1", path: "/a", want: "http://alice:xxxxx@h:1/a"},
 		{name: "no secrets", base: "http://h:1", path: "/a b", query: map[string]string{"x": "1/2"}, want: "http://h:1/a%20b?x=1%2F2"},
+		{name: "no secrets, a query in the environment url", base: "http://h:1/v1?a=1&z=%2F", path: "/b", query: map[string]string{"m": "x y"},
+			want: "http://h:1/v1/b?a=1&m=x+y&z=%2F"},
+		{name: "secret query value, query in the environment url", base: "http://h:1/v1?a=1", path: "/b", query: map[string]string{"m": "tok?#:;,%"},
+			want: "http://h:1/v1/b?a=1&m=***"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := displayURL(m, tt.base, tt.path, tt.url, tt.query); got != tt.want {
 				t.Errorf("displayURL = %q, want %q", got, tt.want)
+			}
+			// The executor's shortcut through the request's own URL shows the same.
+			// (A URL that does not parse fails the step before it is shown.)
+			u, err := parseURL(m, tt.base, tt.path, tt.url, tt.query)
+			if err != nil {
+				return
+			}
+			if got := shownURL(m, u, tt.base, tt.path, tt.url, tt.query); got != tt.want {
+				t.Errorf("shownURL = %q, want %q", got, tt.want)
+			}
+			// Without the secrets, the display is the request URL itself (redacted).
+			if got, want := shownURL(nil, u, tt.base, tt.path, tt.url, tt.query), u.Redacted(); got != want {
+				t.Errorf("shownURL without secrets = %q, want %q", got, want)
 			}
 		})
 	}

@@ -26,8 +26,8 @@ func (s *Store) recordHistory(e *entry) {
 	for i, m := range e.members {
 		ms[i] = *m
 	}
-	recs := engine.HistoryOf(e.run, ms)
-	run := *e.run
+	recs := engine.HistoryOf(&e.run, ms)
+	run := e.run
 	run.Members = ms
 	if rec, ok := engine.ShadowOf(&run); ok {
 		s.shadows = append(s.shadows, rec)

@@ -41,7 +41,7 @@ type Store struct {
 // append replaces the head and the members it names, never the whole run.
 type entry struct {
 	order   int64
-	run     *api.Run
+	run     api.Run // a copy: the engine reuses what Append is given
 	members []*api.Member
 	req     *api.RunRequest
 	events  eventLog
@@ -73,14 +73,19 @@ func (l *eventLog) append(evs ...api.Event) {
 // at is the event at index i (seq i+1).
 func (l *eventLog) at(i int) api.Event { return l.pages[i/eventPage][i%eventPage] }
 
-// whole is the run with its members, a copy the caller may keep.
+// whole is the run with its members, a copy the caller may keep (one copy
+// of each member, as api.Run.Clone makes it).
 func (e *entry) whole() *api.Run {
-	r := *e.run
+	r := e.run
 	r.Members = make([]api.Member, len(e.members))
 	for i, m := range e.members {
-		r.Members[i] = *m
+		c := *m
+		// As api.Run.Clone copies them (empty becomes nil).
+		c.Steps = append([]api.StepResult(nil), m.Steps...)
+		c.FailedAttempts = append([]string(nil), m.FailedAttempts...)
+		r.Members[i] = c
 	}
-	return r.Clone()
+	return &r
 }
 
 type idemKey struct{ tenant, key string }
@@ -122,13 +127,12 @@ func (s *Store) CreateRun(_ context.Context, rec *engine.RunRecord, first api.Ev
 	s.order++
 	rec.Order = s.order
 	// Values passed in are immutable by the Store contract: keep them, copy on the way out.
-	head := *rec.Run
-	head.Members = nil
 	members := make([]*api.Member, len(rec.Run.Members))
 	for i := range rec.Run.Members {
 		members[i] = &rec.Run.Members[i]
 	}
-	e := &entry{order: s.order, run: &head, members: members, req: rec.Request}
+	e := &entry{order: s.order, run: *rec.Run, members: members, req: rec.Request}
+	e.run.Members = nil
 	e.events.append(first)
 	s.runs[rec.Run.ID] = e
 	s.list = append(s.list, e)
@@ -157,7 +161,7 @@ func (s *Store) AppendBatch(_ context.Context, batch []engine.Append) error {
 		e := s.runs[a.RunID]
 		was := e.run.Status
 		e.events.append(a.Events...)
-		e.run = a.Run
+		e.run = *a.Run
 		for _, u := range a.Members {
 			e.members[u.Index] = u.Member
 		}
@@ -222,7 +226,7 @@ func (s *Store) ListRuns(_ context.Context, tenant string, f engine.ListFilter) 
 		if before >= 0 && e.order >= before {
 			continue
 		}
-		if e.run.Tenant != tenant || !f.MatchHead(e.run) || f.Flaky && !engine.AnyFlaky(e.members) {
+		if e.run.Tenant != tenant || !f.MatchHead(&e.run) || f.Flaky && !engine.AnyFlaky(e.members) {
 			continue
 		}
 		if f.Limit > 0 && len(out) == f.Limit {

@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -181,38 +182,61 @@ func (g gateSteps) Run(ctx context.Context, _ api.Step, _ engine.StepInput) engi
 	}
 }
 
+// drainWindow is how many finished runs one point of the drain curve covers.
+const drainWindow = 500
+
 // BenchmarkQueueDrain: n one-step runs of one tenant with a limit of 2 queue
-// up on SQLite behind held steps; then the steps pass and the queue drains.
-// It reports the drain rate (runs/s), which must not fall with n: each run
-// that ends moves every queue position behind it.
+// up on SQLite behind held steps, on an engine configured as zof serve
+// configures it; then the steps pass and the queue drains. It reports the
+// drain rate (runs/s) overall and, for each window of drainWindow finished
+// runs as the depth falls, wN-runs/s (w1 is the deepest queue): the rate
+// must not fall with n, nor rise as the queue empties. Each run that ends
+// moves the queue positions behind it; positions/run counts those written.
 func BenchmarkQueueDrain(b *testing.B) {
 	for _, n := range []int{300, 1300, 3000} {
 		b.Run(fmt.Sprintf("runs=%d", n), func(b *testing.B) {
 			var drain time.Duration
 			var positions int64
+			windows := make([]time.Duration, n/drainWindow)
 			for b.Loop() {
-				d, p := queueDrain(b, n)
-				drain += d
+				ends, p := queueDrain(b, n)
+				drain += ends[n-1]
 				positions += p
+				for w := range windows {
+					from := time.Duration(0)
+					if w > 0 {
+						from = ends[w*drainWindow-1]
+					}
+					windows[w] += ends[(w+1)*drainWindow-1] - from
+				}
 			}
 			b.ReportMetric(float64(b.N*n)/drain.Seconds(), "runs/s")
 			b.ReportMetric(float64(positions)/float64(b.N*n), "positions/run")
+			for w, d := range windows {
+				b.ReportMetric(float64(b.N*drainWindow)/d.Seconds(), fmt.Sprintf("w%d-runs/s", w+1))
+			}
 		})
 	}
 }
 
-// queueDrain returns how long the drain took and how many queue positions
-// were written during it.
-func queueDrain(b *testing.B, n int) (time.Duration, int64) {
+// queueDrain returns when each run ended, counted from the start of the
+// drain (in the order they ended), and how many queue positions were written
+// during it.
+func queueDrain(b *testing.B, n int) ([]time.Duration, int64) {
 	b.StopTimer()
 	defer b.StartTimer()
 	steps := gateSteps{open: make(chan struct{})}
-	e, err := engine.New(engine.Config{Store: open(b), Steps: steps, TenantLimit: func(string) int { return 2 }, LeaveQueuedOnStop: true})
+	// As internal/cli/serve.go configures it (no fleet: every member runs here).
+	e, err := engine.New(engine.Config{Store: open(b), Steps: steps, TenantLimit: func(string) int { return 2 },
+		LeaveQueuedOnStop: true, SubscriberBuffer: 256})
 	if err != nil {
 		b.Fatal(err)
 	}
-	var ended, waiting, positions atomic.Int64
+	var waiting, positions atomic.Int64
 	var draining atomic.Bool
+	var start time.Time
+	var mu sync.Mutex // guards ends
+	ends := make([]time.Duration, 0, n)
 	all, queued := make(chan struct{}), make(chan struct{})
 	e.Observe(func(_ string, _ *api.Run, evs []api.Event) {
 		for _, ev := range evs {
@@ -222,8 +246,12 @@ func queueDrain(b *testing.B, n int) (time.Duration, int64) {
 			case ev.Type != api.EventRunStatus:
 			case ev.Status == api.StatusQueued && waiting.Add(1) == int64(n-2):
 				close(queued)
-			case ev.Status.Terminal() && ended.Add(1) == int64(n):
-				close(all)
+			case ev.Status.Terminal():
+				mu.Lock()
+				if ends = append(ends, time.Since(start)); len(ends) == n {
+					close(all)
+				}
+				mu.Unlock()
 			}
 		}
 	})
@@ -244,15 +272,19 @@ func queueDrain(b *testing.B, n int) (time.Duration, int64) {
 	case <-time.After(10 * time.Minute):
 		b.Fatalf("%d of %d runs queued within 10 minutes", waiting.Load(), n-2)
 	}
-	start := time.Now()
+	start = time.Now()
 	draining.Store(true)
 	close(steps.open)
 	select {
 	case <-all:
 	case <-time.After(10 * time.Minute):
-		b.Fatalf("%d of %d runs ended within 10 minutes", ended.Load(), n)
+		mu.Lock()
+		defer mu.Unlock()
+		b.Fatalf("%d of %d runs ended within 10 minutes", len(ends), n)
 	}
-	return time.Since(start), positions.Load()
+	mu.Lock()
+	defer mu.Unlock()
+	return ends, positions.Load()
 }
 
 // BenchmarkRunMembers: one run of n one-step members (steps that do nothing)

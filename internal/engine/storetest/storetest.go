@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"AppendRefusesGapsAndDuplicates", testAppendRefusesGapsAndDuplicates},
 		{"AppendKeepsEventsAndSnapshot", testAppendKeepsEventsAndSnapshot},
 		{"AppendWritesHeadAndNamedMembersOnly", testAppendPerMember},
+		{"AppendCopiesHeadAndMemberList", testAppendCopiesHead},
 		{"EventsAfterAndLimit", testEventsAfterAndLimit},
 		{"ListPagingAndFilters", testListPagingAndFilters},
 		{"NonTerminalOldestFirst", testNonTerminal},
@@ -393,6 +394,32 @@ func testAppendPerMember(t *testing.T, s engine.Store) {
 	}
 	if diff := cmp.Diff(got, recs[0].Run); diff != "" {
 		t.Errorf("unfinished run (-got +resumed):\n%s", diff)
+	}
+}
+
+// The engine reuses an append's head and member list once Append returns
+// (engine.Store): what the store keeps of them must be its own copy.
+func testAppendCopiesHead(t *testing.T, s engine.Store) {
+	ctx := context.Background()
+	Create(t, s, "t", "r1")
+	next := get(t, s, "t", "r1").Run
+	ev := api.Event{Seq: 2, At: T0, Type: api.EventMemberStatus, RunID: "r1", Member: "b", Status: api.StatusCancelled, Reason: "kept"}
+	if err := next.Apply(ev); err != nil {
+		t.Fatal(err)
+	}
+	head := *next
+	head.Members = nil
+	b := next.Members[1]
+	ms := []engine.MemberUpdate{{Index: 1, Member: &b}}
+	if err := s.Append(ctx, engine.Append{RunID: "r1", Run: &head, Events: []api.Event{ev}, Members: ms}); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	// The engine's next append overwrites both in place.
+	head.Status, head.Reason, head.LastSeq = api.StatusPassed, "overwritten", 99
+	a := next.Members[0]
+	ms[0] = engine.MemberUpdate{Index: 0, Member: &a}
+	if diff := cmp.Diff(next, get(t, s, "t", "r1").Run); diff != "" {
+		t.Errorf("the stored run changed with the caller's head (-appended +stored):\n%s", diff)
 	}
 }
 
