@@ -121,6 +121,17 @@ func cloneRequest(req *api.RunRequest) *api.RunRequest {
 	c.Selection = cloneSelection(req.Selection)
 	c.Labels = maps.Clone(req.Labels)
 	c.Secrets = slices.Clone(req.Secrets)
+	if cv := req.Coverage; cv != nil {
+		v := *cv
+		if cv.Modules != nil {
+			v.Modules = make([]api.ModuleCoverage, len(cv.Modules))
+			for i, m := range cv.Modules {
+				m.UncoveredFiles = slices.Clone(m.UncoveredFiles)
+				v.Modules[i] = m
+			}
+		}
+		c.Coverage = &v
+	}
 	return &c
 }
 
