@@ -18,6 +18,9 @@ import (
 // fleet's new home. A replica calls it when it stops being the home.
 func (f *Fleet) Abandon(why string) {
 	f.mu.Lock()
+	// The next grant, should this replica be the home again, reserves a
+	// new block: above every epoch the homes in between granted.
+	f.epochHi = f.epoch
 	var queued []*attempt
 	for _, pl := range f.pools {
 		queued = append(queued, pl.queue...)

@@ -71,16 +71,11 @@ func (s *Store) ClusterSecret(ctx context.Context) (secret string, err error) {
 	return secret, nil
 }
 
-// FleetHome is the replica holding the fleet's home lease and the address
-// other replicas reach it at; empty when none holds it.
-type FleetHome struct {
-	Replica, Address string
-}
-
 // TakeFleetHome takes the fleet home's lease for replica (at address) when
 // it is free or expired, renews it when replica holds it, and returns who
-// holds it now (on the database's clock, so replicas' clocks do not matter).
-func (s *Store) TakeFleetHome(ctx context.Context, replica, address string, ttl time.Duration) (h FleetHome, err error) {
+// holds it now and the address other replicas reach it at, both "" when
+// none does (on the database's clock, so replicas' clocks do not matter).
+func (s *Store) TakeFleetHome(ctx context.Context, replica, address string, ttl time.Duration) (home, homeAddress string, err error) {
 	defer classify(&err)
 	// The CTE and the outer SELECT see one snapshot: the second branch reads
 	// the row as it was, and only when the UPDATE changed nothing.
@@ -92,14 +87,14 @@ func (s *Store) TakeFleetHome(ctx context.Context, replica, address string, ttl 
 		UNION ALL
 		SELECT coalesce(home, ''), coalesce(home_address, '') FROM fleet
 			WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM u) AND home_until >= `+nowNS,
-		replica, address, ttl.Nanoseconds()).Scan(&h.Replica, &h.Address)
+		replica, address, ttl.Nanoseconds()).Scan(&home, &homeAddress)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return FleetHome{}, nil
+		return "", "", nil
 	}
 	if err != nil {
-		return FleetHome{}, fmt.Errorf("taking the fleet home's lease in %s: %w", s.where, err)
+		return "", "", fmt.Errorf("taking the fleet home's lease in %s: %w", s.where, err)
 	}
-	return h, nil
+	return home, homeAddress, nil
 }
 
 // ReleaseFleetHome gives the home's lease up at once when replica holds

@@ -92,41 +92,43 @@ func TestFleetHomeLease(t *testing.T) {
 	url := pgtest.URL(t)
 	a, b := openAt(t, url), openAt(t, url)
 	ctx := context.Background()
-	h, err := a.TakeFleetHome(ctx, "ra", "http://a", time.Minute)
-	if err != nil || h.Replica != "ra" || h.Address != "http://a" {
-		t.Fatalf("A takes the free lease: %+v, %v", h, err)
+	take := func(s *pgstore.Store, replica string, ttl time.Duration) string {
+		t.Helper()
+		home, addr, err := s.TakeFleetHome(ctx, replica, "http://"+replica, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if home != "" && addr != "http://"+home {
+			t.Fatalf("home %s at %s", home, addr)
+		}
+		return home
 	}
-	h, err = b.TakeFleetHome(ctx, "rb", "http://b", time.Minute)
-	if err != nil || h.Replica != "ra" || h.Address != "http://a" {
-		t.Fatalf("B while A holds it: %+v, %v; want A", h, err)
+	if h := take(a, "ra", time.Minute); h != "ra" {
+		t.Fatalf("A takes the free lease: home is %q", h)
 	}
-	if h, err = a.TakeFleetHome(ctx, "ra", "http://a", time.Minute); err != nil || h.Replica != "ra" {
-		t.Fatalf("A renews: %+v, %v", h, err)
+	if h := take(b, "rb", time.Minute); h != "ra" {
+		t.Fatalf("B while A holds it: home is %q, want ra", h)
+	}
+	if h := take(a, "ra", time.Minute); h != "ra" {
+		t.Fatalf("A renews: home is %q", h)
 	}
 	if err := b.ReleaseFleetHome(ctx, "rb"); err != nil { // not B's: nothing changes
 		t.Fatal(err)
 	}
-	if h, _ = b.TakeFleetHome(ctx, "rb", "http://b", time.Minute); h.Replica != "ra" {
-		t.Fatalf("B released a lease it did not hold: home is now %+v", h)
+	if h := take(b, "rb", time.Minute); h != "ra" {
+		t.Fatalf("B released a lease it did not hold: home is now %q", h)
 	}
 	if err := a.ReleaseFleetHome(ctx, "ra"); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ = b.TakeFleetHome(ctx, "rb", "http://b", 50*time.Millisecond); h.Replica != "rb" {
-		t.Fatalf("after A's release B takes it: %+v", h)
+	if h := take(b, "rb", 50*time.Millisecond); h != "rb" {
+		t.Fatalf("after A's release B takes it: home is %q", h)
 	}
 	// B stops renewing: once its lease expires A takes it.
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		h, err = a.TakeFleetHome(ctx, "ra", "http://a", time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if h.Replica == "ra" {
-			break
-		}
+	for take(a, "ra", time.Minute) != "ra" {
 		if time.Now().After(deadline) {
-			t.Fatalf("B's expired lease was not taken over within 5s: %+v", h)
+			t.Fatal("B's expired lease was not taken over within 5s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
