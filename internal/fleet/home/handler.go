@@ -33,6 +33,12 @@ func (h *Home) Handler() http.Handler {
 	mux.HandleFunc("POST "+AttemptsPath, h.serveAttempt)
 	mux.HandleFunc("GET "+FleetPath, h.serveFleet)
 	mux.HandleFunc(PathPrefix, func(w http.ResponseWriter, r *http.Request) {
+		allow := map[string]string{AttemptsPath: http.MethodPost, FleetPath: http.MethodGet}[r.URL.Path]
+		if allow != "" {
+			w.Header().Set("Allow", allow)
+			problem(w, http.StatusMethodNotAllowed, probBase+"method-not-allowed", "Method not allowed", r.URL.Path+" takes "+allow)
+			return
+		}
 		problem(w, http.StatusNotFound, probBase+"not-found", "Not found", "no internal endpoint "+r.Method+" "+r.URL.Path)
 	})
 	return mux
