@@ -278,6 +278,9 @@ func (a *agent) loop(ctx context.Context) error {
 			case errors.Is(r.err, errNotFound):
 				a.dropSession()
 				a.printf("the server no longer knows this agent (it restarted, or took the agent for lost); connecting again")
+				// A server that answers: connect again at once, whatever
+				// the outage before it cost (a new fleet home, a restart).
+				failures = 0
 			}
 			failures++
 			d := retry.Backoff(failures-1, reconnectBase, reconnectCap, nil)

@@ -355,6 +355,36 @@ func TestReconnect(t *testing.T) {
 	}
 }
 
+// TestReconnectAtOnceAfterAnOutage: a 404 for the session after an outage
+// long enough to back off (the fleet's home replica died and another took
+// its place, docs/agents.md "Several replicas") comes from a server that
+// answers: the agent connects again at once, not after the outage's backoff.
+func TestReconnectAtOnceAfterAnOutage(t *testing.T) {
+	f := newFakeServer(t)
+	_, _, log := startAgent(t, f, nil)
+	f.expect(t, "hello")
+	f.expect(t, "poll")
+	f.down.Store(true)
+	f.work <- api.AgentWork{} // end the held poll; the next ones are 503
+	for end := time.Now().Add(30 * time.Second); strings.Count(log.String(), "trying again in") < 5; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("fewer than 5 retries logged:\n%s", log)
+		}
+	}
+	f.forget.Store(true)
+	f.down.Store(false)
+	for end := time.Now().Add(30 * time.Second); !strings.Contains(log.String(), "the server no longer knows this agent"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("no 404 seen:\n%s", log)
+		}
+	}
+	forgotten := time.Now()
+	f.expect(t, "hello")
+	if d := time.Since(forgotten); d > time.Second {
+		t.Fatalf("connected again %s after the 404; want at once:\n%s", d, log)
+	}
+}
+
 // TestPolicy: the agent enforces its pool's policy whatever a lease says:
 // an http step outside the pool's targets and a run step on a pool without
 // allow_commands fail before anything is reached or started.
