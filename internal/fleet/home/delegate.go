@@ -77,8 +77,7 @@ func (h *Home) delegate(ctx context.Context, cur holder, a engine.RemoteAttempt,
 		if ctx.Err() != nil {
 			return cancelled(cur), true
 		}
-		h.log.Warn("the fleet's home replica does not answer; the attempt waits for it", "home", cur.replica, "address", cur.address,
-			"run", a.RunID, "member", a.Member, "err", err)
+		h.unreachable(cur, "the fleet's home replica does not answer; attempts wait for it", "run", a.RunID, "member", a.Member, "err", err)
 		return engine.RemoteOutcome{}, false
 	}
 	defer resp.Body.Close()
@@ -91,11 +90,12 @@ func (h *Home) delegate(ctx context.Context, cur holder, a engine.RemoteAttempt,
 		case resp.StatusCode == http.StatusUnauthorized:
 			h.log.Error("the fleet's home replica refused this replica's cluster secret; do both use the same database?", "home", cur.replica, "address", cur.address)
 		default:
-			h.log.Warn("the fleet's home replica did not take the attempt; it waits for the home", "home", cur.replica, "status", resp.StatusCode, "detail", detail)
+			h.unreachable(cur, "the fleet's home replica did not take the attempt; attempts wait for a home", "status", resp.StatusCode, "detail", detail)
 		}
 		return engine.RemoteOutcome{}, false
 	}
 	// From here the home holds the attempt.
+	h.warned.Store(nil)
 	silent := time.AfterFunc(h.o.AliveTimeout, func() {
 		cancel(fmt.Errorf("no word from it for %s", h.o.AliveTimeout))
 	})

@@ -174,7 +174,7 @@ func (h *Home) snapshot() *fleet.Snapshot {
 		h.view, h.viewAt, h.viewFrom = s, now, cur.replica
 		return s
 	}
-	h.log.Warn("reading the fleet's view from its home replica", "home", orNone(cur.replica), "err", err)
+	h.unreachable(cur, "reading the fleet's view from its home replica", "err", err)
 	if h.view != nil && now.Sub(h.viewAt) < viewStale {
 		return h.view
 	}
@@ -217,12 +217,16 @@ func (h *Home) newProxy() *httputil.ReverseProxy {
 			pr.Out.Header.Set(ForwardedHeader, h.o.Replica)
 		},
 		Transport: h.o.Client.Transport,
+		ModifyResponse: func(*http.Response) error {
+			h.warned.Store(nil) // the home answers: a later outage is logged again
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if r.Context().Err() != nil {
 				return // the agent went away, or this replica stops
 			}
 			cur, _ := h.state()
-			h.log.Warn("forwarding an agent request to the fleet's home replica", "home", orNone(cur.replica), "err", err)
+			h.unreachable(cur, "forwarding an agent request to the fleet's home replica", "err", err)
 			problem(w, http.StatusServiceUnavailable, probNoHome, "Fleet home unreachable",
 				fmt.Sprintf("the fleet's home replica %s does not answer; a new home is chosen within %s, try again", orNone(cur.replica), h.o.TTL))
 		},

@@ -43,6 +43,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -148,6 +149,10 @@ type Home struct {
 
 	stopping     chan struct{} // closed when Run ends: forwarded requests end
 	stoppingOnce sync.Once
+
+	// warned is the home a "does not answer" was last logged at Warn for:
+	// while it stays unreachable, further ones go to Debug.
+	warned atomic.Pointer[string]
 
 	viewMu   sync.Mutex
 	view     *fleet.Snapshot
@@ -269,6 +274,17 @@ func (h *Home) stop() {
 	}
 	h.o.Fleet.Abandon(fmt.Sprintf("the fleet's home replica %s stopped", h.o.Replica))
 	h.log.Info("fleet home released", "replica", h.o.Replica)
+}
+
+// unreachable logs that the home does not answer: at Warn once per home,
+// at Debug after, so an outage of the home costs one line per replica.
+func (h *Home) unreachable(cur holder, msg string, args ...any) {
+	args = append([]any{"home", cur.replica, "address", cur.address}, args...)
+	if p := h.warned.Swap(&cur.replica); p == nil || *p != cur.replica {
+		h.log.Warn(msg, args...)
+		return
+	}
+	h.log.Debug(msg, args...)
 }
 
 // isMe reports whether this replica is the home at now (under h.mu).
