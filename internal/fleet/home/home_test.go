@@ -85,7 +85,7 @@ type replica struct {
 }
 
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	store *memStore
 }
 
@@ -96,13 +96,19 @@ func newCluster(t *testing.T) *cluster {
 // replica starts a replica; the first one started takes the home's lease.
 func (c *cluster) replica(name string, mod func(*Options)) *replica {
 	c.t.Helper()
+	return replicaOn(c.t, name, c.store, mod)
+}
+
+// replicaOn starts a replica on store.
+func replicaOn(tb testing.TB, name string, store Store, mod func(*Options)) *replica {
+	tb.Helper()
 	cfg, err := config.Parse([]byte(yamlConfig), "server.yaml", nil)
 	if err != nil {
-		c.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	f, err := fleet.New(fleet.Options{Config: cfg, PollWait: waitLimit * 2, StopGrace: 200 * time.Millisecond})
 	if err != nil {
-		c.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	r := &replica{name: name, fleet: f}
 	var h atomic.Pointer[Home]
@@ -120,14 +126,14 @@ func (c *cluster) replica(name string, mod func(*Options)) *replica {
 		w.WriteHeader(http.StatusTeapot)
 		_, _ = w.Write(b)
 	}))
-	c.t.Cleanup(r.srv.Close)
-	o := Options{Fleet: f, Store: c.store, Replica: name, Advertise: r.srv.URL, AliveEvery: 50 * time.Millisecond, AliveTimeout: time.Second}
+	tb.Cleanup(r.srv.Close)
+	o := Options{Fleet: f, Store: store, Replica: name, Advertise: r.srv.URL, AliveEvery: 50 * time.Millisecond, AliveTimeout: time.Second}
 	if mod != nil {
 		mod(&o)
 	}
 	home, err := New(context.Background(), o)
 	if err != nil {
-		c.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	h.Store(home)
 	r.home = home
