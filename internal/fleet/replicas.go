@@ -12,6 +12,21 @@ import (
 // replica's fleet, the home's, serves every agent; the others read its view
 // and end what their own fleet held when they stop being the home.
 
+// SetAway says whether this fleet serves attempts: why is "" on the
+// fleet's home (and with one replica, the default); otherwise it ends what
+// the fleet holds as lost (Abandon) and every attempt handed to it later is
+// lost at once with why, so an attempt that raced with the change of home
+// is run again through the new home rather than wait here for agents that
+// poll elsewhere.
+func (f *Fleet) SetAway(why string) {
+	f.mu.Lock()
+	f.away = why
+	f.mu.Unlock()
+	if why != "" {
+		f.Abandon(why)
+	}
+}
+
 // Abandon ends every attempt the fleet holds as lost, with why: queued ones
 // leave their queue, leased ones are put in their agents' stop lists. Their
 // engines run each member again as a new attempt (not a retry), through the

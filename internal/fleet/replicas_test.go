@@ -63,3 +63,28 @@ func TestSnapshotAnswersLikeTheFleet(t *testing.T) {
 		t.Fatalf("stats %+v", s.Stats)
 	}
 }
+
+// A fleet that is away (its replica is not the fleet's home) takes no
+// attempt: one handed to it is lost at once with the reason, so it runs
+// again through the home; once back, it takes attempts again.
+func TestAwayFleetLosesNewAttemptsAtOnce(t *testing.T) {
+	h := newHarness(t, 0, nil)
+	queued := h.start("run_1", "c1")
+	h.f.SetAway("replica a is not the fleet's home")
+	if out := queued.outcome(t); out.Lost != "replica a is not the fleet's home" {
+		t.Fatalf("queued attempt: %+v", out)
+	}
+	if out := h.launch("run_2", "c2").outcome(t); out.Lost != "replica a is not the fleet's home" {
+		t.Fatalf("attempt handed to an away fleet: %+v", out)
+	}
+	h.f.SetAway("")
+	id := h.connect("eu-1", 1)
+	again := h.start("run_2", "c2")
+	l := h.poll(id, 1).Leases[0]
+	if err := h.f.Result(eu, l.ID, api.LeaseResult{Epoch: l.Epoch, Status: api.StatusPassed}); err != nil {
+		t.Fatal(err)
+	}
+	if out := again.outcome(t); out.Status != api.StatusPassed {
+		t.Fatalf("back home: %+v", out)
+	}
+}

@@ -144,6 +144,7 @@ type Home struct {
 	mu      sync.Mutex
 	cur     holder
 	meUntil time.Time // this replica is the home until then (its own clock)
+	serving bool      // its fleet takes attempts (SetAway("")): renew's last word
 	pending map[pendingKey]time.Time
 	stopped bool
 
@@ -209,6 +210,8 @@ func New(ctx context.Context, o Options) (*Home, error) {
 	}
 	h := &Home{o: o, secret: secret, log: o.Logger, pending: map[pendingKey]time.Time{}, stopping: make(chan struct{})}
 	h.proxy = h.newProxy()
+	// Until this replica is the home, its fleet takes no attempt.
+	o.Fleet.SetAway(fmt.Sprintf("replica %s is not the fleet's home", o.Replica))
 	h.renew(ctx)
 	return h, nil
 }
@@ -261,8 +264,8 @@ func (h *Home) Run(ctx context.Context) {
 func (h *Home) stop() {
 	h.stoppingOnce.Do(func() { close(h.stopping) })
 	h.mu.Lock()
-	me := h.isMe(time.Now())
-	h.stopped, h.meUntil = true, time.Time{}
+	me := h.serving
+	h.stopped, h.meUntil, h.serving = true, time.Time{}, false
 	h.mu.Unlock()
 	if !me {
 		return
@@ -272,7 +275,7 @@ func (h *Home) stop() {
 	if err := h.o.Store.ReleaseFleetHome(ctx, h.o.Replica); err != nil {
 		h.log.Warn("releasing the fleet home's lease; another replica takes it when it expires", "err", err)
 	}
-	h.o.Fleet.Abandon(fmt.Sprintf("the fleet's home replica %s stopped", h.o.Replica))
+	h.o.Fleet.SetAway(fmt.Sprintf("the fleet's home replica %s stopped", h.o.Replica))
 	h.log.Info("fleet home released", "replica", h.o.Replica)
 }
 
@@ -299,7 +302,6 @@ func (h *Home) renew(ctx context.Context) {
 		h.mu.Unlock()
 		return
 	}
-	was := h.isMe(start)
 	prev := h.cur
 	if err == nil {
 		h.cur = holder{home, addr}
@@ -312,24 +314,32 @@ func (h *Home) renew(ctx context.Context) {
 		}
 	}
 	now := h.isMe(time.Now())
-	cur := h.cur
+	cur, was := h.cur, h.serving
+	if now && !was {
+		// Before any attempt is routed here (state waits for h.mu), the
+		// fleet takes attempts again.
+		h.o.Fleet.SetAway("")
+	}
+	h.serving = now
 	h.mu.Unlock()
 	switch {
 	case err != nil && ctx.Err() == nil:
 		h.log.Warn("taking the fleet home's lease", "err", err)
 	case cur != prev && !now:
-		h.log.Info("fleet home", "home", cur.replica, "address", cur.address)
+		h.log.Info("fleet home", "home", orNone(cur.replica), "address", cur.address)
 	}
-	if !was && now {
+	if now && !was {
 		h.log.Info("this replica is the fleet's home: agents are served here", "replica", h.o.Replica, "address", h.o.Advertise)
 	}
 	if was && !now {
+		// The lease moved, or could not be renewed in time (checked at
+		// every renewal, whether the database answers or not).
 		why := fmt.Sprintf("the fleet's home moved from replica %s to %s", h.o.Replica, orNone(cur.replica))
 		if err != nil {
 			why = fmt.Sprintf("the fleet's home replica %s could not renew its lease (%v)", h.o.Replica, err)
 		}
 		h.log.Warn("this replica is no longer the fleet's home: its attempts run again through the new home", "why", why)
-		h.o.Fleet.Abandon(why)
+		h.o.Fleet.SetAway(why)
 	}
 }
 

@@ -365,6 +365,30 @@ func TestHomeMovesAbandonsWhatTheOldHomeHeld(t *testing.T) {
 	}
 }
 
+// A home that cannot renew its lease (the database unreachable) for its
+// TTL stops being the home: what its fleet held is lost, so it runs again
+// wherever the home is next, and new attempts wait for a home.
+func TestHomeThatCannotRenewLetsGo(t *testing.T) {
+	c := newCluster(t)
+	a := c.replica("a", func(o *Options) { o.TTL = 200 * time.Millisecond })
+	held := launch(t, a.home, "run_1", "m1")
+	eventually.Must(t, waitLimit, func() bool { return len(a.fleet.Snapshot().Waits) == 1 }, "m1 queued on A")
+	c.store.mu.Lock()
+	c.store.unreachable = true
+	c.store.mu.Unlock()
+	a.home.renew(context.Background()) // inside the lease: still the home
+	if !a.home.IsHome() {
+		t.Fatal("a let go inside its lease")
+	}
+	eventually.Must(t, waitLimit, func() bool {
+		a.home.renew(context.Background()) // as Run does every second
+		return !a.home.IsHome()
+	}, "a lets go once its lease ran out")
+	if out := held.outcome(t); !strings.Contains(out.Lost, "the fleet's home replica a could not renew its lease (database unreachable)") {
+		t.Fatalf("outcome %+v", out)
+	}
+}
+
 // The agent API on a replica that is not the home reaches the home
 // unchanged (token, body); with no home, or a request forwarded once
 // already, it is 503 with Retry-After.
