@@ -145,6 +145,9 @@ type agent struct {
 	fatal chan error     // a fault the agent cannot outlive
 	hbNow chan struct{}  // send a heartbeat now (drain)
 	hbNew chan struct{}  // a new session: its heartbeat interval applies
+	// forgot: a heartbeat found the session unknown (404): the poll loop
+	// connects again at once, not after its current backoff.
+	forgot chan struct{}
 }
 
 // Run connects to the server and executes leased members until ctx ends,
@@ -196,6 +199,7 @@ func newAgent(ctx context.Context, o Options) *agent {
 		fatal:  make(chan error, 1),
 		hbNow:  make(chan struct{}, 1),
 		hbNew:  make(chan struct{}, 1),
+		forgot: make(chan struct{}, 1),
 		last:   time.Now(),
 	}
 	a.steps = o.Steps
@@ -292,6 +296,13 @@ func (a *agent) loop(ctx context.Context) error {
 			retryC = time.After(d)
 		case <-retryC:
 			retryC = nil
+		case <-a.forgot:
+			// A server that answers forgot the session (a restart, a new
+			// fleet home): connect again now, whatever the backoff.
+			if retryC != nil {
+				a.printf("the server no longer knows this agent (it restarted, or took the agent for lost); connecting again")
+				retryC, failures = nil, 0
+			}
 		case <-drainC:
 			drainC = nil
 			a.mu.Lock()
@@ -723,6 +734,10 @@ func (a *agent) heartbeat(every time.Duration) {
 		}
 	case errors.Is(err, errNotFound):
 		a.dropSession()
+		select {
+		case a.forgot <- struct{}{}:
+		default:
+		}
 	case a.root.Err() == nil:
 		a.printf("heartbeat: %v", err)
 	}

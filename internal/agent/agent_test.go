@@ -385,6 +385,32 @@ func TestReconnectAtOnceAfterAnOutage(t *testing.T) {
 	}
 }
 
+// TestReconnectAtOnceWhenAHeartbeatFindsTheSessionGone: the same when the
+// 404 answers a heartbeat (the agent holds a member, so it beats every
+// interval while its poll waits out the outage's backoff).
+func TestReconnectAtOnceWhenAHeartbeatFindsTheSessionGone(t *testing.T) {
+	f := newFakeServer(t)
+	f.session.LeaseTTL = api.Duration(time.Minute) // the lease outlives the outage
+	_, _, log := startAgent(t, f, nil)
+	f.expect(t, "hello")
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", "sleep 30")})
+	f.expect(t, "heartbeat")
+	f.down.Store(true)
+	f.work <- api.AgentWork{} // end the held poll; the next ones are 503
+	for end := time.Now().Add(30 * time.Second); strings.Count(log.String(), "trying again in") < 6; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("fewer than 6 retries logged:\n%s", log)
+		}
+	}
+	f.forget.Store(true)
+	back := time.Now()
+	f.down.Store(false)
+	f.expect(t, "hello")
+	if d := time.Since(back); d > time.Second {
+		t.Fatalf("connected again %s after the server came back forgetting the session; want at once:\n%s", d, log)
+	}
+}
+
 // TestPolicy: the agent enforces its pool's policy whatever a lease says:
 // an http step outside the pool's targets and a run step on a pool without
 // allow_commands fail before anything is reached or started.
