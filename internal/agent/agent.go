@@ -148,6 +148,8 @@ type agent struct {
 	// forgot: a heartbeat found the session unknown (404): the poll loop
 	// connects again at once, not after its current backoff.
 	forgot chan struct{}
+	// pollFree is the free of the poll in flight (under mu).
+	pollFree int
 }
 
 // Run connects to the server and executes leased members until ctx ends,
@@ -322,6 +324,17 @@ func (a *agent) loop(ctx context.Context) error {
 			graceC = nil
 			a.stopAll(fmt.Sprintf("the drain grace of %s ran out", a.o.DrainGrace))
 		case <-a.ended:
+			// A poll held with free 0 while the member ran may be waiting for
+			// work the server will not wake it for (the server it went to
+			// did not grant the lease that ended: a new fleet home; or the
+			// lease ended after the server last answered). It can have been
+			// granted nothing: poll again now with the slot free.
+			a.mu.Lock()
+			stale := polling && a.pollFree == 0 && !a.draining && len(a.leases) < a.o.Concurrency
+			a.mu.Unlock()
+			if stale {
+				pollCancel()
+			}
 		case err := <-a.fatal:
 			return err
 		}
@@ -402,6 +415,7 @@ func (a *agent) pollOnce(ctx context.Context) (api.AgentWork, error) {
 	if a.draining {
 		p.Free = 0
 	}
+	a.pollFree = p.Free
 	a.mu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, s.PollWait.D()+pollSlack)
 	defer cancel()

@@ -411,6 +411,35 @@ func TestReconnectAtOnceWhenAHeartbeatFindsTheSessionGone(t *testing.T) {
 	}
 }
 
+// TestFullPollRenewedWhenAMemberEnds: an agent with every slot busy keeps a
+// poll held with free 0 (so a stop reaches it at once); when a member ends,
+// it polls again with the free slot at once rather than wait for that poll
+// to come back (a server that did not grant the ended lease, e.g. a new
+// fleet home, has nothing to answer it for).
+func TestFullPollRenewedWhenAMemberEnds(t *testing.T) {
+	f := newFakeServer(t)
+	f.session.PollWait = api.Duration(20 * time.Second) // far beyond the check below
+	_, _, _ = startAgent(t, f, func(o *Options) { o.Concurrency = 1 })
+	f.expect(t, "hello")
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", "sleep 0.3")})
+	f.expect(t, "result:L1")
+	ended := time.Now()
+	for end := ended.Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		f.mu.Lock()
+		last := f.polls[len(f.polls)-1]
+		f.mu.Unlock()
+		if last.Free == 1 && len(last.Held) == 0 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("no poll with the free slot within 5s of the member's end (last poll %+v)", last)
+		}
+	}
+	if d := time.Since(ended); d > time.Second {
+		t.Fatalf("polled with the free slot %s after the member ended; want at once", d)
+	}
+}
+
 // TestPolicy: the agent enforces its pool's policy whatever a lease says:
 // an http step outside the pool's targets and a run step on a pool without
 // allow_commands fail before anything is reached or started.
