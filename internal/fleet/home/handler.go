@@ -218,7 +218,9 @@ func (h *Home) newProxy() *httputil.ReverseProxy {
 		},
 		Transport: h.o.Client.Transport,
 		ModifyResponse: func(*http.Response) error {
-			h.warned.Store(nil) // the home answers: a later outage is logged again
+			// The home answers: requests go to it, a later outage is logged again.
+			h.down.Store(nil)
+			h.warned.Store(nil)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -226,6 +228,7 @@ func (h *Home) newProxy() *httputil.ReverseProxy {
 				return // the agent went away, or this replica stops
 			}
 			cur, _ := h.state()
+			h.down.Store(&cur.replica) // the next requests wait for a new home
 			h.unreachable(cur, "forwarding an agent request to the fleet's home replica", "err", err)
 			problem(w, http.StatusServiceUnavailable, probNoHome, "Fleet home unreachable",
 				fmt.Sprintf("the fleet's home replica %s does not answer; a new home is chosen within %s, try again", orNone(cur.replica), h.o.TTL))
@@ -235,25 +238,57 @@ func (h *Home) newProxy() *httputil.ReverseProxy {
 
 // ForwardAgent answers an agent API request on a replica that is not the
 // fleet's home: it forwards it to the home unchanged (the home checks the
-// agent's token), or answers 503 with Retry-After when no home is known or
-// the request was already forwarded once. false: this replica is the home
-// and serves it.
+// agent's token). While no home is known or the home does not answer, it
+// waits up to holdWhileDown for a new one, then answers 503 with
+// Retry-After; a request forwarded once already is 503 at once (no loops).
+// false: this replica is the home and serves it.
 func (h *Home) ForwardAgent(w http.ResponseWriter, r *http.Request) bool {
-	cur, me := h.state()
-	if me {
-		return false
-	}
-	if r.Header.Get(ForwardedHeader) != "" {
-		problem(w, http.StatusServiceUnavailable, probNoHome, "Fleet home moved",
-			fmt.Sprintf("replica %s is no longer the fleet's home (the home is now %s); try again", h.o.Replica, orNone(cur.replica)))
-		return true
-	}
-	target, err := url.Parse(cur.address)
-	if cur.address == "" || err != nil {
+	var hold <-chan time.Time
+	for {
+		h.mu.Lock()
+		cur, me, changed := h.cur, h.isMe(time.Now()), h.changed
+		h.mu.Unlock()
+		if me {
+			return false
+		}
+		if r.Header.Get(ForwardedHeader) != "" {
+			problem(w, http.StatusServiceUnavailable, probNoHome, "Fleet home moved",
+				fmt.Sprintf("replica %s is no longer the fleet's home (the home is now %s); try again", h.o.Replica, orNone(cur.replica)))
+			return true
+		}
+		target, err := url.Parse(cur.address)
+		down := h.down.Load()
+		if cur.address != "" && err == nil && (down == nil || *down != cur.replica) {
+			h.forward(w, r, target)
+			return true
+		}
+		if hold == nil {
+			t := time.NewTimer(holdWhileDown)
+			defer t.Stop()
+			hold = t.C
+		}
+		select {
+		case <-changed:
+			continue
+		case <-hold:
+		case <-r.Context().Done():
+			return true
+		case <-h.stopping:
+		}
+		if cur.address != "" && err == nil {
+			// Still the same home: try it (it may be back); its failure
+			// is a 503 with Retry-After (the proxy's ErrorHandler).
+			h.forward(w, r, target)
+			return true
+		}
 		problem(w, http.StatusServiceUnavailable, probNoHome, "No fleet home",
 			fmt.Sprintf("no replica is the fleet's home yet (one is chosen within %s); try again", h.o.TTL))
 		return true
 	}
+}
+
+// forward proxies r to the home at target; it ends when this replica stops.
+func (h *Home) forward(w http.ResponseWriter, r *http.Request, target *url.URL) {
 	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), targetKey{}, target))
 	defer cancel()
 	go func() {
@@ -264,5 +299,4 @@ func (h *Home) ForwardAgent(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}()
 	h.proxy.ServeHTTP(w, r.WithContext(ctx))
-	return true
 }

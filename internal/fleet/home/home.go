@@ -85,6 +85,14 @@ const (
 	dialTimeout = 5 * time.Second
 	// releaseTimeout bounds giving the lease up at a clean stop.
 	releaseTimeout = 2 * time.Second
+	// holdWhileDown is how long an agent request waits on a replica that
+	// is not the home, while no home is known or the home does not answer,
+	// for a new home before it is answered 503. Each failure doubles the
+	// agent's backoff (up to 15 s): held, a request fails about once in
+	// this time, so the agent reaches the new home within a second of it.
+	// It stays below the agent's heartbeat interval (5 s), which is its
+	// heartbeat's timeout.
+	holdWhileDown = 3 * time.Second
 )
 
 // The internal endpoints (docs/serve.md, "Endpoint agents and replicas"),
@@ -154,6 +162,11 @@ type Home struct {
 	// warned is the home a "does not answer" was last logged at Warn for:
 	// while it stays unreachable, further ones go to Debug.
 	warned atomic.Pointer[string]
+	// down is the home a forwarded request last failed to reach; cleared by
+	// its next answer.
+	down atomic.Pointer[string]
+	// changed is closed, and replaced, when the home changes (under mu).
+	changed chan struct{}
 
 	viewMu   sync.Mutex
 	view     *fleet.Snapshot
@@ -208,7 +221,7 @@ func New(ctx context.Context, o Options) (*Home, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the cluster secret: %w", err)
 	}
-	h := &Home{o: o, secret: secret, log: o.Logger, pending: map[pendingKey]time.Time{}, stopping: make(chan struct{})}
+	h := &Home{o: o, secret: secret, log: o.Logger, pending: map[pendingKey]time.Time{}, stopping: make(chan struct{}), changed: make(chan struct{})}
 	h.proxy = h.newProxy()
 	// Until this replica is the home, its fleet takes no attempt.
 	o.Fleet.SetAway(fmt.Sprintf("replica %s is not the fleet's home", o.Replica))
@@ -315,6 +328,10 @@ func (h *Home) renew(ctx context.Context) {
 	}
 	now := h.isMe(time.Now())
 	cur, was := h.cur, h.serving
+	if cur != prev {
+		close(h.changed)
+		h.changed = make(chan struct{})
+	}
 	if now && !was {
 		// Before any attempt is routed here (state waits for h.mu), the
 		// fleet takes attempts again.

@@ -430,6 +430,38 @@ func TestForwardAgent(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("home down: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
+
+	// While the home is known to be down, a request waits for a new home
+	// (instead of failing, which would grow the agent's backoff) and goes
+	// to it as soon as there is one.
+	answered := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.Post(b.srv.URL+"/v1/agent/poll", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Error(err)
+			answered <- nil
+			return
+		}
+		resp.Body.Close()
+		answered <- resp
+	}()
+	select {
+	case resp := <-answered:
+		t.Fatalf("answered %v while no home answers; want it held", resp)
+	case <-time.After(100 * time.Millisecond): // held: what is checked is that nothing came yet
+	}
+	c2 := c.replica("c", nil)
+	c.store.hand("c", c2.srv.URL)
+	c2.home.renew(context.Background()) // C learns it is the home, then B
+	b.home.renew(context.Background())
+	select {
+	case resp := <-answered:
+		if resp == nil || resp.StatusCode != http.StatusTeapot || resp.Header.Get("X-Served-By") != "c" {
+			t.Fatalf("after the new home: %+v; want C's answer", resp)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the held request did not reach the new home")
+	}
 }
 
 // The internal endpoints answer only the cluster secret, and only on the home.
