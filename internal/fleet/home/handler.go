@@ -126,15 +126,20 @@ func (h *Home) serveAttempt(w http.ResponseWriter, r *http.Request) {
 
 // frameWriter writes whole frames, one at a time, each flushed.
 type frameWriter struct {
-	mu  sync.Mutex
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	buf []byte
+	mu   sync.Mutex
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	buf  []byte
+	done bool // the outcome was written: nothing may follow (the handler returns)
 }
 
 func (fw *frameWriter) write(f frame) {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
+	if fw.done {
+		return // a late Started of an attempt that already ended
+	}
+	fw.done = f.Type == frameOutcome
 	fw.buf = appendFrame(fw.buf[:0], f)
 	if _, err := fw.w.Write(fw.buf); err != nil {
 		return // the executing replica went away: the request's context ends
