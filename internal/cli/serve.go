@@ -464,7 +464,7 @@ func fleetHome(ctx context.Context, o *serveOptions, listen string, pg *pgstore.
 		adv = home.AdvertiseFromListen(listen)
 	}
 	if adv == "" {
-		return nil, exitcode.Errorf(exitcode.Usage, "--advertise: this replica listens on %s, a wildcard address; with --database and agent pools, name the URL other replicas reach it at (zof serve --advertise http://HOST:PORT, env ZOF_ADVERTISE_URL; docs/agents.md, Several replicas)", listen)
+		return nil, exitcode.Errorf(exitcode.Usage, "--advertise: this replica listens on %s, which other replicas cannot reach it at (a wildcard address, or port 0); with --database and agent pools, name the URL other replicas reach it at (zof serve --advertise http://HOST:PORT, env ZOF_ADVERTISE_URL; docs/agents.md, Several replicas)", listen)
 	}
 	if err := home.CheckAdvertise(adv); err != nil {
 		return nil, exitcode.Wrap(exitcode.Usage, err)
