@@ -145,6 +145,11 @@ type agent struct {
 	fatal chan error     // a fault the agent cannot outlive
 	hbNow chan struct{}  // send a heartbeat now (drain)
 	hbNew chan struct{}  // a new session: its heartbeat interval applies
+	// forgot: a heartbeat found the session unknown (404): the poll loop
+	// connects again at once, not after its current backoff.
+	forgot chan struct{}
+	// pollFree is the free of the poll in flight (under mu).
+	pollFree int
 }
 
 // Run connects to the server and executes leased members until ctx ends,
@@ -196,6 +201,7 @@ func newAgent(ctx context.Context, o Options) *agent {
 		fatal:  make(chan error, 1),
 		hbNow:  make(chan struct{}, 1),
 		hbNew:  make(chan struct{}, 1),
+		forgot: make(chan struct{}, 1),
 		last:   time.Now(),
 	}
 	a.steps = o.Steps
@@ -278,6 +284,9 @@ func (a *agent) loop(ctx context.Context) error {
 			case errors.Is(r.err, errNotFound):
 				a.dropSession()
 				a.printf("the server no longer knows this agent (it restarted, or took the agent for lost); connecting again")
+				// A server that answers: connect again at once, whatever
+				// the outage before it cost (a new fleet home, a restart).
+				failures = 0
 			}
 			failures++
 			d := retry.Backoff(failures-1, reconnectBase, reconnectCap, nil)
@@ -289,6 +298,13 @@ func (a *agent) loop(ctx context.Context) error {
 			retryC = time.After(d)
 		case <-retryC:
 			retryC = nil
+		case <-a.forgot:
+			// A server that answers forgot the session (a restart, a new
+			// fleet home): connect again now, whatever the backoff.
+			if retryC != nil {
+				a.printf("the server no longer knows this agent (it restarted, or took the agent for lost); connecting again")
+				retryC, failures = nil, 0
+			}
 		case <-drainC:
 			drainC = nil
 			a.mu.Lock()
@@ -308,6 +324,17 @@ func (a *agent) loop(ctx context.Context) error {
 			graceC = nil
 			a.stopAll(fmt.Sprintf("the drain grace of %s ran out", a.o.DrainGrace))
 		case <-a.ended:
+			// A poll held with free 0 while the member ran may be waiting for
+			// work the server will not wake it for (the server it went to
+			// did not grant the lease that ended: a new fleet home; or the
+			// lease ended after the server last answered). It can have been
+			// granted nothing: poll again now with the slot free.
+			a.mu.Lock()
+			stale := polling && a.pollFree == 0 && !a.draining && len(a.leases) < a.o.Concurrency
+			a.mu.Unlock()
+			if stale {
+				pollCancel()
+			}
 		case err := <-a.fatal:
 			return err
 		}
@@ -388,6 +415,7 @@ func (a *agent) pollOnce(ctx context.Context) (api.AgentWork, error) {
 	if a.draining {
 		p.Free = 0
 	}
+	a.pollFree = p.Free
 	a.mu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, s.PollWait.D()+pollSlack)
 	defer cancel()
@@ -720,6 +748,10 @@ func (a *agent) heartbeat(every time.Duration) {
 		}
 	case errors.Is(err, errNotFound):
 		a.dropSession()
+		select {
+		case a.forgot <- struct{}{}:
+		default:
+		}
 	case a.root.Err() == nil:
 		a.printf("heartbeat: %v", err)
 	}

@@ -355,6 +355,91 @@ func TestReconnect(t *testing.T) {
 	}
 }
 
+// TestReconnectAtOnceAfterAnOutage: a 404 for the session after an outage
+// long enough to back off (the fleet's home replica died and another took
+// its place, docs/agents.md "Several replicas") comes from a server that
+// answers: the agent connects again at once, not after the outage's backoff.
+func TestReconnectAtOnceAfterAnOutage(t *testing.T) {
+	f := newFakeServer(t)
+	_, _, log := startAgent(t, f, nil)
+	f.expect(t, "hello")
+	f.expect(t, "poll")
+	f.down.Store(true)
+	f.work <- api.AgentWork{} // end the held poll; the next ones are 503
+	for end := time.Now().Add(30 * time.Second); strings.Count(log.String(), "trying again in") < 5; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("fewer than 5 retries logged:\n%s", log)
+		}
+	}
+	f.forget.Store(true)
+	f.down.Store(false)
+	for end := time.Now().Add(30 * time.Second); !strings.Contains(log.String(), "the server no longer knows this agent"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("no 404 seen:\n%s", log)
+		}
+	}
+	forgotten := time.Now()
+	f.expect(t, "hello")
+	if d := time.Since(forgotten); d > time.Second {
+		t.Fatalf("connected again %s after the 404; want at once:\n%s", d, log)
+	}
+}
+
+// TestReconnectAtOnceWhenAHeartbeatFindsTheSessionGone: the same when the
+// 404 answers a heartbeat (the agent holds a member, so it beats every
+// interval while its poll waits out the outage's backoff).
+func TestReconnectAtOnceWhenAHeartbeatFindsTheSessionGone(t *testing.T) {
+	f := newFakeServer(t)
+	f.session.LeaseTTL = api.Duration(time.Minute) // the lease outlives the outage
+	_, _, log := startAgent(t, f, nil)
+	f.expect(t, "hello")
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", "sleep 30")})
+	f.expect(t, "heartbeat")
+	f.down.Store(true)
+	f.work <- api.AgentWork{} // end the held poll; the next ones are 503
+	for end := time.Now().Add(30 * time.Second); strings.Count(log.String(), "trying again in") < 6; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("fewer than 6 retries logged:\n%s", log)
+		}
+	}
+	f.forget.Store(true)
+	back := time.Now()
+	f.down.Store(false)
+	f.expect(t, "hello")
+	if d := time.Since(back); d > time.Second {
+		t.Fatalf("connected again %s after the server came back forgetting the session; want at once:\n%s", d, log)
+	}
+}
+
+// TestFullPollRenewedWhenAMemberEnds: an agent with every slot busy keeps a
+// poll held with free 0 (so a stop reaches it at once); when a member ends,
+// it polls again with the free slot at once rather than wait for that poll
+// to come back (a server that did not grant the ended lease, e.g. a new
+// fleet home, has nothing to answer it for).
+func TestFullPollRenewedWhenAMemberEnds(t *testing.T) {
+	f := newFakeServer(t)
+	f.session.PollWait = api.Duration(20 * time.Second) // far beyond the check below
+	_, _, _ = startAgent(t, f, func(o *Options) { o.Concurrency = 1 })
+	f.expect(t, "hello")
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", "sleep 0.3")})
+	f.expect(t, "result:L1")
+	ended := time.Now()
+	for end := ended.Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		f.mu.Lock()
+		last := f.polls[len(f.polls)-1]
+		f.mu.Unlock()
+		if last.Free == 1 && len(last.Held) == 0 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("no poll with the free slot within 5s of the member's end (last poll %+v)", last)
+		}
+	}
+	if d := time.Since(ended); d > time.Second {
+		t.Fatalf("polled with the free slot %s after the member ended; want at once", d)
+	}
+}
+
 // TestPolicy: the agent enforces its pool's policy whatever a lease says:
 // an http step outside the pool's targets and a run step on a pool without
 // allow_commands fail before anything is reached or started.

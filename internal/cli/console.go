@@ -12,6 +12,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/fleet"
+	"github.com/zof-ai/zof-ci/internal/fleet/home"
 	"github.com/zof-ai/zof-ci/internal/server"
 	"github.com/zof-ai/zof-ci/internal/server/config"
 	"github.com/zof-ai/zof-ci/internal/web"
@@ -65,7 +66,7 @@ func mountConsole(d consoleDeps) (*web.Console, error) {
 // page and home page: the agents the fleet knows and the pools server.yaml
 // configures, so a pool without agents shows too.
 type fleetView struct {
-	f   *fleet.Fleet
+	f   agentLister
 	cfg *config.Config
 }
 
@@ -87,9 +88,20 @@ func (v fleetView) Pools(_ context.Context, tenant string) ([]string, error) {
 	return slices.Sorted(maps.Keys(t.Pools)), nil
 }
 
+// agentLister is the fleet's view of agents: the replica's own fleet, or the
+// fleet home's (package fleet/home).
+type agentLister interface {
+	List(tenant, pool string) []api.Agent
+}
+
+var (
+	_ agentLister = (*fleet.Fleet)(nil)
+	_ agentLister = (*home.Home)(nil)
+)
+
 // consoleFleet is the console's view of agents, nil when no tenant has a
 // pool (the page then says agents are not configured).
-func consoleFleet(f *fleet.Fleet, cfg *config.Config) web.Fleet {
+func consoleFleet(f agentLister, cfg *config.Config) web.Fleet {
 	for _, t := range cfg.Tenants {
 		if len(t.Pools) > 0 {
 			return fleetView{f: f, cfg: cfg}

@@ -21,6 +21,7 @@ import (
 	"github.com/zof-ai/zof-ci/internal/engine/sqlitestore"
 	"github.com/zof-ai/zof-ci/internal/exitcode"
 	"github.com/zof-ai/zof-ci/internal/fleet"
+	"github.com/zof-ai/zof-ci/internal/fleet/home"
 	"github.com/zof-ai/zof-ci/internal/procgroup"
 	"github.com/zof-ai/zof-ci/internal/runner"
 	"github.com/zof-ai/zof-ci/internal/server"
@@ -64,6 +65,9 @@ type serveOptions struct {
 	// MetricsListen is the metrics listener's address; "" is the config's
 	// metrics_listen, config.MetricsListenOff none.
 	MetricsListen string
+	// Advertise is the URL other replicas reach this one at (--advertise,
+	// env ZOF_ADVERTISE_URL); "" derives it from the listen address.
+	Advertise string
 }
 
 func newCmdServe(f *Factory, runF func(context.Context, *serveOptions) error) *command {
@@ -85,6 +89,7 @@ func newCmdServe(f *Factory, runF func(context.Context, *serveOptions) error) *c
 		fs.StringVar(&o.Listen, "listen", "", "address to listen on, overrides the config's listen (e.g. 127.0.0.1:8080)")
 		fs.StringVar(&o.LogFormat, "log-format", "text", "text | json")
 		fs.StringVar(&o.MetricsListen, "metrics-listen", "", "address of the metrics listener (GET /metrics), overrides the config's metrics_listen; off for none")
+		fs.StringVar(&o.Advertise, "advertise", "", "with --database and agent pools: the URL other replicas reach this one at (default http://LISTEN unless it is a wildcard; env ZOF_ADVERTISE_URL)")
 	}
 	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
 		if err := noArgs(c, pos, ""); err != nil {
@@ -94,6 +99,7 @@ func newCmdServe(f *Factory, runF func(context.Context, *serveOptions) error) *c
 		fromEnv(set, "data", f.Env, "ZOF_DATA", &o.Data)
 		fromEnv(set, "config", f.Env, "ZOF_SERVER_CONFIG", &o.Config)
 		fromEnv(set, "database", f.Env, "ZOF_DATABASE_URL", &o.Database)
+		fromEnv(set, "advertise", f.Env, "ZOF_ADVERTISE_URL", &o.Advertise)
 		if o.LogFormat != "text" && o.LogFormat != "json" {
 			return exitcode.Errorf(exitcode.Usage, "--log-format %q: use text or json", o.LogFormat)
 		}
@@ -156,13 +162,31 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	env := withoutKeys(o.Env.List(), append(cfg.TokenEnv(), "ZOF_TOKEN"))
 	steps := step.NewExecutor(step.ExecutorOptions{Groups: groups})
 	// Endpoint agents (docs/agents.md): the fleet executes pool runs'
-	// members; lease epochs stay monotonic across restarts through DATA/lease-epoch.
-	agents, err := fleet.New(fleet.Options{Config: cfg, Epochs: fleet.NewFileEpochs(filepath.Join(dataDir, "lease-epoch")), Logger: log})
+	// members; lease epochs stay monotonic across restarts through DATA/lease-epoch
+	// (on PostgreSQL, across replicas through the database; the fleet then
+	// lives on one replica, its home, that the others reach: fleetHome).
+	var epochs fleet.EpochStore = fleet.NewFileEpochs(filepath.Join(dataDir, "lease-epoch"))
+	pg, _ := store.(*pgstore.Store)
+	if pg != nil {
+		epochs = pg.FleetEpochs()
+	}
+	agents, err := fleet.New(fleet.Options{Config: cfg, Epochs: epochs, Logger: log})
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
+	replica := ""
+	var fh *home.Home
+	fleetAPI := fleetOf{agents, agents, agents}
+	if pg != nil && hasPools(cfg) {
+		replica = home.NewReplicaName()
+		if fh, err = fleetHome(ctx, o, listen, pg, agents, replica, log); err != nil {
+			return err
+		}
+		fleetAPI = fleetOf{fh, fh, fh}
+	}
 	eng, err := engine.New(engine.Config{
-		Remote:            agents,
+		Remote:            fleetAPI.remote,
+		Replica:           replica,
 		Store:             store,
 		Steps:             steps,
 		Services:          runner.Services(step.ServiceOptions{Dir: workDir, Env: env, Groups: groups}),
@@ -193,7 +217,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	// Each project's latest coverage summary (docs/coverage.md); every store keeps them.
 	cov, _ := store.(coverageStore)
 	var con *web.Console
-	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Fleet: agents, Triggers: store, History: history, Coverage: cov, Ready: store.Ping, Logger: log, Audit: audit,
+	srv, err := server.New(server.Options{Config: cfg, Engine: eng, Fleet: fleetAPI.server, Triggers: store, History: history, Coverage: cov, Ready: store.Ping, Logger: log, Audit: audit,
 		Webhooks: func(srv *server.Server) (server.Webhooks, error) {
 			var err error
 			hooks, err = webhook.New(webhook.Options{Config: cfg, Store: store, Submitter: srv, Logger: log})
@@ -204,9 +228,13 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, err)
 	}
-	if con, err = mountConsole(consoleDeps{srv: srv, eng: eng, cfg: cfg, log: log, env: o.Env, dataDir: dataDir, history: history, coverage: cov, fleet: consoleFleet(agents, cfg)}); err != nil {
+	if con, err = mountConsole(consoleDeps{srv: srv, eng: eng, cfg: cfg, log: log, env: o.Env, dataDir: dataDir, history: history, coverage: cov, fleet: consoleFleet(fleetAPI.view, cfg)}); err != nil {
 		srv.Close()
 		return exitcode.Wrap(exitcode.Usage, err)
+	}
+	if fh != nil {
+		// The other replicas' calls to this one while it is the fleet's home.
+		srv.Mount(home.PathPrefix, fh.Handler())
 	}
 	sched, err := schedule.New(schedule.Options{Config: cfg, Store: store, Submitter: srv, Repos: hooks.Repos(), Logger: log})
 	if err != nil {
@@ -256,6 +284,15 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	go prune(engCtx, store, log)
 	fleetDone := make(chan struct{})
 	go func() { defer close(fleetDone); agents.Run(engCtx) }()
+	// The fleet home's lease ends with the signal, so that another replica
+	// is the home while this one drains.
+	homeDone := make(chan struct{})
+	go func() {
+		defer close(homeDone)
+		if fh != nil {
+			fh.Run(ctx)
+		}
+	}()
 	// Deliveries and ticks a previous process accepted but did not finish.
 	if n, err := hooks.Resume(engCtx); err != nil {
 		log.Warn("resuming webhook deliveries", "err", err)
@@ -275,6 +312,7 @@ func serve(ctx context.Context, o *serveOptions, log *slog.Logger) error {
 	serveErr := srv.Serve(ctx, ln)
 	stopMetrics()
 	<-metricsDone
+	<-homeDone
 
 	// Streams have ended; stop triggers, then the engine, which leaves
 	// unfinished runs in the store for the next start, and wait for step
@@ -393,4 +431,49 @@ func withoutKeys(environ, keys []string) []string {
 		}
 	}
 	return out
+}
+
+// fleetOf is the fleet as the engine, the API and the console use it: the
+// replica's own fleet, or with replicas on PostgreSQL the fleet's home
+// (package fleet/home), which routes to whichever replica is the home.
+var (
+	_ server.Fleet          = (*home.Home)(nil)
+	_ server.AgentForwarder = (*home.Home)(nil)
+)
+
+type fleetOf struct {
+	remote engine.RemoteRunner
+	server server.Fleet
+	view   agentLister
+}
+
+func hasPools(cfg *config.Config) bool {
+	for _, t := range cfg.Tenants {
+		if len(t.Pools) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// fleetHome joins this replica to the fleet's home lease on PostgreSQL
+// (docs/agents.md, "Several replicas"): other replicas reach it at its
+// advertise URL, from --advertise or derived from a listen address that
+// is not a wildcard.
+func fleetHome(ctx context.Context, o *serveOptions, listen string, pg *pgstore.Store, agents *fleet.Fleet, replica string, log *slog.Logger) (*home.Home, error) {
+	adv := o.Advertise
+	if adv == "" {
+		adv = home.AdvertiseFromListen(listen)
+	}
+	if adv == "" {
+		return nil, exitcode.Errorf(exitcode.Usage, "--advertise: this replica listens on %s, which other replicas cannot reach it at (a wildcard address, or port 0); with --database and agent pools, name the URL other replicas reach it at (zof serve --advertise http://HOST:PORT, env ZOF_ADVERTISE_URL; docs/agents.md, Several replicas)", listen)
+	}
+	if err := home.CheckAdvertise(adv); err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, err)
+	}
+	fh, err := home.New(ctx, home.Options{Fleet: agents, Store: pg, Replica: replica, Advertise: adv, Logger: log})
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("joining the fleet of endpoint agents: %w", err))
+	}
+	return fh, nil
 }

@@ -107,6 +107,7 @@ type Fleet struct {
 	epoch   int64           // last epoch granted
 	epochHi int64           // highest epoch reserved
 	stopped bool
+	away    string          // SetAway: why attempts are not taken here ("": they are)
 	expired map[poolKey]int // lease expiries, for metrics
 
 	auditFn atomic.Pointer[Audit] // SetAudit; else Options.Audit
@@ -300,6 +301,10 @@ func (f *Fleet) RunAttempt(ctx context.Context, a engine.RemoteAttempt, record f
 	att := &attempt{a: a, record: record, done: make(chan engine.RemoteOutcome, 1)}
 	f.mu.Lock()
 	p := f.pools[poolKey{a.Tenant, a.Pool}]
+	if away := f.away; away != "" && p != nil && !f.stopped {
+		f.mu.Unlock()
+		return engine.RemoteOutcome{Lost: away}
+	}
 	if p == nil || f.stopped {
 		f.mu.Unlock()
 		why := fmt.Sprintf("pool %s of tenant %s is not configured on this server; add it to server.yaml or change the run's targets", a.Pool, a.Tenant)

@@ -33,18 +33,28 @@ func (f *Fleet) List(tenant, pool string) []api.Agent {
 		if a.tenant != tenant || (pool != "" && a.pool != pool) {
 			continue
 		}
-		v := api.Agent{ID: a.id, Name: a.name, Tenant: a.tenant, Pool: a.pool, Version: a.version, Labels: maps.Clone(a.labels),
-			State: a.state(), Concurrency: a.concurrency, ConnectedAt: a.connectedAt.UTC(), LastHeartbeat: a.lastBeat.UTC()}
-		for _, l := range a.leases {
-			v.Held = append(v.Held, api.AgentLease{RunID: l.att.a.RunID, Member: l.att.a.Member, Attempt: l.att.a.Attempt, Since: l.since.UTC()})
-		}
-		slices.SortFunc(v.Held, func(x, y api.AgentLease) int { return x.Since.Compare(y.Since) })
-		out = append(out, v)
+		out = append(out, a.view())
 	}
+	SortAgents(out)
+	return out
+}
+
+// SortAgents orders a fleet view by pool, then name, then id.
+func SortAgents(out []api.Agent) {
 	slices.SortFunc(out, func(x, y api.Agent) int {
 		return strings.Compare(x.Pool+"\x00"+x.Name+"\x00"+x.ID, y.Pool+"\x00"+y.Name+"\x00"+y.ID)
 	})
-	return out
+}
+
+// view is the agent as the fleet view shows it (under f.mu).
+func (a *agent) view() api.Agent {
+	v := api.Agent{ID: a.id, Name: a.name, Tenant: a.tenant, Pool: a.pool, Version: a.version, Labels: maps.Clone(a.labels),
+		State: a.state(), Concurrency: a.concurrency, ConnectedAt: a.connectedAt.UTC(), LastHeartbeat: a.lastBeat.UTC()}
+	for _, l := range a.leases {
+		v.Held = append(v.Held, api.AgentLease{RunID: l.att.a.RunID, Member: l.att.a.Member, Attempt: l.att.a.Attempt, Since: l.since.UTC()})
+	}
+	slices.SortFunc(v.Held, func(x, y api.AgentLease) int { return x.Since.Compare(y.Since) })
+	return v
 }
 
 // MemberWaits says, for each member of run waiting in its pool's queue, why

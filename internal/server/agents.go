@@ -94,6 +94,9 @@ func (s *Server) agentGate(w http.ResponseWriter, r *http.Request, p config.Prin
 			"this server has no fleet of endpoint agents; configure pools in server.yaml (docs/agents.md)")
 		return false
 	}
+	if fw, ok := s.fleet.(AgentForwarder); ok && fw.ForwardAgent(w, r) {
+		return false
+	}
 	return true
 }
 

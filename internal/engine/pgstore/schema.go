@@ -261,6 +261,24 @@ var migrations = [][]string{
 			PRIMARY KEY (tenant, project)
 		)`,
 	},
+	// 11: the fleet of endpoint agents across replicas (pgstore/fleet.go,
+	// docs/agents.md "Several replicas"): one row holding the lease epochs'
+	// high-water mark (shared, so a new fleet home never grants an epoch an
+	// earlier one used), the cluster secret replicas authenticate each other
+	// with (written once by the first replica that starts), and the fleet
+	// home's lease: the replica, the address others reach it at and when the
+	// lease expires (Unix ns of the database's clock).
+	{
+		`CREATE TABLE fleet (
+			id           SMALLINT NOT NULL PRIMARY KEY CHECK (id = 1),
+			epoch        BIGINT   NOT NULL DEFAULT 0,
+			secret       TEXT,
+			home         TEXT,
+			home_address TEXT,
+			home_until   BIGINT   NOT NULL DEFAULT 0
+		)`,
+		`INSERT INTO fleet (id) VALUES (1)`,
+	},
 }
 
 // SchemaVersion is the schema version this binary migrates to.
