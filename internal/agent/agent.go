@@ -753,7 +753,7 @@ func (a *agent) heartbeat(every time.Duration) {
 		default:
 		}
 	case a.root.Err() == nil:
-		a.printf("heartbeat: %v", err)
+		a.printf("%v (the leases live until their ttl; the next heartbeat retries)", err)
 	}
 }
 
@@ -769,7 +769,7 @@ func (a *agent) disconnect() {
 	ctx, cancel := context.WithTimeout(context.Background(), disconnectWait)
 	defer cancel()
 	if err := a.call(ctx, "disconnect", http.MethodDelete, "/v1/agent/sessions/"+url.PathEscape(s.AgentID), nil, nil); err != nil {
-		a.printf("disconnect: %v (the server takes the agent for lost after the lease ttl)", err)
+		a.printf("%v (the server takes the agent for lost after the lease ttl)", err)
 	}
 }
 
