@@ -125,6 +125,8 @@ func TestScripts(t *testing.T) {
 			// pgcluster init VAR | stop | down D | start: a PostgreSQL server of the script's own
 			// (pgcluster_test.go), which it may stop and start: a database restart.
 			"pgcluster": pgcluster,
+			// lb VAR ADDR...: a round-robin load balancer in front of replicas (lb_script_test.go).
+			"lb": lbCmd,
 			// runid VAR: set VAR to the first run id (run_...) in the last command's stdout.
 			"runid": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {
