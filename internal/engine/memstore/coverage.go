@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
 )
 
 // coverages are each project's latest coverage summary (PutCoverage), with
@@ -49,7 +50,7 @@ func (s *Store) Coverage(_ context.Context, tenant, project string) (*api.Projec
 	if !ok {
 		return nil, nil
 	}
-	return decodeCoverage(b)
+	return engine.DecodeCoverage(b)
 }
 
 // ListCoverage is the tenant's projects' latest summaries by project name,
@@ -71,19 +72,11 @@ func (s *Store) ListCoverage(_ context.Context, tenant string, limit int) ([]*ap
 	s.cov.mu.Unlock()
 	out := make([]*api.ProjectCoverage, 0, len(bodies))
 	for _, b := range bodies {
-		c, err := decodeCoverage(b)
+		c, err := engine.DecodeCoverage(b)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, c)
 	}
 	return out, nil
-}
-
-func decodeCoverage(b []byte) (*api.ProjectCoverage, error) {
-	var c api.ProjectCoverage
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("reading a stored coverage summary: %w", err)
-	}
-	return &c, nil
 }

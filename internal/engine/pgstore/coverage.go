@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
 )
 
 // PutCoverage stores c as the project's latest coverage summary unless the
@@ -41,7 +42,7 @@ func (s *Store) Coverage(ctx context.Context, tenant, project string) (c *api.Pr
 	if err != nil {
 		return nil, fmt.Errorf("reading the coverage of %s in %s: %w", project, s.where, err)
 	}
-	return decodeCoverage(body)
+	return engine.DecodeCoverage([]byte(body))
 }
 
 // ListCoverage is the tenant's projects' latest coverage summaries by
@@ -58,19 +59,11 @@ func (s *Store) ListCoverage(ctx context.Context, tenant string, limit int) (out
 	}
 	out = make([]*api.ProjectCoverage, 0, len(bodies))
 	for _, b := range bodies {
-		c, err := decodeCoverage(b)
+		c, err := engine.DecodeCoverage([]byte(b))
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, c)
 	}
 	return out, nil
-}
-
-func decodeCoverage(body string) (*api.ProjectCoverage, error) {
-	var c api.ProjectCoverage
-	if err := json.Unmarshal([]byte(body), &c); err != nil {
-		return nil, fmt.Errorf("reading a stored coverage summary: %w", err)
-	}
-	return &c, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
 )
 
 // PutCoverage stores c as the project's latest coverage summary unless the
@@ -37,7 +38,7 @@ func (s *Store) Coverage(ctx context.Context, tenant, project string) (*api.Proj
 	if err != nil {
 		return nil, fmt.Errorf("reading the coverage of %s in %s: %w", project, s.path, err)
 	}
-	return decodeCoverage(body)
+	return engine.DecodeCoverage([]byte(body))
 }
 
 // ListCoverage is the tenant's projects' latest coverage summaries by
@@ -54,7 +55,7 @@ func (s *Store) ListCoverage(ctx context.Context, tenant string, limit int) ([]*
 		if err := rows.Scan(&body); err != nil {
 			return nil, fmt.Errorf("listing coverage in %s: %w", s.path, err)
 		}
-		c, err := decodeCoverage(body)
+		c, err := engine.DecodeCoverage([]byte(body))
 		if err != nil {
 			return nil, err
 		}
@@ -64,12 +65,4 @@ func (s *Store) ListCoverage(ctx context.Context, tenant string, limit int) ([]*
 		return nil, fmt.Errorf("listing coverage in %s: %w", s.path, err)
 	}
 	return out, nil
-}
-
-func decodeCoverage(body string) (*api.ProjectCoverage, error) {
-	var c api.ProjectCoverage
-	if err := json.Unmarshal([]byte(body), &c); err != nil {
-		return nil, fmt.Errorf("reading a stored coverage summary: %w", err)
-	}
-	return &c, nil
 }
