@@ -36,6 +36,13 @@ type Dialect struct {
 	// primary key's order ("WITHOUT ROWID" in SQLite, where a seek of the
 	// key then reads the row itself; PostgreSQL has no such option).
 	Clustered string
+	// Flag is a new scan destination of quarantined: *int64 in SQLite,
+	// *bool in PostgreSQL.
+	Flag func() any
+	// MaxParams bounds the parameters bound to one statement: SQLite's
+	// SQLITE_MAX_VARIABLE_NUMBER (32766 since 3.32.0), PostgreSQL's
+	// protocol limit of 65535.
+	MaxParams int
 }
 
 // SQLite and Postgres are the two dialects.
@@ -52,6 +59,8 @@ var (
 		},
 		JSONField: func(c, f string) string { return "json_extract(" + c + ", '$." + f + "')" },
 		Clustered: " WITHOUT ROWID",
+		Flag:      func() any { return new(int64) },
+		MaxParams: 32766,
 	}
 	Postgres = Dialect{
 		Placeholder: func(n int) string { return fmt.Sprintf("$%d", n) },
@@ -59,6 +68,8 @@ var (
 		PadNanos:    func(c string) string { return "lpad(" + c + "::text, 20, '0')" },
 		Bool:        func(b bool) any { return b },
 		JSONField:   func(c, f string) string { return "(" + c + "::jsonb)->>'" + f + "'" },
+		Flag:        func() any { return new(bool) },
+		MaxParams:   65535,
 	}
 )
 

@@ -2,122 +2,48 @@ package pgstore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/engine/historysql"
 )
 
 // summarize adds recs (one finished run's history, just inserted) to the
-// health summaries inside the append's transaction: it reads the latest
-// outcomes of the run's environment, folds recs onto them
-// (engine.FoldHistory) and upserts the day rows and latest outcomes.
+// health summaries inside the append's transaction (historysql.Summarize).
 func (s *Store) summarize(ctx context.Context, tx pgx.Tx, recs []engine.HistoryRecord) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	r0 := recs[0]
-	last := map[engine.CaseKey]*engine.LastOutcome{}
-	rows, err := tx.Query(ctx, historysql.SelectLast(historysql.Postgres), r0.Tenant, r0.Project, r0.Environment)
-	if err != nil {
-		return fmt.Errorf("summarising the history of run %s in %s: %w", r0.RunID, s.where, err)
-	}
-	for rows.Next() {
-		var q bool
-		k, l, err := historysql.ScanLast(rows, &q)
-		if err != nil {
-			rows.Close()
-			return fmt.Errorf("summarising the history of run %s: %w", r0.RunID, err)
-		}
-		last[k] = &l
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("summarising the history of run %s in %s: %w", r0.RunID, s.where, err)
-	}
-	snaps := engine.FoldHistory(last, recs)
-	type dayRow struct {
-		k engine.DayKey
-		c *engine.DayCounts
-	}
-	dr := make([]dayRow, 0, len(snaps))
-	for k, c := range snaps {
-		dr = append(dr, dayRow{k, c})
-	}
-	// Bound parameters per statement: under PostgreSQL's 65535.
-	chunk := 65535 / historysql.TotalsColumns
-	for i := 0; i < len(dr); i += chunk {
-		n := min(chunk, len(dr)-i)
-		args := make([]any, 0, n*historysql.TotalsColumns)
-		for _, d := range dr[i : i+n] {
-			args = historysql.TotalsArgs(args, d.k, d.c)
-		}
-		if _, err := tx.Exec(ctx, historysql.UpsertTotals(historysql.Postgres, n), args...); err != nil {
-			return fmt.Errorf("summarising the history of run %s in %s: %w", r0.RunID, s.where, err)
-		}
-	}
-	touched := make([]engine.CaseKey, 0, len(recs))
-	seen := make(map[engine.CaseKey]bool, len(recs))
-	for _, r := range recs {
-		k := engine.CaseKey{Tenant: r.Tenant, Project: r.Project, Environment: r.Environment, Case: r.Case, Variant: r.Variant}
-		if !seen[k] {
-			seen[k] = true
-			touched = append(touched, k)
-		}
-	}
-	chunk = 65535 / historysql.LastColumns
-	for i := 0; i < len(touched); i += chunk {
-		n := min(chunk, len(touched)-i)
-		args := make([]any, 0, n*historysql.LastColumns)
-		for _, k := range touched[i : i+n] {
-			args = historysql.LastArgs(historysql.Postgres, args, k, last[k])
-		}
-		if _, err := tx.Exec(ctx, historysql.UpsertLast(historysql.Postgres, n), args...); err != nil {
-			return fmt.Errorf("summarising the history of run %s in %s: %w", r0.RunID, s.where, err)
-		}
-	}
-	return nil
+	return historysql.Summarize(ctx, pgDB{tx}, historysql.Postgres, s.where, recs)
 }
 
 // HealthSummary implements engine.HistoryStore: five primary-key seeks per
 // case (historysql.Summary), whatever the window.
 func (s *Store) HealthSummary(ctx context.Context, tenant string, f engine.SummaryFilter) ([]engine.CaseSummary, error) {
-	q, args := historysql.Summary(historysql.Postgres, tenant, f)
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading the health of project %s in %s: %w", f.Project, s.where, err)
-	}
-	defer rows.Close()
-	var parts []engine.CaseSummary
-	for rows.Next() {
-		var qu bool
-		_, c, err := historysql.ScanSummary(rows, &qu)
-		if err != nil {
-			return nil, fmt.Errorf("reading the health of project %s: %w", f.Project, err)
-		}
-		parts = append(parts, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading the health of project %s in %s: %w", f.Project, s.where, err)
-	}
-	return historysql.MergeSummaries(parts), nil
+	return historysql.HealthSummary(ctx, pgDB{s.pool}, historysql.Postgres, s.where, tenant, f)
 }
 
 // pruneSummaries deletes the summaries older than before, in tx
 // (historysql.Prune).
 func pruneSummaries(ctx context.Context, tx pgx.Tx, before time.Time) error {
-	st := historysql.Prune(historysql.Postgres)
-	for _, q := range st[:len(st)-1] {
-		if _, err := tx.Exec(ctx, q, engine.DayOf(before)); err != nil {
-			return err
-		}
+	return historysql.PruneSummaries(ctx, pgDB{tx}, historysql.Postgres, before)
+}
+
+// pgDB is a pgx transaction or pool as historysql runs statements on it.
+type pgDB struct {
+	q interface {
+		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+		Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	}
-	if _, err := tx.Exec(ctx, st[len(st)-1], before.UnixNano()); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, historysql.PruneOrphans)
+}
+
+var _ historysql.DB = pgDB{}
+
+func (d pgDB) Query(ctx context.Context, sql string, args ...any) (historysql.Rows, error) {
+	return d.q.Query(ctx, sql, args...)
+}
+
+func (d pgDB) Exec(ctx context.Context, sql string, args ...any) error {
+	_, err := d.q.Exec(ctx, sql, args...)
 	return err
 }
