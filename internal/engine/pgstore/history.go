@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -186,43 +185,12 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time) (int64, erro
 }
 
 // recordShadow records run (terminal, with its members) when it is a
-// shadow run, inside the append's transaction.
+// shadow run, inside the append's transaction (historysql.RecordShadow).
 func (s *Store) recordShadow(ctx context.Context, tx pgx.Tx, head *api.Run, members []api.Member) error {
-	var shadow, unmapped, ignored sql.NullString
-	if err := tx.QueryRow(ctx, historysql.ShadowProbe(historysql.Postgres), head.ID).Scan(&shadow, &unmapped, &ignored); err != nil {
-		return fmt.Errorf("recording shadow run %s in %s: %w", head.ID, s.where, err)
-	}
-	run := *head
-	run.Members = members
-	rec, body, ok, err := historysql.ShadowRun(&run, shadow, unmapped, ignored)
-	if err != nil || !ok {
-		return err
-	}
-	if _, err := tx.Exec(ctx, historysql.InsertShadow(historysql.Postgres), rec.RunID, rec.Tenant, rec.Project, rec.Environment,
-		rec.FinishedAt.UnixNano(), body); err != nil {
-		return fmt.Errorf("recording shadow run %s in %s: %w", head.ID, s.where, err)
-	}
-	return nil
+	return historysql.RecordShadow(ctx, pgDB{tx}, historysql.Postgres, s.where, head, members)
 }
 
 // ShadowHistory implements engine.ShadowStore.
 func (s *Store) ShadowHistory(ctx context.Context, tenant string, f engine.HistoryFilter) ([]engine.ShadowRecord, error) {
-	q, args := historysql.SelectShadow(historysql.Postgres, tenant, f)
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading the shadow runs of project %s from %s: %w", f.Project, s.where, err)
-	}
-	defer rows.Close()
-	var out []engine.ShadowRecord
-	for rows.Next() {
-		r, err := historysql.ScanShadow(rows, tenant, f.Project)
-		if err != nil {
-			return nil, fmt.Errorf("reading the shadow runs of project %s: %w", f.Project, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading the shadow runs of project %s from %s: %w", f.Project, s.where, err)
-	}
-	return out, nil
+	return historysql.ShadowHistory(ctx, pgDB{s.pool}, historysql.Postgres, s.where, tenant, f)
 }

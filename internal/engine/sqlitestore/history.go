@@ -148,43 +148,12 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time) (int64, erro
 }
 
 // recordShadow records run (terminal, with its members) when it is a
-// shadow run, inside the append's transaction.
+// shadow run, inside the append's transaction (historysql.RecordShadow).
 func (s *Store) recordShadow(ctx context.Context, tx *sql.Tx, head *api.Run, members []api.Member) error {
-	var shadow, unmapped, ignored sql.NullString
-	if err := tx.QueryRowContext(ctx, historysql.ShadowProbe(historysql.SQLite), head.ID).Scan(&shadow, &unmapped, &ignored); err != nil {
-		return fmt.Errorf("recording shadow run %s in %s: %w", head.ID, s.path, err)
-	}
-	run := *head
-	run.Members = members
-	rec, body, ok, err := historysql.ShadowRun(&run, shadow, unmapped, ignored)
-	if err != nil || !ok {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, historysql.InsertShadow(historysql.SQLite), rec.RunID, rec.Tenant, rec.Project, rec.Environment,
-		rec.FinishedAt.UnixNano(), body); err != nil {
-		return fmt.Errorf("recording shadow run %s in %s: %w", head.ID, s.path, err)
-	}
-	return nil
+	return historysql.RecordShadow(ctx, sqlDB{tx}, historysql.SQLite, s.path, head, members)
 }
 
 // ShadowHistory implements engine.ShadowStore.
 func (s *Store) ShadowHistory(ctx context.Context, tenant string, f engine.HistoryFilter) ([]engine.ShadowRecord, error) {
-	q, args := historysql.SelectShadow(historysql.SQLite, tenant, f)
-	rows, err := s.reader.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading the shadow runs of project %s in %s: %w", f.Project, s.path, err)
-	}
-	defer rows.Close()
-	var out []engine.ShadowRecord
-	for rows.Next() {
-		r, err := historysql.ScanShadow(rows, tenant, f.Project)
-		if err != nil {
-			return nil, fmt.Errorf("reading the shadow runs of project %s: %w", f.Project, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading the shadow runs of project %s in %s: %w", f.Project, s.path, err)
-	}
-	return out, nil
+	return historysql.ShadowHistory(ctx, sqlDB{s.reader}, historysql.SQLite, s.path, tenant, f)
 }

@@ -2,9 +2,12 @@ package historysql
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
 )
 
@@ -132,4 +135,60 @@ func PruneSummaries(ctx context.Context, tx DB, d Dialect, before time.Time) err
 		return err
 	}
 	return tx.Exec(ctx, PruneOrphans)
+}
+
+// RecordShadow records run (terminal, with its members) when it is a shadow
+// run, inside the append's transaction tx.
+func RecordShadow(ctx context.Context, tx DB, d Dialect, where string, head *api.Run, members []api.Member) error {
+	fail := func(err error) error { return fmt.Errorf("recording shadow run %s in %s: %w", head.ID, where, err) }
+	rows, err := tx.Query(ctx, ShadowProbe(d), head.ID)
+	if err != nil {
+		return fail(err)
+	}
+	var shadow, unmapped, ignored sql.NullString
+	if !rows.Next() {
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fail(err)
+		}
+		return fail(errors.New("the run is not stored"))
+	}
+	err = rows.Scan(&shadow, &unmapped, &ignored)
+	rows.Close()
+	if err != nil {
+		return fail(err)
+	}
+	run := *head
+	run.Members = members
+	rec, body, ok, err := ShadowRun(&run, shadow, unmapped, ignored)
+	if err != nil || !ok {
+		return err
+	}
+	if err := tx.Exec(ctx, InsertShadow(d), rec.RunID, rec.Tenant, rec.Project, rec.Environment,
+		rec.FinishedAt.UnixNano(), body); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// ShadowHistory answers engine.ShadowStore's ShadowHistory on db.
+func ShadowHistory(ctx context.Context, db DB, d Dialect, where, tenant string, f engine.HistoryFilter) ([]engine.ShadowRecord, error) {
+	q, args := SelectShadow(d, tenant, f)
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the shadow runs of project %s in %s: %w", f.Project, where, err)
+	}
+	defer rows.Close()
+	var out []engine.ShadowRecord
+	for rows.Next() {
+		r, err := ScanShadow(rows, tenant, f.Project)
+		if err != nil {
+			return nil, fmt.Errorf("reading the shadow runs of project %s: %w", f.Project, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the shadow runs of project %s in %s: %w", f.Project, where, err)
+	}
+	return out, nil
 }
