@@ -214,7 +214,8 @@ func runAction(ctx context.Context, o *actionOptions) error {
 		if cerr != nil {
 			return x.fail(exitcode.Of(cerr), fmt.Errorf("input server: %w", cerr))
 		}
-		v, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{Client: cl, Supersede: in.Supersede, CI: c, Coverage: true})
+		v, err = runner.RunRemote(ctx, opts, runner.RemoteOptions{Client: cl, Supersede: in.Supersede, CI: c, Coverage: in.Coverage,
+			CoverageOff: "the input coverage: false"})
 	}
 	if err != nil {
 		if x.reported {

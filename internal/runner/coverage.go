@@ -28,7 +28,7 @@ const coverageTimeout = 10 * time.Second
 // a checkout, or when it cannot be computed, it is nil and one line on info
 // says why: coverage never stops a run. Texts that hold one of the run's
 // secrets are left out of it.
-func coverageSummary(ctx context.Context, o RunOptions, plan *gate.Plan, mask *secret.Masker, info io.Writer) *api.CoverageSummary {
+func coverageSummary(ctx context.Context, o RunOptions, plan *gate.Plan, mask *secret.Masker, info io.Writer, off string) *api.CoverageSummary {
 	cctx, cancel := context.WithTimeout(ctx, coverageTimeout)
 	defer cancel()
 	r, err := coverage.Of(cctx, plan.Suite, filepath.Dir(o.Select.SuitePath), o.Select.Environ)
@@ -36,10 +36,10 @@ func coverageSummary(ctx context.Context, o RunOptions, plan *gate.Plan, mask *s
 	case err != nil && ctx.Err() != nil:
 		return nil // interrupted: the submit that follows says so
 	case err != nil && cctx.Err() != nil:
-		fmt.Fprintf(info, "coverage: not sent: computing it took longer than %s (--coverage=false skips this)\n", coverageTimeout)
+		fmt.Fprintf(info, "coverage: not sent: computing it took longer than %s (%s skips this)\n", coverageTimeout, off)
 		return nil
 	case errors.Is(err, coverage.ErrNotCheckout):
-		fmt.Fprintln(info, "coverage: not sent: the suite is not inside a git checkout (--coverage=false skips this)")
+		fmt.Fprintf(info, "coverage: not sent: the suite is not inside a git checkout (%s skips this)\n", off)
 		return nil
 	case err != nil:
 		fmt.Fprintf(info, "coverage: not sent: %s\n", sanitize.Line(mask.String(err.Error())))

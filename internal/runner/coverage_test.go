@@ -64,7 +64,7 @@ func TestCoverageSummary(t *testing.T) {
 	coveragetest.FakeRepo(t, dir, 8) // svc0/pkg/f0.go, lib/m1/f1.go, docs/p2.md, tools/t3/main.go, svc4/...
 	o, plan := coveragePlan(t, dir, coverageSuite)
 	var info bytes.Buffer
-	got := coverageSummary(context.Background(), o, plan, secret.NewMasker([]string{"t3/main"}), &info)
+	got := coverageSummary(context.Background(), o, plan, secret.NewMasker([]string{"t3/main"}), &info, "--coverage=false")
 	if info.Len() != 0 || got == nil {
 		t.Fatalf("summary %+v, said %q", got, info.String())
 	}
@@ -86,7 +86,7 @@ func TestCoverageSummary(t *testing.T) {
 	plain := t.TempDir()
 	o, plan = coveragePlan(t, plain, coverageSuite)
 	info.Reset()
-	if got := coverageSummary(context.Background(), o, plan, secret.NewMasker(nil), &info); got != nil {
+	if got := coverageSummary(context.Background(), o, plan, secret.NewMasker(nil), &info, "--coverage=false"); got != nil {
 		t.Fatalf("outside a checkout: %+v", got)
 	}
 	if want := "coverage: not sent: the suite is not inside a git checkout (--coverage=false skips this)\n"; info.String() != want {
@@ -112,7 +112,7 @@ func BenchmarkCoverageSummary(b *testing.B) {
 		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if s := coverageSummary(context.Background(), o, plan, mask, io.Discard); s == nil || s.Files != n {
+				if s := coverageSummary(context.Background(), o, plan, mask, io.Discard, "--coverage=false"); s == nil || s.Files != n {
 					b.Fatalf("summary %+v", s)
 				}
 			}

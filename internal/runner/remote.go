@@ -50,6 +50,9 @@ type RemoteOptions struct {
 	// run (api.RunRequest.Coverage, docs/coverage.md); outside a checkout
 	// the run goes without it.
 	Coverage bool
+	// CoverageOff is how the user turns Coverage off, named in the line
+	// that says why none was sent (default "--coverage=false").
+	CoverageOff string
 }
 
 // RunRemote plans the run, submits it to the server (idempotently), follows it live, writes
@@ -150,7 +153,11 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (gate.Verdict
 	}
 	fmt.Fprintf(info, "idempotency key: %s (%s)\n", key, why)
 	if r.Coverage {
-		req.Coverage = coverageSummary(ctx, o, plan, mask, info)
+		off := r.CoverageOff
+		if off == "" {
+			off = "--coverage=false"
+		}
+		req.Coverage = coverageSummary(ctx, o, plan, mask, info, off)
 	}
 
 	deadline := start.Add(o.Timeout)

@@ -46,10 +46,13 @@ type Inputs struct {
 	// Shadow is the shadow input as written: "", true, false or sample:N
 	// (zof run --shadow, docs/cli.md); the CLI parses it.
 	Shadow string
+	// Coverage sends the checkout's coverage summary with a server run
+	// (zof run --coverage, docs/coverage.md).
+	Coverage bool
 }
 
 // InputNames lists the action's inputs exactly as action.yml declares them.
-var InputNames = []string{"suite", "scope", "environment", "server", "token", "github-token", "timeout", "fail-on", "junit", "html", "checks", "summary", "supersede", "working-directory", "shadow"}
+var InputNames = []string{"suite", "scope", "environment", "server", "token", "github-token", "timeout", "fail-on", "junit", "html", "checks", "summary", "supersede", "working-directory", "shadow", "coverage"}
 
 // gateStatuses are the values fail-on accepts (the suite file's gate.fail_on).
 var gateStatuses = map[string]bool{"failed": true, "blocked": true, "cancelled": true, "timeout": true}
@@ -75,6 +78,7 @@ func ReadInputs(getenv func(string) string) (*Inputs, error) {
 		Shadow:           a.GetInput("shadow"),
 		Checks:           ChecksAuto,
 		Summary:          true,
+		Coverage:         true,
 	}
 	var errs []string
 	if v := a.GetInput("timeout"); v != "" {
@@ -106,6 +110,9 @@ func ReadInputs(getenv func(string) string) (*Inputs, error) {
 		errs = append(errs, err.Error())
 	}
 	if in.Supersede, err = boolInput(a, "supersede", false); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if in.Coverage, err = boolInput(a, "coverage", true); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {

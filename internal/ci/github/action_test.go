@@ -27,6 +27,7 @@ func TestReadInputs(t *testing.T) {
 		"INPUT_SUMMARY":           "false",
 		"INPUT_SUPERSEDE":         "true",
 		"INPUT_WORKING-DIRECTORY": "services/checkout",
+		"INPUT_COVERAGE":          "false",
 	}
 	in, err := ReadInputs(func(k string) string { return env[k] })
 	if err != nil {
@@ -36,6 +37,7 @@ func TestReadInputs(t *testing.T) {
 		Suite: "examples/checkout/zof.yaml", Scope: "changed", Environment: "staging", Server: "https://zof.example.test",
 		Token: "zof_secret", GitHubToken: "ghs_abc", Timeout: 45 * time.Minute, FailOn: []string{"failed", "blocked", "timeout"},
 		JUnit: "reports/zof.xml", Checks: ChecksFalse, Summary: false, Supersede: true, WorkingDirectory: "services/checkout",
+		Coverage: false,
 	}
 	if d := cmp.Diff(want, in); d != "" {
 		t.Errorf("inputs (-want +got):\n%s", d)
@@ -48,7 +50,7 @@ func TestReadInputsDefaultsOutsideActions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(&Inputs{Checks: ChecksAuto, Summary: true}, in); d != "" {
+	if d := cmp.Diff(&Inputs{Checks: ChecksAuto, Summary: true, Coverage: true}, in); d != "" {
 		t.Errorf("defaults (-want +got):\n%s", d)
 	}
 	if InActions(getenv) {
@@ -60,12 +62,12 @@ func TestReadInputsDefaultsOutsideActions(t *testing.T) {
 }
 
 func TestReadInputsInvalid(t *testing.T) {
-	env := map[string]string{"INPUT_TIMEOUT": "soon", "INPUT_FAIL-ON": "failed,exploded", "INPUT_CHECKS": "maybe", "INPUT_SUMMARY": "yes please", "INPUT_SUPERSEDE": "2"}
+	env := map[string]string{"INPUT_TIMEOUT": "soon", "INPUT_FAIL-ON": "failed,exploded", "INPUT_CHECKS": "maybe", "INPUT_SUMMARY": "yes please", "INPUT_SUPERSEDE": "2", "INPUT_COVERAGE": "off"}
 	_, err := ReadInputs(func(k string) string { return env[k] })
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, w := range []string{"input timeout", `"exploded"`, "input checks", "input summary", "input supersede"} {
+	for _, w := range []string{"input timeout", `"exploded"`, "input checks", "input summary", "input supersede", "input coverage"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %q", err, w)
 		}

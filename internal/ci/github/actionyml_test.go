@@ -60,7 +60,7 @@ func TestActionYAML(t *testing.T) {
 	if d := cmp.Diff(rgithub.OutputNames, keys(t, child(&doc, "outputs"))); d != "" {
 		t.Errorf("outputs (-ci.md +action.yml):\n%s", d)
 	}
-	defaults := map[string]string{"github-token": "${{ github.token }}", "checks": "auto", "summary": "true", "supersede": "false"}
+	defaults := map[string]string{"github-token": "${{ github.token }}", "checks": "auto", "summary": "true", "supersede": "false", "coverage": "true"}
 	for name, want := range defaults {
 		if got := child(child(child(&doc, "inputs"), name), "default"); got == nil || got.Value != want {
 			t.Errorf("input %s default %v, want %q", name, got, want)
