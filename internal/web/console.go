@@ -311,6 +311,12 @@ func (c *Console) run(w http.ResponseWriter, r *http.Request, d *pageData) (stri
 }
 
 func (c *Console) confirmCancel(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
+	return c.confirm(r, d, "Cancel", "cancel.html")
+}
+
+// confirm is the page that asks before an action on a run: the run's
+// summary under "<verb> run <id>?", rendered with page.
+func (c *Console) confirm(r *http.Request, d *pageData, verb, page string) (string, int) {
 	id := r.PathValue("id")
 	run, err := c.o.Runs.Get(r.Context(), d.Principal.Tenant, id)
 	if errors.Is(err, engine.ErrNotFound) {
@@ -319,8 +325,8 @@ func (c *Console) confirmCancel(w http.ResponseWriter, r *http.Request, d *pageD
 	if err != nil {
 		return c.failed(d, "read run "+id, err)
 	}
-	d.Title, d.Nav, d.Body = "Cancel run "+id+"?", "runs", NewRunView(run, c.o.Now())
-	return "cancel.html", http.StatusOK
+	d.Title, d.Nav, d.Body = verb+" run "+id+"?", "runs", NewRunView(run, c.o.Now())
+	return page, http.StatusOK
 }
 
 func (c *Console) cancel(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
@@ -353,16 +359,7 @@ func (c *Console) rerun(w http.ResponseWriter, r *http.Request, d *pageData) (st
 }
 
 func (c *Console) confirmDelete(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
-	id := r.PathValue("id")
-	run, err := c.o.Runs.Get(r.Context(), d.Principal.Tenant, id)
-	if errors.Is(err, engine.ErrNotFound) {
-		return c.notFound(d, id)
-	}
-	if err != nil {
-		return c.failed(d, "read run "+id, err)
-	}
-	d.Title, d.Nav, d.Body = "Delete run "+id+"?", "runs", NewRunView(run, c.o.Now())
-	return "delete.html", http.StatusOK
+	return c.confirm(r, d, "Delete", "delete.html")
 }
 
 func (c *Console) delete(w http.ResponseWriter, r *http.Request, d *pageData) (string, int) {
