@@ -205,31 +205,25 @@ func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, p config
 }
 
 func (s *Server) agentReport(w http.ResponseWriter, r *http.Request, p config.Principal) {
-	if !s.agentGate(w, r, p) {
-		return
-	}
-	var rep api.LeaseReport
-	if berr := decodeJSON(w, r, MaxAgentBody, &rep, false); berr != nil {
-		berr.write(w)
-		return
-	}
-	if err := s.fleet.Report(p, r.PathValue("id"), rep); err != nil {
-		s.fleetError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	leaseWrite(s, w, r, p, s.fleet.Report)
 }
 
 func (s *Server) agentResult(w http.ResponseWriter, r *http.Request, p config.Principal) {
+	leaseWrite(s, w, r, p, s.fleet.Result)
+}
+
+// leaseWrite is a write under the lease named in the path (a report or a
+// result): the body decoded as T and handed to write; 204 when stored.
+func leaseWrite[T any](s *Server, w http.ResponseWriter, r *http.Request, p config.Principal, write func(config.Principal, string, T) error) {
 	if !s.agentGate(w, r, p) {
 		return
 	}
-	var res api.LeaseResult
-	if berr := decodeJSON(w, r, MaxAgentBody, &res, false); berr != nil {
+	var body T
+	if berr := decodeJSON(w, r, MaxAgentBody, &body, false); berr != nil {
 		berr.write(w)
 		return
 	}
-	if err := s.fleet.Result(p, r.PathValue("id"), res); err != nil {
+	if err := write(p, r.PathValue("id"), body); err != nil {
 		s.fleetError(w, err)
 		return
 	}
