@@ -100,5 +100,6 @@ func (e *Engine) endWaiting(rs *runState, to api.Status, reason string) error {
 		e.cfg.Logger.Error("ending run", "run", rs.id, "status", to, "err", err)
 	}
 	delete(e.active, rs.id)
+	rs.markReleased()
 	return err
 }

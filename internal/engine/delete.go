@@ -39,13 +39,21 @@ func (e *Engine) Delete(ctx context.Context, tenant, id string) error {
 	}
 	e.mu.Lock()
 	rs := e.active[id]
-	if rs != nil && rs.tenant == tenant {
-		// Still held by this engine: not finished, or finishing right now.
-		st, _ := rs.status()
-		e.mu.Unlock()
-		return &StateError{RunID: id, Status: st, Op: "delete"}
-	}
 	e.mu.Unlock()
+	if rs != nil && rs.tenant == tenant {
+		if !rs.finished() {
+			st, _ := rs.status()
+			return &StateError{RunID: id, Status: st, Op: "delete"}
+		}
+		// Its terminal status is stored and the engine is letting go of it
+		// right now (a waiter may already have seen the end): wait for that,
+		// so nothing the run still writes lands after the delete.
+		select {
+		case <-rs.released:
+		case <-ctx.Done():
+			return fmt.Errorf("deleting run %s: waiting for the engine to release the finished run: %w", id, context.Cause(ctx))
+		}
+	}
 	err := d.DeleteRun(ctx, tenant, id)
 	switch {
 	case errors.Is(err, ErrNotFound):

@@ -43,6 +43,12 @@ type runState struct {
 	posAt        time.Time // when its queue position was last written (scheduler only)
 	cancel       context.CancelCauseFunc
 	cancelReason string
+
+	// released is closed once the engine has let go of the run (retire, or
+	// endWaiting for a run that never started): whatever a finished run
+	// still writes after its terminal status is written by then.
+	released    chan struct{}
+	releaseOnce sync.Once
 }
 
 func newRunState(rec *RunRecord) *runState {
@@ -55,7 +61,19 @@ func newRunState(rec *RunRecord) *runState {
 		snap:   rec.Run.Clone(),
 		index:  indexMembers(rec.Run),
 		subs:   map[*subscriber]struct{}{},
+
+		released: make(chan struct{}),
 	}
+}
+
+// markReleased closes released; safe to call more than once.
+func (rs *runState) markReleased() { rs.releaseOnce.Do(func() { close(rs.released) }) }
+
+// finished reports whether the run's terminal status is stored.
+func (rs *runState) finished() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.done
 }
 
 // snapshot is a copy of the whole run: O(members), so for once-per-run

@@ -191,6 +191,7 @@ func (e *Engine) retire(rs *runState) {
 		delete(e.active, rs.id)
 	}
 	rs.cancel(nil)
+	rs.markReleased()
 	e.mu.Unlock()
 	e.kick()
 	e.wg.Done()
