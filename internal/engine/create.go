@@ -297,13 +297,16 @@ func (e *Engine) Create(ctx context.Context, tenant string, req *api.RunRequest,
 		if err != nil {
 			return nil, false, fmt.Errorf("reading run %s that owns idempotency key %q: %w", holder.RunID, holder.Key, err)
 		}
-		return got.Run.Clone(), true, nil
+		return got.Run, true, nil // the store's copy is ours
 	}
 
 	if e.cl != nil {
 		return e.createdCluster(ctx, tenant, rec, opts), false, nil
 	}
-	created := snap.Clone()
+	// The run was built once (NewRun) and the store keeps it; the caller
+	// and the run state each get a copy of their own (copyRun: three
+	// allocations, not one per member), since both may change theirs.
+	created := copyRun(snap)
 	rs := newRunState(rec)
 	e.mu.Lock()
 	delete(e.creating, id)

@@ -58,7 +58,7 @@ func newRunState(rec *RunRecord) *runState {
 		order:  rec.Order,
 		req:    rec.Request,
 		mask:   secret.NewMasker(rec.Request.Secrets),
-		snap:   rec.Run.Clone(),
+		snap:   copyRun(rec.Run),
 		index:  indexMembers(rec.Run),
 		subs:   map[*subscriber]struct{}{},
 
@@ -81,7 +81,54 @@ func (rs *runState) finished() bool {
 func (rs *runState) snapshot() *api.Run {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	return rs.snap.Clone()
+	return copyRun(rs.snap)
+}
+
+// copyRun is api.Run.Clone in three allocations instead of one per member:
+// every member's steps share one array, and their failed attempts another,
+// each member's slice capped at its length so that an append (a retry's
+// failed attempt) reallocates rather than write into the next member's. The
+// copy shares no memory that anyone changes with r: its members, their steps
+// and failed attempts are its own (the head's fields are copied as Clone
+// copies them; a step's Failure is replaced, never changed).
+func copyRun(r *api.Run) *api.Run {
+	c := *r
+	c.Members = copyMembers(r.Members)
+	return &c
+}
+
+// copyMembers copies ms as copyRun does.
+func copyMembers(ms []api.Member) []api.Member {
+	if ms == nil {
+		return nil
+	}
+	ns, nf := 0, 0
+	for i := range ms {
+		ns += len(ms[i].Steps)
+		nf += len(ms[i].FailedAttempts)
+	}
+	out := make([]api.Member, len(ms))
+	steps := make([]api.StepResult, 0, ns)
+	var failed []string
+	if nf > 0 {
+		failed = make([]string, 0, nf)
+	}
+	for i := range ms {
+		m := ms[i]
+		m.Steps, m.FailedAttempts = nil, nil // as Clone: empty becomes nil
+		if s := ms[i].Steps; len(s) > 0 {
+			k := len(steps)
+			steps = append(steps, s...)
+			m.Steps = steps[k:len(steps):len(steps)]
+		}
+		if f := ms[i].FailedAttempts; len(f) > 0 {
+			k := len(failed)
+			failed = append(failed, f...)
+			m.FailedAttempts = failed[k:len(failed):len(failed)]
+		}
+		out[i] = m
+	}
+	return out
 }
 
 // member is one member as it is now, found through the index, for reading:

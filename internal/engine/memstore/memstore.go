@@ -73,16 +73,36 @@ func (l *eventLog) append(evs ...api.Event) {
 // at is the event at index i (seq i+1).
 func (l *eventLog) at(i int) api.Event { return l.pages[i/eventPage][i%eventPage] }
 
-// whole is the run with its members, a copy the caller may keep (one copy
-// of each member, as api.Run.Clone makes it).
+// whole is the run with its members, a copy the caller may keep and change
+// (as api.Run.Clone makes it, empty slices nil) in three allocations, not one
+// per member: the members' steps share one array and their failed attempts
+// another, each member's slice capped at its length so an append reallocates.
 func (e *entry) whole() *api.Run {
 	r := e.run
+	ns, nf := 0, 0
+	for _, m := range e.members {
+		ns += len(m.Steps)
+		nf += len(m.FailedAttempts)
+	}
 	r.Members = make([]api.Member, len(e.members))
+	steps := make([]api.StepResult, 0, ns)
+	var failed []string
+	if nf > 0 {
+		failed = make([]string, 0, nf)
+	}
 	for i, m := range e.members {
 		c := *m
-		// As api.Run.Clone copies them (empty becomes nil).
-		c.Steps = append([]api.StepResult(nil), m.Steps...)
-		c.FailedAttempts = append([]string(nil), m.FailedAttempts...)
+		c.Steps, c.FailedAttempts = nil, nil
+		if len(m.Steps) > 0 {
+			k := len(steps)
+			steps = append(steps, m.Steps...)
+			c.Steps = steps[k:len(steps):len(steps)]
+		}
+		if len(m.FailedAttempts) > 0 {
+			k := len(failed)
+			failed = append(failed, m.FailedAttempts...)
+			c.FailedAttempts = failed[k:len(failed):len(failed)]
+		}
 		r.Members[i] = c
 	}
 	return &r

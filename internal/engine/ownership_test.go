@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/zof-ai/zof-ci/api"
+)
+
+// keepStore keeps what CreateRun and Append are given, as a store may (the
+// members and events by reference), with a deep copy of the run as it was
+// given to CreateRun.
+type keepStore struct {
+	noStore
+	rec   *RunRecord
+	given *api.Run
+}
+
+func (s *keepStore) CreateRun(_ context.Context, rec *RunRecord, _ api.Event, _ *IdempotencyRecord) (*IdempotencyRecord, error) {
+	s.rec, s.given = rec, rec.Run.Clone()
+	rec.Order = 1
+	return nil, nil
+}
+
+func (s *keepStore) Append(context.Context, Append) error { return nil }
+
+// sharedMutable is the first part of a run's members that a and b share and
+// that someone changes: the member array, a member's steps or failed attempts.
+func sharedMutable(a, b *api.Run) string {
+	return shared(reflect.ValueOf(a.Members), reflect.ValueOf(b.Members), "Members")
+}
+
+// Create builds a run once and hands each holder its own: the store keeps
+// what it was given, the run state and Create's caller each get a copy that
+// shares no memory anyone changes with the store's, so the commits that
+// follow (a retry appending a failed attempt, steps changing) and a caller
+// changing its run leave the store's run exactly as it was given.
+func TestCreateSharesNothingMutable(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := &keepStore{}
+	e, err := New(Config{Store: st, Steps: noSteps{}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(n string) api.Step { return api.Step{Name: n, Run: &api.Command{Command: "true"}} }
+	req := &api.RunRequest{Project: "p", Cases: []api.Case{
+		{ID: "a", Retries: 1, Steps: []api.Step{step("a1"), step("a2")}},
+		{ID: "b", Steps: []api.Step{step("b1")}, Variants: []api.Variant{{Name: "x"}, {Name: "y"}}},
+	}}
+	created, _, err := e.Create(context.Background(), "t", req, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	rs := e.active[created.ID]
+	e.mu.Unlock()
+	stored := st.rec.Run
+	for _, c := range []struct {
+		name string
+		a, b *api.Run
+	}{{"the run state and the store", rs.snap, stored}, {"Create's caller and the store", created, stored}, {"Create's caller and the run state", created, rs.snap}} {
+		if !reflect.DeepEqual(c.a.Members, c.b.Members) {
+			t.Fatalf("%s hold different members", c.name)
+		}
+		if p := sharedMutable(c.a, c.b); p != "" {
+			t.Errorf("%s share %s", c.name, p)
+		}
+	}
+
+	// The run executes by hand: a, then a retry of a, and b/x.
+	commit := func(evs ...api.Event) {
+		t.Helper()
+		if err := e.commit(rs, evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(api.Event{Type: api.EventRunStatus, Status: api.StatusRunning})
+	for attempt := 1; attempt <= 2; attempt++ {
+		commit(api.Event{Type: api.EventMemberStatus, Member: "a", Status: api.StatusRunning, Attempt: attempt},
+			api.Event{Type: api.EventStepStatus, Member: "a", Step: 1, StepStatus: api.StepRunning})
+		commit(api.Event{Type: api.EventStepStatus, Member: "a", Step: 1, StepStatus: api.StepFailed, Failure: &api.Failure{Message: "no"}},
+			api.Event{Type: api.EventStepStatus, Member: "a", Step: 2, StepStatus: api.StepSkipped})
+	}
+	commit(api.Event{Type: api.EventMemberStatus, Member: "a", Status: api.StatusFailed, Attempt: 2, Reason: "step 1"},
+		api.Event{Type: api.EventMemberStatus, Member: "b/x", Status: api.StatusRunning, Attempt: 1},
+		api.Event{Type: api.EventStepStatus, Member: "b/x", Step: 1, StepStatus: api.StepPassed})
+	if m, _ := rs.member("a"); len(m.FailedAttempts) != 1 || m.Status != api.StatusFailed {
+		t.Fatalf("member a after two failed attempts: %+v", m)
+	}
+	// The caller changes its copy as it likes.
+	created.Members[1].Steps[0].Status = api.StepFailed
+	created.Members[2].FailedAttempts = append(created.Members[2].FailedAttempts, "mine")
+
+	if !reflect.DeepEqual(stored, st.given) {
+		t.Errorf("the run the store was given changed after CreateRun:\n got %+v\nwant %+v", stored, st.given)
+	}
+	if m, _ := rs.member("b/x"); m.Steps[0].Status != api.StepPassed {
+		t.Errorf("the caller's change reached the run state: b/x step 1 is %s", m.Steps[0].Status)
+	}
+}
+
+// copyRun copies a run whose every field is set, deeply equal, and shares
+// no member, step or failed attempt with it; appending to one member's
+// failed attempts leaves its neighbour's alone although they share an array.
+func TestCopyRunSharesNothingMutable(t *testing.T) {
+	var r api.Run
+	seed := 0
+	fill(t, reflect.ValueOf(&r).Elem(), &seed)
+	r.Members = append(r.Members, api.Member{ID: "no steps"})
+	got := copyRun(&r)
+	want := r.Clone()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("copyRun differs from Clone:\n got %+v\nwant %+v", got, want)
+	}
+	for i := range r.Members {
+		a, b := &got.Members[i], &r.Members[i]
+		if len(a.Steps) > 0 && &a.Steps[0] == &b.Steps[0] || len(a.FailedAttempts) > 0 && &a.FailedAttempts[0] == &b.FailedAttempts[0] {
+			t.Errorf("member %d shares its steps or failed attempts with the original", i)
+		}
+	}
+	if &got.Members[0] == &r.Members[0] {
+		t.Error("the copy shares the member array")
+	}
+	next := got.Members[1].FailedAttempts[0]
+	got.Members[0].FailedAttempts = append(got.Members[0].FailedAttempts, "new")
+	got.Members[0].Steps = append(got.Members[0].Steps, api.StepResult{Name: "new"})
+	if got.Members[1].FailedAttempts[0] != next || got.Members[1].Steps[0].Name == "new" {
+		t.Error("appending to member 0 of the copy wrote into member 1")
+	}
+}
