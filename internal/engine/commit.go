@@ -137,8 +137,8 @@ func (p *prepared) append(sc *appendScratch) Append {
 	sc.head = p.f.head
 	sc.head.Members = nil
 	ms := sc.members[:0]
-	for k, i := range p.f.order {
-		ms = append(ms, MemberUpdate{Index: i, Member: &p.f.touched[k]})
+	for k := range p.f.touched {
+		ms = append(ms, MemberUpdate{Index: p.f.indexOf(k), Member: &p.f.touched[k]})
 	}
 	sc.members = ms
 	return Append{RunID: p.rs.id, Run: &sc.head, Events: p.evs, Members: ms, Lease: p.rs.lease}
@@ -170,12 +170,23 @@ type fold struct {
 	head  api.Run // Members is the snapshot's: read it through member
 	index map[string]int
 	// touched are the fold's copies of the members the events touch, first
-	// touch first; order[k] is touched[k]'s index in the run. A batch
-	// touches one member or a few, found by a scan; at is the index → k map
-	// of a batch that touches more (finish cancelling every member).
+	// touch first; indexOf(k) is touched[k]'s index in the run, kept in
+	// order for the first foldScan (no allocation: a batch touches one
+	// member or a few, found by a scan) and in more after them. at is the
+	// index → k map of a batch that touches more (finish cancelling every
+	// member).
 	touched []api.Member
-	order   []int
+	order   [foldScan]int
+	more    []int
 	at      map[int]int
+}
+
+// indexOf is touched[k]'s index in the run.
+func (f *fold) indexOf(k int) int {
+	if k < foldScan {
+		return f.order[k]
+	}
+	return f.more[k-foldScan]
 }
 
 // foldScan is how many touched members a fold scans before it keeps a map.
@@ -191,10 +202,10 @@ func (f *fold) into(snap *api.Run) {
 	members := snap.Members
 	*snap = f.head
 	snap.Members = members
-	for k, i := range f.order {
+	for k := range f.touched {
 		// The touched copy is the store's now too: neither side changes it
 		// (a later fold copies a member before changing it).
-		members[i] = f.touched[k]
+		members[f.indexOf(k)] = f.touched[k]
 	}
 }
 
@@ -206,8 +217,8 @@ func (f *fold) find(i int) int {
 		}
 		return -1
 	}
-	for k, j := range f.order {
-		if j == i {
+	for k := range min(len(f.touched), foldScan) {
+		if f.order[k] == i {
 			return k
 		}
 	}
@@ -231,14 +242,18 @@ func (f *fold) mutable(i int) int {
 	}
 	k := len(f.touched)
 	f.touched = append(f.touched, cloneMember(f.head.Members[i]))
-	f.order = append(f.order, i)
+	if k < foldScan {
+		f.order[k] = i
+	} else {
+		f.more = append(f.more, i)
+	}
 	switch {
 	case f.at != nil:
 		f.at[i] = k
-	case len(f.order) > foldScan:
-		f.at = make(map[int]int, 2*len(f.order))
-		for k, j := range f.order {
-			f.at[j] = k
+	case len(f.touched) > foldScan:
+		f.at = make(map[int]int, 2*len(f.touched))
+		for k := range f.touched {
+			f.at[f.indexOf(k)] = k
 		}
 	}
 	return k
