@@ -26,28 +26,140 @@ var errFrozen = fmt.Errorf("the run is left for the next start to resume: %w", E
 // stores the batch with that head and those members in one Store.Append, and
 // only then publishes them. A refused batch changes nothing anywhere. Its
 // cost is the events' and the touched members', never the whole run's.
+//
+// Commits of one run are grouped: while one is being stored (the run's lock
+// is released during the store's append), the commits that arrive wait in the
+// run's queue, and the next of them to run stores all of them in one append
+// (group commit: one store write for what several members committed at the
+// same moment). Each commit is still checked on its own: one that does not
+// fit the lifecycle is refused alone, the others of its group are stored. It
+// returns once its events are stored and published, as before.
 func (e *Engine) commit(rs *runState, evs ...api.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	var p prepared
-	if err := e.prepare(&p, rs, evs); err != nil {
-		return err
+	if !rs.committing && len(rs.queue) == 0 {
+		// Nobody is storing: this commit stores itself (the common case, no
+		// allocation for the queue).
+		return e.storeGroup(rs, evs)
 	}
-	// Store writes are not tied to any caller's context: an event that
-	// happened must be recorded even while the engine is shutting down.
-	if err := e.appendRetrying(p.append(&rs.scratch)); err != nil {
-		if errors.Is(err, ErrLeaseLost) && rs.lease != "" {
-			// Another replica holds the run now: record nothing more.
-			e.leaseLost(rs)
-			return fmt.Errorf("storing events of run %s: %w: %w", rs.id, errFrozen, err)
+	w := &commitWaiter{evs: evs}
+	rs.queue = append(rs.queue, w)
+	for !w.done {
+		if !rs.committing {
+			// The group before is stored and nobody leads: this commit
+			// stores the queue, itself in it.
+			_ = e.storeGroup(rs, nil)
+			continue
 		}
-		return fmt.Errorf("storing events of run %s: %w", rs.id, err)
+		rs.cond.Wait()
 	}
-	p.install(e)
-	return nil
+	return w.err
+}
+
+// commitWaiter is a commit waiting in its run's queue for the group that
+// stores it.
+type commitWaiter struct {
+	evs  []api.Event
+	err  error
+	done bool
+}
+
+// storeGroup stores own (nil: none) and every commit queued now, as one
+// append. It returns own's outcome and marks each queued commit done with
+// its own. Caller holds rs.mu and is not committing; storeGroup releases the
+// lock while the store appends, and wakes the queue when it is done so that
+// the commits queued meanwhile store themselves.
+func (e *Engine) storeGroup(rs *runState, own []api.Event) (ownErr error) {
+	ws := rs.queue
+	rs.queue = nil
+	rs.committing = true
+	defer func() {
+		rs.committing = false
+		if len(ws) > 0 || len(rs.queue) > 0 {
+			rs.cond.Broadcast()
+		}
+	}()
+	// parts are the group's commits, own first; a refused one is taken out
+	// and the rest checked again.
+	type part struct {
+		evs []api.Event
+		w   *commitWaiter // nil: own
+	}
+	parts := make([]part, 0, len(ws)+1)
+	if own != nil {
+		parts = append(parts, part{evs: own})
+	}
+	for _, w := range ws {
+		parts = append(parts, part{evs: w.evs, w: w})
+	}
+	settle := func(pt part, err error) {
+		if pt.w == nil {
+			ownErr = err
+			return
+		}
+		pt.w.err, pt.w.done = err, true
+	}
+	for len(parts) > 0 {
+		evs := parts[0].evs
+		if len(parts) > 1 {
+			// One slice for the group: it is what the store keeps and the
+			// subscribers get. The commits' own slices stay unchanged, so a
+			// group checked again after a refusal starts from them.
+			n := 0
+			for _, pt := range parts {
+				n += len(pt.evs)
+			}
+			evs = make([]api.Event, 0, n)
+			for _, pt := range parts {
+				evs = append(evs, pt.evs...)
+			}
+		}
+		var p prepared
+		if err := e.prepare(&p, rs, evs); err != nil {
+			if p.rs == nil {
+				// The run is closed or frozen: no commit of the group fits.
+				for _, pt := range parts {
+					settle(pt, err)
+				}
+				return ownErr
+			}
+			// The event at the fold's length failed: its commit is refused.
+			at, k := int(p.f.head.LastSeq-p.base), 0
+			for ; at >= len(parts[k].evs); k++ {
+				at -= len(parts[k].evs)
+			}
+			settle(parts[k], err)
+			parts = append(parts[:k], parts[k+1:]...)
+			continue
+		}
+		// Store writes are not tied to any caller's context: an event that
+		// happened must be recorded even while the engine is shutting down.
+		// The lock is released meanwhile so that other commits can queue;
+		// only this committer changes the snapshot and the scratch until
+		// committing is cleared.
+		rs.mu.Unlock()
+		err := e.appendRetrying(p.append(&rs.scratch))
+		rs.mu.Lock()
+		if err != nil {
+			if errors.Is(err, ErrLeaseLost) && rs.lease != "" {
+				// Another replica holds the run now: record nothing more.
+				e.leaseLost(rs)
+				err = fmt.Errorf("storing events of run %s: %w: %w", rs.id, errFrozen, err)
+			} else {
+				err = fmt.Errorf("storing events of run %s: %w", rs.id, err)
+			}
+		} else {
+			p.install(e)
+		}
+		for _, pt := range parts {
+			settle(pt, err)
+		}
+		return ownErr
+	}
+	return ownErr
 }
 
 // Retrying an append the store could not take because it was unreachable (a
@@ -304,9 +416,15 @@ func (e *Engine) commitAll(items []runEvents) {
 		batch   []Append
 		pending []runEvents // items to retry one by one if the batch fails
 	)
+	var busy []runEvents // runs a commit is storing right now: committed on their own
 	for _, it := range items {
 		p := new(prepared)
 		it.rs.mu.Lock()
+		if it.rs.committing || len(it.rs.queue) > 0 {
+			it.rs.mu.Unlock()
+			busy = append(busy, it)
+			continue
+		}
 		err := e.prepare(p, it.rs, slices.Clone(it.evs))
 		it.rs.mu.Unlock()
 		if err != nil {
@@ -324,9 +442,10 @@ func (e *Engine) commitAll(items []runEvents) {
 		} else {
 			e.cfg.Logger.Warn("appending to queued runs in one batch failed; one by one instead", "runs", len(batch), "err", err)
 		}
-		e.commitEach(pending)
+		e.commitEach(append(pending, busy...))
 		return
 	}
+	defer e.commitEach(busy)
 	for _, p := range ps {
 		p.rs.mu.Lock()
 		if p.rs.snap.LastSeq == p.base {

@@ -2,7 +2,12 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,5 +133,142 @@ func TestCopyRunSharesNothingMutable(t *testing.T) {
 	got.Members[0].Steps = append(got.Members[0].Steps, api.StepResult{Name: "new"})
 	if got.Members[1].FailedAttempts[0] != next || got.Members[1].Steps[0].Name == "new" {
 		t.Error("appending to member 0 of the copy wrote into member 1")
+	}
+}
+
+// gateStore is keepStore whose appends wait, each, for a value on gate, and
+// which records every append's events.
+type gateStore struct {
+	keepStore
+	entered chan struct{} // an append has started
+	gate    chan struct{}
+	mu      sync.Mutex
+	appends [][]api.Event
+}
+
+func (s *gateStore) Append(_ context.Context, a Append) error {
+	s.entered <- struct{}{}
+	<-s.gate
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appends = append(s.appends, a.Events)
+	return nil
+}
+
+// Commits that arrive while another is being stored are stored together,
+// in one append, in the order they arrived; a commit that does not fit the
+// lifecycle is refused alone; every event reaches an observer and a
+// subscriber once, in seq order.
+func TestGroupCommit(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := &gateStore{entered: make(chan struct{}, 16), gate: make(chan struct{}, 16)}
+	e, err := New(Config{Store: st, Steps: noSteps{}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var observed []int64
+	e.Observe(func(_ string, _ *api.Run, evs []api.Event) {
+		for _, ev := range evs {
+			observed = append(observed, ev.Seq)
+		}
+	})
+	var cases []api.Case
+	for i := range 6 {
+		cases = append(cases, api.Case{ID: fmt.Sprintf("m%d", i), Steps: []api.Step{{Name: "s", Run: &api.Command{Command: "true"}}}})
+	}
+	created, _, err := e.Create(context.Background(), "t", &api.RunRequest{Project: "p", Cases: cases}, CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	rs := e.active[created.ID]
+	e.mu.Unlock()
+	sub := newSubscriber(100)
+	rs.mu.Lock()
+	rs.subs[sub] = struct{}{}
+	rs.mu.Unlock()
+
+	deadline := time.After(10 * time.Second)
+	errs := make(chan error, 16)
+	go func() { errs <- e.commit(rs, api.Event{Type: api.EventRunStatus, Status: api.StatusRunning}) }()
+	select {
+	case <-st.entered:
+	case <-deadline:
+		t.Fatal("the first commit never reached the store")
+	}
+	// Five commits arrive while the first is in the store: m0..m3 start, and
+	// one names a member the run does not have.
+	refused := make(chan error, 1)
+	for i := range 5 {
+		ev := api.Event{Type: api.EventMemberStatus, Member: fmt.Sprintf("m%d", i), Status: api.StatusRunning, Attempt: 1}
+		if i == 2 {
+			ev.Member = "nobody"
+		}
+		go func() {
+			err := e.commit(rs, ev)
+			if ev.Member == "nobody" {
+				refused <- err
+				return
+			}
+			errs <- err
+		}()
+		// Each is queued before the next starts, so the group's order is known.
+		for queued := false; !queued; {
+			rs.mu.Lock()
+			queued = len(rs.queue) == i+1
+			rs.mu.Unlock()
+			select {
+			case <-deadline:
+				t.Fatalf("commit %d never queued", i)
+			default:
+				runtime.Gosched()
+			}
+		}
+	}
+	st.gate <- struct{}{} // the first append
+	select {
+	case <-st.entered: // the group's append
+	case <-deadline:
+		t.Fatal("the queued commits never reached the store")
+	}
+	st.gate <- struct{}{}
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Errorf("commit: %v", err)
+		}
+	}
+	if err := <-refused; err == nil || !strings.Contains(err.Error(), "nobody") {
+		t.Errorf("the commit of an unknown member: %v, want its refusal", err)
+	}
+	if len(st.appends) != 2 {
+		t.Fatalf("%d appends, want 2 (the first commit, then the group of four)", len(st.appends))
+	}
+	var members []string
+	for _, ev := range st.appends[1] {
+		members = append(members, ev.Member)
+	}
+	if want := []string{"m0", "m1", "m3", "m4"}; !slices.Equal(members, want) {
+		t.Errorf("the group stored %v, want %v", members, want)
+	}
+	want := []int64{2, 3, 4, 5, 6}
+	if !slices.Equal(observed, want) {
+		t.Errorf("observers saw seqs %v, want %v", observed, want)
+	}
+	var got []int64
+	for len(got) < len(want) {
+		select {
+		case evs := <-sub.live:
+			for _, ev := range evs {
+				got = append(got, ev.Seq)
+			}
+		case <-deadline:
+			t.Fatalf("the subscriber got %v, want %v", got, want)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the subscriber got seqs %v, want %v", got, want)
+	}
+	if m, _ := rs.member("m4"); m.Status != api.StatusRunning {
+		t.Errorf("m4 after the group: %s, want running", m.Status)
 	}
 }

@@ -28,8 +28,15 @@ type runState struct {
 	done   bool           // the terminal run.status is stored
 	frozen bool           // the engine stopped and left the run for the next start: nothing more is recorded
 	subs   map[*subscriber]struct{}
-	// scratch is reused by the run's commits (commit.go).
+	// scratch is reused by the run's commits (commit.go); only the
+	// committer touches it, and the snapshot, while committing is set.
 	scratch appendScratch
+	// committing: a commit is being stored (the lock is released during
+	// the store's append); queue holds the commits waiting for the next
+	// group, cond wakes them (group commit, commit.go).
+	committing bool
+	queue      []*commitWaiter
+	cond       *sync.Cond
 
 	// resumed: the run was running when a previous process stopped; this
 	// engine continues it (see resumeRunning). interrupted counts, per
@@ -52,7 +59,7 @@ type runState struct {
 }
 
 func newRunState(rec *RunRecord) *runState {
-	return &runState{
+	rs := &runState{
 		id:     rec.Run.ID,
 		tenant: rec.Run.Tenant,
 		order:  rec.Order,
@@ -64,6 +71,8 @@ func newRunState(rec *RunRecord) *runState {
 
 		released: make(chan struct{}),
 	}
+	rs.cond = sync.NewCond(&rs.mu)
+	return rs
 }
 
 // markReleased closes released; safe to call more than once.
