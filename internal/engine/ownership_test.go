@@ -31,17 +31,19 @@ func (s *keepStore) CreateRun(_ context.Context, rec *RunRecord, _ api.Event, _ 
 
 func (s *keepStore) Append(context.Context, Append) error { return nil }
 
-// sharedMutable is the first part of a run's members that a and b share and
-// that someone changes: the member array, a member's steps or failed attempts.
-func sharedMutable(a, b *api.Run) string {
+// sharedMembers is the first part of a run's members that a and b share:
+// the member array, a member's steps or failed attempts.
+func sharedMembers(a, b *api.Run) string {
 	return shared(reflect.ValueOf(a.Members), reflect.ValueOf(b.Members), "Members")
 }
 
-// Create builds a run once and hands each holder its own: the store keeps
-// what it was given, the run state and Create's caller each get a copy that
-// shares no memory anyone changes with the store's, so the commits that
-// follow (a retry appending a failed attempt, steps changing) and a caller
-// changing its run leave the store's run exactly as it was given.
+// Create builds a run once and hands each holder what it may change: the
+// store keeps what it was given; the run state has a member array of its own
+// and shares the members' steps and failed attempts, which neither side ever
+// changes in place (a commit copies a member before changing it); Create's
+// caller gets a copy that shares nothing. So the commits that follow (a retry
+// appending a failed attempt, steps changing) and a caller changing its run
+// leave the store's run exactly as it was given.
 func TestCreateSharesNothingMutable(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	st := &keepStore{}
@@ -65,13 +67,19 @@ func TestCreateSharesNothingMutable(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		a, b *api.Run
-	}{{"the run state and the store", rs.snap, stored}, {"Create's caller and the store", created, stored}, {"Create's caller and the run state", created, rs.snap}} {
+	}{{"Create's caller and the store", created, stored}, {"Create's caller and the run state", created, rs.snap}} {
 		if !reflect.DeepEqual(c.a.Members, c.b.Members) {
 			t.Fatalf("%s hold different members", c.name)
 		}
-		if p := sharedMutable(c.a, c.b); p != "" {
+		if p := sharedMembers(c.a, c.b); p != "" {
 			t.Errorf("%s share %s", c.name, p)
 		}
+	}
+	if !reflect.DeepEqual(rs.snap.Members, stored.Members) {
+		t.Fatal("the run state and the store hold different members")
+	}
+	if &rs.snap.Members[0] == &stored.Members[0] {
+		t.Error("the run state shares the store's member array")
 	}
 
 	// The run executes by hand: a, then a retry of a, and b/x.

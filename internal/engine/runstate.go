@@ -4,6 +4,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -65,7 +66,7 @@ func newRunState(rec *RunRecord) *runState {
 		order:  rec.Order,
 		req:    rec.Request,
 		mask:   secret.NewMasker(rec.Request.Secrets),
-		snap:   copyRun(rec.Run),
+		snap:   ownMembers(rec.Run),
 		index:  indexMembers(rec.Run),
 		subs:   map[*subscriber]struct{}{},
 
@@ -91,6 +92,17 @@ func (rs *runState) snapshot() *api.Run {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return copyRun(rs.snap)
+}
+
+// ownMembers is a copy of r with a member array of its own, sharing each
+// member's steps and failed attempts with r: the run state's snapshot, which
+// replaces a member whole (install) and never changes a member's slices in
+// place (a fold copies them before it applies an event; member relies on
+// the same), so neither side changes what they share.
+func ownMembers(r *api.Run) *api.Run {
+	c := *r
+	c.Members = slices.Clone(r.Members)
+	return &c
 }
 
 // copyRun is api.Run.Clone in three allocations instead of one per member:
