@@ -280,3 +280,49 @@ func TestGroupCommit(t *testing.T) {
 		t.Errorf("m4 after the group: %s, want running", m.Status)
 	}
 }
+
+// A committer holds the run's lock through an append while the store's
+// appends are fast (nothing to group: a commit waits on the lock, which is
+// cheaper than a queue), and releases it once they are slow.
+func TestGroupCommitOnlyForSlowStores(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		cost     time.Duration
+		released bool
+	}{{"fast store", time.Microsecond, false}, {"slow store", time.Millisecond, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+			st := &gateStore{entered: make(chan struct{}, 1), gate: make(chan struct{}, 1)}
+			e, err := New(Config{Store: st, Steps: noSteps{}, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			created, _, err := e.Create(context.Background(), "t", &api.RunRequest{Project: "p", Cases: []api.Case{{ID: "a", Steps: []api.Step{{Name: "s", Run: &api.Command{Command: "true"}}}}}}, CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.mu.Lock()
+			rs := e.active[created.ID]
+			e.mu.Unlock()
+			e.appendCost.Store(int64(tt.cost))
+			done := make(chan error, 1)
+			go func() { done <- e.commit(rs, api.Event{Type: api.EventRunStatus, Status: api.StatusRunning}) }()
+			select {
+			case <-st.entered:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the commit never reached the store")
+			}
+			released := rs.mu.TryLock()
+			if released {
+				rs.mu.Unlock()
+			}
+			st.gate <- struct{}{}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if released != tt.released {
+				t.Errorf("the run's lock was free during the append: %v, want %v", released, tt.released)
+			}
+		})
+	}
+}
