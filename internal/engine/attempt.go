@@ -35,6 +35,25 @@ type Attempt struct {
 	// worker, when set, runs the steps (the engine's members); nil: each
 	// step on a goroutine of its own.
 	worker *stepWorker
+	// sink, when set, takes the place of Record and Failed: the engine's
+	// members record through their worker's sink, no closure per attempt.
+	sink attemptSink
+}
+
+// attemptSink is Record and Failed as an interface, for the engine's own
+// attempts: a worker's one memberSink serves each of its members in turn.
+type attemptSink interface {
+	record(evs []api.Event)
+	failed(step int, out StepOutput)
+}
+
+// record commits evs through the sink or Record.
+func (a *Attempt) record(evs []api.Event) {
+	if a.sink != nil {
+		a.sink.record(evs)
+		return
+	}
+	a.Record(evs...)
 }
 
 // timeoutCause is the cause of a context ended by a case or step timeout.
@@ -81,14 +100,19 @@ func RunAttempt(ctx context.Context, a Attempt, first []api.Event) (status api.S
 			// The case deadline passed between steps: this step is the one it stopped.
 			ev = api.Event{StepStatus: api.StepFailed, Failure: &api.Failure{Message: context.Cause(caseCtx).Error()}}
 		default:
-			a.Record(append(first, api.Event{Type: api.EventStepStatus, Member: a.Member, Step: i + 1, StepStatus: api.StepRunning})...)
+			a.record(append(first, api.Event{Type: api.EventStepStatus, Member: a.Member, Step: i + 1, StepStatus: api.StepRunning}))
 			first = nil
 			in := a.Input
 			in.Vars = a.Variant.Vars
 			in.Captures = maps.Clone(captures)
 			out := runStep(ctx, caseCtx, a.worker, a.Steps, grace, s, in)
-			if out.Status == api.StepFailed && a.Failed != nil {
-				a.Failed(i+1, out)
+			if out.Status == api.StepFailed {
+				switch {
+				case a.sink != nil:
+					a.sink.failed(i+1, out)
+				case a.Failed != nil:
+					a.Failed(i+1, out)
+				}
 			}
 			ev = api.Event{StepStatus: out.Status, Failure: out.Failure, Output: out.Output, Duration: api.Duration(out.Duration)}
 			if out.Status == api.StepPassed && len(out.Captures) > 0 {
@@ -166,11 +190,14 @@ func runStep(runCtx, caseCtx context.Context, w *stepWorker, steps StepRunner, g
 		out.Duration = time.Since(start)
 	}
 	var tc *timeoutCause
+	if out.Status != api.StepPassed && runCtx.Err() == nil && stepCtx.Err() != nil {
+		tc = timeoutOf(stepCtx)
+	}
 	switch {
 	case out.Status == api.StepPassed:
 	case runCtx.Err() != nil:
 		out.Status = api.StepCancelled
-	case stepCtx.Err() != nil && errors.As(context.Cause(stepCtx), &tc):
+	case tc != nil:
 		if out.Status != api.StepFailed || out.Failure == nil {
 			out.Failure = &api.Failure{Message: tc.Error()}
 		}
@@ -183,6 +210,17 @@ func runStep(runCtx, caseCtx context.Context, w *stepWorker, steps StepRunner, g
 	return out
 }
 
+// timeoutOf is the case or step timeout that ended ctx, or nil. A function
+// of its own so that only a step that ended this way allocates the target
+// errors.As needs.
+func timeoutOf(ctx context.Context) *timeoutCause {
+	var tc *timeoutCause
+	if errors.As(context.Cause(ctx), &tc) {
+		return tc
+	}
+	return nil
+}
+
 // stepWorker runs steps one at a time on a goroutine of its own, so that a
 // step that ignores its cancellation can be abandoned, and keeps that
 // goroutine for the next step: one goroutine per engine worker instead of
@@ -191,6 +229,8 @@ func runStep(runCtx, caseCtx context.Context, w *stepWorker, steps StepRunner, g
 type stepWorker struct {
 	jobs chan stepJob
 	out  chan StepOutput
+	// sink records the attempts of the member the worker runs now.
+	sink memberSink
 }
 
 type stepJob struct {

@@ -129,6 +129,19 @@ func TestCloneRequestSharesNothing(t *testing.T) {
 	if p := shared(reflect.ValueOf(got).Elem(), reflect.ValueOf(&req).Elem(), "RunRequest"); p != "" {
 		t.Fatalf("the copy shares %s with the request", p)
 	}
+	// The copy's slices share arrays (cloneRequest's slab) but each is capped
+	// at its length: appending to one never writes into its neighbour.
+	again := cloneRequest(&req)
+	c0 := &got.Cases[0]
+	c0.Tags = append(c0.Tags, "x")
+	c0.Steps = append(c0.Steps, api.Step{Name: "x"})
+	x := c0.Steps[0].Expect
+	x.Status = append(x.Status, "x")
+	x.BodyContains = append(x.BodyContains, "x")
+	if !reflect.DeepEqual(got.Cases[1], again.Cases[1]) || !reflect.DeepEqual(c0.Steps[1], again.Cases[0].Steps[1]) {
+		t.Fatal("appending to one case's copied slices changed another's")
+	}
+	got = again
 	// And it stays what JSON says: the wire form of the copy is the request's.
 	a, _ := json.Marshal(&req)
 	b, _ := json.Marshal(got)

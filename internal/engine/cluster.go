@@ -663,7 +663,7 @@ func (e *Engine) createdCluster(ctx context.Context, tenant string, rec *RunReco
 	delete(e.creating, rec.Run.ID)
 	e.mu.Unlock()
 	e.kick()
-	created := rec.Run.Clone()
+	created := copyRun(rec.Run)
 	req := rec.Request
 	if !req.Supersede || req.ConcurrencyGroup == "" || opts.RerunOf != "" {
 		return created

@@ -30,8 +30,8 @@ func Validate(req *api.RunRequest) error {
 	if s := req.Environment.Serve; s != nil && strings.TrimSpace(s.Command) == "" {
 		p = append(p, fmt.Sprintf("environment %s: serve has no command", req.Environment.Name))
 	}
-	members := map[string]bool{}
-	cases := map[string]bool{}
+	members := make(map[string]bool, len(req.Cases))
+	cases := make(map[string]bool, len(req.Cases))
 	for i, c := range req.Cases {
 		if c.ID == "" {
 			p = append(p, fmt.Sprintf("case %d has no id", i+1))
@@ -97,6 +97,9 @@ func Fingerprint(req *api.RunRequest) string {
 // slice, map and pointer is the copy's own (TestCloneRequestSharesNothing
 // fills every field to hold it to that). A typed copy, not a JSON round trip:
 // for 2,000 cases the round trip cost ~3 µs per case (docs/benchmarks.md).
+// The cases' steps, their http requests, commands and expectations, and
+// their tags and expected statuses are each copied into one array for the
+// whole request (a slab) instead of one allocation per case and step.
 func cloneRequest(req *api.RunRequest) *api.RunRequest {
 	c := *req
 	c.Environment.Headers = maps.Clone(req.Environment.Headers)
@@ -106,9 +109,10 @@ func cloneRequest(req *api.RunRequest) *api.RunRequest {
 		c.Environment.Serve = &v
 	}
 	if req.Cases != nil {
+		sl := newSlab(req.Cases)
 		c.Cases = make([]api.Case, len(req.Cases))
 		for i := range req.Cases {
-			c.Cases[i] = cloneCase(&req.Cases[i])
+			c.Cases[i] = sl.cloneCase(&req.Cases[i])
 		}
 	}
 	if req.Sets != nil {
@@ -135,9 +139,66 @@ func cloneRequest(req *api.RunRequest) *api.RunRequest {
 	return &c
 }
 
-func cloneCase(src *api.Case) api.Case {
+// slab holds the arrays a request's copy takes its steps, http requests,
+// commands, expectations and strings from, each sized for the whole request
+// up front so that taking from it never reallocates.
+type slab struct {
+	steps   []api.Step
+	https   []api.HTTPRequest
+	runs    []api.Command
+	expects []api.Expect
+	strs    []string
+}
+
+func newSlab(cases []api.Case) *slab {
+	var nSteps, nHTTP, nRun, nExpect, nStrs int
+	for i := range cases {
+		c := &cases[i]
+		nSteps += len(c.Steps)
+		nStrs += len(c.Tags)
+		for j := range c.Steps {
+			s := &c.Steps[j]
+			if s.HTTP != nil {
+				nHTTP++
+			}
+			if s.Run != nil {
+				nRun++
+			}
+			if x := s.Expect; x != nil {
+				nExpect++
+				nStrs += len(x.Status) + len(x.BodyContains)
+			}
+		}
+	}
+	return &slab{
+		steps:   make([]api.Step, 0, nSteps),
+		https:   make([]api.HTTPRequest, 0, nHTTP),
+		runs:    make([]api.Command, 0, nRun),
+		expects: make([]api.Expect, 0, nExpect),
+		strs:    make([]string, 0, nStrs),
+	}
+}
+
+// take copies src into the slab's pool, capped at its length so that an
+// append to the copy reallocates; nil stays nil and empty stays empty.
+func take[T any](pool *[]T, src []T) []T {
+	if len(src) == 0 {
+		return src[:0:0]
+	}
+	k := len(*pool)
+	*pool = append(*pool, src...)
+	return (*pool)[k:len(*pool):len(*pool)]
+}
+
+// one copies v into the slab's pool and points at the copy.
+func one[T any](pool *[]T, v T) *T {
+	*pool = append(*pool, v)
+	return &(*pool)[len(*pool)-1]
+}
+
+func (sl *slab) cloneCase(src *api.Case) api.Case {
 	c := *src
-	c.Tags = slices.Clone(src.Tags)
+	c.Tags = take(&sl.strs, src.Tags)
 	if src.Variants != nil {
 		c.Variants = make([]api.Variant, len(src.Variants))
 		for i, v := range src.Variants {
@@ -145,11 +206,9 @@ func cloneCase(src *api.Case) api.Case {
 			c.Variants[i] = v
 		}
 	}
-	if src.Steps != nil {
-		c.Steps = make([]api.Step, len(src.Steps))
-		for i := range src.Steps {
-			c.Steps[i] = cloneStep(&src.Steps[i])
-		}
+	c.Steps = take(&sl.steps, src.Steps)
+	for i := range c.Steps {
+		sl.cloneStep(&c.Steps[i])
 	}
 	if q := src.Quarantine; q != nil {
 		v := *q
@@ -158,27 +217,27 @@ func cloneCase(src *api.Case) api.Case {
 	return c
 }
 
-func cloneStep(src *api.Step) api.Step {
-	s := *src
-	if h := src.HTTP; h != nil {
+// cloneStep makes s, a shallow copy of a step, deep.
+func (sl *slab) cloneStep(s *api.Step) {
+	if h := s.HTTP; h != nil {
 		v := *h
 		v.Headers = maps.Clone(h.Headers)
 		v.Query = maps.Clone(h.Query)
 		v.JSON = slices.Clone(h.JSON)
 		v.Body = clonePtr(h.Body)
 		v.Form = maps.Clone(h.Form)
-		s.HTTP = &v
+		s.HTTP = one(&sl.https, v)
 	}
-	if r := src.Run; r != nil {
+	if r := s.Run; r != nil {
 		v := *r
 		v.Env = maps.Clone(r.Env)
-		s.Run = &v
+		s.Run = one(&sl.runs, v)
 	}
-	if x := src.Expect; x != nil {
+	if x := s.Expect; x != nil {
 		v := *x
-		v.Status = slices.Clone(x.Status)
+		v.Status = take(&sl.strs, x.Status)
 		v.Headers = maps.Clone(x.Headers)
-		v.BodyContains = slices.Clone(x.BodyContains)
+		v.BodyContains = take(&sl.strs, x.BodyContains)
 		if x.JSON != nil {
 			v.JSON = make([]api.JSONAssert, len(x.JSON))
 			for i, a := range x.JSON {
@@ -189,10 +248,9 @@ func cloneStep(src *api.Step) api.Step {
 				v.JSON[i] = a
 			}
 		}
-		s.Expect = &v
+		s.Expect = one(&sl.expects, v)
 	}
-	s.Capture = maps.Clone(src.Capture)
-	return s
+	s.Capture = maps.Clone(s.Capture)
 }
 
 func cloneSelection(src api.Selection) api.Selection {
@@ -297,13 +355,16 @@ func (e *Engine) Create(ctx context.Context, tenant string, req *api.RunRequest,
 		if err != nil {
 			return nil, false, fmt.Errorf("reading run %s that owns idempotency key %q: %w", holder.RunID, holder.Key, err)
 		}
-		return got.Run.Clone(), true, nil
+		return got.Run, true, nil // the store's copy is ours
 	}
 
 	if e.cl != nil {
 		return e.createdCluster(ctx, tenant, rec, opts), false, nil
 	}
-	created := snap.Clone()
+	// The run was built once (NewRun) and the store keeps it; the caller
+	// and the run state each get a copy of their own (copyRun: three
+	// allocations, not one per member), since both may change theirs.
+	created := copyRun(snap)
 	rs := newRunState(rec)
 	e.mu.Lock()
 	delete(e.creating, id)

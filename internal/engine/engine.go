@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
@@ -128,6 +129,9 @@ type Engine struct {
 	// resumed is closed once Run has loaded the store's unfinished runs.
 	resumed     chan struct{}
 	resumedOnce sync.Once
+	// appendCost is a moving average of the store's append, in ns: it
+	// decides whether commits are grouped (commit.go, groupCommitAfter).
+	appendCost atomic.Int64
 }
 
 type exKey struct{ tenant, project, env string }
@@ -189,7 +193,7 @@ func New(cfg Config) (*Engine, error) {
 	if c, ok := cfg.Store.(Cluster); ok {
 		cl = newClusterState(c, cfg.Replica)
 	}
-	return &Engine{
+	e := &Engine{
 		cl:        cl,
 		cfg:       cfg,
 		active:    map[string]*runState{},
@@ -198,7 +202,10 @@ func New(cfg Config) (*Engine, error) {
 		exclusive: map[exKey]*runState{},
 		wake:      make(chan struct{}, 1),
 		resumed:   make(chan struct{}),
-	}, nil
+	}
+	// Until appends are measured, the store counts as slow: commits group.
+	e.appendCost.Store(int64(groupCommitAfter))
+	return e, nil
 }
 
 func newID() string {

@@ -383,8 +383,30 @@ func (e *Engine) runAttempt(ctx context.Context, rs *runState, t target, w *step
 		Input:       in,
 		Steps:       e.cfg.Steps,
 		CancelGrace: e.cfg.CancelGrace,
-		Record:      func(evs ...api.Event) { e.record(rs, evs...) },
-		Failed:      func(step int, out StepOutput) { e.keepEvidence(rs, t.member, step, out.Evidence) },
 		worker:      w,
+		sink:        w.memberSink(e, rs, t.member),
 	}, first)
+}
+
+// memberSink records one member's attempts in its run: an Attempt's Record
+// and Failed, kept in the member's worker instead of two closures per
+// attempt.
+type memberSink struct {
+	e      *Engine
+	rs     *runState
+	member string
+}
+
+var _ attemptSink = (*memberSink)(nil)
+
+// memberSink points w's sink at member of rs.
+func (w *stepWorker) memberSink(e *Engine, rs *runState, member string) *memberSink {
+	w.sink = memberSink{e: e, rs: rs, member: member}
+	return &w.sink
+}
+
+func (s *memberSink) record(evs []api.Event) { s.e.record(s.rs, evs...) }
+
+func (s *memberSink) failed(step int, out StepOutput) {
+	s.e.keepEvidence(s.rs, s.member, step, out.Evidence)
 }

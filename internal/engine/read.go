@@ -11,13 +11,14 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 )
 
-// Get returns the run's snapshot.
+// Get returns the run's snapshot, the caller's own: Store.GetRun hands out a
+// copy, so it is not copied again.
 func (e *Engine) Get(ctx context.Context, tenant, id string) (*api.Run, error) {
 	rec, err := e.getRecord(ctx, tenant, id)
 	if err != nil {
 		return nil, err
 	}
-	return rec.Run.Clone(), nil
+	return rec.Run, nil
 }
 
 func (e *Engine) getRecord(ctx context.Context, tenant, id string) (*RunRecord, error) {

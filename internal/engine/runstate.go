@@ -4,6 +4,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,8 +29,15 @@ type runState struct {
 	done   bool           // the terminal run.status is stored
 	frozen bool           // the engine stopped and left the run for the next start: nothing more is recorded
 	subs   map[*subscriber]struct{}
-	// scratch is reused by the run's commits (commit.go).
+	// scratch is reused by the run's commits (commit.go); only the
+	// committer touches it, and the snapshot, while committing is set.
 	scratch appendScratch
+	// committing: a commit is being stored (the lock is released during
+	// the store's append); queue holds the commits waiting for the next
+	// group, cond wakes them (group commit, commit.go).
+	committing bool
+	queue      []*commitWaiter
+	cond       *sync.Cond
 
 	// resumed: the run was running when a previous process stopped; this
 	// engine continues it (see resumeRunning). interrupted counts, per
@@ -52,18 +60,20 @@ type runState struct {
 }
 
 func newRunState(rec *RunRecord) *runState {
-	return &runState{
+	rs := &runState{
 		id:     rec.Run.ID,
 		tenant: rec.Run.Tenant,
 		order:  rec.Order,
 		req:    rec.Request,
 		mask:   secret.NewMasker(rec.Request.Secrets),
-		snap:   rec.Run.Clone(),
+		snap:   ownMembers(rec.Run),
 		index:  indexMembers(rec.Run),
 		subs:   map[*subscriber]struct{}{},
 
 		released: make(chan struct{}),
 	}
+	rs.cond = sync.NewCond(&rs.mu)
+	return rs
 }
 
 // markReleased closes released; safe to call more than once.
@@ -81,7 +91,65 @@ func (rs *runState) finished() bool {
 func (rs *runState) snapshot() *api.Run {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	return rs.snap.Clone()
+	return copyRun(rs.snap)
+}
+
+// ownMembers is a copy of r with a member array of its own, sharing each
+// member's steps and failed attempts with r: the run state's snapshot, which
+// replaces a member whole (install) and never changes a member's slices in
+// place (a fold copies them before it applies an event; member relies on
+// the same), so neither side changes what they share.
+func ownMembers(r *api.Run) *api.Run {
+	c := *r
+	c.Members = slices.Clone(r.Members)
+	return &c
+}
+
+// copyRun is api.Run.Clone in three allocations instead of one per member:
+// every member's steps share one array, and their failed attempts another,
+// each member's slice capped at its length so that an append (a retry's
+// failed attempt) reallocates rather than write into the next member's. The
+// copy shares no memory that anyone changes with r: its members, their steps
+// and failed attempts are its own (the head's fields are copied as Clone
+// copies them; a step's Failure is replaced, never changed).
+func copyRun(r *api.Run) *api.Run {
+	c := *r
+	c.Members = copyMembers(r.Members)
+	return &c
+}
+
+// copyMembers copies ms as copyRun does.
+func copyMembers(ms []api.Member) []api.Member {
+	if ms == nil {
+		return nil
+	}
+	ns, nf := 0, 0
+	for i := range ms {
+		ns += len(ms[i].Steps)
+		nf += len(ms[i].FailedAttempts)
+	}
+	out := make([]api.Member, len(ms))
+	steps := make([]api.StepResult, 0, ns)
+	var failed []string
+	if nf > 0 {
+		failed = make([]string, 0, nf)
+	}
+	for i := range ms {
+		m := ms[i]
+		m.Steps, m.FailedAttempts = nil, nil // as Clone: empty becomes nil
+		if s := ms[i].Steps; len(s) > 0 {
+			k := len(steps)
+			steps = append(steps, s...)
+			m.Steps = steps[k:len(steps):len(steps)]
+		}
+		if f := ms[i].FailedAttempts; len(f) > 0 {
+			k := len(failed)
+			failed = append(failed, f...)
+			m.FailedAttempts = failed[k:len(failed):len(failed)]
+		}
+		out[i] = m
+	}
+	return out
 }
 
 // member is one member as it is now, found through the index, for reading:

@@ -35,7 +35,10 @@ type Store interface {
 	// a.Members slice: the engine reuses both once Append returns.
 	Append(ctx context.Context, a Append) error
 	// GetRun returns the run, its members included, with its definition. A
-	// run of another tenant is ErrNotFound, exactly like a missing one.
+	// run of another tenant is ErrNotFound, exactly like a missing one. The
+	// run is the caller's own copy: changing it changes nothing in the store
+	// (conformance test TenantIsolationAndCopies), so the engine hands it on
+	// without copying it again. The definition is shared and never changed.
 	GetRun(ctx context.Context, tenant, id string) (*RunRecord, error)
 	// ListRuns returns the tenant's runs newest first (by Order), filtered, at
 	// most f.Limit of them, and an opaque cursor for the next page ("" at the

@@ -82,6 +82,13 @@ type Subscription struct {
 // seq against the restarted server), the context's error, or a store error.
 func (s *Subscription) Err() error { return s.err }
 
+// subscriptionBuffer is how many events Subscription.C holds for its reader:
+// the pump hands over a commit's events without a switch to the reader and
+// back for each one (an unbuffered C cost the engine ~3 µs of CPU per
+// member, docs/benchmarks.md). The lag limit before a subscriber is dropped
+// is still Config.SubscriberBuffer events on top.
+const subscriptionBuffer = 64
+
 // attachPoll is how often a subscription to an unfinished run the engine is
 // not executing looks again (a create registering it, a restart loading it).
 const attachPoll = 20 * time.Millisecond
@@ -96,7 +103,7 @@ func (e *Engine) Subscribe(ctx context.Context, tenant, id string, after int64) 
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan api.Event)
+	out := make(chan api.Event, subscriptionBuffer)
 	sub := &Subscription{C: out}
 	p := &pump{e: e, id: id, out: out, last: after, upto: -1,
 		ended: status.Terminal() && after >= lastSeq}

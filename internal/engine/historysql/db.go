@@ -66,7 +66,7 @@ func Summarize(ctx context.Context, tx DB, d Dialect, where string, recs []engin
 	for k, c := range snaps {
 		dr = append(dr, dayRow{k, c})
 	}
-	chunk := d.MaxParams / TotalsColumns
+	chunk := rowsPerStatement(d, TotalsColumns)
 	for i := 0; i < len(dr); i += chunk {
 		n := min(chunk, len(dr)-i)
 		args := make([]any, 0, n*TotalsColumns)
@@ -86,7 +86,7 @@ func Summarize(ctx context.Context, tx DB, d Dialect, where string, recs []engin
 			touched = append(touched, k)
 		}
 	}
-	chunk = d.MaxParams / LastColumns
+	chunk = rowsPerStatement(d, LastColumns)
 	for i := 0; i < len(touched); i += chunk {
 		n := min(chunk, len(touched)-i)
 		args := make([]any, 0, n*LastColumns)

@@ -43,6 +43,27 @@ type Dialect struct {
 	// SQLITE_MAX_VARIABLE_NUMBER (32766 since 3.32.0), PostgreSQL's
 	// protocol limit of 65535.
 	MaxParams int
+	// InOrder is the placeholder of a parameter used once, in the order of
+	// the arguments ("?" in SQLite), or "" to number it with Placeholder.
+	// modernc.org/sqlite binds a numbered ?NNN by formatting and comparing
+	// the ordinal of every argument (conn.bind), an unnumbered ? by
+	// comparing integers: both cost the statement's parameters squared, the
+	// first about 30 times more.
+	InOrder string
+}
+
+// maxBoundParams is how many parameters one statement of a multi-row
+// insert binds at most, far under either database's limit: the SQLite
+// driver's binding costs the statement's parameters squared (see InOrder),
+// so a run of 2,000 members summarised in one statement of ~20,000
+// parameters took ~20 s (docs/benchmarks.md), and in statements of a few
+// hundred, milliseconds.
+const maxBoundParams = 512
+
+// rowsPerStatement is how many rows of cols parameters one statement of d
+// inserts.
+func rowsPerStatement(d Dialect, cols int) int {
+	return max(1, min(d.MaxParams, maxBoundParams)/cols)
 }
 
 // SQLite and Postgres are the two dialects.
@@ -61,6 +82,7 @@ var (
 		Clustered: " WITHOUT ROWID",
 		Flag:      func() any { return new(int64) },
 		MaxParams: 32766,
+		InOrder:   "?",
 	}
 	Postgres = Dialect{
 		Placeholder: func(n int) string { return fmt.Sprintf("$%d", n) },
@@ -394,7 +416,11 @@ func values(d Dialect, rows, cols int) string {
 				b.WriteString(", ")
 			}
 			n++
-			b.WriteString(d.Placeholder(n))
+			if d.InOrder != "" {
+				b.WriteString(d.InOrder)
+			} else {
+				b.WriteString(d.Placeholder(n))
+			}
 		}
 		b.WriteByte(')')
 	}

@@ -5,6 +5,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -48,41 +49,73 @@ type entry struct {
 	arts    artifacts // evidence of failed steps (artifacts.go)
 }
 
-// eventPage is how many events one page of a run's log holds.
-const eventPage = 1024
-
-// eventLog is a run's events in fixed pages: appending never copies the
-// events already stored (one growing slice re-copied the whole log on each
-// growth, most of the cost of a long run's appends).
+// eventLog is a run's events as they were appended: the slices themselves,
+// which no one changes once appended (Store.Append lets a store keep them),
+// so an append copies no event, and first[k] is the log index of
+// batches[k][0]. Copying each event into the log cost more than the rest of
+// a commit's store work together (docs/benchmarks.md).
 type eventLog struct {
-	pages [][]api.Event
-	n     int
+	batches [][]api.Event
+	first   []int
+	n       int
 }
 
-func (l *eventLog) append(evs ...api.Event) {
-	for _, ev := range evs {
-		if l.n%eventPage == 0 {
-			l.pages = append(l.pages, make([]api.Event, 0, eventPage))
+func (l *eventLog) append(evs []api.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	l.batches = append(l.batches, evs)
+	l.first = append(l.first, l.n)
+	l.n += len(evs)
+}
+
+// each calls fn with the events at log indexes from up to (not including)
+// to, in order.
+func (l *eventLog) each(from, to int, fn func(api.Event)) {
+	// The batch holding index from: the last one that starts at or before it.
+	k, found := slices.BinarySearch(l.first, from)
+	if !found {
+		k--
+	}
+	for i := from; i < to; k++ {
+		b := l.batches[k][i-l.first[k]:]
+		for _, ev := range b[:min(len(b), to-i)] {
+			fn(ev)
+			i++
 		}
-		p := &l.pages[len(l.pages)-1]
-		*p = append(*p, ev)
-		l.n++
 	}
 }
 
-// at is the event at index i (seq i+1).
-func (l *eventLog) at(i int) api.Event { return l.pages[i/eventPage][i%eventPage] }
-
-// whole is the run with its members, a copy the caller may keep (one copy
-// of each member, as api.Run.Clone makes it).
+// whole is the run with its members, a copy the caller may keep and change
+// (as api.Run.Clone makes it, empty slices nil) in three allocations, not one
+// per member: the members' steps share one array and their failed attempts
+// another, each member's slice capped at its length so an append reallocates.
 func (e *entry) whole() *api.Run {
 	r := e.run
+	ns, nf := 0, 0
+	for _, m := range e.members {
+		ns += len(m.Steps)
+		nf += len(m.FailedAttempts)
+	}
 	r.Members = make([]api.Member, len(e.members))
+	steps := make([]api.StepResult, 0, ns)
+	var failed []string
+	if nf > 0 {
+		failed = make([]string, 0, nf)
+	}
 	for i, m := range e.members {
 		c := *m
-		// As api.Run.Clone copies them (empty becomes nil).
-		c.Steps = append([]api.StepResult(nil), m.Steps...)
-		c.FailedAttempts = append([]string(nil), m.FailedAttempts...)
+		c.Steps, c.FailedAttempts = nil, nil
+		if len(m.Steps) > 0 {
+			k := len(steps)
+			steps = append(steps, m.Steps...)
+			c.Steps = steps[k:len(steps):len(steps)]
+		}
+		if len(m.FailedAttempts) > 0 {
+			k := len(failed)
+			failed = append(failed, m.FailedAttempts...)
+			c.FailedAttempts = failed[k:len(failed):len(failed)]
+		}
 		r.Members[i] = c
 	}
 	return &r
@@ -133,7 +166,10 @@ func (s *Store) CreateRun(_ context.Context, rec *engine.RunRecord, first api.Ev
 	}
 	e := &entry{order: s.order, run: *rec.Run, members: members, req: rec.Request}
 	e.run.Members = nil
-	e.events.append(first)
+	// Room for the appends of a run whose members each commit twice.
+	e.events.batches = make([][]api.Event, 0, 2*len(members)+8)
+	e.events.first = make([]int, 0, 2*len(members)+8)
+	e.events.append([]api.Event{first})
 	s.runs[rec.Run.ID] = e
 	s.list = append(s.list, e)
 	if idem != nil {
@@ -160,7 +196,7 @@ func (s *Store) AppendBatch(_ context.Context, batch []engine.Append) error {
 	for _, a := range batch {
 		e := s.runs[a.RunID]
 		was := e.run.Status
-		e.events.append(a.Events...)
+		e.events.append(a.Events)
 		e.run = *a.Run
 		for _, u := range a.Members {
 			e.members[u.Index] = u.Member
@@ -253,9 +289,7 @@ func (s *Store) Events(_ context.Context, runID string, after int64, limit int) 
 		end = min(end, start+int64(limit))
 	}
 	out := make([]api.Event, 0, end-start)
-	for i := start; i < end; i++ {
-		out = append(out, cloneEvent(e.events.at(int(i))))
-	}
+	e.events.each(int(start), int(end), func(ev api.Event) { out = append(out, cloneEvent(ev)) })
 	return out, nil
 }
 
