@@ -241,6 +241,7 @@ func TestFencedWriteKillsSteps(t *testing.T) {
 // server is back.
 func TestLostServerKillsSteps(t *testing.T) {
 	f := newFakeServer(t)
+	f.session.LeaseTTL = api.Duration(400 * time.Millisecond)
 	dir := t.TempDir()
 	_, _, log := startAgent(t, f, func(o *Options) { o.Dir = dir })
 	f.expect(t, "poll")
