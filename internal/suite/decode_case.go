@@ -26,6 +26,9 @@ func (d *decoder) cases(n *yaml.Node) ([]Case, []*yaml.Node, []*yaml.Node) {
 	retries := make([]*yaml.Node, 0, len(items))
 	first := make(map[string]int, len(items))
 	for i, it := range items {
+		if !d.size.walkItem(n, i) {
+			break // the file is refused as too big or deep; see parseBytes
+		}
 		path := d.index("cases", i)
 		c, t, r, idNode, ok := d.oneCase(it, path)
 		if !ok {

@@ -33,6 +33,9 @@ type decoder struct {
 	refs *[]refUse
 	step int // index of the step being decoded, for refs
 
+	// size bounds the nodes decoded (MaxNodes, MaxDepth, alias cycles).
+	size sizeGuard
+
 	slab  []pair // see pairSlice
 	arena []byte // see join
 }
