@@ -20,11 +20,12 @@ func (d *decoder) decodeSuite(root *yaml.Node, opts Options) *Suite {
 		Selection: Selection{Unmapped: ScopeAll, MaxChangedFiles: DefaultMaxChangedFiles, OnUnknownDiff: ScopeAll},
 		Gate:      Gate{FailOn: []string{GateFailed, GateBlocked, GateCancelled, GateTimeout}, OnEmpty: OnEmptyFail},
 	}
-	ps, ok := d.object(root, "top level", "suite")
+	top := rootAt("top level")
+	ps, ok := d.object(root, top, "suite")
 	if !ok {
 		return s
 	}
-	d.require(root, ps, "top level", "a suite starts with `version: 1` and has a `cases:` list", "version", "cases")
+	d.require(root, ps, top, "a suite starts with `version: 1` and has a `cases:` list", "version", "cases")
 	var casesNode, setsNode, defEnvNode *yaml.Node
 	var caseRetries, caseTimeout []*yaml.Node
 	for _, p := range ps {
@@ -39,7 +40,7 @@ func (d *decoder) decodeSuite(root *yaml.Node, opts Options) *Suite {
 				d.errAt(v, "write `version: 1`", "version: expected the number 1, got %s", describe(v))
 			}
 		case "project":
-			if v, ok := d.scalar(p.v, "project", "a string"); ok {
+			if v, ok := d.scalar(p.v, rootAt("project"), "a string"); ok {
 				if strings.TrimSpace(v) == "" || strings.ContainsAny(v, "\n\r") {
 					d.errAt(p.v, "a short name such as checkout-service", "project: must be one non-empty line")
 				} else {

@@ -12,7 +12,7 @@ import (
 )
 
 // toJSON converts a YAML value to JSON, keeping mapping order; strings are expanded.
-func (d *decoder) toJSON(n *yaml.Node, path string) (json.RawMessage, bool) {
+func (d *decoder) toJSON(n *yaml.Node, path *at) (json.RawMessage, bool) {
 	var b bytes.Buffer
 	before := len(d.probs)
 	d.writeJSON(&b, n, path)
@@ -22,11 +22,14 @@ func (d *decoder) toJSON(n *yaml.Node, path string) (json.RawMessage, bool) {
 	return b.Bytes(), true
 }
 
-func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
+// writeJSON writes n; path is where toJSON started and d.trail the way
+// from there to n.
+func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path *at) {
 	n = deref(n)
+	here := at{up: path, kind: atTrail, trail: d.trail}
 	switch n.Kind {
 	case yaml.MappingNode:
-		ps, _ := d.pairs(n, path, "")
+		ps, _ := d.pairs(n, &here, "")
 		b.WriteByte('{')
 		for i, p := range ps {
 			if i > 0 {
@@ -34,7 +37,9 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
 			}
 			writeJSONString(b, p.key)
 			b.WriteByte(':')
-			d.writeJSON(b, p.v, d.join(path, p.key))
+			d.trail = append(d.trail, at{name: p.key})
+			d.writeJSON(b, p.v, path)
+			d.trail = d.trail[:len(d.trail)-1]
 		}
 		b.WriteByte('}')
 	case yaml.SequenceNode:
@@ -43,7 +48,9 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			d.writeJSON(b, it, d.index(path, i))
+			d.trail = append(d.trail, at{i: i, kind: atItem})
+			d.writeJSON(b, it, path)
+			d.trail = d.trail[:len(d.trail)-1]
 		}
 		b.WriteByte(']')
 	case yaml.ScalarNode:
@@ -59,7 +66,7 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
 			var v any
 			if err := n.Decode(&v); err == nil {
 				if f, isF := v.(float64); isF && (math.IsNaN(f) || math.IsInf(f, 0)) {
-					d.errAt(n, "quote it to send a string", "%s: %s has no JSON form", path, n.Value)
+					d.errAt(n, "quote it to send a string", "%s: %s has no JSON form", here.String(), n.Value)
 					b.WriteString("null")
 					return
 				}
@@ -69,7 +76,7 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
 				}
 			}
 		}
-		s, _ := d.text(n, path, expanded)
+		s, _ := d.text(n, &here, expanded)
 		writeJSONString(b, s)
 	default:
 		b.WriteString("null")

@@ -24,7 +24,7 @@ func TestToJSONFastPaths(t *testing.T) {
 		}
 		n := doc.Content[0].Content[1]
 		d := &decoder{file: "t.yaml", lookup: func(string) (string, bool) { return "", false }}
-		got, ok := d.toJSON(n, "v")
+		got, ok := d.toJSON(n, rootAt("v"))
 		if !ok {
 			if n.Tag == "!!float" {
 				continue // NaN and infinities have no JSON form; reported elsewhere

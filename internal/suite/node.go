@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -36,8 +35,9 @@ type decoder struct {
 	// size bounds the nodes decoded (MaxNodes, MaxDepth, alias cycles).
 	size sizeGuard
 
-	slab  []pair // see pairSlice
-	arena []byte // see join
+	slab []pair // see pairSlice
+	// trail is the path below the value writeJSON started at.
+	trail []at
 }
 
 // refUse is a runtime placeholder used by step `step` of a case; its
@@ -155,57 +155,85 @@ func describe(n *yaml.Node) string {
 	return "a value"
 }
 
-// Paths ("cases[3].steps[0].expect") are built for every value decoded but
-// only read when a problem is reported. join and index write them into
-// append-only arena chunks instead of one allocation each: bytes already
-// written are never changed, so the strings stay valid and immutable.
-const pathArena = 64 << 10
-
-func (d *decoder) join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	start := d.grow(len(path) + 1 + len(key))
-	d.arena = append(d.arena, path...)
-	d.arena = append(d.arena, '.')
-	d.arena = append(d.arena, key...)
-	return d.pathFrom(start)
+// at names where a value sits, as problems write it:
+// cases[3].steps[0].expect. The decoder adds one link per level as it
+// descends (field, item), on its own stack: nothing is allocated or written
+// for the hundreds of thousands of values of a valid file, and the text is
+// only built, from the chain, when a problem is reported.
+type at struct {
+	up   *at
+	name string // a field's key, a root's name, or a bracketed key
+	i    int    // a list item's index
+	kind atKind
+	// trail (atTrail) is the path below up as segments, for writeJSON: a
+	// recursive function cannot chain links on its stack (Go's escape
+	// analysis would move every link of a recursion to the heap).
+	trail []at
 }
 
-func (d *decoder) index(path string, i int) string {
-	start := d.grow(len(path) + 2 + 20)
-	d.arena = append(d.arena, path...)
-	d.arena = append(d.arena, '[')
-	d.arena = strconv.AppendInt(d.arena, int64(i), 10)
-	d.arena = append(d.arena, ']')
-	return d.pathFrom(start)
+type atKind uint8
+
+const (
+	atField   atKind = iota // up.name, or name at the start
+	atItem                  // up[i]
+	atBracket               // up[name] (a JSONPath key)
+	atTrail                 // up, then the segments of trail
+)
+
+// rootAt starts a chain: a top-level section or a fixed name ("top level").
+func rootAt(name string) *at { return &at{name: name} }
+
+func (a *at) field(key string) *at   { return &at{up: a, name: key} }
+func (a *at) item(i int) *at         { return &at{up: a, i: i, kind: atItem} }
+func (a *at) bracket(key string) *at { return &at{up: a, name: key, kind: atBracket} }
+
+// String renders the chain; only problems call it.
+func (a *at) String() string {
+	var b []byte
+	return string(a.append(b))
 }
 
-// grow makes room for n more bytes in the current chunk (a new chunk when it
-// is full) and returns where the next path starts.
-func (d *decoder) grow(n int) int {
-	if cap(d.arena)-len(d.arena) < n {
-		d.arena = make([]byte, 0, max(pathArena, n))
+func (a *at) append(b []byte) []byte {
+	if a == nil {
+		return b
 	}
-	return len(d.arena)
+	b = a.up.append(b)
+	if a.kind == atTrail {
+		for i := range a.trail {
+			b = a.trail[i].piece(b)
+		}
+		return b
+	}
+	return a.piece(b)
 }
 
-func (d *decoder) pathFrom(start int) string {
-	if len(d.arena) == start {
-		return ""
+// piece appends a's own segment, after the text of a.up.
+func (a *at) piece(b []byte) []byte {
+	switch a.kind {
+	case atItem:
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(a.i), 10)
+		return append(b, ']')
+	case atBracket:
+		b = append(b, '[')
+		b = append(b, a.name...)
+		return append(b, ']')
 	}
-	return unsafe.String(&d.arena[start], len(d.arena)-start)
+	if len(b) > 0 {
+		b = append(b, '.')
+	}
+	return append(b, a.name...)
 }
 
 // pairs returns a mapping's entries with merge keys (<<: *anchor) applied,
 // reporting duplicate keys. ok is false when n is not a mapping.
-func (d *decoder) pairs(n *yaml.Node, path, want string) ([]pair, bool) {
+func (d *decoder) pairs(n *yaml.Node, path *at, want string) ([]pair, bool) {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		if want == "" {
 			want = "a mapping"
 		}
-		d.errAt(n, "", "%s: expected %s, got %s", path, want, describe(n))
+		d.errAt(n, "", "%s: expected %s, got %s", path.String(), want, describe(n))
 		return nil, false
 	}
 	out := d.pairSlice(len(n.Content) / 2)
@@ -232,11 +260,11 @@ func (d *decoder) pairs(n *yaml.Node, path, want string) ([]pair, bool) {
 			continue
 		}
 		if k.Kind != yaml.ScalarNode {
-			d.errAt(k, "keys are plain names", "%s: a key must be a string, got %s", path, describe(k))
+			d.errAt(k, "keys are plain names", "%s: a key must be a string, got %s", path.String(), describe(k))
 			continue
 		}
 		if first := find(k.Value); first != nil {
-			d.errAt(k, fmt.Sprintf("remove one; the first is at line %d", first.Line), "%s: duplicate key %q", path, k.Value)
+			d.errAt(k, fmt.Sprintf("remove one; the first is at line %d", first.Line), "%s: duplicate key %q", path.String(), k.Value)
 			continue
 		}
 		if seen != nil {
@@ -280,7 +308,7 @@ func (d *decoder) pairSlice(n int) []pair {
 }
 
 // merge returns the entries a merge key brings in: one mapping or a list of them.
-func (d *decoder) merge(v *yaml.Node, path string) []pair {
+func (d *decoder) merge(v *yaml.Node, path *at) []pair {
 	v = deref(v)
 	var maps []*yaml.Node
 	switch v.Kind {
@@ -289,12 +317,15 @@ func (d *decoder) merge(v *yaml.Node, path string) []pair {
 	case yaml.SequenceNode:
 		maps = v.Content
 	default:
-		d.errAt(v, "merge a mapping: <<: *anchor", "%s: << expects a mapping or a list of mappings, got %s", path, describe(v))
+		d.errAt(v, "merge a mapping: <<: *anchor", "%s: << expects a mapping or a list of mappings, got %s", path.String(), describe(v))
 		return nil
 	}
 	var out []pair
 	for _, m := range maps {
-		ps, ok := d.pairs(m, path+".<<", "")
+		// pairs and merge call each other: a link chained on the stack
+		// here would make every path escape (see at.trail); merge keys are
+		// rare, so this one path is written out.
+		ps, ok := d.pairs(m, rootAt(path.String()+".<<"), "")
 		if ok {
 			out = append(out, ps...)
 		}
@@ -303,7 +334,7 @@ func (d *decoder) merge(v *yaml.Node, path string) []pair {
 }
 
 // object is pairs plus a check that every key is a field of ctx.
-func (d *decoder) object(n *yaml.Node, path, ctx string) ([]pair, bool) {
+func (d *decoder) object(n *yaml.Node, path *at, ctx string) ([]pair, bool) {
 	want := "a mapping" // the context is only named when it is not one
 	if m := deref(n); m == nil || m.Kind != yaml.MappingNode {
 		want = "a mapping (" + ctx + ")"
@@ -322,16 +353,16 @@ func (d *decoder) object(n *yaml.Node, path, ctx string) ([]pair, bool) {
 		if ctx == "suite" && strings.HasPrefix(p.key, "x-") {
 			continue // extension keys hold anchors to reuse (<<: *x or *x)
 		}
-		d.errAt(p.k, unknownHint(p.key, ctx), "%s: unknown field %q in %s", path, p.key, ctxName[ctx])
+		d.errAt(p.k, unknownHint(p.key, ctx), "%s: unknown field %q in %s", path.String(), p.key, ctxName[ctx])
 	}
 	return out, true
 }
 
 // require reports fields of ctx that ps lacks.
-func (d *decoder) require(n *yaml.Node, ps []pair, path, hint string, names ...string) {
+func (d *decoder) require(n *yaml.Node, ps []pair, path *at, hint string, names ...string) {
 	for _, name := range names {
 		if !hasKey(ps, name) {
-			d.errAt(deref(n), hint, "%s: missing required field %q", path, name)
+			d.errAt(deref(n), hint, "%s: missing required field %q", path.String(), name)
 		}
 	}
 }
@@ -416,27 +447,27 @@ func levenshtein(a, b string) int {
 }
 
 // seq returns a list's items.
-func (d *decoder) seq(n *yaml.Node, path, hint string) ([]*yaml.Node, bool) {
+func (d *decoder) seq(n *yaml.Node, path *at, hint string) ([]*yaml.Node, bool) {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.SequenceNode {
-		d.errAt(n, hint, "%s: expected a list, got %s", path, describe(n))
+		d.errAt(n, hint, "%s: expected a list, got %s", path.String(), describe(n))
 		return nil, false
 	}
 	return n.Content, true
 }
 
 // scalar returns a scalar's text; any non-null scalar is accepted as text.
-func (d *decoder) scalar(n *yaml.Node, path, what string) (string, bool) {
+func (d *decoder) scalar(n *yaml.Node, path *at, what string) (string, bool) {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.errAt(n, "", "%s: expected %s, got %s", path, what, describe(n))
+		d.errAt(n, "", "%s: expected %s, got %s", path.String(), what, describe(n))
 		return "", false
 	}
 	return n.Value, true
 }
 
 // text returns a string value, expanded according to mode.
-func (d *decoder) text(n *yaml.Node, path string, mode textMode) (string, bool) {
+func (d *decoder) text(n *yaml.Node, path *at, mode textMode) (string, bool) {
 	s, ok := d.scalar(n, path, "a string")
 	if !ok {
 		return "", false
@@ -452,7 +483,7 @@ func (d *decoder) text(n *yaml.Node, path string, mode textMode) (string, bool) 
 	ok = true
 	for _, e := range x.errs {
 		line, col := d.posAt(n, e.off)
-		p := Problem{File: d.file, Line: line, Col: col, Severity: SeverityError, Message: path + ": " + e.msg, Hint: e.hint}
+		p := Problem{File: d.file, Line: line, Col: col, Severity: SeverityError, Message: path.String() + ": " + e.msg, Hint: e.hint}
 		if e.unset && d.unset != nil {
 			if len(*d.unset) < MaxProblems {
 				*d.unset = append(*d.unset, p)
@@ -465,7 +496,7 @@ func (d *decoder) text(n *yaml.Node, path string, mode textMode) (string, bool) 
 	for _, r := range x.refs {
 		if d.refs == nil {
 			line, col := d.posAt(n, r.off)
-			d.add(SeverityError, line, col, fmt.Sprintf("%s: ${%s.%s} is only available inside a case's steps", path, r.kind, r.name),
+			d.add(SeverityError, line, col, fmt.Sprintf("%s: ${%s.%s} is only available inside a case's steps", path.String(), r.kind, r.name),
 				"use ${VAR} from the environment here")
 			ok = false
 			continue
@@ -549,10 +580,10 @@ func runeOffset(b []byte, r int) int {
 }
 
 // boolean reads true/false.
-func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
+func (d *decoder) boolean(n *yaml.Node, path *at) (bool, bool) {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path, describe(n))
+		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path.String(), describe(n))
 		return false, false
 	}
 	switch n.Value {
@@ -563,14 +594,14 @@ func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
 	}
 	var b bool
 	if err := n.Decode(&b); err != nil {
-		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path, describe(n))
+		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path.String(), describe(n))
 		return false, false
 	}
 	return b, true
 }
 
 // integer reads a whole number in [lo, hi].
-func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
+func (d *decoder) integer(n *yaml.Node, path *at, lo, hi int) (int, bool) {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 		hint := ""
@@ -579,7 +610,7 @@ func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
 				hint = "remove the quotes"
 			}
 		}
-		d.errAt(n, hint, "%s: expected a whole number, got %s", path, describe(n))
+		d.errAt(n, hint, "%s: expected a whole number, got %s", path.String(), describe(n))
 		return 0, false
 	}
 	var v int64
@@ -590,22 +621,22 @@ func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
 		err = n.Decode(&v)
 	}
 	if err != nil || v < int64(lo) || v > int64(hi) {
-		d.errAt(n, "", "%s: %s is out of range: use %d to %d", path, n.Value, lo, hi)
+		d.errAt(n, "", "%s: %s is out of range: use %d to %d", path.String(), n.Value, lo, hi)
 		return 0, false
 	}
 	return int(v), true
 }
 
 // duration reads a positive Go duration ("500ms", "30s", "5m").
-func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
+func (d *decoder) duration(n *yaml.Node, path *at) (time.Duration, bool) {
 	const hint = "use a number with a unit: 500ms, 30s, 5m, 1h30m"
 	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.errAt(n, hint, "%s: expected a duration, got %s", path, describe(n))
+		d.errAt(n, hint, "%s: expected a duration, got %s", path.String(), describe(n))
 		return 0, false
 	}
 	if n.Tag == "!!int" || n.Tag == "!!float" {
-		d.errAt(n, fmt.Sprintf("write %q for seconds", n.Value+"s"), "%s: duration %s has no unit", path, n.Value)
+		d.errAt(n, fmt.Sprintf("write %q for seconds", n.Value+"s"), "%s: duration %s has no unit", path.String(), n.Value)
 		return 0, false
 	}
 	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
@@ -620,18 +651,18 @@ func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
 		case strings.HasSuffix(s, "sec") || strings.HasSuffix(s, "min") || strings.HasSuffix(s, "mins") || strings.HasSuffix(s, "secs"):
 			h = "units are ns, us, ms, s, m, h: write 30s or 5m"
 		}
-		d.errAt(n, h, "%s: invalid duration %s", path, quote(n.Value))
+		d.errAt(n, h, "%s: invalid duration %s", path.String(), quote(n.Value))
 		return 0, false
 	}
 	if v <= 0 {
-		d.errAt(n, hint, "%s: duration must be positive, got %s", path, n.Value)
+		d.errAt(n, hint, "%s: duration must be positive, got %s", path.String(), n.Value)
 		return 0, false
 	}
 	return v, true
 }
 
 // enum reads one of the allowed values.
-func (d *decoder) enum(n *yaml.Node, path string, allowed ...string) (string, bool) {
+func (d *decoder) enum(n *yaml.Node, path *at, allowed ...string) (string, bool) {
 	s, ok := d.scalar(n, path, "one of "+strings.Join(allowed, ", "))
 	if !ok {
 		return "", false
@@ -641,14 +672,14 @@ func (d *decoder) enum(n *yaml.Node, path string, allowed ...string) (string, bo
 		if c := closest(s, allowed); c != "" {
 			hint = fmt.Sprintf("did you mean %q?", c)
 		}
-		d.errAt(n, hint, "%s: invalid value %s", path, quote(s))
+		d.errAt(n, hint, "%s: invalid value %s", path.String(), quote(s))
 		return "", false
 	}
 	return s, true
 }
 
 // id reads a value that must follow the id rule.
-func (d *decoder) id(n *yaml.Node, path, what string) (string, bool) {
+func (d *decoder) id(n *yaml.Node, path *at, what string) (string, bool) {
 	s, ok := d.scalar(n, path, what)
 	if !ok {
 		return "", false
@@ -659,21 +690,21 @@ func (d *decoder) id(n *yaml.Node, path, what string) (string, bool) {
 	return s, true
 }
 
-func (d *decoder) checkID(n *yaml.Node, s, path, what string) bool {
+func (d *decoder) checkID(n *yaml.Node, s string, path *at, what string) bool {
 	if isID(s) {
 		return true
 	}
 	if len(s) > MaxIDLength {
-		d.errAt(n, "", "%s: %s is longer than %d characters", path, what, MaxIDLength)
+		d.errAt(n, "", "%s: %s is longer than %d characters", path.String(), what, MaxIDLength)
 		return false
 	}
 	d.errAt(n, fmt.Sprintf("use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit, e.g. %q", suggestID(s)),
-		"%s: invalid %s %s", path, what, quote(s))
+		"%s: invalid %s %s", path.String(), what, quote(s))
 	return false
 }
 
 // idList reads a list of ids (tags, references).
-func (d *decoder) idList(n *yaml.Node, path, what string) ([]string, []*yaml.Node) {
+func (d *decoder) idList(n *yaml.Node, path *at, what string) ([]string, []*yaml.Node) {
 	items, ok := d.seq(n, path, "write a list: [a, b]")
 	if !ok {
 		return nil, nil
@@ -681,7 +712,7 @@ func (d *decoder) idList(n *yaml.Node, path, what string) ([]string, []*yaml.Nod
 	out := make([]string, 0, len(items))
 	nodes := make([]*yaml.Node, 0, len(items))
 	for i, it := range items {
-		s, ok := d.id(it, d.index(path, i), what)
+		s, ok := d.id(it, path.item(i), what)
 		if ok {
 			out = append(out, s)
 			nodes = append(nodes, deref(it))
@@ -693,7 +724,7 @@ func (d *decoder) idList(n *yaml.Node, path, what string) ([]string, []*yaml.Nod
 // stringMap reads a map of string values; each value may also be written as
 // {value: "...", secret: true}. header validates keys as HTTP header names and
 // refuses keys that differ only in case.
-func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header bool) map[string]string {
+func (d *decoder) stringMap(n *yaml.Node, path *at, mode textMode, header bool) map[string]string {
 	ps, ok := d.pairs(n, path, "a mapping of names to values")
 	if !ok || len(ps) == 0 {
 		return nil
@@ -704,15 +735,15 @@ func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header boo
 		lower = map[string]*yaml.Node{}
 	}
 	for _, p := range ps {
-		kp := d.join(path, p.key)
+		kp := path.field(p.key)
 		if header {
 			if !isToken(p.key) {
-				d.errAt(p.k, "header names use letters, digits and -", "%s: invalid header name %s", path, quote(p.key))
+				d.errAt(p.k, "header names use letters, digits and -", "%s: invalid header name %s", path.String(), quote(p.key))
 				continue
 			}
 			l := strings.ToLower(p.key)
 			if first, dup := lower[l]; dup {
-				d.errAt(p.k, fmt.Sprintf("header names are case-insensitive; the first is at line %d", first.Line), "%s: duplicate header %q", path, p.key)
+				d.errAt(p.k, fmt.Sprintf("header names are case-insensitive; the first is at line %d", first.Line), "%s: duplicate header %q", path.String(), p.key)
 				continue
 			}
 			lower[l] = p.k
@@ -731,7 +762,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header boo
 				case "value":
 					valNode = q.v
 				case "secret":
-					if b, ok := d.boolean(q.v, d.join(kp, "secret")); ok && b {
+					if b, ok := d.boolean(q.v, kp.field("secret")); ok && b {
 						m.secret = true
 					}
 				}
@@ -740,7 +771,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header boo
 				continue
 			}
 			v = valNode
-			kp = d.join(kp, "value")
+			kp = kp.field("value")
 		}
 		if s, ok := d.text(v, kp, m); ok {
 			out[p.key] = s
