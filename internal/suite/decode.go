@@ -28,7 +28,7 @@ func (d *decoder) decodeSuite(root *yaml.Node, opts Options) *Suite {
 	d.require(root, ps, top, "a suite starts with `version: 1` and has a `cases:` list", "version", "cases")
 	var casesNode, setsNode, defEnvNode *yaml.Node
 	var caseRetries, caseTimeout []*yaml.Node
-	for _, p := range ps {
+	for p := range ps.all {
 		switch p.key {
 		case "version":
 			v := deref(p.v)

@@ -58,7 +58,7 @@ func (d *decoder) oneCase(n *yaml.Node, path *at) (c Case, timeout, retries, idN
 	n = deref(n)
 	d.require(n, ps, path, "every case needs an `id` and a list of `steps`", "id", "steps")
 	var variantsNode, stepsNode *yaml.Node
-	for _, p := range ps {
+	for p := range ps.all {
 		fp := path.field(p.key)
 		switch p.key {
 		case "id":
@@ -133,7 +133,7 @@ func (d *decoder) variants(n *yaml.Node, path *at) ([]api.Variant, []map[string]
 		var v api.Variant
 		keys := map[string]bool{}
 		good := true
-		for _, p := range ps {
+		for p := range ps.all {
 			fp := ip.field(p.key)
 			switch p.key {
 			case "name":
@@ -154,7 +154,7 @@ func (d *decoder) variants(n *yaml.Node, path *at) ([]api.Variant, []map[string]
 				if !ok {
 					continue
 				}
-				for _, q := range vp {
+				for q := range vp.all {
 					if !isIdent(q.key) {
 						d.errAt(q.k, "var names use letters, digits and _ (they are used as ${vars.NAME})", "%s: invalid var name %s", fp.String(), quote(q.key))
 					}
@@ -234,7 +234,7 @@ func (d *decoder) quarantine(n *yaml.Node, path *at) *api.Quarantine {
 	}
 	d.require(deref(n), ps, path, "say who fixes it and why: quarantine: {owner: team-x, reason: \"flaky since #123\", until: 2026-07-01}", "owner", "reason")
 	q := &api.Quarantine{}
-	for _, p := range ps {
+	for p := range ps.all {
 		fp := path.field(p.key)
 		switch p.key {
 		case "owner":

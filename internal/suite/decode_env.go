@@ -14,8 +14,8 @@ func (d *decoder) environments(n *yaml.Node) []Environment {
 	if !ok {
 		return nil
 	}
-	out := make([]Environment, 0, len(ps))
-	for _, p := range ps {
+	out := make([]Environment, 0, ps.len())
+	for p := range ps.all {
 		path := rootAt("environments").field(p.key)
 		d.checkID(p.k, p.key, rootAt("environments"), "environment name")
 		env := Environment{Name: p.key, Line: p.k.Line, Col: p.k.Column}
@@ -32,7 +32,7 @@ func (d *decoder) environment(n *yaml.Node, path *at, env *Environment) {
 	if !ok {
 		return
 	}
-	for _, p := range ps {
+	for p := range ps.all {
 		fp := path.field(p.key)
 		switch p.key {
 		case "url":
@@ -77,7 +77,7 @@ func (d *decoder) serve(n *yaml.Node, path *at) *Serve {
 	}
 	d.require(n, ps, path, "the command that starts the system under test, e.g. `go run ./cmd/app`", "command")
 	sv := &Serve{}
-	for _, p := range ps {
+	for p := range ps.all {
 		fp := path.field(p.key)
 		switch p.key {
 		case "command":
@@ -111,7 +111,7 @@ func (d *decoder) defaults(n *yaml.Node, def *Defaults) (envNode *yaml.Node) {
 	if !ok {
 		return nil
 	}
-	for _, p := range ps {
+	for p := range ps.all {
 		fp := rootAt("defaults").field(p.key)
 		switch p.key {
 		case "environment":

@@ -21,7 +21,7 @@ func (d *decoder) expect(n *yaml.Node, path *at) *api.Expect {
 		return nil
 	}
 	e := &api.Expect{}
-	for _, p := range ps {
+	for p := range ps.all {
 		fp := path.field(p.key)
 		switch p.key {
 		case "status":
@@ -116,7 +116,7 @@ func (d *decoder) jsonAsserts(n *yaml.Node, path *at) []api.JSONAssert {
 		return nil
 	}
 	var out []api.JSONAssert
-	for _, p := range ps {
+	for p := range ps.all {
 		fp := path.bracket(p.key)
 		if hint, ok := checkJSONPath(p.key); !ok {
 			d.errAt(p.k, hint, "%s: invalid JSONPath %s", path.String(), quote(p.key))
@@ -132,7 +132,7 @@ func (d *decoder) jsonAsserts(n *yaml.Node, path *at) []api.JSONAssert {
 		if !ok {
 			continue
 		}
-		for _, q := range qs {
+		for q := range qs.all {
 			qp := fp.field(q.key)
 			switch q.key {
 			case "equals":
@@ -163,8 +163,8 @@ func (d *decoder) capture(n *yaml.Node, path *at) map[string]string {
 	if !ok {
 		return nil
 	}
-	out := make(map[string]string, len(ps))
-	for _, p := range ps {
+	out := make(map[string]string, ps.len())
+	for p := range ps.all {
 		fp := path.field(p.key)
 		if !isIdent(p.key) {
 			d.errAt(p.k, "names use letters, digits and _ (later steps use ${capture.NAME})", "%s: invalid capture name %s", path.String(), quote(p.key))

@@ -12,7 +12,7 @@ func (d *decoder) gate(n *yaml.Node, g *Gate) {
 	if !ok {
 		return
 	}
-	for _, p := range ps {
+	for p := range ps.all {
 		fp := rootAt("gate").field(p.key)
 		switch p.key {
 		case "fail_on":

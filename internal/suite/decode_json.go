@@ -31,10 +31,12 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path *at) {
 	case yaml.MappingNode:
 		ps, _ := d.pairs(n, &here, "")
 		b.WriteByte('{')
-		for i, p := range ps {
-			if i > 0 {
+		first := true
+		for p := range ps.all {
+			if !first {
 				b.WriteByte(',')
 			}
+			first = false
 			writeJSONString(b, p.key)
 			b.WriteByte(':')
 			d.trail = append(d.trail, at{name: p.key})

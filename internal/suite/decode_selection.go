@@ -15,7 +15,7 @@ func (d *decoder) selection(n *yaml.Node, sel *Selection) {
 	if !ok {
 		return
 	}
-	for _, p := range ps {
+	for p := range ps.all {
 		fp := rootAt("selection").field(p.key)
 		switch p.key {
 		case "global":
@@ -47,8 +47,8 @@ func (d *decoder) modules(n *yaml.Node, path *at) []Module {
 	if !ok {
 		return nil
 	}
-	out := make([]Module, 0, len(ps))
-	for _, p := range ps {
+	out := make([]Module, 0, ps.len())
+	for p := range ps.all {
 		mp := path.field(p.key)
 		if !d.checkID(p.k, p.key, path, "module name") {
 			continue

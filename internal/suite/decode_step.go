@@ -41,7 +41,7 @@ func (d *decoder) oneStep(n *yaml.Node, path *at) (Step, bool) {
 	st.Line, st.Col = n.Line, n.Column // an alias (- *step) is located where it is used
 	n = deref(n)
 	var httpNode, runNode, expectNode, captureNode *yaml.Node
-	for _, p := range ps {
+	for p := range ps.all {
 		fp := path.field(p.key)
 		switch p.key {
 		case "name":
@@ -83,8 +83,9 @@ func (d *decoder) httpRequest(n *yaml.Node, path *at) *api.HTTPRequest {
 	n = deref(n)
 	h := &api.HTTPRequest{}
 	var pathNode, urlNode *yaml.Node
-	var bodies []*yaml.Node
-	for _, p := range ps {
+	var bodies [2]*yaml.Node // the first two of json, body and form
+	nbodies := 0
+	for p := range ps.all {
 		fp := path.field(p.key)
 		switch p.key {
 		case "method":
@@ -118,17 +119,26 @@ func (d *decoder) httpRequest(n *yaml.Node, path *at) *api.HTTPRequest {
 		case "query":
 			h.Query = d.stringMap(p.v, fp, expanded, false)
 		case "json":
-			bodies = append(bodies, p.k)
+			if nbodies < len(bodies) {
+				bodies[nbodies] = p.k
+			}
+			nbodies++
 			if raw, ok := d.toJSON(p.v, fp); ok {
 				h.JSON = raw
 			}
 		case "body":
-			bodies = append(bodies, p.k)
+			if nbodies < len(bodies) {
+				bodies[nbodies] = p.k
+			}
+			nbodies++
 			if v, ok := d.text(p.v, fp, expanded); ok {
 				h.Body = &v
 			}
 		case "form":
-			bodies = append(bodies, p.k)
+			if nbodies < len(bodies) {
+				bodies[nbodies] = p.k
+			}
+			nbodies++
 			h.Form = d.stringMap(p.v, fp, expanded, false)
 		}
 	}
@@ -138,7 +148,7 @@ func (d *decoder) httpRequest(n *yaml.Node, path *at) *api.HTTPRequest {
 	if pathNode == nil && urlNode == nil {
 		d.errAt(n, "add `path: /...` (joined to the environment url) or `url: https://...`", "%s: missing path or url", path.String())
 	}
-	if len(bodies) > 1 {
+	if nbodies > 1 {
 		d.errAt(bodies[1], "keep one of json, body and form", "%s: %s and %s are exclusive", path.String(), bodies[0].Value, bodies[1].Value)
 	}
 	return h
@@ -162,7 +172,7 @@ func (d *decoder) command(n *yaml.Node, path *at) *api.Command {
 	}
 	d.require(n, ps, path, "write `run: <command>` or `run: {command: <command>, env: {...}}`", "command")
 	c := &api.Command{}
-	for _, p := range ps {
+	for p := range ps.all {
 		fp := path.field(p.key)
 		switch p.key {
 		case "command":

@@ -35,7 +35,6 @@ type decoder struct {
 	// size bounds the nodes decoded (MaxNodes, MaxDepth, alias cycles).
 	size sizeGuard
 
-	slab []pair // see pairSlice
 	// trail is the path below the value writeJSON started at.
 	trail []at
 }
@@ -225,21 +224,92 @@ func (a *at) piece(b []byte) []byte {
 	return append(b, a.name...)
 }
 
+// entries are a mapping's key/value pairs, in order. For the usual mapping
+// (at most 16 plain string keys, no merge key, no repeat, every key a known
+// field) they are a view of the node's own content and cost nothing;
+// otherwise the list is built (merge keys, problems to leave out).
+type entries struct {
+	kv    []*yaml.Node // key, value, key, value...: the node's Content
+	list  []pair       // the pairs when built
+	built bool
+}
+
+// all yields the pairs in order: for p := range ps.all { ... }.
+func (e entries) all(yield func(pair) bool) {
+	if e.built {
+		for _, p := range e.list {
+			if !yield(p) {
+				return
+			}
+		}
+		return
+	}
+	for i := 0; i+1 < len(e.kv); i += 2 {
+		if !yield(pair{key: e.kv[i].Value, k: e.kv[i], v: e.kv[i+1]}) {
+			return
+		}
+	}
+}
+
+func (e entries) len() int {
+	if e.built {
+		return len(e.list)
+	}
+	return len(e.kv) / 2
+}
+
+func (e entries) has(key string) bool {
+	for p := range e.all {
+		if p.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// maxViewKeys bounds the mappings read as a view: their keys are checked for
+// repeats pairwise, and bigger ones (rare: long header lists, JSON bodies)
+// go through a map.
+const maxViewKeys = 16
+
+// plainKeys reports whether content's keys are plain strings, none a merge
+// key or a repeat: then the mapping is read as it is, without a copy.
+func plainKeys(c []*yaml.Node) bool {
+	if len(c) > 2*maxViewKeys {
+		return false
+	}
+	for i := 0; i+1 < len(c); i += 2 {
+		k := c[i]
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+			return false
+		}
+		for j := 0; j < i; j += 2 {
+			if c[j].Value == k.Value {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // pairs returns a mapping's entries with merge keys (<<: *anchor) applied,
 // reporting duplicate keys. ok is false when n is not a mapping.
-func (d *decoder) pairs(n *yaml.Node, path *at, want string) ([]pair, bool) {
+func (d *decoder) pairs(n *yaml.Node, path *at, want string) (entries, bool) {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		if want == "" {
 			want = "a mapping"
 		}
 		d.errAt(n, "", "%s: expected %s, got %s", path.String(), want, describe(n))
-		return nil, false
+		return entries{}, false
 	}
-	out := d.pairSlice(len(n.Content) / 2)
+	if plainKeys(n.Content) {
+		return entries{kv: n.Content}, true
+	}
+	out := make([]pair, 0, len(n.Content)/2)
 	var merged []pair
 	var seen map[string]*yaml.Node
-	if len(n.Content) > 16 {
+	if len(n.Content) > 2*maxViewKeys {
 		seen = make(map[string]*yaml.Node, len(n.Content)/2)
 	}
 	find := func(key string) *yaml.Node {
@@ -286,25 +356,7 @@ func (d *decoder) pairs(n *yaml.Node, path *at, want string) ([]pair, bool) {
 		}
 		out = append(keep, out...)
 	}
-	return out, true
-}
-
-// pairSlab is how many pairs one slab holds: a suite's mappings are small,
-// and carving them from slabs saves an allocation per mapping.
-const pairSlab = 1024
-
-// pairSlice returns an empty slice with capacity n carved from the current
-// slab; appending past n reallocates, so slices never overlap.
-func (d *decoder) pairSlice(n int) []pair {
-	if n > pairSlab/8 {
-		return make([]pair, 0, n)
-	}
-	if cap(d.slab)-len(d.slab) < n {
-		d.slab = make([]pair, 0, pairSlab)
-	}
-	l := len(d.slab)
-	d.slab = d.slab[:l+n]
-	return d.slab[l : l : l+n]
+	return entries{list: out, built: true}, true
 }
 
 // merge returns the entries a merge key brings in: one mapping or a list of them.
@@ -327,25 +379,37 @@ func (d *decoder) merge(v *yaml.Node, path *at) []pair {
 		// rare, so this one path is written out.
 		ps, ok := d.pairs(m, rootAt(path.String()+".<<"), "")
 		if ok {
-			out = append(out, ps...)
+			for p := range ps.all {
+				out = append(out, p)
+			}
 		}
 	}
 	return out
 }
 
 // object is pairs plus a check that every key is a field of ctx.
-func (d *decoder) object(n *yaml.Node, path *at, ctx string) ([]pair, bool) {
+func (d *decoder) object(n *yaml.Node, path *at, ctx string) (entries, bool) {
 	want := "a mapping" // the context is only named when it is not one
 	if m := deref(n); m == nil || m.Kind != yaml.MappingNode {
 		want = "a mapping (" + ctx + ")"
 	}
 	ps, ok := d.pairs(n, path, want)
 	if !ok {
-		return nil, false
+		return entries{}, false
 	}
 	known := fields[ctx]
-	out := ps[:0]
-	for _, p := range ps {
+	all := true
+	for p := range ps.all {
+		if !slices.Contains(known, p.key) {
+			all = false
+			break
+		}
+	}
+	if all {
+		return ps, true
+	}
+	out := make([]pair, 0, ps.len())
+	for p := range ps.all {
 		if slices.Contains(known, p.key) {
 			out = append(out, p)
 			continue
@@ -355,25 +419,16 @@ func (d *decoder) object(n *yaml.Node, path *at, ctx string) ([]pair, bool) {
 		}
 		d.errAt(p.k, unknownHint(p.key, ctx), "%s: unknown field %q in %s", path.String(), p.key, ctxName[ctx])
 	}
-	return out, true
+	return entries{list: out, built: true}, true
 }
 
 // require reports fields of ctx that ps lacks.
-func (d *decoder) require(n *yaml.Node, ps []pair, path *at, hint string, names ...string) {
+func (d *decoder) require(n *yaml.Node, ps entries, path *at, hint string, names ...string) {
 	for _, name := range names {
-		if !hasKey(ps, name) {
+		if !ps.has(name) {
 			d.errAt(deref(n), hint, "%s: missing required field %q", path.String(), name)
 		}
 	}
-}
-
-func hasKey(ps []pair, key string) bool {
-	for _, p := range ps {
-		if p.key == key {
-			return true
-		}
-	}
-	return false
 }
 
 // unknownHint suggests the closest field of ctx, or where the field belongs.
@@ -726,15 +781,15 @@ func (d *decoder) idList(n *yaml.Node, path *at, what string) ([]string, []*yaml
 // refuses keys that differ only in case.
 func (d *decoder) stringMap(n *yaml.Node, path *at, mode textMode, header bool) map[string]string {
 	ps, ok := d.pairs(n, path, "a mapping of names to values")
-	if !ok || len(ps) == 0 {
+	if !ok || ps.len() == 0 {
 		return nil
 	}
-	out := make(map[string]string, len(ps))
+	out := make(map[string]string, ps.len())
 	var lower map[string]*yaml.Node
 	if header {
 		lower = map[string]*yaml.Node{}
 	}
-	for _, p := range ps {
+	for p := range ps.all {
 		kp := path.field(p.key)
 		if header {
 			if !isToken(p.key) {
@@ -757,7 +812,7 @@ func (d *decoder) stringMap(n *yaml.Node, path *at, mode textMode, header bool) 
 			}
 			d.require(v, sp, kp, "write {value: \"...\", secret: true}", "value")
 			var valNode *yaml.Node
-			for _, q := range sp {
+			for q := range sp.all {
 				switch q.key {
 				case "value":
 					valNode = q.v

@@ -14,8 +14,8 @@ func (d *decoder) sets(n *yaml.Node, s *Suite) []Set {
 	if !ok {
 		return nil
 	}
-	out := make([]Set, 0, len(ps))
-	for _, p := range ps {
+	out := make([]Set, 0, ps.len())
+	for p := range ps.all {
 		path := rootAt("sets").field(p.key)
 		if !d.checkID(p.k, p.key, rootAt("sets"), "set name") {
 			continue
@@ -25,10 +25,10 @@ func (d *decoder) sets(n *yaml.Node, s *Suite) []Set {
 		if !ok {
 			continue
 		}
-		if !hasKey(qs, "cases") && !hasKey(qs, "sets") && !hasKey(qs, "tags") {
+		if !qs.has("cases") && !qs.has("sets") && !qs.has("tags") {
 			d.errAt(deref(p.v), "list members with `cases: [id, ...]`, `sets: [name, ...]` or `tags: [tag, ...]`", "%s: a set needs members", path.String())
 		}
-		for _, q := range qs {
+		for q := range qs.all {
 			fp := path.field(q.key)
 			switch q.key {
 			case "cases", "sets", "tags":
