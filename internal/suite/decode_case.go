@@ -69,16 +69,24 @@ func (d *decoder) oneCase(n *yaml.Node, path *at) (c Case, timeout, retries, idN
 			c.Name, _ = d.scalar(p.v, fp, "a string")
 		case "tags":
 			tags, nodes := d.idList(p.v, fp, "tag")
+			kept := tags[:0] // filtered in place: the list is the case's own
 			for i, t := range tags {
-				if slices.Contains(c.Tags, t) {
+				if slices.Contains(kept, t) {
 					d.warnAt(nodes[i], "remove the repeat", "%s: tag %q is listed twice", fp.String(), t)
 					continue
 				}
-				c.Tags = append(c.Tags, t)
+				kept = append(kept, t)
+			}
+			if len(kept) > 0 {
+				c.Tags = kept
 			}
 		case "covers":
-			for _, pt := range d.patterns(p.v, fp) {
-				c.Covers = append(c.Covers, pt.Value)
+			pts := d.patterns(p.v, fp)
+			if len(pts) > 0 {
+				c.Covers = make([]string, len(pts))
+				for i, pt := range pts {
+					c.Covers[i] = pt.Value
+				}
 			}
 		case "always":
 			c.Always, _ = d.boolean(p.v, fp)

@@ -84,7 +84,7 @@ func (d *decoder) status(n *yaml.Node, path *at) []string {
 			d.errAt(n, "write a code (200), a class (\"2xx\") or a list of them", "%s: empty list", path.String())
 		}
 	}
-	var out []string
+	out := make([]string, 0, len(items))
 	for i, it := range items {
 		ip := path
 		if n.Kind == yaml.SequenceNode {
@@ -105,6 +105,10 @@ func (d *decoder) status(n *yaml.Node, path *at) []string {
 			d.errAt(it, "a code is 100..599 (200, 404) and a class is 1xx..5xx", "%s: invalid status %s", ip.String(), quote(it.Value))
 			continue
 		}
+		if len(v) == 3 { // already written as it is sent: "200", not "0200" or "+200"
+			out = append(out, v)
+			continue
+		}
 		out = append(out, strconv.Itoa(code))
 	}
 	return out
@@ -115,10 +119,10 @@ func (d *decoder) jsonAsserts(n *yaml.Node, path *at) []api.JSONAssert {
 	if !ok {
 		return nil
 	}
-	var out []api.JSONAssert
+	out := make([]api.JSONAssert, 0, ps.len())
 	for p := range ps.all {
 		fp := path.bracket(p.key)
-		if hint, ok := checkJSONPath(p.key); !ok {
+		if hint, ok := d.checkJSONPath(p.key); !ok {
 			d.errAt(p.k, hint, "%s: invalid JSONPath %s", path.String(), quote(p.key))
 			continue
 		}
@@ -174,7 +178,7 @@ func (d *decoder) capture(n *yaml.Node, path *at) map[string]string {
 		if !ok {
 			continue
 		}
-		if hint, ok := checkJSONPath(v); !ok {
+		if hint, ok := d.checkJSONPath(v); !ok {
 			d.errAt(p.v, hint, "%s: invalid JSONPath %s", fp.String(), quote(v))
 			continue
 		}
@@ -183,9 +187,27 @@ func (d *decoder) capture(n *yaml.Node, path *at) map[string]string {
 	return out
 }
 
-// checkJSONPath validates p with the parser the http step evaluates it with
+// checkJSONPath is checkJSONPathOnce, once per distinct JSONPath.
+func (d *decoder) checkJSONPath(p string) (hint string, ok bool) {
+	if c, seen := d.jsonPathChecks[p]; seen {
+		return c.hint, c.ok
+	}
+	hint, ok = checkJSONPathOnce(p)
+	if d.jsonPathChecks == nil {
+		d.jsonPathChecks = map[string]jsonPathCheck{}
+	}
+	d.jsonPathChecks[p] = jsonPathCheck{hint, ok}
+	return hint, ok
+}
+
+type jsonPathCheck struct {
+	hint string
+	ok   bool
+}
+
+// checkJSONPathOnce validates p with the parser the http step evaluates it with
 // (internal/jsonpath), so the two cannot disagree; the hint is the reason.
-func checkJSONPath(p string) (hint string, ok bool) {
+func checkJSONPathOnce(p string) (hint string, ok bool) {
 	if _, err := jsonpath.Parse(p); err != nil {
 		var se *jsonpath.SyntaxError
 		if errors.As(err, &se) {

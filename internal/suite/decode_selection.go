@@ -79,7 +79,7 @@ func (d *decoder) patterns(n *yaml.Node, path *at) []Pattern {
 			continue
 		}
 		it = deref(it)
-		warning, err := pathmatch.Check(v)
+		warning, err := d.checkPattern(v)
 		if err != nil {
 			d.errAt(it, "", "%s: %v", ip.String(), err)
 			continue
@@ -90,4 +90,23 @@ func (d *decoder) patterns(n *yaml.Node, path *at) []Pattern {
 		out = append(out, Pattern{Value: v, Line: it.Line, Col: it.Column})
 	}
 	return out
+}
+
+// patternCheck is pathmatch.Check's verdict on one pattern.
+type patternCheck struct {
+	warning string
+	err     error
+}
+
+// checkPattern is pathmatch.Check, once per distinct pattern.
+func (d *decoder) checkPattern(v string) (string, error) {
+	if c, ok := d.patternChecks[v]; ok {
+		return c.warning, c.err
+	}
+	warning, err := pathmatch.Check(v)
+	if d.patternChecks == nil {
+		d.patternChecks = map[string]patternCheck{}
+	}
+	d.patternChecks[v] = patternCheck{warning, err}
+	return warning, err
 }

@@ -37,6 +37,10 @@ type decoder struct {
 
 	// trail is the path below the value writeJSON started at.
 	trail []at
+	// checked remembers the verdicts on path patterns and JSONPaths: a
+	// suite repeats the same few (services/cart/**, $.id) in many cases.
+	patternChecks  map[string]patternCheck
+	jsonPathChecks map[string]jsonPathCheck
 }
 
 // refUse is a runtime placeholder used by step `step` of a case; its
