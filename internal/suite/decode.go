@@ -62,8 +62,7 @@ func (d *decoder) decodeSuite(root *yaml.Node, opts Options) *Suite {
 		}
 	}
 	if casesNode != nil {
-		s.Cases, caseTimeout, caseRetries = d.cases(casesNode)
-		s.byID = make(map[string]int, len(s.Cases))
+		s.Cases, s.byID, caseTimeout, caseRetries = d.cases(casesNode)
 		for i := range s.Cases {
 			if caseTimeout[i] == nil {
 				s.Cases[i].Timeout = s.Defaults.Timeout
@@ -71,7 +70,6 @@ func (d *decoder) decodeSuite(root *yaml.Node, opts Options) *Suite {
 			if caseRetries[i] == nil {
 				s.Cases[i].Retries = s.Defaults.Retries
 			}
-			s.byID[s.Cases[i].ID] = i
 		}
 	}
 	if setsNode != nil {

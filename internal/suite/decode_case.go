@@ -14,17 +14,19 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 )
 
-// cases reads the case list; it also returns each case's timeout and retries
-// nodes (nil when unset) so defaults can fill them in.
-func (d *decoder) cases(n *yaml.Node) ([]Case, []*yaml.Node, []*yaml.Node) {
+// cases reads the case list; it also returns the index of each case id and
+// each case's timeout and retries nodes (nil when unset), so defaults can
+// fill them in.
+func (d *decoder) cases(n *yaml.Node) ([]Case, map[string]int, []*yaml.Node, []*yaml.Node) {
 	items, ok := d.seq(n, rootAt("cases"), "cases is a list: each item starts with `- id: ...`")
 	if !ok {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	out := make([]Case, 0, len(items))
 	timeouts := make([]*yaml.Node, 0, len(items))
 	retries := make([]*yaml.Node, 0, len(items))
-	first := make(map[string]int, len(items))
+	byID := make(map[string]int, len(items)) // index in out
+	idLines := make([]int, 0, len(items))
 	for i, it := range items {
 		if !d.size.walkItem(n, i) {
 			break // the file is refused as too big or deep; see parseBytes
@@ -37,16 +39,17 @@ func (d *decoder) cases(n *yaml.Node) ([]Case, []*yaml.Node, []*yaml.Node) {
 		if c.ID == "" {
 			continue // already reported: missing or invalid id
 		}
-		if line, dup := first[c.ID]; dup {
-			d.errAt(idNode, fmt.Sprintf("case ids are unique; the first %q is at line %d", c.ID, line), "%s.id: duplicate case id %q", path.String(), c.ID)
+		if i, dup := byID[c.ID]; dup {
+			d.errAt(idNode, fmt.Sprintf("case ids are unique; the first %q is at line %d", c.ID, idLines[i]), "%s.id: duplicate case id %q", path.String(), c.ID)
 			continue
 		}
-		first[c.ID] = idNode.Line
+		byID[c.ID] = len(out)
+		idLines = append(idLines, idNode.Line)
 		out = append(out, c)
 		timeouts = append(timeouts, t)
 		retries = append(retries, r)
 	}
-	return out, timeouts, retries
+	return out, byID, timeouts, retries
 }
 
 func (d *decoder) oneCase(n *yaml.Node, path *at) (c Case, timeout, retries, idNode *yaml.Node, ok bool) {
@@ -68,17 +71,24 @@ func (d *decoder) oneCase(n *yaml.Node, path *at) (c Case, timeout, retries, idN
 		case "name":
 			c.Name, _ = d.scalar(p.v, fp, "a string")
 		case "tags":
-			tags, nodes := d.idList(p.v, fp, "tag")
-			kept := tags[:0] // filtered in place: the list is the case's own
-			for i, t := range tags {
-				if slices.Contains(kept, t) {
-					d.warnAt(nodes[i], "remove the repeat", "%s: tag %q is listed twice", fp.String(), t)
+			items, ok := d.seq(p.v, fp, "write a list: [a, b]")
+			if !ok {
+				continue
+			}
+			tags := make([]string, 0, len(items))
+			for i, it := range items {
+				t, ok := d.id(it, fp.item(i), "tag")
+				if !ok {
 					continue
 				}
-				kept = append(kept, t)
+				if slices.Contains(tags, t) {
+					d.warnAt(deref(it), "remove the repeat", "%s: tag %q is listed twice", fp.String(), t)
+					continue
+				}
+				tags = append(tags, t)
 			}
-			if len(kept) > 0 {
-				c.Tags = kept
+			if len(tags) > 0 {
+				c.Tags = tags
 			}
 		case "covers":
 			pts := d.patterns(p.v, fp)
@@ -113,9 +123,9 @@ func (d *decoder) oneCase(n *yaml.Node, path *at) (c Case, timeout, retries, idN
 		c.Variants, varNames = d.variants(variantsNode, path.field("variants"))
 	}
 	if stepsNode != nil {
-		var refs []refUse
-		c.Steps = d.steps(stepsNode, path.field("steps"), &refs)
-		d.checkRefs(path, c, varNames, refs)
+		d.refs = d.refs[:0]
+		c.Steps = d.steps(stepsNode, path.field("steps"))
+		d.checkRefs(path, c, varNames, d.refs)
 	}
 	return c, timeout, retries, idNode, true
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 )
 
-func (d *decoder) steps(n *yaml.Node, path *at, refs *[]refUse) []Step {
+func (d *decoder) steps(n *yaml.Node, path *at) []Step {
 	items, ok := d.seq(n, path, "steps is a list: each item is `- http: ...` or `- run: ...`")
 	if !ok {
 		return nil
@@ -20,8 +20,8 @@ func (d *decoder) steps(n *yaml.Node, path *at, refs *[]refUse) []Step {
 		d.errAt(n, "add at least one `- http: ...` or `- run: ...` step", "%s: a case needs at least one step", path.String())
 		return nil
 	}
-	d.refs = refs
-	defer func() { d.refs = nil }()
+	d.inSteps = true
+	defer func() { d.inSteps = false }()
 	out := make([]Step, 0, len(items))
 	for i, it := range items {
 		d.step = i

@@ -34,11 +34,13 @@ type expansion struct {
 // expand resolves ${VAR}, ${VAR:-default} and $$ in s; runtime placeholders
 // are kept verbatim for the engine. A value that needs no change (no $, or
 // only placeholders) is returned as it is, without a copy.
-func expand(s string, lookup func(string) (string, bool)) expansion {
+//
+// Placeholders are appended to refs, which the caller may reuse.
+func expand(s string, lookup func(string) (string, bool), refs []runtimeRef) expansion {
 	if strings.IndexByte(s, '$') < 0 {
-		return expansion{out: s}
+		return expansion{out: s, refs: refs}
 	}
-	var x expansion
+	x := expansion{refs: refs}
 	var b strings.Builder
 	copied := 0 // s[:copied] is in b, once b is used
 	replace := func(i, next int, with string) {

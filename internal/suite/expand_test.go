@@ -43,7 +43,7 @@ func TestExpand(t *testing.T) {
 		{in: "${capture.a-b}", out: "${capture.a-b}", errs: []string{"0 invalid reference ${capture.a-b}"}},
 	}
 	for _, tt := range tests {
-		x := expand(tt.in, look)
+		x := expand(tt.in, look, nil)
 		var errs []string
 		for _, e := range x.errs {
 			errs = append(errs, strconv.Itoa(e.off)+" "+e.msg)
@@ -64,7 +64,7 @@ func TestExpand(t *testing.T) {
 }
 
 func TestExpandNilLookup(t *testing.T) {
-	x := expand("${A}", nil)
+	x := expand("${A}", nil, nil)
 	if len(x.errs) != 1 || !x.errs[0].unset {
 		t.Fatalf("want one unset error, got %+v", x.errs)
 	}
@@ -118,7 +118,7 @@ func FuzzExpand(f *testing.F) {
 	}
 	look := func(name string) (string, bool) { return "v", name == "A" }
 	f.Fuzz(func(t *testing.T, s string) {
-		x := expand(s, look)
+		x := expand(s, look, nil)
 		for _, e := range x.errs {
 			if e.off < 0 || e.off >= len(s) || e.msg == "" {
 				t.Fatalf("expand(%q): problem %+v outside the value", s, e)

@@ -49,3 +49,27 @@ func TestToJSONFastPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONChunksAreNotShared: values toJSON hands out share one chunk; none
+// may see another's bytes or be changed by an append to another.
+func TestJSONChunksAreNotShared(t *testing.T) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("a: {x: [1, 2]}\nb: \"text\"\nc: {y: true}\n"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	d := &decoder{file: "t.yaml"}
+	var got []json.RawMessage
+	for i := 1; i < len(doc.Content[0].Content); i += 2 {
+		raw, ok := d.toJSON(doc.Content[0].Content[i], rootAt("v"))
+		if !ok || cap(raw) != len(raw) {
+			t.Fatalf("toJSON = %s (cap %d), %v", raw, cap(raw), ok)
+		}
+		got = append(got, raw)
+	}
+	_ = append(got[0], "garbage"...)
+	for i, want := range []string{`{"x":[1,2]}`, `"text"`, `{"y":true}`} {
+		if string(got[i]) != want {
+			t.Errorf("value %d = %s, want %s", i, got[i], want)
+		}
+	}
+}

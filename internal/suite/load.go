@@ -213,14 +213,9 @@ func (d *decoder) checkText(src []byte) (Problem, bool) {
 // (about one per line, comma or bracket), checked before parsing so a huge
 // file of tiny values cannot make the parser allocate gigabytes.
 func countStructure(b []byte) int {
-	n := 0
-	for _, c := range b {
-		switch c {
-		case '\n', ',', '[', '{':
-			n++
-		}
-	}
-	return n
+	// One vectorised count per byte value is several times faster than one
+	// loop over the bytes testing all four.
+	return bytes.Count(b, []byte{'\n'}) + bytes.Count(b, []byte{','}) + bytes.Count(b, []byte{'['}) + bytes.Count(b, []byte{'{'})
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

@@ -27,16 +27,20 @@ type decoder struct {
 	unset *[]Problem
 	// secrets, when non-nil, receives secret values.
 	secrets *[]string
-	// refs, when non-nil, receives ${vars.X}/${capture.X} uses; nil means
-	// they are not allowed here.
-	refs *[]refUse
-	step int // index of the step being decoded, for refs
+	// refs receives the ${vars.X}/${capture.X} uses of the case being
+	// decoded while inSteps (elsewhere they are not allowed); its array is
+	// reused from case to case, and so is expanded, expand's.
+	refs     []refUse
+	inSteps  bool
+	expanded []runtimeRef
+	step     int // index of the step being decoded, for refs
 
 	// size bounds the nodes decoded (MaxNodes, MaxDepth, alias cycles).
 	size sizeGuard
 
 	// trail is the path below the value writeJSON started at.
 	trail []at
+	json  []byte // the chunk toJSON writes into
 	// checked remembers the verdicts on path patterns and JSONPaths: a
 	// suite repeats the same few (services/cart/**, $.id) in many cases.
 	patternChecks  map[string]patternCheck
@@ -537,7 +541,8 @@ func (d *decoder) text(n *yaml.Node, path *at, mode textMode) (string, bool) {
 	if !mode.expand {
 		return s, true
 	}
-	x := expand(s, d.lookup)
+	x := expand(s, d.lookup, d.expanded[:0])
+	d.expanded = x.refs[:0]
 	n = deref(n)
 	ok = true
 	for _, e := range x.errs {
@@ -553,14 +558,14 @@ func (d *decoder) text(n *yaml.Node, path *at, mode textMode) (string, bool) {
 		ok = false
 	}
 	for _, r := range x.refs {
-		if d.refs == nil {
+		if !d.inSteps {
 			line, col := d.posAt(n, r.off)
 			d.add(SeverityError, line, col, fmt.Sprintf("%s: ${%s.%s} is only available inside a case's steps", path.String(), r.kind, r.name),
 				"use ${VAR} from the environment here")
 			ok = false
 			continue
 		}
-		*d.refs = append(*d.refs, refUse{runtimeRef: r, step: d.step, node: n})
+		d.refs = append(d.refs, refUse{runtimeRef: r, step: d.step, node: n})
 	}
 	if mode.secret {
 		d.secret(x.out)
