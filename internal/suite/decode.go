@@ -20,14 +20,15 @@ func (d *decoder) decodeSuite(root *yaml.Node, opts Options) *Suite {
 		Selection: Selection{Unmapped: ScopeAll, MaxChangedFiles: DefaultMaxChangedFiles, OnUnknownDiff: ScopeAll},
 		Gate:      Gate{FailOn: []string{GateFailed, GateBlocked, GateCancelled, GateTimeout}, OnEmpty: OnEmptyFail},
 	}
-	ps, ok := d.object(root, "top level", "suite")
+	top := rootAt("top level")
+	ps, ok := d.object(root, top, "suite")
 	if !ok {
 		return s
 	}
-	d.require(root, ps, "top level", "a suite starts with `version: 1` and has a `cases:` list", "version", "cases")
+	d.require(root, ps, top, "a suite starts with `version: 1` and has a `cases:` list", "version", "cases")
 	var casesNode, setsNode, defEnvNode *yaml.Node
 	var caseRetries, caseTimeout []*yaml.Node
-	for _, p := range ps {
+	for p := range ps.all {
 		switch p.key {
 		case "version":
 			v := deref(p.v)
@@ -39,7 +40,7 @@ func (d *decoder) decodeSuite(root *yaml.Node, opts Options) *Suite {
 				d.errAt(v, "write `version: 1`", "version: expected the number 1, got %s", describe(v))
 			}
 		case "project":
-			if v, ok := d.scalar(p.v, "project", "a string"); ok {
+			if v, ok := d.scalar(p.v, rootAt("project"), "a string"); ok {
 				if strings.TrimSpace(v) == "" || strings.ContainsAny(v, "\n\r") {
 					d.errAt(p.v, "a short name such as checkout-service", "project: must be one non-empty line")
 				} else {
@@ -61,8 +62,7 @@ func (d *decoder) decodeSuite(root *yaml.Node, opts Options) *Suite {
 		}
 	}
 	if casesNode != nil {
-		s.Cases, caseTimeout, caseRetries = d.cases(casesNode)
-		s.byID = make(map[string]int, len(s.Cases))
+		s.Cases, s.byID, caseTimeout, caseRetries = d.cases(casesNode)
 		for i := range s.Cases {
 			if caseTimeout[i] == nil {
 				s.Cases[i].Timeout = s.Defaults.Timeout
@@ -70,7 +70,6 @@ func (d *decoder) decodeSuite(root *yaml.Node, opts Options) *Suite {
 			if caseRetries[i] == nil {
 				s.Cases[i].Retries = s.Defaults.Retries
 			}
-			s.byID[s.Cases[i].ID] = i
 		}
 	}
 	if setsNode != nil {

@@ -14,19 +14,24 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 )
 
-// cases reads the case list; it also returns each case's timeout and retries
-// nodes (nil when unset) so defaults can fill them in.
-func (d *decoder) cases(n *yaml.Node) ([]Case, []*yaml.Node, []*yaml.Node) {
-	items, ok := d.seq(n, "cases", "cases is a list: each item starts with `- id: ...`")
+// cases reads the case list; it also returns the index of each case id and
+// each case's timeout and retries nodes (nil when unset), so defaults can
+// fill them in.
+func (d *decoder) cases(n *yaml.Node) ([]Case, map[string]int, []*yaml.Node, []*yaml.Node) {
+	items, ok := d.seq(n, rootAt("cases"), "cases is a list: each item starts with `- id: ...`")
 	if !ok {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	out := make([]Case, 0, len(items))
 	timeouts := make([]*yaml.Node, 0, len(items))
 	retries := make([]*yaml.Node, 0, len(items))
-	first := make(map[string]int, len(items))
+	byID := make(map[string]int, len(items)) // index in out
+	idLines := make([]int, 0, len(items))
 	for i, it := range items {
-		path := d.index("cases", i)
+		if !d.size.walkItem(n, i) {
+			break // the file is refused as too big or deep; see parseBytes
+		}
+		path := rootAt("cases").item(i)
 		c, t, r, idNode, ok := d.oneCase(it, path)
 		if !ok {
 			continue
@@ -34,19 +39,20 @@ func (d *decoder) cases(n *yaml.Node) ([]Case, []*yaml.Node, []*yaml.Node) {
 		if c.ID == "" {
 			continue // already reported: missing or invalid id
 		}
-		if line, dup := first[c.ID]; dup {
-			d.errAt(idNode, fmt.Sprintf("case ids are unique; the first %q is at line %d", c.ID, line), "%s.id: duplicate case id %q", path, c.ID)
+		if i, dup := byID[c.ID]; dup {
+			d.errAt(idNode, fmt.Sprintf("case ids are unique; the first %q is at line %d", c.ID, idLines[i]), "%s.id: duplicate case id %q", path.String(), c.ID)
 			continue
 		}
-		first[c.ID] = idNode.Line
+		byID[c.ID] = len(out)
+		idLines = append(idLines, idNode.Line)
 		out = append(out, c)
 		timeouts = append(timeouts, t)
 		retries = append(retries, r)
 	}
-	return out, timeouts, retries
+	return out, byID, timeouts, retries
 }
 
-func (d *decoder) oneCase(n *yaml.Node, path string) (c Case, timeout, retries, idNode *yaml.Node, ok bool) {
+func (d *decoder) oneCase(n *yaml.Node, path *at) (c Case, timeout, retries, idNode *yaml.Node, ok bool) {
 	ps, ok := d.object(n, path, "case")
 	if !ok {
 		return c, nil, nil, nil, false
@@ -55,8 +61,8 @@ func (d *decoder) oneCase(n *yaml.Node, path string) (c Case, timeout, retries, 
 	n = deref(n)
 	d.require(n, ps, path, "every case needs an `id` and a list of `steps`", "id", "steps")
 	var variantsNode, stepsNode *yaml.Node
-	for _, p := range ps {
-		fp := d.join(path, p.key)
+	for p := range ps.all {
+		fp := path.field(p.key)
 		switch p.key {
 		case "id":
 			if v, ok := d.id(p.v, fp, "case id"); ok {
@@ -65,17 +71,32 @@ func (d *decoder) oneCase(n *yaml.Node, path string) (c Case, timeout, retries, 
 		case "name":
 			c.Name, _ = d.scalar(p.v, fp, "a string")
 		case "tags":
-			tags, nodes := d.idList(p.v, fp, "tag")
-			for i, t := range tags {
-				if slices.Contains(c.Tags, t) {
-					d.warnAt(nodes[i], "remove the repeat", "%s: tag %q is listed twice", fp, t)
+			items, ok := d.seq(p.v, fp, "write a list: [a, b]")
+			if !ok {
+				continue
+			}
+			tags := make([]string, 0, len(items))
+			for i, it := range items {
+				t, ok := d.id(it, fp.item(i), "tag")
+				if !ok {
 					continue
 				}
-				c.Tags = append(c.Tags, t)
+				if slices.Contains(tags, t) {
+					d.warnAt(deref(it), "remove the repeat", "%s: tag %q is listed twice", fp.String(), t)
+					continue
+				}
+				tags = append(tags, t)
+			}
+			if len(tags) > 0 {
+				c.Tags = tags
 			}
 		case "covers":
-			for _, pt := range d.patterns(p.v, fp) {
-				c.Covers = append(c.Covers, pt.Value)
+			pts := d.patterns(p.v, fp)
+			if len(pts) > 0 {
+				c.Covers = make([]string, len(pts))
+				for i, pt := range pts {
+					c.Covers[i] = pt.Value
+				}
 			}
 		case "always":
 			c.Always, _ = d.boolean(p.v, fp)
@@ -99,29 +120,29 @@ func (d *decoder) oneCase(n *yaml.Node, path string) (c Case, timeout, retries, 
 	defer func() { d.secrets = nil }()
 	var varNames []map[string]bool
 	if variantsNode != nil {
-		c.Variants, varNames = d.variants(variantsNode, d.join(path, "variants"))
+		c.Variants, varNames = d.variants(variantsNode, path.field("variants"))
 	}
 	if stepsNode != nil {
-		var refs []refUse
-		c.Steps = d.steps(stepsNode, d.join(path, "steps"), &refs)
-		d.checkRefs(path, c, varNames, refs)
+		d.refs = d.refs[:0]
+		c.Steps = d.steps(stepsNode, path.field("steps"))
+		d.checkRefs(path, c, varNames, d.refs)
 	}
 	return c, timeout, retries, idNode, true
 }
 
-func (d *decoder) variants(n *yaml.Node, path string) ([]api.Variant, []map[string]bool) {
+func (d *decoder) variants(n *yaml.Node, path *at) ([]api.Variant, []map[string]bool) {
 	items, ok := d.seq(n, path, "write a list: - {name: eur, vars: {currency: EUR}}")
 	if !ok {
 		return nil, nil
 	}
 	if len(items) == 0 {
-		d.warnAt(n, "remove `variants:` or add variants", "%s: empty list: the case runs once without vars", path)
+		d.warnAt(n, "remove `variants:` or add variants", "%s: empty list: the case runs once without vars", path.String())
 	}
 	var out []api.Variant
 	var names []map[string]bool
 	seen := map[string]int{}
 	for i, it := range items {
-		ip := d.index(path, i)
+		ip := path.item(i)
 		ps, ok := d.object(it, ip, "variant")
 		if !ok {
 			continue
@@ -130,8 +151,8 @@ func (d *decoder) variants(n *yaml.Node, path string) ([]api.Variant, []map[stri
 		var v api.Variant
 		keys := map[string]bool{}
 		good := true
-		for _, p := range ps {
-			fp := d.join(ip, p.key)
+		for p := range ps.all {
+			fp := ip.field(p.key)
 			switch p.key {
 			case "name":
 				s, ok := d.id(p.v, fp, "variant name")
@@ -140,7 +161,7 @@ func (d *decoder) variants(n *yaml.Node, path string) ([]api.Variant, []map[stri
 					continue
 				}
 				if line, dup := seen[s]; dup {
-					d.errAt(p.v, fmt.Sprintf("the first %q is at line %d", s, line), "%s: duplicate variant name %q", fp, s)
+					d.errAt(p.v, fmt.Sprintf("the first %q is at line %d", s, line), "%s: duplicate variant name %q", fp.String(), s)
 					good = false
 					continue
 				}
@@ -151,9 +172,9 @@ func (d *decoder) variants(n *yaml.Node, path string) ([]api.Variant, []map[stri
 				if !ok {
 					continue
 				}
-				for _, q := range vp {
+				for q := range vp.all {
 					if !isIdent(q.key) {
-						d.errAt(q.k, "var names use letters, digits and _ (they are used as ${vars.NAME})", "%s: invalid var name %s", fp, quote(q.key))
+						d.errAt(q.k, "var names use letters, digits and _ (they are used as ${vars.NAME})", "%s: invalid var name %s", fp.String(), quote(q.key))
 					}
 					keys[q.key] = true
 				}
@@ -170,14 +191,14 @@ func (d *decoder) variants(n *yaml.Node, path string) ([]api.Variant, []map[stri
 
 // checkRefs validates ${vars.X} against every variant and ${capture.X}
 // against captures of earlier steps.
-func (d *decoder) checkRefs(path string, c Case, vars []map[string]bool, refs []refUse) {
+func (d *decoder) checkRefs(path *at, c Case, vars []map[string]bool, refs []refUse) {
 	for _, r := range refs {
 		// The reference's text, path and position are only built when it is
 		// reported: finding a position indexes the file's lines.
 		ref := func() string { return "${" + r.kind + "." + r.name + "}" }
 		at := func() (string, int, int) {
 			line, col := d.posAt(r.node, r.off)
-			return d.index(d.join(path, "steps"), r.step), line, col
+			return path.field("steps").item(r.step).String(), line, col
 		}
 		switch r.kind {
 		case refVars:
@@ -224,15 +245,15 @@ func (d *decoder) checkRefs(path string, c Case, vars []map[string]bool, refs []
 // quarantine reads a case's quarantine: who owns the fix, why, and until
 // when (a date, 2026-07-01, or an RFC 3339 time; a date ends at its start,
 // UTC). Owner and reason are required: a quarantine nobody owns is forgotten.
-func (d *decoder) quarantine(n *yaml.Node, path string) *api.Quarantine {
+func (d *decoder) quarantine(n *yaml.Node, path *at) *api.Quarantine {
 	ps, ok := d.object(n, path, "quarantine")
 	if !ok {
 		return nil
 	}
 	d.require(deref(n), ps, path, "say who fixes it and why: quarantine: {owner: team-x, reason: \"flaky since #123\", until: 2026-07-01}", "owner", "reason")
 	q := &api.Quarantine{}
-	for _, p := range ps {
-		fp := d.join(path, p.key)
+	for p := range ps.all {
+		fp := path.field(p.key)
 		switch p.key {
 		case "owner":
 			q.Owner, _ = d.scalar(p.v, fp, "a string")
@@ -248,7 +269,7 @@ func (d *decoder) quarantine(n *yaml.Node, path string) *api.Quarantine {
 				t, err = time.Parse(time.RFC3339, v)
 			}
 			if err != nil {
-				d.errAt(p.v, "write a date like 2026-07-01 (or an RFC 3339 time)", "%s: %q is not a date", fp, v)
+				d.errAt(p.v, "write a date like 2026-07-01 (or an RFC 3339 time)", "%s: %q is not a date", fp.String(), v)
 				continue
 			}
 			q.Until = t.UTC()

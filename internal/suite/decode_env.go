@@ -10,14 +10,14 @@ import (
 )
 
 func (d *decoder) environments(n *yaml.Node) []Environment {
-	ps, ok := d.pairs(n, "environments", "a mapping of environment names to environments")
+	ps, ok := d.pairs(n, rootAt("environments"), "a mapping of environment names to environments")
 	if !ok {
 		return nil
 	}
-	out := make([]Environment, 0, len(ps))
-	for _, p := range ps {
-		path := "environments." + p.key
-		d.checkID(p.k, p.key, "environments", "environment name")
+	out := make([]Environment, 0, ps.len())
+	for p := range ps.all {
+		path := rootAt("environments").field(p.key)
+		d.checkID(p.k, p.key, rootAt("environments"), "environment name")
 		env := Environment{Name: p.key, Line: p.k.Line, Col: p.k.Column}
 		d.unset, d.secrets = &env.unresolved, &env.secrets
 		d.environment(p.v, path, &env)
@@ -27,20 +27,20 @@ func (d *decoder) environments(n *yaml.Node) []Environment {
 	return out
 }
 
-func (d *decoder) environment(n *yaml.Node, path string, env *Environment) {
+func (d *decoder) environment(n *yaml.Node, path *at, env *Environment) {
 	ps, ok := d.object(n, path, "environment")
 	if !ok {
 		return
 	}
-	for _, p := range ps {
-		fp := d.join(path, p.key)
+	for p := range ps.all {
+		fp := path.field(p.key)
 		switch p.key {
 		case "url":
 			env.hasURL = true
 			before := len(env.unresolved)
 			if u, ok := d.text(p.v, fp, expanded); ok && len(env.unresolved) == before {
 				if msg := checkBaseURL(u); msg != "" {
-					d.errAt(p.v, "write an absolute URL such as http://127.0.0.1:8080 or https://staging.example.com", "%s: %s", fp, msg)
+					d.errAt(p.v, "write an absolute URL such as http://127.0.0.1:8080 or https://staging.example.com", "%s: %s", fp.String(), msg)
 				} else {
 					env.URL = u
 				}
@@ -70,20 +70,20 @@ func checkBaseURL(u string) string {
 	return ""
 }
 
-func (d *decoder) serve(n *yaml.Node, path string) *Serve {
+func (d *decoder) serve(n *yaml.Node, path *at) *Serve {
 	ps, ok := d.object(n, path, "serve")
 	if !ok {
 		return nil
 	}
 	d.require(n, ps, path, "the command that starts the system under test, e.g. `go run ./cmd/app`", "command")
 	sv := &Serve{}
-	for _, p := range ps {
-		fp := d.join(path, p.key)
+	for p := range ps.all {
+		fp := path.field(p.key)
 		switch p.key {
 		case "command":
 			if v, ok := d.text(p.v, fp, expanded); ok {
 				if strings.TrimSpace(v) == "" {
-					d.errAt(p.v, "", "%s: empty command", fp)
+					d.errAt(p.v, "", "%s: empty command", fp.String())
 				}
 				sv.Command = v
 			}
@@ -94,7 +94,7 @@ func (d *decoder) serve(n *yaml.Node, path string) *Serve {
 		case "ready":
 			if v, ok := d.text(p.v, fp, expanded); ok {
 				if !strings.HasPrefix(v, "/") && checkBaseURL(v) != "" {
-					d.errAt(p.v, "a path on the environment url such as /healthz, or an absolute http(s) URL", "%s: invalid ready check %s", fp, quote(v))
+					d.errAt(p.v, "a path on the environment url such as /healthz, or an absolute http(s) URL", "%s: invalid ready check %s", fp.String(), quote(v))
 				} else {
 					sv.Ready = v
 				}
@@ -107,12 +107,12 @@ func (d *decoder) serve(n *yaml.Node, path string) *Serve {
 }
 
 func (d *decoder) defaults(n *yaml.Node, def *Defaults) (envNode *yaml.Node) {
-	ps, ok := d.object(n, "defaults", "defaults")
+	ps, ok := d.object(n, rootAt("defaults"), "defaults")
 	if !ok {
 		return nil
 	}
-	for _, p := range ps {
-		fp := d.join("defaults", p.key)
+	for p := range ps.all {
+		fp := rootAt("defaults").field(p.key)
 		switch p.key {
 		case "environment":
 			if v, ok := d.scalar(p.v, fp, "an environment name"); ok {

@@ -15,14 +15,14 @@ import (
 	"github.com/zof-ai/zof-ci/internal/jsonpath"
 )
 
-func (d *decoder) expect(n *yaml.Node, path string) *api.Expect {
+func (d *decoder) expect(n *yaml.Node, path *at) *api.Expect {
 	ps, ok := d.object(n, path, "expect")
 	if !ok {
 		return nil
 	}
 	e := &api.Expect{}
-	for _, p := range ps {
-		fp := d.join(path, p.key)
+	for p := range ps.all {
+		fp := path.field(p.key)
 		switch p.key {
 		case "status":
 			e.Status = d.status(p.v, fp)
@@ -32,7 +32,7 @@ func (d *decoder) expect(n *yaml.Node, path string) *api.Expect {
 			v := deref(p.v)
 			if v.Kind == yaml.SequenceNode {
 				for i, it := range v.Content {
-					if s, ok := d.text(it, d.index(fp, i), expanded); ok {
+					if s, ok := d.text(it, fp.item(i), expanded); ok {
 						e.BodyContains = append(e.BodyContains, s)
 					}
 				}
@@ -58,7 +58,7 @@ func (d *decoder) expect(n *yaml.Node, path string) *api.Expect {
 
 // regexp checks that s compiles as a Go regexp; runtime placeholders are
 // replaced by a literal first, since the engine fills them in later.
-func (d *decoder) regexp(n *yaml.Node, path, s string) bool {
+func (d *decoder) regexp(n *yaml.Node, path *at, s string) bool {
 	probe := s
 	if strings.Contains(probe, "${") {
 		probe = placeholderRE.ReplaceAllString(probe, "x")
@@ -66,7 +66,7 @@ func (d *decoder) regexp(n *yaml.Node, path, s string) bool {
 	if _, err := regexp.Compile(probe); err != nil {
 		msg := err.Error()
 		msg = strings.TrimPrefix(msg, "error parsing regexp: ")
-		d.errAt(n, "Go RE2 syntax: https://pkg.go.dev/regexp/syntax (no lookaround or backreferences)", "%s: invalid regexp: %s", path, msg)
+		d.errAt(n, "Go RE2 syntax: https://pkg.go.dev/regexp/syntax (no lookaround or backreferences)", "%s: invalid regexp: %s", path.String(), msg)
 		return false
 	}
 	return true
@@ -75,24 +75,24 @@ func (d *decoder) regexp(n *yaml.Node, path, s string) bool {
 var placeholderRE = regexp.MustCompile(`\$\{(vars|capture)\.[A-Za-z0-9_]+\}`)
 
 // status reads a code (200), a class ("2xx"), or a list of them.
-func (d *decoder) status(n *yaml.Node, path string) []string {
+func (d *decoder) status(n *yaml.Node, path *at) []string {
 	n = deref(n)
 	items := []*yaml.Node{n}
 	if n != nil && n.Kind == yaml.SequenceNode {
 		items = n.Content
 		if len(items) == 0 {
-			d.errAt(n, "write a code (200), a class (\"2xx\") or a list of them", "%s: empty list", path)
+			d.errAt(n, "write a code (200), a class (\"2xx\") or a list of them", "%s: empty list", path.String())
 		}
 	}
-	var out []string
+	out := make([]string, 0, len(items))
 	for i, it := range items {
 		ip := path
 		if n.Kind == yaml.SequenceNode {
-			ip = d.index(path, i)
+			ip = path.item(i)
 		}
 		it = deref(it)
 		if it == nil || it.Kind != yaml.ScalarNode || it.Tag == "!!null" || it.Tag == "!!bool" || it.Tag == "!!float" {
-			d.errAt(it, "write a code (200), a class (\"2xx\") or a list of them", "%s: expected a status code, got %s", ip, describe(it))
+			d.errAt(it, "write a code (200), a class (\"2xx\") or a list of them", "%s: expected a status code, got %s", ip.String(), describe(it))
 			continue
 		}
 		v := strings.ToLower(strings.TrimSpace(it.Value))
@@ -102,7 +102,11 @@ func (d *decoder) status(n *yaml.Node, path string) []string {
 		}
 		code, err := strconv.Atoi(v)
 		if err != nil || code < 100 || code > 599 {
-			d.errAt(it, "a code is 100..599 (200, 404) and a class is 1xx..5xx", "%s: invalid status %s", ip, quote(it.Value))
+			d.errAt(it, "a code is 100..599 (200, 404) and a class is 1xx..5xx", "%s: invalid status %s", ip.String(), quote(it.Value))
+			continue
+		}
+		if len(v) == 3 { // already written as it is sent: "200", not "0200" or "+200"
+			out = append(out, v)
 			continue
 		}
 		out = append(out, strconv.Itoa(code))
@@ -110,30 +114,30 @@ func (d *decoder) status(n *yaml.Node, path string) []string {
 	return out
 }
 
-func (d *decoder) jsonAsserts(n *yaml.Node, path string) []api.JSONAssert {
+func (d *decoder) jsonAsserts(n *yaml.Node, path *at) []api.JSONAssert {
 	ps, ok := d.pairs(n, path, "a mapping of JSONPath to checks, e.g. {$.token: {exists: true}}")
 	if !ok {
 		return nil
 	}
-	var out []api.JSONAssert
-	for _, p := range ps {
-		fp := path + "[" + p.key + "]"
-		if hint, ok := checkJSONPath(p.key); !ok {
-			d.errAt(p.k, hint, "%s: invalid JSONPath %s", path, quote(p.key))
+	out := make([]api.JSONAssert, 0, ps.len())
+	for p := range ps.all {
+		fp := path.bracket(p.key)
+		if hint, ok := d.checkJSONPath(p.key); !ok {
+			d.errAt(p.k, hint, "%s: invalid JSONPath %s", path.String(), quote(p.key))
 			continue
 		}
 		a := api.JSONAssert{Path: p.key}
 		v := deref(p.v)
 		if v.Kind != yaml.MappingNode {
-			d.errAt(v, fmt.Sprintf("write {equals: %s}, or {exists: true}, {contains: ...}, {matches: ...}", v.Value), "%s: expected a mapping of checks, got %s", fp, describe(v))
+			d.errAt(v, fmt.Sprintf("write {equals: %s}, or {exists: true}, {contains: ...}, {matches: ...}", v.Value), "%s: expected a mapping of checks, got %s", fp.String(), describe(v))
 			continue
 		}
 		qs, ok := d.object(v, fp, "json_assert")
 		if !ok {
 			continue
 		}
-		for _, q := range qs {
-			qp := d.join(fp, q.key)
+		for q := range qs.all {
+			qp := fp.field(q.key)
 			switch q.key {
 			case "equals":
 				if raw, ok := d.toJSON(q.v, qp); ok {
@@ -158,24 +162,24 @@ func (d *decoder) jsonAsserts(n *yaml.Node, path string) []api.JSONAssert {
 	return out
 }
 
-func (d *decoder) capture(n *yaml.Node, path string) map[string]string {
+func (d *decoder) capture(n *yaml.Node, path *at) map[string]string {
 	ps, ok := d.pairs(n, path, "a mapping of names to JSONPaths, e.g. {token: $.token}")
 	if !ok {
 		return nil
 	}
-	out := make(map[string]string, len(ps))
-	for _, p := range ps {
-		fp := d.join(path, p.key)
+	out := make(map[string]string, ps.len())
+	for p := range ps.all {
+		fp := path.field(p.key)
 		if !isIdent(p.key) {
-			d.errAt(p.k, "names use letters, digits and _ (later steps use ${capture.NAME})", "%s: invalid capture name %s", path, quote(p.key))
+			d.errAt(p.k, "names use letters, digits and _ (later steps use ${capture.NAME})", "%s: invalid capture name %s", path.String(), quote(p.key))
 			continue
 		}
 		v, ok := d.scalar(p.v, fp, "a JSONPath")
 		if !ok {
 			continue
 		}
-		if hint, ok := checkJSONPath(v); !ok {
-			d.errAt(p.v, hint, "%s: invalid JSONPath %s", fp, quote(v))
+		if hint, ok := d.checkJSONPath(v); !ok {
+			d.errAt(p.v, hint, "%s: invalid JSONPath %s", fp.String(), quote(v))
 			continue
 		}
 		out[p.key] = v
@@ -183,9 +187,27 @@ func (d *decoder) capture(n *yaml.Node, path string) map[string]string {
 	return out
 }
 
-// checkJSONPath validates p with the parser the http step evaluates it with
+// checkJSONPath is checkJSONPathOnce, once per distinct JSONPath.
+func (d *decoder) checkJSONPath(p string) (hint string, ok bool) {
+	if c, seen := d.jsonPathChecks[p]; seen {
+		return c.hint, c.ok
+	}
+	hint, ok = checkJSONPathOnce(p)
+	if d.jsonPathChecks == nil {
+		d.jsonPathChecks = map[string]jsonPathCheck{}
+	}
+	d.jsonPathChecks[p] = jsonPathCheck{hint, ok}
+	return hint, ok
+}
+
+type jsonPathCheck struct {
+	hint string
+	ok   bool
+}
+
+// checkJSONPathOnce validates p with the parser the http step evaluates it with
 // (internal/jsonpath), so the two cannot disagree; the hint is the reason.
-func checkJSONPath(p string) (hint string, ok bool) {
+func checkJSONPathOnce(p string) (hint string, ok bool) {
 	if _, err := jsonpath.Parse(p); err != nil {
 		var se *jsonpath.SyntaxError
 		if errors.As(err, &se) {

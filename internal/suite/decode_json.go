@@ -3,7 +3,6 @@ package suite
 // YAML values written as JSON (request bodies, equals).
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"strings"
@@ -11,69 +10,86 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// jsonChunk is the size of the chunks request bodies and equals values are
+// written into: one allocation for many small values instead of a buffer
+// each. A chunk is only appended to, so the values handed out never change.
+const jsonChunk = 32 << 10
+
 // toJSON converts a YAML value to JSON, keeping mapping order; strings are expanded.
-func (d *decoder) toJSON(n *yaml.Node, path string) (json.RawMessage, bool) {
-	var b bytes.Buffer
+func (d *decoder) toJSON(n *yaml.Node, path *at) (json.RawMessage, bool) {
+	if cap(d.json)-len(d.json) < jsonChunk/64 {
+		d.json = make([]byte, 0, jsonChunk)
+	}
+	start := len(d.json)
 	before := len(d.probs)
-	d.writeJSON(&b, n, path)
+	// A value too big for the chunk moves it, with what it holds, to a
+	// bigger array: values handed out before keep the old one.
+	d.json = d.writeJSON(d.json, n, path)
 	if len(d.probs) > before && hasErrors(d.probs[before:]) {
 		return nil, false
 	}
-	return b.Bytes(), true
+	end := len(d.json)
+	return json.RawMessage(d.json[start:end:end]), true
 }
 
-func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) {
+// writeJSON writes n; path is where toJSON started and d.trail the way
+// from there to n.
+func (d *decoder) writeJSON(b []byte, n *yaml.Node, path *at) []byte {
 	n = deref(n)
+	here := at{up: path, kind: atTrail, trail: d.trail}
 	switch n.Kind {
 	case yaml.MappingNode:
-		ps, _ := d.pairs(n, path, "")
-		b.WriteByte('{')
-		for i, p := range ps {
-			if i > 0 {
-				b.WriteByte(',')
+		ps, _ := d.pairs(n, &here, "")
+		b = append(b, '{')
+		first := true
+		for p := range ps.all {
+			if !first {
+				b = append(b, ',')
 			}
-			writeJSONString(b, p.key)
-			b.WriteByte(':')
-			d.writeJSON(b, p.v, d.join(path, p.key))
+			first = false
+			b = appendJSONString(b, p.key)
+			b = append(b, ':')
+			d.trail = append(d.trail, at{name: p.key})
+			b = d.writeJSON(b, p.v, path)
+			d.trail = d.trail[:len(d.trail)-1]
 		}
-		b.WriteByte('}')
+		b = append(b, '}')
 	case yaml.SequenceNode:
-		b.WriteByte('[')
+		b = append(b, '[')
 		for i, it := range n.Content {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			d.writeJSON(b, it, d.index(path, i))
+			d.trail = append(d.trail, at{i: i, kind: atItem})
+			b = d.writeJSON(b, it, path)
+			d.trail = d.trail[:len(d.trail)-1]
 		}
-		b.WriteByte(']')
+		b = append(b, ']')
 	case yaml.ScalarNode:
 		switch n.Tag {
 		case "!!null":
-			b.WriteString("null")
-			return
+			return append(b, "null"...)
 		case "!!bool", "!!int", "!!float":
 			if plainJSON(n.Tag, n.Value) {
-				b.WriteString(n.Value)
-				return
+				return append(b, n.Value...)
 			}
 			var v any
 			if err := n.Decode(&v); err == nil {
 				if f, isF := v.(float64); isF && (math.IsNaN(f) || math.IsInf(f, 0)) {
-					d.errAt(n, "quote it to send a string", "%s: %s has no JSON form", path, n.Value)
-					b.WriteString("null")
-					return
+					d.errAt(n, "quote it to send a string", "%s: %s has no JSON form", here.String(), n.Value)
+					return append(b, "null"...)
 				}
 				if out, err := json.Marshal(v); err == nil {
-					b.Write(out)
-					return
+					return append(b, out...)
 				}
 			}
 		}
-		s, _ := d.text(n, path, expanded)
-		writeJSONString(b, s)
+		s, _ := d.text(n, &here, expanded)
+		b = appendJSONString(b, s)
 	default:
-		b.WriteString("null")
+		b = append(b, "null"...)
 	}
+	return b
 }
 
 // plainJSON reports whether a YAML bool or int scalar is already written the
@@ -105,17 +121,16 @@ func isDecimal(s string) bool {
 	return true
 }
 
-// writeJSONString writes s as encoding/json.Marshal does; strings of plain
-// printable ASCII (the usual case) skip the encoder.
-func writeJSONString(b *bytes.Buffer, s string) {
+// appendJSONString appends s as encoding/json.Marshal writes it; strings of
+// plain printable ASCII (the usual case) skip the encoder.
+func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
 			out, _ := json.Marshal(s)
-			b.Write(out)
-			return
+			return append(b, out...)
 		}
 	}
-	b.WriteByte('"')
-	b.WriteString(s)
-	b.WriteByte('"')
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

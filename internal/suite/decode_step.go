@@ -11,28 +11,28 @@ import (
 	"github.com/zof-ai/zof-ci/api"
 )
 
-func (d *decoder) steps(n *yaml.Node, path string, refs *[]refUse) []Step {
+func (d *decoder) steps(n *yaml.Node, path *at) []Step {
 	items, ok := d.seq(n, path, "steps is a list: each item is `- http: ...` or `- run: ...`")
 	if !ok {
 		return nil
 	}
 	if len(items) == 0 {
-		d.errAt(n, "add at least one `- http: ...` or `- run: ...` step", "%s: a case needs at least one step", path)
+		d.errAt(n, "add at least one `- http: ...` or `- run: ...` step", "%s: a case needs at least one step", path.String())
 		return nil
 	}
-	d.refs = refs
-	defer func() { d.refs = nil }()
+	d.inSteps = true
+	defer func() { d.inSteps = false }()
 	out := make([]Step, 0, len(items))
 	for i, it := range items {
 		d.step = i
-		if st, ok := d.oneStep(it, d.index(path, i)); ok {
+		if st, ok := d.oneStep(it, path.item(i)); ok {
 			out = append(out, st)
 		}
 	}
 	return out
 }
 
-func (d *decoder) oneStep(n *yaml.Node, path string) (Step, bool) {
+func (d *decoder) oneStep(n *yaml.Node, path *at) (Step, bool) {
 	var st Step
 	ps, ok := d.object(n, path, "step")
 	if !ok {
@@ -41,8 +41,8 @@ func (d *decoder) oneStep(n *yaml.Node, path string) (Step, bool) {
 	st.Line, st.Col = n.Line, n.Column // an alias (- *step) is located where it is used
 	n = deref(n)
 	var httpNode, runNode, expectNode, captureNode *yaml.Node
-	for _, p := range ps {
-		fp := d.join(path, p.key)
+	for p := range ps.all {
+		fp := path.field(p.key)
 		switch p.key {
 		case "name":
 			st.Name, _ = d.scalar(p.v, fp, "a string")
@@ -64,18 +64,18 @@ func (d *decoder) oneStep(n *yaml.Node, path string) (Step, bool) {
 	}
 	switch {
 	case httpNode != nil && runNode != nil:
-		d.errAt(runNode, "split it into two steps", "%s: a step has either http or run, not both", path)
+		d.errAt(runNode, "split it into two steps", "%s: a step has either http or run, not both", path.String())
 	case httpNode == nil && runNode == nil:
-		d.errAt(n, "add `http: {method: GET, path: /}` or `run: <command>`", "%s: missing http or run", path)
+		d.errAt(n, "add `http: {method: GET, path: /}` or `run: <command>`", "%s: missing http or run", path.String())
 	case runNode != nil && expectNode != nil:
-		d.errAt(expectNode, "a run step passes on its exit code; set run.exit_code to expect another code", "%s: expect applies to http steps only", path)
+		d.errAt(expectNode, "a run step passes on its exit code; set run.exit_code to expect another code", "%s: expect applies to http steps only", path.String())
 	case runNode != nil && captureNode != nil:
-		d.errAt(captureNode, "capture reads JSON from an http response", "%s: capture applies to http steps only", path)
+		d.errAt(captureNode, "capture reads JSON from an http response", "%s: capture applies to http steps only", path.String())
 	}
 	return st, true
 }
 
-func (d *decoder) httpRequest(n *yaml.Node, path string) *api.HTTPRequest {
+func (d *decoder) httpRequest(n *yaml.Node, path *at) *api.HTTPRequest {
 	ps, ok := d.object(n, path, "http")
 	if !ok {
 		return nil
@@ -83,14 +83,15 @@ func (d *decoder) httpRequest(n *yaml.Node, path string) *api.HTTPRequest {
 	n = deref(n)
 	h := &api.HTTPRequest{}
 	var pathNode, urlNode *yaml.Node
-	var bodies []*yaml.Node
-	for _, p := range ps {
-		fp := d.join(path, p.key)
+	var bodies [2]*yaml.Node // the first two of json, body and form
+	nbodies := 0
+	for p := range ps.all {
+		fp := path.field(p.key)
 		switch p.key {
 		case "method":
 			if v, ok := d.scalar(p.v, fp, "an HTTP method"); ok {
 				if !isToken(v) {
-					d.errAt(p.v, "e.g. GET, POST, PUT, PATCH, DELETE", "%s: invalid HTTP method %s", fp, quote(v))
+					d.errAt(p.v, "e.g. GET, POST, PUT, PATCH, DELETE", "%s: invalid HTTP method %s", fp.String(), quote(v))
 				} else {
 					h.Method = strings.ToUpper(v)
 				}
@@ -99,7 +100,7 @@ func (d *decoder) httpRequest(n *yaml.Node, path string) *api.HTTPRequest {
 			pathNode = p.k
 			if v, ok := d.text(p.v, fp, expanded); ok {
 				if !strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "${") {
-					d.errAt(p.v, fmt.Sprintf("paths start with /: %q; use http.url for a full URL", "/"+v), "%s: path %s does not start with /", fp, quote(v))
+					d.errAt(p.v, fmt.Sprintf("paths start with /: %q; use http.url for a full URL", "/"+v), "%s: path %s does not start with /", fp.String(), quote(v))
 				} else {
 					h.Path = v
 				}
@@ -108,7 +109,7 @@ func (d *decoder) httpRequest(n *yaml.Node, path string) *api.HTTPRequest {
 			urlNode = p.k
 			if v, ok := d.text(p.v, fp, expanded); ok {
 				if !strings.HasPrefix(v, "${") && checkBaseURL(v) != "" {
-					d.errAt(p.v, "write an absolute http(s) URL, or use http.path to join the environment url", "%s: %s", fp, checkBaseURL(v))
+					d.errAt(p.v, "write an absolute http(s) URL, or use http.path to join the environment url", "%s: %s", fp.String(), checkBaseURL(v))
 				} else {
 					h.URL = v
 				}
@@ -118,33 +119,42 @@ func (d *decoder) httpRequest(n *yaml.Node, path string) *api.HTTPRequest {
 		case "query":
 			h.Query = d.stringMap(p.v, fp, expanded, false)
 		case "json":
-			bodies = append(bodies, p.k)
+			if nbodies < len(bodies) {
+				bodies[nbodies] = p.k
+			}
+			nbodies++
 			if raw, ok := d.toJSON(p.v, fp); ok {
 				h.JSON = raw
 			}
 		case "body":
-			bodies = append(bodies, p.k)
+			if nbodies < len(bodies) {
+				bodies[nbodies] = p.k
+			}
+			nbodies++
 			if v, ok := d.text(p.v, fp, expanded); ok {
 				h.Body = &v
 			}
 		case "form":
-			bodies = append(bodies, p.k)
+			if nbodies < len(bodies) {
+				bodies[nbodies] = p.k
+			}
+			nbodies++
 			h.Form = d.stringMap(p.v, fp, expanded, false)
 		}
 	}
 	if pathNode != nil && urlNode != nil {
-		d.errAt(urlNode, "keep one: path joins the environment url, url is used as is", "%s: path and url are exclusive", path)
+		d.errAt(urlNode, "keep one: path joins the environment url, url is used as is", "%s: path and url are exclusive", path.String())
 	}
 	if pathNode == nil && urlNode == nil {
-		d.errAt(n, "add `path: /...` (joined to the environment url) or `url: https://...`", "%s: missing path or url", path)
+		d.errAt(n, "add `path: /...` (joined to the environment url) or `url: https://...`", "%s: missing path or url", path.String())
 	}
-	if len(bodies) > 1 {
-		d.errAt(bodies[1], "keep one of json, body and form", "%s: %s and %s are exclusive", path, bodies[0].Value, bodies[1].Value)
+	if nbodies > 1 {
+		d.errAt(bodies[1], "keep one of json, body and form", "%s: %s and %s are exclusive", path.String(), bodies[0].Value, bodies[1].Value)
 	}
 	return h
 }
 
-func (d *decoder) command(n *yaml.Node, path string) *api.Command {
+func (d *decoder) command(n *yaml.Node, path *at) *api.Command {
 	v := deref(n)
 	if v != nil && v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
 		s, ok := d.text(v, path, expanded)
@@ -152,7 +162,7 @@ func (d *decoder) command(n *yaml.Node, path string) *api.Command {
 			return nil
 		}
 		if strings.TrimSpace(s) == "" {
-			d.errAt(v, "write the shell command to run", "%s: empty command", path)
+			d.errAt(v, "write the shell command to run", "%s: empty command", path.String())
 		}
 		return &api.Command{Command: s}
 	}
@@ -162,13 +172,13 @@ func (d *decoder) command(n *yaml.Node, path string) *api.Command {
 	}
 	d.require(n, ps, path, "write `run: <command>` or `run: {command: <command>, env: {...}}`", "command")
 	c := &api.Command{}
-	for _, p := range ps {
-		fp := d.join(path, p.key)
+	for p := range ps.all {
+		fp := path.field(p.key)
 		switch p.key {
 		case "command":
 			if s, ok := d.text(p.v, fp, expanded); ok {
 				if strings.TrimSpace(s) == "" {
-					d.errAt(p.v, "write the shell command to run", "%s: empty command", fp)
+					d.errAt(p.v, "write the shell command to run", "%s: empty command", fp.String())
 				}
 				c.Command = s
 			}

@@ -32,29 +32,37 @@ type expansion struct {
 }
 
 // expand resolves ${VAR}, ${VAR:-default} and $$ in s; runtime placeholders
-// are kept verbatim for the engine.
-func expand(s string, lookup func(string) (string, bool)) expansion {
+// are kept verbatim for the engine. A value that needs no change (no $, or
+// only placeholders) is returned as it is, without a copy.
+//
+// Placeholders are appended to refs, which the caller may reuse.
+func expand(s string, lookup func(string) (string, bool), refs []runtimeRef) expansion {
 	if strings.IndexByte(s, '$') < 0 {
-		return expansion{out: s}
+		return expansion{out: s, refs: refs}
 	}
-	var x expansion
+	x := expansion{refs: refs}
 	var b strings.Builder
-	b.Grow(len(s))
+	copied := 0 // s[:copied] is in b, once b is used
+	replace := func(i, next int, with string) {
+		if b.Cap() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[copied:i])
+		b.WriteString(with)
+		copied = next
+	}
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '$' || i+1 >= len(s) {
-			b.WriteByte(c)
+		if s[i] != '$' || i+1 >= len(s) {
 			i++
 			continue
 		}
 		switch s[i+1] {
 		case '$':
-			b.WriteByte('$')
+			replace(i, i+2, "$")
 			i += 2
 			continue
 		case '{':
 		default:
-			b.WriteByte('$')
 			i++
 			continue
 		}
@@ -62,7 +70,6 @@ func expand(s string, lookup func(string) (string, bool)) expansion {
 		if end < 0 {
 			x.errs = append(x.errs, expandErr{off: i, msg: "unterminated ${ (no closing })",
 				hint: "close it with }, or write $$ for a literal $"})
-			b.WriteString(s[i:])
 			break
 		}
 		body := s[i+2 : i+2+end]
@@ -79,11 +86,11 @@ func expand(s string, lookup func(string) (string, bool)) expansion {
 			default:
 				x.refs = append(x.refs, runtimeRef{kind: kind, name: name, off: i})
 			}
-			b.WriteString(raw)
-			i = next
+			i = next // kept verbatim
 			continue
 		}
 		name, def, hasDef := strings.Cut(body, ":-")
+		with := ""
 		switch {
 		case body == "":
 			x.errs = append(x.errs, expandErr{off: i, msg: "empty ${}",
@@ -101,19 +108,25 @@ func expand(s string, lookup func(string) (string, bool)) expansion {
 			}
 			switch {
 			case ok && (v != "" || !hasDef):
-				b.WriteString(v)
+				with = v
 				if v != "" {
 					x.subs = append(x.subs, v)
 				}
 			case hasDef:
-				b.WriteString(def)
+				with = def
 			default:
 				x.errs = append(x.errs, expandErr{off: i, unset: true, msg: "unknown variable ${" + name + "}: it is not set",
 					hint: "set " + name + " in the job's environment, or give a default: ${" + name + ":-value}"})
 			}
 		}
+		replace(i, next, with)
 		i = next
 	}
+	if b.Cap() == 0 {
+		x.out = s
+		return x
+	}
+	b.WriteString(s[copied:])
 	x.out = b.String()
 	return x
 }

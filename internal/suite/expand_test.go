@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,7 +43,7 @@ func TestExpand(t *testing.T) {
 		{in: "${capture.a-b}", out: "${capture.a-b}", errs: []string{"0 invalid reference ${capture.a-b}"}},
 	}
 	for _, tt := range tests {
-		x := expand(tt.in, look)
+		x := expand(tt.in, look, nil)
 		var errs []string
 		for _, e := range x.errs {
 			errs = append(errs, strconv.Itoa(e.off)+" "+e.msg)
@@ -63,7 +64,7 @@ func TestExpand(t *testing.T) {
 }
 
 func TestExpandNilLookup(t *testing.T) {
-	x := expand("${A}", nil)
+	x := expand("${A}", nil, nil)
 	if len(x.errs) != 1 || !x.errs[0].unset {
 		t.Fatalf("want one unset error, got %+v", x.errs)
 	}
@@ -117,7 +118,7 @@ func FuzzExpand(f *testing.F) {
 	}
 	look := func(name string) (string, bool) { return "v", name == "A" }
 	f.Fuzz(func(t *testing.T, s string) {
-		x := expand(s, look)
+		x := expand(s, look, nil)
 		for _, e := range x.errs {
 			if e.off < 0 || e.off >= len(s) || e.msg == "" {
 				t.Fatalf("expand(%q): problem %+v outside the value", s, e)
@@ -134,5 +135,95 @@ func FuzzExpand(f *testing.F) {
 		if !strings.Contains(s, "$") && x.out != s {
 			t.Fatalf("expand(%q) = %q changed text without $", s, x.out)
 		}
+		if want := expandRef(s, look); !reflect.DeepEqual(x, want) {
+			t.Fatalf("expand(%q) = %+v, want %+v", s, x, want)
+		}
 	})
+}
+
+// expandRef is expand as it was written first, building every value with
+// a strings.Builder: the reference FuzzExpand holds expand to.
+func expandRef(s string, lookup func(string) (string, bool)) expansion {
+	if strings.IndexByte(s, '$') < 0 {
+		return expansion{out: s}
+	}
+	var x expansion
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '$' || i+1 >= len(s) {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i += 2
+			continue
+		case '{':
+		default:
+			b.WriteByte('$')
+			i++
+			continue
+		}
+		end := strings.IndexByte(s[i+2:], '}')
+		if end < 0 {
+			x.errs = append(x.errs, expandErr{off: i, msg: "unterminated ${ (no closing })",
+				hint: "close it with }, or write $$ for a literal $"})
+			b.WriteString(s[i:])
+			break
+		}
+		body := s[i+2 : i+2+end]
+		raw := s[i : i+3+end]
+		next := i + 3 + end
+		if kind, name, ok := strings.Cut(body, "."); ok && (kind == refVars || kind == refCapture) {
+			switch {
+			case strings.Contains(name, ":-"):
+				x.errs = append(x.errs, expandErr{off: i, msg: raw + ": ${" + kind + ".NAME} takes no default",
+					hint: "every variant must define the var, or capture it in an earlier step"})
+			case !isIdent(name):
+				x.errs = append(x.errs, expandErr{off: i, msg: "invalid reference " + raw,
+					hint: "names use letters, digits and _, e.g. ${" + kind + ".token}"})
+			default:
+				x.refs = append(x.refs, runtimeRef{kind: kind, name: name, off: i})
+			}
+			b.WriteString(raw)
+			i = next
+			continue
+		}
+		name, def, hasDef := strings.Cut(body, ":-")
+		switch {
+		case body == "":
+			x.errs = append(x.errs, expandErr{off: i, msg: "empty ${}",
+				hint: "write ${NAME}, ${NAME:-default}, or $$ for a literal $"})
+		case !isIdent(name):
+			x.errs = append(x.errs, expandErr{off: i, msg: "invalid variable reference " + raw,
+				hint: "write ${NAME} or ${NAME:-default} (NAME: letters, digits, _), or $$ for a literal $"})
+		case strings.Contains(def, "${"):
+			x.errs = append(x.errs, expandErr{off: i, msg: "nested ${...} in the default of " + raw + " is not supported",
+				hint: "use a literal default"})
+		default:
+			v, ok := "", false
+			if lookup != nil {
+				v, ok = lookup(name)
+			}
+			switch {
+			case ok && (v != "" || !hasDef):
+				b.WriteString(v)
+				if v != "" {
+					x.subs = append(x.subs, v)
+				}
+			case hasDef:
+				b.WriteString(def)
+			default:
+				x.errs = append(x.errs, expandErr{off: i, unset: true, msg: "unknown variable ${" + name + "}: it is not set",
+					hint: "set " + name + " in the job's environment, or give a default: ${" + name + ":-value}"})
+			}
+		}
+		i = next
+	}
+	x.out = b.String()
+	return x
 }

@@ -24,7 +24,7 @@ func TestToJSONFastPaths(t *testing.T) {
 		}
 		n := doc.Content[0].Content[1]
 		d := &decoder{file: "t.yaml", lookup: func(string) (string, bool) { return "", false }}
-		got, ok := d.toJSON(n, "v")
+		got, ok := d.toJSON(n, rootAt("v"))
 		if !ok {
 			if n.Tag == "!!float" {
 				continue // NaN and infinities have no JSON form; reported elsewhere
@@ -46,6 +46,30 @@ func TestToJSONFastPaths(t *testing.T) {
 		var back any
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Errorf("%s: toJSON wrote invalid JSON %s", src, got)
+		}
+	}
+}
+
+// TestJSONChunksAreNotShared: values toJSON hands out share one chunk; none
+// may see another's bytes or be changed by an append to another.
+func TestJSONChunksAreNotShared(t *testing.T) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("a: {x: [1, 2]}\nb: \"text\"\nc: {y: true}\n"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	d := &decoder{file: "t.yaml"}
+	var got []json.RawMessage
+	for i := 1; i < len(doc.Content[0].Content); i += 2 {
+		raw, ok := d.toJSON(doc.Content[0].Content[i], rootAt("v"))
+		if !ok || cap(raw) != len(raw) {
+			t.Fatalf("toJSON = %s (cap %d), %v", raw, cap(raw), ok)
+		}
+		got = append(got, raw)
+	}
+	_ = append(got[0], "garbage"...)
+	for i, want := range []string{`{"x":[1,2]}`, `"text"`, `{"y":true}`} {
+		if string(got[i]) != want {
+			t.Errorf("value %d = %s, want %s", i, got[i], want)
 		}
 	}
 }

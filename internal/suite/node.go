@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -28,13 +27,24 @@ type decoder struct {
 	unset *[]Problem
 	// secrets, when non-nil, receives secret values.
 	secrets *[]string
-	// refs, when non-nil, receives ${vars.X}/${capture.X} uses; nil means
-	// they are not allowed here.
-	refs *[]refUse
-	step int // index of the step being decoded, for refs
+	// refs receives the ${vars.X}/${capture.X} uses of the case being
+	// decoded while inSteps (elsewhere they are not allowed); its array is
+	// reused from case to case, and so is expanded, expand's.
+	refs     []refUse
+	inSteps  bool
+	expanded []runtimeRef
+	step     int // index of the step being decoded, for refs
 
-	slab  []pair // see pairSlice
-	arena []byte // see join
+	// size bounds the nodes decoded (MaxNodes, MaxDepth, alias cycles).
+	size sizeGuard
+
+	// trail is the path below the value writeJSON started at.
+	trail []at
+	json  []byte // the chunk toJSON writes into
+	// checked remembers the verdicts on path patterns and JSONPaths: a
+	// suite repeats the same few (services/cart/**, $.id) in many cases.
+	patternChecks  map[string]patternCheck
+	jsonPathChecks map[string]jsonPathCheck
 }
 
 // refUse is a runtime placeholder used by step `step` of a case; its
@@ -152,63 +162,162 @@ func describe(n *yaml.Node) string {
 	return "a value"
 }
 
-// Paths ("cases[3].steps[0].expect") are built for every value decoded but
-// only read when a problem is reported. join and index write them into
-// append-only arena chunks instead of one allocation each: bytes already
-// written are never changed, so the strings stay valid and immutable.
-const pathArena = 64 << 10
-
-func (d *decoder) join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	start := d.grow(len(path) + 1 + len(key))
-	d.arena = append(d.arena, path...)
-	d.arena = append(d.arena, '.')
-	d.arena = append(d.arena, key...)
-	return d.pathFrom(start)
+// at names where a value sits, as problems write it:
+// cases[3].steps[0].expect. The decoder adds one link per level as it
+// descends (field, item), on its own stack: nothing is allocated or written
+// for the hundreds of thousands of values of a valid file, and the text is
+// only built, from the chain, when a problem is reported.
+type at struct {
+	up   *at
+	name string // a field's key, a root's name, or a bracketed key
+	i    int    // a list item's index
+	kind atKind
+	// trail (atTrail) is the path below up as segments, for writeJSON: a
+	// recursive function cannot chain links on its stack (Go's escape
+	// analysis would move every link of a recursion to the heap).
+	trail []at
 }
 
-func (d *decoder) index(path string, i int) string {
-	start := d.grow(len(path) + 2 + 20)
-	d.arena = append(d.arena, path...)
-	d.arena = append(d.arena, '[')
-	d.arena = strconv.AppendInt(d.arena, int64(i), 10)
-	d.arena = append(d.arena, ']')
-	return d.pathFrom(start)
+type atKind uint8
+
+const (
+	atField   atKind = iota // up.name, or name at the start
+	atItem                  // up[i]
+	atBracket               // up[name] (a JSONPath key)
+	atTrail                 // up, then the segments of trail
+)
+
+// rootAt starts a chain: a top-level section or a fixed name ("top level").
+func rootAt(name string) *at { return &at{name: name} }
+
+func (a *at) field(key string) *at   { return &at{up: a, name: key} }
+func (a *at) item(i int) *at         { return &at{up: a, i: i, kind: atItem} }
+func (a *at) bracket(key string) *at { return &at{up: a, name: key, kind: atBracket} }
+
+// String renders the chain; only problems call it.
+func (a *at) String() string {
+	var b []byte
+	return string(a.append(b))
 }
 
-// grow makes room for n more bytes in the current chunk (a new chunk when it
-// is full) and returns where the next path starts.
-func (d *decoder) grow(n int) int {
-	if cap(d.arena)-len(d.arena) < n {
-		d.arena = make([]byte, 0, max(pathArena, n))
+func (a *at) append(b []byte) []byte {
+	if a == nil {
+		return b
 	}
-	return len(d.arena)
+	b = a.up.append(b)
+	if a.kind == atTrail {
+		for i := range a.trail {
+			b = a.trail[i].piece(b)
+		}
+		return b
+	}
+	return a.piece(b)
 }
 
-func (d *decoder) pathFrom(start int) string {
-	if len(d.arena) == start {
-		return ""
+// piece appends a's own segment, after the text of a.up.
+func (a *at) piece(b []byte) []byte {
+	switch a.kind {
+	case atItem:
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(a.i), 10)
+		return append(b, ']')
+	case atBracket:
+		b = append(b, '[')
+		b = append(b, a.name...)
+		return append(b, ']')
 	}
-	return unsafe.String(&d.arena[start], len(d.arena)-start)
+	if len(b) > 0 {
+		b = append(b, '.')
+	}
+	return append(b, a.name...)
+}
+
+// entries are a mapping's key/value pairs, in order. For the usual mapping
+// (at most 16 plain string keys, no merge key, no repeat, every key a known
+// field) they are a view of the node's own content and cost nothing;
+// otherwise the list is built (merge keys, problems to leave out).
+type entries struct {
+	kv    []*yaml.Node // key, value, key, value...: the node's Content
+	list  []pair       // the pairs when built
+	built bool
+}
+
+// all yields the pairs in order: for p := range ps.all { ... }.
+func (e entries) all(yield func(pair) bool) {
+	if e.built {
+		for _, p := range e.list {
+			if !yield(p) {
+				return
+			}
+		}
+		return
+	}
+	for i := 0; i+1 < len(e.kv); i += 2 {
+		if !yield(pair{key: e.kv[i].Value, k: e.kv[i], v: e.kv[i+1]}) {
+			return
+		}
+	}
+}
+
+func (e entries) len() int {
+	if e.built {
+		return len(e.list)
+	}
+	return len(e.kv) / 2
+}
+
+func (e entries) has(key string) bool {
+	for p := range e.all {
+		if p.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// maxViewKeys bounds the mappings read as a view: their keys are checked for
+// repeats pairwise, and bigger ones (rare: long header lists, JSON bodies)
+// go through a map.
+const maxViewKeys = 16
+
+// plainKeys reports whether content's keys are plain strings, none a merge
+// key or a repeat: then the mapping is read as it is, without a copy.
+func plainKeys(c []*yaml.Node) bool {
+	if len(c) > 2*maxViewKeys {
+		return false
+	}
+	for i := 0; i+1 < len(c); i += 2 {
+		k := c[i]
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+			return false
+		}
+		for j := 0; j < i; j += 2 {
+			if c[j].Value == k.Value {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // pairs returns a mapping's entries with merge keys (<<: *anchor) applied,
 // reporting duplicate keys. ok is false when n is not a mapping.
-func (d *decoder) pairs(n *yaml.Node, path, want string) ([]pair, bool) {
+func (d *decoder) pairs(n *yaml.Node, path *at, want string) (entries, bool) {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		if want == "" {
 			want = "a mapping"
 		}
-		d.errAt(n, "", "%s: expected %s, got %s", path, want, describe(n))
-		return nil, false
+		d.errAt(n, "", "%s: expected %s, got %s", path.String(), want, describe(n))
+		return entries{}, false
 	}
-	out := d.pairSlice(len(n.Content) / 2)
+	if plainKeys(n.Content) {
+		return entries{kv: n.Content}, true
+	}
+	out := make([]pair, 0, len(n.Content)/2)
 	var merged []pair
 	var seen map[string]*yaml.Node
-	if len(n.Content) > 16 {
+	if len(n.Content) > 2*maxViewKeys {
 		seen = make(map[string]*yaml.Node, len(n.Content)/2)
 	}
 	find := func(key string) *yaml.Node {
@@ -229,11 +338,11 @@ func (d *decoder) pairs(n *yaml.Node, path, want string) ([]pair, bool) {
 			continue
 		}
 		if k.Kind != yaml.ScalarNode {
-			d.errAt(k, "keys are plain names", "%s: a key must be a string, got %s", path, describe(k))
+			d.errAt(k, "keys are plain names", "%s: a key must be a string, got %s", path.String(), describe(k))
 			continue
 		}
 		if first := find(k.Value); first != nil {
-			d.errAt(k, fmt.Sprintf("remove one; the first is at line %d", first.Line), "%s: duplicate key %q", path, k.Value)
+			d.errAt(k, fmt.Sprintf("remove one; the first is at line %d", first.Line), "%s: duplicate key %q", path.String(), k.Value)
 			continue
 		}
 		if seen != nil {
@@ -255,29 +364,11 @@ func (d *decoder) pairs(n *yaml.Node, path, want string) ([]pair, bool) {
 		}
 		out = append(keep, out...)
 	}
-	return out, true
-}
-
-// pairSlab is how many pairs one slab holds: a suite's mappings are small,
-// and carving them from slabs saves an allocation per mapping.
-const pairSlab = 1024
-
-// pairSlice returns an empty slice with capacity n carved from the current
-// slab; appending past n reallocates, so slices never overlap.
-func (d *decoder) pairSlice(n int) []pair {
-	if n > pairSlab/8 {
-		return make([]pair, 0, n)
-	}
-	if cap(d.slab)-len(d.slab) < n {
-		d.slab = make([]pair, 0, pairSlab)
-	}
-	l := len(d.slab)
-	d.slab = d.slab[:l+n]
-	return d.slab[l : l : l+n]
+	return entries{list: out, built: true}, true
 }
 
 // merge returns the entries a merge key brings in: one mapping or a list of them.
-func (d *decoder) merge(v *yaml.Node, path string) []pair {
+func (d *decoder) merge(v *yaml.Node, path *at) []pair {
 	v = deref(v)
 	var maps []*yaml.Node
 	switch v.Kind {
@@ -286,32 +377,47 @@ func (d *decoder) merge(v *yaml.Node, path string) []pair {
 	case yaml.SequenceNode:
 		maps = v.Content
 	default:
-		d.errAt(v, "merge a mapping: <<: *anchor", "%s: << expects a mapping or a list of mappings, got %s", path, describe(v))
+		d.errAt(v, "merge a mapping: <<: *anchor", "%s: << expects a mapping or a list of mappings, got %s", path.String(), describe(v))
 		return nil
 	}
 	var out []pair
 	for _, m := range maps {
-		ps, ok := d.pairs(m, path+".<<", "")
+		// pairs and merge call each other: a link chained on the stack
+		// here would make every path escape (see at.trail); merge keys are
+		// rare, so this one path is written out.
+		ps, ok := d.pairs(m, rootAt(path.String()+".<<"), "")
 		if ok {
-			out = append(out, ps...)
+			for p := range ps.all {
+				out = append(out, p)
+			}
 		}
 	}
 	return out
 }
 
 // object is pairs plus a check that every key is a field of ctx.
-func (d *decoder) object(n *yaml.Node, path, ctx string) ([]pair, bool) {
+func (d *decoder) object(n *yaml.Node, path *at, ctx string) (entries, bool) {
 	want := "a mapping" // the context is only named when it is not one
 	if m := deref(n); m == nil || m.Kind != yaml.MappingNode {
 		want = "a mapping (" + ctx + ")"
 	}
 	ps, ok := d.pairs(n, path, want)
 	if !ok {
-		return nil, false
+		return entries{}, false
 	}
 	known := fields[ctx]
-	out := ps[:0]
-	for _, p := range ps {
+	all := true
+	for p := range ps.all {
+		if !slices.Contains(known, p.key) {
+			all = false
+			break
+		}
+	}
+	if all {
+		return ps, true
+	}
+	out := make([]pair, 0, ps.len())
+	for p := range ps.all {
 		if slices.Contains(known, p.key) {
 			out = append(out, p)
 			continue
@@ -319,27 +425,18 @@ func (d *decoder) object(n *yaml.Node, path, ctx string) ([]pair, bool) {
 		if ctx == "suite" && strings.HasPrefix(p.key, "x-") {
 			continue // extension keys hold anchors to reuse (<<: *x or *x)
 		}
-		d.errAt(p.k, unknownHint(p.key, ctx), "%s: unknown field %q in %s", path, p.key, ctxName[ctx])
+		d.errAt(p.k, unknownHint(p.key, ctx), "%s: unknown field %q in %s", path.String(), p.key, ctxName[ctx])
 	}
-	return out, true
+	return entries{list: out, built: true}, true
 }
 
 // require reports fields of ctx that ps lacks.
-func (d *decoder) require(n *yaml.Node, ps []pair, path, hint string, names ...string) {
+func (d *decoder) require(n *yaml.Node, ps entries, path *at, hint string, names ...string) {
 	for _, name := range names {
-		if !hasKey(ps, name) {
-			d.errAt(deref(n), hint, "%s: missing required field %q", path, name)
+		if !ps.has(name) {
+			d.errAt(deref(n), hint, "%s: missing required field %q", path.String(), name)
 		}
 	}
-}
-
-func hasKey(ps []pair, key string) bool {
-	for _, p := range ps {
-		if p.key == key {
-			return true
-		}
-	}
-	return false
 }
 
 // unknownHint suggests the closest field of ctx, or where the field belongs.
@@ -413,27 +510,27 @@ func levenshtein(a, b string) int {
 }
 
 // seq returns a list's items.
-func (d *decoder) seq(n *yaml.Node, path, hint string) ([]*yaml.Node, bool) {
+func (d *decoder) seq(n *yaml.Node, path *at, hint string) ([]*yaml.Node, bool) {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.SequenceNode {
-		d.errAt(n, hint, "%s: expected a list, got %s", path, describe(n))
+		d.errAt(n, hint, "%s: expected a list, got %s", path.String(), describe(n))
 		return nil, false
 	}
 	return n.Content, true
 }
 
 // scalar returns a scalar's text; any non-null scalar is accepted as text.
-func (d *decoder) scalar(n *yaml.Node, path, what string) (string, bool) {
+func (d *decoder) scalar(n *yaml.Node, path *at, what string) (string, bool) {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.errAt(n, "", "%s: expected %s, got %s", path, what, describe(n))
+		d.errAt(n, "", "%s: expected %s, got %s", path.String(), what, describe(n))
 		return "", false
 	}
 	return n.Value, true
 }
 
 // text returns a string value, expanded according to mode.
-func (d *decoder) text(n *yaml.Node, path string, mode textMode) (string, bool) {
+func (d *decoder) text(n *yaml.Node, path *at, mode textMode) (string, bool) {
 	s, ok := d.scalar(n, path, "a string")
 	if !ok {
 		return "", false
@@ -444,12 +541,13 @@ func (d *decoder) text(n *yaml.Node, path string, mode textMode) (string, bool) 
 	if !mode.expand {
 		return s, true
 	}
-	x := expand(s, d.lookup)
+	x := expand(s, d.lookup, d.expanded[:0])
+	d.expanded = x.refs[:0]
 	n = deref(n)
 	ok = true
 	for _, e := range x.errs {
 		line, col := d.posAt(n, e.off)
-		p := Problem{File: d.file, Line: line, Col: col, Severity: SeverityError, Message: path + ": " + e.msg, Hint: e.hint}
+		p := Problem{File: d.file, Line: line, Col: col, Severity: SeverityError, Message: path.String() + ": " + e.msg, Hint: e.hint}
 		if e.unset && d.unset != nil {
 			if len(*d.unset) < MaxProblems {
 				*d.unset = append(*d.unset, p)
@@ -460,14 +558,14 @@ func (d *decoder) text(n *yaml.Node, path string, mode textMode) (string, bool) 
 		ok = false
 	}
 	for _, r := range x.refs {
-		if d.refs == nil {
+		if !d.inSteps {
 			line, col := d.posAt(n, r.off)
-			d.add(SeverityError, line, col, fmt.Sprintf("%s: ${%s.%s} is only available inside a case's steps", path, r.kind, r.name),
+			d.add(SeverityError, line, col, fmt.Sprintf("%s: ${%s.%s} is only available inside a case's steps", path.String(), r.kind, r.name),
 				"use ${VAR} from the environment here")
 			ok = false
 			continue
 		}
-		*d.refs = append(*d.refs, refUse{runtimeRef: r, step: d.step, node: n})
+		d.refs = append(d.refs, refUse{runtimeRef: r, step: d.step, node: n})
 	}
 	if mode.secret {
 		d.secret(x.out)
@@ -546,10 +644,10 @@ func runeOffset(b []byte, r int) int {
 }
 
 // boolean reads true/false.
-func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
+func (d *decoder) boolean(n *yaml.Node, path *at) (bool, bool) {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path, describe(n))
+		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path.String(), describe(n))
 		return false, false
 	}
 	switch n.Value {
@@ -560,14 +658,14 @@ func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
 	}
 	var b bool
 	if err := n.Decode(&b); err != nil {
-		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path, describe(n))
+		d.errAt(n, "write true or false", "%s: expected a boolean, got %s", path.String(), describe(n))
 		return false, false
 	}
 	return b, true
 }
 
 // integer reads a whole number in [lo, hi].
-func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
+func (d *decoder) integer(n *yaml.Node, path *at, lo, hi int) (int, bool) {
 	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 		hint := ""
@@ -576,7 +674,7 @@ func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
 				hint = "remove the quotes"
 			}
 		}
-		d.errAt(n, hint, "%s: expected a whole number, got %s", path, describe(n))
+		d.errAt(n, hint, "%s: expected a whole number, got %s", path.String(), describe(n))
 		return 0, false
 	}
 	var v int64
@@ -587,22 +685,22 @@ func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
 		err = n.Decode(&v)
 	}
 	if err != nil || v < int64(lo) || v > int64(hi) {
-		d.errAt(n, "", "%s: %s is out of range: use %d to %d", path, n.Value, lo, hi)
+		d.errAt(n, "", "%s: %s is out of range: use %d to %d", path.String(), n.Value, lo, hi)
 		return 0, false
 	}
 	return int(v), true
 }
 
 // duration reads a positive Go duration ("500ms", "30s", "5m").
-func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
+func (d *decoder) duration(n *yaml.Node, path *at) (time.Duration, bool) {
 	const hint = "use a number with a unit: 500ms, 30s, 5m, 1h30m"
 	n = deref(n)
 	if n == nil || n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.errAt(n, hint, "%s: expected a duration, got %s", path, describe(n))
+		d.errAt(n, hint, "%s: expected a duration, got %s", path.String(), describe(n))
 		return 0, false
 	}
 	if n.Tag == "!!int" || n.Tag == "!!float" {
-		d.errAt(n, fmt.Sprintf("write %q for seconds", n.Value+"s"), "%s: duration %s has no unit", path, n.Value)
+		d.errAt(n, fmt.Sprintf("write %q for seconds", n.Value+"s"), "%s: duration %s has no unit", path.String(), n.Value)
 		return 0, false
 	}
 	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
@@ -617,18 +715,18 @@ func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
 		case strings.HasSuffix(s, "sec") || strings.HasSuffix(s, "min") || strings.HasSuffix(s, "mins") || strings.HasSuffix(s, "secs"):
 			h = "units are ns, us, ms, s, m, h: write 30s or 5m"
 		}
-		d.errAt(n, h, "%s: invalid duration %s", path, quote(n.Value))
+		d.errAt(n, h, "%s: invalid duration %s", path.String(), quote(n.Value))
 		return 0, false
 	}
 	if v <= 0 {
-		d.errAt(n, hint, "%s: duration must be positive, got %s", path, n.Value)
+		d.errAt(n, hint, "%s: duration must be positive, got %s", path.String(), n.Value)
 		return 0, false
 	}
 	return v, true
 }
 
 // enum reads one of the allowed values.
-func (d *decoder) enum(n *yaml.Node, path string, allowed ...string) (string, bool) {
+func (d *decoder) enum(n *yaml.Node, path *at, allowed ...string) (string, bool) {
 	s, ok := d.scalar(n, path, "one of "+strings.Join(allowed, ", "))
 	if !ok {
 		return "", false
@@ -638,14 +736,14 @@ func (d *decoder) enum(n *yaml.Node, path string, allowed ...string) (string, bo
 		if c := closest(s, allowed); c != "" {
 			hint = fmt.Sprintf("did you mean %q?", c)
 		}
-		d.errAt(n, hint, "%s: invalid value %s", path, quote(s))
+		d.errAt(n, hint, "%s: invalid value %s", path.String(), quote(s))
 		return "", false
 	}
 	return s, true
 }
 
 // id reads a value that must follow the id rule.
-func (d *decoder) id(n *yaml.Node, path, what string) (string, bool) {
+func (d *decoder) id(n *yaml.Node, path *at, what string) (string, bool) {
 	s, ok := d.scalar(n, path, what)
 	if !ok {
 		return "", false
@@ -656,21 +754,21 @@ func (d *decoder) id(n *yaml.Node, path, what string) (string, bool) {
 	return s, true
 }
 
-func (d *decoder) checkID(n *yaml.Node, s, path, what string) bool {
+func (d *decoder) checkID(n *yaml.Node, s string, path *at, what string) bool {
 	if isID(s) {
 		return true
 	}
 	if len(s) > MaxIDLength {
-		d.errAt(n, "", "%s: %s is longer than %d characters", path, what, MaxIDLength)
+		d.errAt(n, "", "%s: %s is longer than %d characters", path.String(), what, MaxIDLength)
 		return false
 	}
 	d.errAt(n, fmt.Sprintf("use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit, e.g. %q", suggestID(s)),
-		"%s: invalid %s %s", path, what, quote(s))
+		"%s: invalid %s %s", path.String(), what, quote(s))
 	return false
 }
 
 // idList reads a list of ids (tags, references).
-func (d *decoder) idList(n *yaml.Node, path, what string) ([]string, []*yaml.Node) {
+func (d *decoder) idList(n *yaml.Node, path *at, what string) ([]string, []*yaml.Node) {
 	items, ok := d.seq(n, path, "write a list: [a, b]")
 	if !ok {
 		return nil, nil
@@ -678,7 +776,7 @@ func (d *decoder) idList(n *yaml.Node, path, what string) ([]string, []*yaml.Nod
 	out := make([]string, 0, len(items))
 	nodes := make([]*yaml.Node, 0, len(items))
 	for i, it := range items {
-		s, ok := d.id(it, d.index(path, i), what)
+		s, ok := d.id(it, path.item(i), what)
 		if ok {
 			out = append(out, s)
 			nodes = append(nodes, deref(it))
@@ -690,26 +788,26 @@ func (d *decoder) idList(n *yaml.Node, path, what string) ([]string, []*yaml.Nod
 // stringMap reads a map of string values; each value may also be written as
 // {value: "...", secret: true}. header validates keys as HTTP header names and
 // refuses keys that differ only in case.
-func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header bool) map[string]string {
+func (d *decoder) stringMap(n *yaml.Node, path *at, mode textMode, header bool) map[string]string {
 	ps, ok := d.pairs(n, path, "a mapping of names to values")
-	if !ok || len(ps) == 0 {
+	if !ok || ps.len() == 0 {
 		return nil
 	}
-	out := make(map[string]string, len(ps))
+	out := make(map[string]string, ps.len())
 	var lower map[string]*yaml.Node
 	if header {
 		lower = map[string]*yaml.Node{}
 	}
-	for _, p := range ps {
-		kp := d.join(path, p.key)
+	for p := range ps.all {
+		kp := path.field(p.key)
 		if header {
 			if !isToken(p.key) {
-				d.errAt(p.k, "header names use letters, digits and -", "%s: invalid header name %s", path, quote(p.key))
+				d.errAt(p.k, "header names use letters, digits and -", "%s: invalid header name %s", path.String(), quote(p.key))
 				continue
 			}
 			l := strings.ToLower(p.key)
 			if first, dup := lower[l]; dup {
-				d.errAt(p.k, fmt.Sprintf("header names are case-insensitive; the first is at line %d", first.Line), "%s: duplicate header %q", path, p.key)
+				d.errAt(p.k, fmt.Sprintf("header names are case-insensitive; the first is at line %d", first.Line), "%s: duplicate header %q", path.String(), p.key)
 				continue
 			}
 			lower[l] = p.k
@@ -723,12 +821,12 @@ func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header boo
 			}
 			d.require(v, sp, kp, "write {value: \"...\", secret: true}", "value")
 			var valNode *yaml.Node
-			for _, q := range sp {
+			for q := range sp.all {
 				switch q.key {
 				case "value":
 					valNode = q.v
 				case "secret":
-					if b, ok := d.boolean(q.v, d.join(kp, "secret")); ok && b {
+					if b, ok := d.boolean(q.v, kp.field("secret")); ok && b {
 						m.secret = true
 					}
 				}
@@ -737,7 +835,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, mode textMode, header boo
 				continue
 			}
 			v = valNode
-			kp = d.join(kp, "value")
+			kp = kp.field("value")
 		}
 		if s, ok := d.text(v, kp, m); ok {
 			out[p.key] = s

@@ -10,14 +10,14 @@ import (
 // sets reads the sets and resolves their members against the cases and each
 // other, reporting unknown references and cycles.
 func (d *decoder) sets(n *yaml.Node, s *Suite) []Set {
-	ps, ok := d.pairs(n, "sets", "a mapping of set names to sets")
+	ps, ok := d.pairs(n, rootAt("sets"), "a mapping of set names to sets")
 	if !ok {
 		return nil
 	}
-	out := make([]Set, 0, len(ps))
-	for _, p := range ps {
-		path := "sets." + p.key
-		if !d.checkID(p.k, p.key, "sets", "set name") {
+	out := make([]Set, 0, ps.len())
+	for p := range ps.all {
+		path := rootAt("sets").field(p.key)
+		if !d.checkID(p.k, p.key, rootAt("sets"), "set name") {
 			continue
 		}
 		set := Set{Name: p.key, Line: p.k.Line, Col: p.k.Column}
@@ -25,11 +25,11 @@ func (d *decoder) sets(n *yaml.Node, s *Suite) []Set {
 		if !ok {
 			continue
 		}
-		if !hasKey(qs, "cases") && !hasKey(qs, "sets") && !hasKey(qs, "tags") {
-			d.errAt(deref(p.v), "list members with `cases: [id, ...]`, `sets: [name, ...]` or `tags: [tag, ...]`", "%s: a set needs members", path)
+		if !qs.has("cases") && !qs.has("sets") && !qs.has("tags") {
+			d.errAt(deref(p.v), "list members with `cases: [id, ...]`, `sets: [name, ...]` or `tags: [tag, ...]`", "%s: a set needs members", path.String())
 		}
-		for _, q := range qs {
-			fp := d.join(path, q.key)
+		for q := range qs.all {
+			fp := path.field(q.key)
 			switch q.key {
 			case "cases", "sets", "tags":
 				kind := map[string]string{"cases": MemberCase, "sets": MemberSet, "tags": MemberTag}[q.key]
