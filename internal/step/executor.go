@@ -55,9 +55,12 @@ type ExecutorOptions struct {
 // Executor runs steps. It is safe for concurrent use; its http.Client is
 // shared by every step so connections are reused.
 type Executor struct {
-	client   *http.Client
-	opts     ExecutorOptions
-	inFlight sync.WaitGroup
+	client *http.Client
+	opts   ExecutorOptions
+	// userAgent is the User-Agent header value every request shares (see
+	// jsonContentType: nothing writes into a header's value slice).
+	userAgent []string
+	inFlight  sync.WaitGroup
 }
 
 // allowURLKey carries a step's Input.AllowURL to the client's redirect check.
@@ -103,7 +106,8 @@ func NewExecutor(opts ExecutorOptions) *Executor {
 	}
 	maxRedirects := opts.MaxRedirects
 	return &Executor{
-		opts: opts,
+		opts:      opts,
+		userAgent: []string{opts.UserAgent},
 		client: &http.Client{
 			Transport: rt,
 			CheckRedirect: func(req *http.Request, via []*http.Request) error {

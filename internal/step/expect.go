@@ -1,10 +1,12 @@
 package step
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,16 +15,20 @@ import (
 	"github.com/zof-ai/zof-ci/internal/secret"
 )
 
-// substExpect returns a copy of x with ${vars.X} and ${capture.X} replaced.
-func substExpect(sub *substituter, x *api.Expect) *api.Expect {
+// substExpect returns a copy of x with ${vars.X} and ${capture.X} replaced
+// (the zero Expect for nil). The copy shares what needs no substitution.
+func substExpect(sub *substituter, x *api.Expect) api.Expect {
 	if x == nil {
-		return nil
+		return api.Expect{}
 	}
 	c := *x
 	c.Status = sub.strs(x.Status)
 	c.Headers = sub.strMap(x.Headers)
 	c.BodyContains = sub.strs(x.BodyContains)
 	c.BodyMatches = sub.str(x.BodyMatches)
+	if !slices.ContainsFunc(x.JSON, assertHasRef) {
+		return c
+	}
 	c.JSON = make([]api.JSONAssert, len(x.JSON))
 	for i, a := range x.JSON {
 		a.Path = sub.str(a.Path)
@@ -33,7 +39,14 @@ func substExpect(sub *substituter, x *api.Expect) *api.Expect {
 		a.Matches = sub.ptr(a.Matches)
 		c.JSON[i] = a
 	}
-	return &c
+	return c
+}
+
+// assertHasRef reports whether a JSON assertion may hold a reference to
+// substitute (substExpect copies the assertions only then).
+func assertHasRef(a api.JSONAssert) bool {
+	return hasRef(a.Path) || bytes.Contains(a.Equals, []byte("${")) ||
+		a.Contains != nil && hasRef(*a.Contains) || a.Matches != nil && hasRef(*a.Matches)
 }
 
 // checkExpect evaluates every expectation and returns the failing ones in
@@ -52,9 +65,8 @@ func checkExpect(x *api.Expect, r *response) []*api.Failure {
 	for _, name := range sortedKeys(x.Headers) {
 		add(checkHeader(name, x.Headers[name], r))
 	}
-	body := string(r.body)
 	for _, want := range x.BodyContains {
-		if !strings.Contains(body, want) {
+		if !bytes.Contains(r.body, []byte(want)) {
 			add(&api.Failure{
 				Message:  fmt.Sprintf("body_contains: the body does not contain %s%s", r.quote(want), truncNote(r)),
 				Expected: r.show("body containing "+r.quote(want), excerptLen),
@@ -110,7 +122,7 @@ func bodyActual(r *response) string {
 	if len(r.body) == 0 {
 		return "(empty body)"
 	}
-	return r.show(string(r.body), excerptLen)
+	return r.showBody(excerptLen)
 }
 
 func checkStatus(want []string, r *response) *api.Failure {
@@ -136,7 +148,7 @@ func checkStatus(want []string, r *response) *api.Failure {
 	expected := r.mask.String(strings.Join(want, " or "))
 	actual := r.mask.String(r.statusTxt)
 	if len(r.body) > 0 {
-		actual += ", body: " + r.show(string(r.body), excerptLen)
+		actual += ", body: " + r.showBody(excerptLen)
 	}
 	return &api.Failure{
 		Message:  fmt.Sprintf("status: expected %s, got %d", expected, r.status),
@@ -282,6 +294,11 @@ func checkJSON(a api.JSONAssert, doc any, r *response) *api.Failure {
 // is hidden whole.
 func (r *response) show(s string, n int) string {
 	return maskedHead(r.mask, s, n)
+}
+
+// showBody is show of the body, which it does not copy whole.
+func (r *response) showBody(n int) string {
+	return maskedHeadBytes(r.mask, r.body, n)
 }
 
 // quote is s masked, then quoted for a message: a secret is gone before

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -57,16 +58,16 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 	}
 
 	var reqBody io.Reader
-	contentType := ""
+	var contentType []string
 	switch {
 	case len(jsonBody) > 0:
-		reqBody, contentType = bytes.NewReader(jsonBody), "application/json"
+		reqBody, contentType = bytes.NewReader(jsonBody), jsonContentType
 	case form != nil:
 		v := url.Values{}
 		for k, val := range form {
 			v.Set(k, val)
 		}
-		reqBody, contentType = strings.NewReader(v.Encode()), "application/x-www-form-urlencoded"
+		reqBody, contentType = strings.NewReader(v.Encode()), formContentType
 	case body != nil:
 		reqBody = strings.NewReader(*body)
 	}
@@ -77,7 +78,7 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 	// parts: a secret is never escaped into text that masking must then find.
 	shown := shownURL(in.Mask, u, base, path, full, query)
 	shownMethod := in.Mask.String(method)
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), reqBody)
+	req, err := newRequest(ctx, method, u, reqBody)
 	if err != nil {
 		return failed(fmt.Sprintf("invalid request %s %s: %v", shownMethod, shown, unwrapURLError(err)))
 	}
@@ -86,12 +87,12 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 			return failed(fmt.Sprintf("%s %s is not allowed: %v", shownMethod, shown, err))
 		}
 	}
-	req.Header.Set("User-Agent", e.opts.UserAgent)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	req.Header["User-Agent"] = e.userAgent
+	if contentType != nil {
+		req.Header["Content-Type"] = contentType
 	}
 	// Environment headers first, the step's own override them.
-	for _, hs := range []map[string]string{envHeaders, stepHeaders} {
+	for _, hs := range [2]map[string]string{envHeaders, stepHeaders} {
 		for k, v := range hs {
 			if strings.EqualFold(k, "Host") {
 				req.Host = v
@@ -101,10 +102,18 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 		}
 	}
 
-	line := shownMethod + " " + shown
+	// The step's log is written once; its request line is the log's first
+	// bytes (a substring, not a copy).
+	var lb strings.Builder
+	lb.Grow(len(shownMethod) + 1 + len(shown) + logLineSlack)
+	lb.WriteString(shownMethod)
+	lb.WriteByte(' ')
+	lb.WriteString(shown)
+	lineLen := lb.Len()
 	start := time.Now()
 	resp, err := e.client.Do(req)
 	if err != nil {
+		line := lb.String()
 		if expired(ctx) {
 			return result{interrupted: true, log: line + " → no response", doing: fmt.Sprintf("%s: no response after %s", line, roundDur(time.Since(start))), req: req, line: line}
 		}
@@ -112,60 +121,99 @@ func (e *Executor) runHTTP(ctx context.Context, s api.Step, in Input, sub *subst
 		return result{failure: &api.Failure{Message: msg}, log: line + " → " + msg, req: req, line: line}
 	}
 	defer resp.Body.Close()
-	r := &response{status: resp.StatusCode, statusTxt: resp.Status, proto: resp.Proto, header: resp.Header, maxBody: e.opts.MaxBody, mask: in.Mask}
-	r.body, err = io.ReadAll(io.LimitReader(resp.Body, e.opts.MaxBody+1))
+	r := response{status: resp.StatusCode, statusTxt: resp.Status, proto: resp.Proto, header: resp.Header, maxBody: e.opts.MaxBody, mask: in.Mask}
+	r.body, r.truncated, err = readBody(resp.Body, resp.ContentLength, e.opts.MaxBody)
 	r.duration = time.Since(start)
-	if int64(len(r.body)) > e.opts.MaxBody {
-		r.body, r.truncated = r.body[:e.opts.MaxBody], true
-	}
-	log := line + " → " + resp.Status + " (" + roundDur(r.duration).String() + ")\n"
+	lb.WriteString(" → ")
+	lb.WriteString(resp.Status)
+	lb.WriteString(" (")
+	lb.WriteString(roundDur(r.duration).String())
+	lb.WriteString(")\n")
 	if err != nil {
+		log := lb.String()
+		line := log[:lineLen]
 		if expired(ctx) {
-			return result{interrupted: true, log: log, doing: fmt.Sprintf("%s: the response body was still arriving after %d bytes", line, len(r.body)), req: req, line: line, resp: *r, hasResp: true}
+			return result{interrupted: true, log: log, doing: fmt.Sprintf("%s: the response body was still arriving after %d bytes", line, len(r.body)), req: req, line: line, resp: r, hasResp: true}
 		}
 		msg := fmt.Sprintf("%s: reading the response body failed after %d bytes: %v", line, len(r.body), err)
-		return result{failure: &api.Failure{Message: msg}, log: log + msg, req: req, line: line, resp: *r, hasResp: true}
+		return result{failure: &api.Failure{Message: msg}, log: log + msg, req: req, line: line, resp: r, hasResp: true}
 	}
 	if expired(ctx) {
-		return result{interrupted: true, log: log, req: req, line: line, resp: *r, hasResp: true}
+		log := lb.String()
+		return result{interrupted: true, log: log, req: req, line: log[:lineLen], resp: r, hasResp: true}
 	}
-	log += bodyExcerpt(r)
+	writeBodyExcerpt(&lb, &r)
 
-	fails := checkExpect(exp, r)
+	fails := checkExpect(&exp, &r)
 	var caps map[string]string
 	if len(fails) == 0 && len(s.Capture) > 0 {
 		var f *api.Failure
-		caps, f = capture(s.Capture, r)
+		caps, f = capture(s.Capture, &r)
 		if f != nil {
 			fails = append(fails, f)
 		}
 	}
-	res := result{captures: caps, req: req, line: line, resp: *r, hasResp: true}
+	if len(fails) > 0 {
+		lb.WriteString(strconv.Itoa(len(fails)))
+		lb.WriteString(" expectation(s) failed:\n")
+		for _, f := range fails {
+			lb.WriteString("- ")
+			lb.WriteString(indent(f.String()))
+			lb.WriteByte('\n')
+		}
+	} else if len(caps) > 0 {
+		lb.WriteString("captured: ")
+		lb.WriteString(strings.Join(sortedKeys(caps), ", "))
+		lb.WriteByte('\n')
+	}
+	log := lb.String()
+	res := result{captures: caps, log: log, req: req, line: log[:lineLen], resp: r, hasResp: true}
 	if len(fails) > 0 {
 		res.failure = fails[0]
-		var b strings.Builder
-		b.WriteString(log)
-		fmt.Fprintf(&b, "%d expectation(s) failed:\n", len(fails))
-		for _, f := range fails {
-			b.WriteString("- " + indent(f.String()) + "\n")
-		}
-		log = b.String()
-	} else if len(caps) > 0 {
-		log += "captured: " + strings.Join(sortedKeys(caps), ", ") + "\n"
 	}
-	res.log = log
 	return res
 }
 
-func bodyExcerpt(r *response) string {
+// logLineSlack is room for the rest of a step log's first line (" → 200 OK
+// (1.234ms)") and a short body, so the log is usually built in one allocation.
+const logLineSlack = 64
+
+// Content-Type values of the bodies zof encodes, shared by every request:
+// a request's header map holds its values, and nothing writes into a
+// header's value slice in place (Header.Set and Add replace or grow it).
+var (
+	jsonContentType = []string{"application/json"}
+	formContentType = []string{"application/x-www-form-urlencoded"}
+)
+
+// newRequest is http.NewRequestWithContext for a URL parseURL has already
+// parsed: the request gets u itself, so the URL is parsed once per step.
+func newRequest(ctx context.Context, method string, u *url.URL, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "", body)
+	if err != nil {
+		return nil, err
+	}
+	// What NewRequestWithContext does with a URL it parses (RFC 3986
+	// section 6.2.3: an empty port is no port).
+	if strings.LastIndex(u.Host, ":") > strings.LastIndex(u.Host, "]") {
+		u.Host = strings.TrimSuffix(u.Host, ":")
+	}
+	req.URL, req.Host = u, u.Host
+	return req, nil
+}
+
+// writeBodyExcerpt writes the body's first logBodyLen bytes, masked, to a
+// step's log, and says when the body was cut at the read limit.
+func writeBodyExcerpt(b *strings.Builder, r *response) {
 	if len(r.body) == 0 {
-		return "(empty body)\n"
+		b.WriteString("(empty body)\n")
+		return
 	}
-	s := strings.TrimRight(r.show(string(r.body), logBodyLen), "\n")
+	b.WriteString(strings.TrimRight(r.showBody(logBodyLen), "\n"))
 	if r.truncated {
-		s += fmt.Sprintf("\n(body truncated: only the first %s were read, the rest was not)", byteSize(r.maxBody))
+		b.WriteString("\n(body truncated: only the first " + byteSize(r.maxBody) + " were read, the rest was not)")
 	}
-	return s + "\n"
+	b.WriteByte('\n')
 }
 
 // requestURL is the step's URL: url as is, or path joined to the environment

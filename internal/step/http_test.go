@@ -747,3 +747,112 @@ func TestSecretsNeverShown(t *testing.T) {
 		})
 	}
 }
+
+// TestSubstExpectCopiesOnlyWhatChanges: expectations without references are
+// used as they are (no copy per request), those with references are copied
+// with the references replaced, and the step's own expectations never change.
+func TestSubstExpectCopiesOnlyWhatChanges(t *testing.T) {
+	plain := &api.Expect{
+		Status: []string{"200"}, Headers: map[string]string{"X": "y"}, BodyContains: []string{"ok"},
+		JSON: []api.JSONAssert{{Path: "$.a", Equals: json.RawMessage(`1`), Contains: ptr("c"), Matches: ptr("^m$")}},
+	}
+	sub := &substituter{vars: map[string]string{"v": "V"}}
+	got := substExpect(sub, plain)
+	if &got.Status[0] != &plain.Status[0] || &got.BodyContains[0] != &plain.BodyContains[0] || &got.JSON[0] != &plain.JSON[0] {
+		t.Error("an expectation without references was copied")
+	}
+	if got := testing.AllocsPerRun(10, func() { _ = substExpect(sub, plain) }); got != 0 {
+		t.Errorf("substExpect without references: %.0f allocations, want 0", got)
+	}
+
+	refs := &api.Expect{
+		Status: []string{"20${vars.v}"}, Headers: map[string]string{"X-${vars.v}": "${vars.v}"}, BodyContains: []string{"a", "${vars.v}"},
+		BodyMatches: "^${vars.v}", JSON: []api.JSONAssert{{Path: "$.a"}, {Path: "$.${vars.v}", Equals: json.RawMessage(`"${vars.v}"`), Contains: ptr("${vars.v}"), Matches: ptr("${vars.v}$")}},
+	}
+	before := fmt.Sprintf("%#v %v %v %v", *refs, *refs.JSON[1].Contains, *refs.JSON[1].Matches, string(refs.JSON[1].Equals))
+	got = substExpect(sub, refs)
+	want := api.Expect{
+		Status: []string{"20V"}, Headers: map[string]string{"X-V": "V"}, BodyContains: []string{"a", "V"},
+		BodyMatches: "^V", JSON: []api.JSONAssert{{Path: "$.a"}, {Path: "$.V", Equals: json.RawMessage(`"V"`), Contains: ptr("V"), Matches: ptr("V$")}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("substituted expectations (-want +got):\n%s", diff)
+	}
+	if after := fmt.Sprintf("%#v %v %v %v", *refs, *refs.JSON[1].Contains, *refs.JSON[1].Matches, string(refs.JSON[1].Equals)); after != before {
+		t.Errorf("the step's expectations changed:\n%s\n%s", before, after)
+	}
+	if sub.err != nil {
+		t.Fatal(sub.err)
+	}
+	if got := substExpect(sub, nil); got.Status != nil || got.JSON != nil {
+		t.Errorf("no expectations: %#v", got)
+	}
+}
+
+// TestRequestURLParsedOnce: the request carries the URL the step parsed
+// (not a copy parsed again from its text), with NewRequest's Host rule.
+func TestRequestURLParsedOnce(t *testing.T) {
+	for _, tt := range []struct{ raw, host string }{
+		{"http://h:8080/a?b=c", "h:8080"},
+		{"http://h:/a", "h"},
+		{"http://[::1]:/a", "[::1]"},
+		{"http://[::1]/a", "[::1]"},
+	} {
+		u, err := parseURL(nil, "", "", tt.raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := newRequest(context.Background(), "GET", u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		std, err := http.NewRequest("GET", tt.raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.URL != u || req.Host != tt.host || std.Host != tt.host || req.URL.String() != std.URL.String() {
+			t.Errorf("%s: request URL %p (parsed %p) %q host %q; NewRequest: %q host %q", tt.raw, req.URL, u, req.URL, req.Host, std.URL, std.Host)
+		}
+	}
+	if _, err := newRequest(context.Background(), "GE T", &url.URL{Scheme: "http", Host: "h"}, nil); err == nil {
+		t.Error("an invalid method was accepted")
+	}
+}
+
+// TestSharedHeaderValues: the header values every request shares are never
+// written through (their capacity is their length, so an Add reallocates),
+// and a step that overrides them changes its own request only.
+func TestSharedHeaderValues(t *testing.T) {
+	srv := testServer(t)
+	ex := NewExecutor(ExecutorOptions{})
+	for name, v := range map[string][]string{"user agent": ex.userAgent, "json": jsonContentType, "form": formContentType} {
+		if len(v) != 1 || cap(v) != 1 {
+			t.Errorf("%s: len %d cap %d, want 1 and 1", name, len(v), cap(v))
+		}
+	}
+	echo := func(st api.Step) map[string]any {
+		t.Helper()
+		st.Capture = map[string]string{"h": "$.headers"}
+		out := ex.Run(context.Background(), st, Input{BaseURL: srv.URL})
+		if out.Status != api.StepPassed {
+			t.Fatalf("%s %v\n%s", out.Status, out.Failure, out.Output)
+		}
+		var h map[string]any
+		if err := json.Unmarshal([]byte(out.Captures["h"]), &h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	h := echo(api.Step{HTTP: &api.HTTPRequest{Method: "POST", Path: "/echo/", JSON: json.RawMessage(`{}`),
+		Headers: map[string]string{"user-agent": "mine", "content-type": "application/merge-patch+json"}}})
+	if h["User-Agent"] != "mine" || h["Content-Type"] != "application/merge-patch+json" {
+		t.Errorf("overridden headers: %v", h)
+	}
+	h = echo(api.Step{HTTP: &api.HTTPRequest{Method: "POST", Path: "/echo/", JSON: json.RawMessage(`{}`)}})
+	if h["User-Agent"] != DefaultUserAgent || h["Content-Type"] != "application/json" {
+		t.Errorf("default headers after an override: %v", h)
+	}
+	if ex.userAgent[0] != DefaultUserAgent || jsonContentType[0] != "application/json" || formContentType[0] != "application/x-www-form-urlencoded" {
+		t.Errorf("shared values changed: %q %q %q", ex.userAgent, jsonContentType, formContentType)
+	}
+}

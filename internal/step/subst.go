@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -22,7 +23,7 @@ type substituter struct {
 }
 
 func (s *substituter) str(in string) string {
-	if s.err != nil || !strings.Contains(in, "${") {
+	if s.err != nil || !hasRef(in) {
 		return in
 	}
 	return ref.ReplaceAllStringFunc(in, func(m string) string {
@@ -58,9 +59,14 @@ func unknownRef(kind, name string, table map[string]string) error {
 	return fmt.Errorf("unknown ${vars.%s}: the variant has no var %q (vars: %s); add it to every variant's vars", name, name, have)
 }
 
+// hasRef reports whether in may hold a reference to substitute.
+func hasRef(in string) bool { return strings.Contains(in, "${") }
+
+// strs returns in with every string substituted: in itself when none holds
+// a reference (callers only read the result).
 func (s *substituter) strs(in []string) []string {
-	if in == nil {
-		return nil
+	if !slices.ContainsFunc(in, hasRef) {
+		return in
 	}
 	out := make([]string, len(in))
 	for i, v := range in {
@@ -69,9 +75,18 @@ func (s *substituter) strs(in []string) []string {
 	return out
 }
 
+// strMap returns in with every key and value substituted: in itself when
+// none holds a reference (callers only read the result).
 func (s *substituter) strMap(in map[string]string) map[string]string {
-	if in == nil {
-		return nil
+	refs := false
+	for k, v := range in {
+		if hasRef(k) || hasRef(v) {
+			refs = true
+			break
+		}
+	}
+	if !refs {
+		return in
 	}
 	out := make(map[string]string, len(in))
 	for k, v := range in {
@@ -80,9 +95,10 @@ func (s *substituter) strMap(in map[string]string) map[string]string {
 	return out
 }
 
+// ptr returns p's string substituted: p itself when it holds no reference.
 func (s *substituter) ptr(p *string) *string {
-	if p == nil {
-		return nil
+	if p == nil || !hasRef(*p) {
+		return p
 	}
 	v := s.str(*p)
 	return &v

@@ -42,16 +42,31 @@ func excerpt(s string, n int) string {
 // secret across the cut is not half-printed.
 func maskedHead(m *secret.Masker, s string, n int) string {
 	if len(s) > n+maskSlack {
-		// Keep the count of the real text for the "bytes more" note.
-		more := len(s) - n
-		h := m.String(s[:n+maskSlack])
-		cut := min(n, len(h))
-		for cut > 0 && cut < len(h) && !utf8.RuneStart(h[cut]) {
-			cut--
-		}
-		return fmt.Sprintf("%s… (%d bytes more)", h[:cut], more)
+		return cutMaskedHead(m, s[:n+maskSlack], len(s), n)
 	}
 	return excerpt(m.String(s), n)
+}
+
+// maskedHeadBytes is maskedHead of string(b), which it never builds: only
+// the head it shows is copied into a string.
+func maskedHeadBytes(m *secret.Masker, b []byte, n int) string {
+	if len(b) > n+maskSlack {
+		return cutMaskedHead(m, string(b[:n+maskSlack]), len(b), n)
+	}
+	return excerpt(m.String(string(b)), n)
+}
+
+// cutMaskedHead masks head, the first n+maskSlack bytes of a text of total
+// bytes, and cuts it to n bytes on a rune boundary.
+func cutMaskedHead(m *secret.Masker, head string, total, n int) string {
+	// Keep the count of the real text for the "bytes more" note.
+	more := total - n
+	h := m.String(head)
+	cut := min(n, len(h))
+	for cut > 0 && cut < len(h) && !utf8.RuneStart(h[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes more)", h[:cut], more)
 }
 
 // tailBuffer keeps the last max bytes written to it and counts the rest.
