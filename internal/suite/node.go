@@ -232,26 +232,23 @@ func (a *at) piece(b []byte) []byte {
 	return append(b, a.name...)
 }
 
-// entries are a mapping's key/value pairs, in order. For the usual mapping
-// (at most 16 plain string keys, no merge key, no repeat, every key a known
-// field) they are a view of the node's own content and cost nothing;
-// otherwise the list is built (merge keys, problems to leave out).
+// entries are a mapping's key/value pairs, in order, as one list of nodes:
+// key, value, key, value... (every key a scalar, aliases followed). For the
+// usual mapping (at most 16 plain string keys, no merge key, no repeat) the
+// list is the node's own Content and costs nothing; otherwise it is built
+// (merge keys applied, problems left out).
 type entries struct {
-	kv    []*yaml.Node // key, value, key, value...: the node's Content
-	list  []pair       // the pairs when built
-	built bool
+	kv []*yaml.Node
 }
 
 // all yields the pairs in order: for p := range ps.all { ... }.
+//
+// It is kept out of line: inlined, Go's escape analysis moves the path
+// links (at) that loop bodies chain on the stack to the heap, about 19 more
+// allocations per case (measured, docs/benchmarks.md).
+//
+//go:noinline
 func (e entries) all(yield func(pair) bool) {
-	if e.built {
-		for _, p := range e.list {
-			if !yield(p) {
-				return
-			}
-		}
-		return
-	}
 	for i := 0; i+1 < len(e.kv); i += 2 {
 		if !yield(pair{key: e.kv[i].Value, k: e.kv[i], v: e.kv[i+1]}) {
 			return
@@ -259,16 +256,11 @@ func (e entries) all(yield func(pair) bool) {
 	}
 }
 
-func (e entries) len() int {
-	if e.built {
-		return len(e.list)
-	}
-	return len(e.kv) / 2
-}
+func (e entries) len() int { return len(e.kv) / 2 }
 
 func (e entries) has(key string) bool {
-	for p := range e.all {
-		if p.key == key {
+	for i := 0; i+1 < len(e.kv); i += 2 {
+		if e.kv[i].Value == key {
 			return true
 		}
 	}
@@ -300,6 +292,29 @@ func plainKeys(c []*yaml.Node) bool {
 	return true
 }
 
+// knownKeys reports whether content's keys are plain strings, each a
+// distinct field of known: the case plainKeys and an all-known check accept
+// together, decided in one pass that compares each key with the field names
+// once (a repeat is the same field twice) instead of with every other key.
+func knownKeys(c []*yaml.Node, known []string) bool {
+	if len(c) > 2*maxViewKeys || len(known) > 64 {
+		return false
+	}
+	var seen uint64
+	for i := 0; i+1 < len(c); i += 2 {
+		k := c[i]
+		if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+			return false
+		}
+		j := slices.Index(known, k.Value)
+		if j < 0 || seen&(1<<j) != 0 {
+			return false
+		}
+		seen |= 1 << j
+	}
+	return true
+}
+
 // pairs returns a mapping's entries with merge keys (<<: *anchor) applied,
 // reporting duplicate keys. ok is false when n is not a mapping.
 func (d *decoder) pairs(n *yaml.Node, path *at, want string) (entries, bool) {
@@ -314,8 +329,8 @@ func (d *decoder) pairs(n *yaml.Node, path *at, want string) (entries, bool) {
 	if plainKeys(n.Content) {
 		return entries{kv: n.Content}, true
 	}
-	out := make([]pair, 0, len(n.Content)/2)
-	var merged []pair
+	out := make([]*yaml.Node, 0, len(n.Content))
+	var merged []*yaml.Node
 	var seen map[string]*yaml.Node
 	if len(n.Content) > 2*maxViewKeys {
 		seen = make(map[string]*yaml.Node, len(n.Content)/2)
@@ -324,9 +339,9 @@ func (d *decoder) pairs(n *yaml.Node, path *at, want string) (entries, bool) {
 		if seen != nil {
 			return seen[key]
 		}
-		for _, p := range out {
-			if p.key == key {
-				return p.k
+		for i := 0; i < len(out); i += 2 {
+			if out[i].Value == key {
+				return out[i]
 			}
 		}
 		return nil
@@ -348,27 +363,28 @@ func (d *decoder) pairs(n *yaml.Node, path *at, want string) (entries, bool) {
 		if seen != nil {
 			seen[k.Value] = k
 		}
-		out = append(out, pair{key: k.Value, k: k, v: v})
+		out = append(out, k, v)
 	}
 	if len(merged) > 0 {
-		var keep []pair
+		var keep []*yaml.Node
 		have := map[string]bool{}
-		for _, p := range out {
-			have[p.key] = true
+		for i := 0; i < len(out); i += 2 {
+			have[out[i].Value] = true
 		}
-		for _, p := range merged {
-			if !have[p.key] {
-				have[p.key] = true
-				keep = append(keep, p)
+		for i := 0; i+1 < len(merged); i += 2 {
+			if k := merged[i]; !have[k.Value] {
+				have[k.Value] = true
+				keep = append(keep, k, merged[i+1])
 			}
 		}
 		out = append(keep, out...)
 	}
-	return entries{list: out, built: true}, true
+	return entries{kv: out}, true
 }
 
-// merge returns the entries a merge key brings in: one mapping or a list of them.
-func (d *decoder) merge(v *yaml.Node, path *at) []pair {
+// merge returns the entries a merge key brings in, key, value, key,
+// value...: from one mapping or a list of them.
+func (d *decoder) merge(v *yaml.Node, path *at) []*yaml.Node {
 	v = deref(v)
 	var maps []*yaml.Node
 	switch v.Kind {
@@ -380,16 +396,14 @@ func (d *decoder) merge(v *yaml.Node, path *at) []pair {
 		d.errAt(v, "merge a mapping: <<: *anchor", "%s: << expects a mapping or a list of mappings, got %s", path.String(), describe(v))
 		return nil
 	}
-	var out []pair
+	var out []*yaml.Node
 	for _, m := range maps {
 		// pairs and merge call each other: a link chained on the stack
 		// here would make every path escape (see at.trail); merge keys are
 		// rare, so this one path is written out.
 		ps, ok := d.pairs(m, rootAt(path.String()+".<<"), "")
 		if ok {
-			for p := range ps.all {
-				out = append(out, p)
-			}
+			out = append(out, ps.kv...)
 		}
 	}
 	return out
@@ -397,15 +411,19 @@ func (d *decoder) merge(v *yaml.Node, path *at) []pair {
 
 // object is pairs plus a check that every key is a field of ctx.
 func (d *decoder) object(n *yaml.Node, path *at, ctx string) (entries, bool) {
+	known := fields[ctx]
+	m := deref(n)
+	if m != nil && m.Kind == yaml.MappingNode && knownKeys(m.Content, known) {
+		return entries{kv: m.Content}, true // the usual mapping, read in place
+	}
 	want := "a mapping" // the context is only named when it is not one
-	if m := deref(n); m == nil || m.Kind != yaml.MappingNode {
+	if m == nil || m.Kind != yaml.MappingNode {
 		want = "a mapping (" + ctx + ")"
 	}
 	ps, ok := d.pairs(n, path, want)
 	if !ok {
 		return entries{}, false
 	}
-	known := fields[ctx]
 	all := true
 	for p := range ps.all {
 		if !slices.Contains(known, p.key) {
@@ -416,10 +434,10 @@ func (d *decoder) object(n *yaml.Node, path *at, ctx string) (entries, bool) {
 	if all {
 		return ps, true
 	}
-	out := make([]pair, 0, ps.len())
+	out := make([]*yaml.Node, 0, len(ps.kv))
 	for p := range ps.all {
 		if slices.Contains(known, p.key) {
-			out = append(out, p)
+			out = append(out, p.k, p.v)
 			continue
 		}
 		if ctx == "suite" && strings.HasPrefix(p.key, "x-") {
@@ -427,7 +445,7 @@ func (d *decoder) object(n *yaml.Node, path *at, ctx string) (entries, bool) {
 		}
 		d.errAt(p.k, unknownHint(p.key, ctx), "%s: unknown field %q in %s", path.String(), p.key, ctxName[ctx])
 	}
-	return entries{list: out, built: true}, true
+	return entries{kv: out}, true
 }
 
 // require reports fields of ctx that ps lacks.
