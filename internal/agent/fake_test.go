@@ -53,12 +53,13 @@ func newFakeServer(t *testing.T) *fakeServer {
 		protocol: api.AgentProtocol,
 		session: api.AgentSession{
 			AgentID: "ag_1", Tenant: "payments", Pool: "private-eu",
-			// Heartbeats are frequent so tests see them soon; the TTL is long
-			// so a loaded machine (a heartbeat late by more than a few
-			// hundred ms) never takes the lease for lost behind a test that
+			// Heartbeats come soon enough for tests to wait on them, but not
+			// so often that a loaded machine times them out (a heartbeat's
+			// request may take one interval); the TTL is long so a late
+			// heartbeat never takes the lease for lost behind a test that
 			// checks another way of ending it. TestLostServerKillsSteps,
 			// which is about the TTL, sets a short one.
-			HeartbeatEvery: api.Duration(50 * time.Millisecond),
+			HeartbeatEvery: api.Duration(200 * time.Millisecond),
 			LeaseTTL:       api.Duration(10 * time.Second),
 			PollWait:       api.Duration(2 * time.Second),
 			Policy:         api.AgentPolicy{Targets: []string{"http://127.0.0.1:*"}, AllowCommands: true},
