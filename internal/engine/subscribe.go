@@ -85,8 +85,10 @@ func (s *Subscription) Err() error { return s.err }
 // subscriptionBuffer is how many events Subscription.C holds for its reader:
 // the pump hands over a commit's events without a switch to the reader and
 // back for each one (an unbuffered C cost the engine ~3 µs of CPU per
-// member, docs/benchmarks.md). The lag limit before a subscriber is dropped
-// is still Config.SubscriberBuffer events on top.
+// member, docs/benchmarks.md). It is never more than Config.SubscriberBuffer:
+// a reader that stops is dropped once it lags that many events in the queue,
+// with at most as many again already handed over, whatever the timing of the
+// pump (TestSubscribeSlowFollowerIsDropped).
 const subscriptionBuffer = 64
 
 // attachPoll is how often a subscription to an unfinished run the engine is
@@ -103,7 +105,7 @@ func (e *Engine) Subscribe(ctx context.Context, tenant, id string, after int64) 
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan api.Event, subscriptionBuffer)
+	out := make(chan api.Event, min(subscriptionBuffer, e.cfg.SubscriberBuffer))
 	sub := &Subscription{C: out}
 	p := &pump{e: e, id: id, out: out, last: after, upto: -1,
 		ended: status.Terminal() && after >= lastSeq}
