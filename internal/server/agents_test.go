@@ -128,8 +128,9 @@ func TestPoolRunThroughTheAgentAPI(t *testing.T) {
 	// Before an agent connects, the run's member says why it waits.
 	var got *api.Run
 	waitUntil(t, "the member waits for an agent", func() bool {
+		// (Until the scheduler has taken the run it waits in the queue.)
 		got = h.do("GET", "/v1/runs/"+run.ID, tokAlphaViewer, nil).run(t)
-		return got.Wait != nil
+		return got.Wait != nil && got.Wait.Kind != "queue"
 	})
 	if got.Wait.Kind != "agent" || got.Wait.Message != "waiting for an agent of pool eu: 0 online (never seen)" || got.Members[0].Wait == nil {
 		t.Fatalf("wait %+v, member wait %+v", got.Wait, got.Members[0].Wait)
