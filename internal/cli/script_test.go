@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,11 +92,7 @@ func TestScripts(t *testing.T) {
 				if neg || len(args) != 1 {
 					ts.Fatalf("usage: freeport VAR")
 				}
-				l, err := net.Listen("tcp", "127.0.0.1:0")
-				ts.Check(err)
-				port := l.Addr().(*net.TCPAddr).Port
-				ts.Check(l.Close())
-				ts.Setenv(args[0], strconv.Itoa(port))
+				ts.Setenv(args[0], strconv.Itoa(scriptPort(ts)))
 			},
 			// waitfile FILE: wait (up to 60s) until FILE exists, e.g. a step's marker.
 			"waitfile": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -574,4 +572,47 @@ func glfake(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("glfake: unknown %q", args[0])
 	}
+}
+
+// Script ports come from below Linux's default ephemeral range (32768–60999,
+// net.ipv4.ip_local_port_range): a port the kernel picked for ":0" was
+// closed before the script's process bound it, and meanwhile any outgoing
+// connection of the parallel scripts could take it (CI saw "bind: address
+// already in use" for a metrics port). Ports handed out are never handed out
+// again in this process.
+const (
+	scriptPortLow  = 20000
+	scriptPortHigh = 32000
+)
+
+var (
+	scriptPortsMu sync.Mutex
+	scriptPorts   = map[int]bool{}
+	scriptPortSeq = scriptPortLow + rand.IntN(scriptPortHigh-scriptPortLow)
+)
+
+// scriptPort is a port on 127.0.0.1 nothing listens on, outside the
+// ephemeral range, not given to another script of this run.
+func scriptPort(ts *testscript.TestScript) int {
+	scriptPortsMu.Lock()
+	defer scriptPortsMu.Unlock()
+	for range scriptPortHigh - scriptPortLow {
+		scriptPortSeq++
+		if scriptPortSeq >= scriptPortHigh {
+			scriptPortSeq = scriptPortLow
+		}
+		port := scriptPortSeq
+		if scriptPorts[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ts.Check(l.Close())
+		scriptPorts[port] = true
+		return port
+	}
+	ts.Fatalf("no free port on 127.0.0.1 between %d and %d", scriptPortLow, scriptPortHigh)
+	return 0
 }
