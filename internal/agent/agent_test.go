@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,43 @@ func neverAppears(t *testing.T, path string, d time.Duration, log ...*syncBuffer
 				t.Fatalf("%s appeared: the step was not killed", path)
 			}
 		}
+	}
+}
+
+// longStep is a step that records its process group, says it started and
+// would then run for a minute: a test shows it was killed by its group being
+// gone (stepKilled), however slowly the machine runs, where a short step
+// would finish by itself on a loaded machine before the kill was due.
+const longStep = "echo $$ > pgid; touch started; sleep 60; touch finished"
+
+// stepKilled waits (with a deadline) until no process of longStep's group
+// in dir runs any more, and fails if the step got to its end.
+func stepKilled(t *testing.T, dir string, log ...*syncBuffer) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "pgid"))
+	if errors.Is(err, os.ErrNotExist) {
+		// Stopped before its shell got to its first command: it must not
+		// get there later.
+		neverAppears(t, filepath.Join(dir, "started"), 2*time.Second, log...)
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("process group %q: %v", b, err)
+	}
+	for end := time.Now().Add(20 * time.Second); groupRunning(pgid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			if len(log) > 0 {
+				t.Logf("agent log:\n%s", log[0])
+			}
+			t.Fatalf("the step's process group %d still runs 20s later: it was not killed", pgid)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "finished")); err == nil {
+		t.Fatal("the step finished: it was not killed")
 	}
 }
 
@@ -152,7 +190,7 @@ func TestRevokedToken(t *testing.T) {
 	dir := t.TempDir()
 	_, done, _ := startAgent(t, f, func(o *Options) { o.Dir = dir })
 	f.expect(t, "poll")
-	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "slow", Attempt: 1, Case: runCase("slow", "touch started; sleep 3; touch finished")})
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "slow", Attempt: 1, Case: runCase("slow", longStep)})
 	waitFile(t, filepath.Join(dir, "started"))
 	f.mu.Lock()
 	f.token = "revoked"
@@ -166,7 +204,7 @@ func TestRevokedToken(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the agent did not stop within 20s of its token being revoked")
 	}
-	neverAppears(t, filepath.Join(dir, "finished"), 3500*time.Millisecond)
+	stepKilled(t, dir)
 }
 
 // TestStopKillsSteps: a stop in the held poll's answer (a cancelled run, a
@@ -176,11 +214,11 @@ func TestStopKillsSteps(t *testing.T) {
 	dir := t.TempDir()
 	_, _, log := startAgent(t, f, func(o *Options) { o.Dir = dir })
 	f.expect(t, "poll")
-	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "slow", Attempt: 1, Case: runCase("slow", "touch started; sleep 3; touch finished")})
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "slow", Attempt: 1, Case: runCase("slow", longStep)})
 	waitFile(t, filepath.Join(dir, "started"))
 	f.fence("L1")
 	f.work <- api.AgentWork{Stop: []api.LeaseStop{{ID: "L1", Reason: "run cancelled"}}}
-	neverAppears(t, filepath.Join(dir, "finished"), 4*time.Second)
+	stepKilled(t, dir)
 	f.mu.Lock()
 	n := len(f.results["L1"])
 	f.mu.Unlock()
@@ -200,7 +238,7 @@ func TestCancelKillsSteps(t *testing.T) {
 	dir := t.TempDir()
 	startAgent(t, f, func(o *Options) { o.Dir = dir })
 	f.expect(t, "poll")
-	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "slow", Attempt: 1, Case: runCase("slow", "touch started; sleep 3; touch finished", "true")})
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "slow", Attempt: 1, Case: runCase("slow", longStep, "true")})
 	waitFile(t, filepath.Join(dir, "started"))
 	f.work <- api.AgentWork{Stop: []api.LeaseStop{{ID: "L1", Reason: "cancelled: the run was cancelled"}}}
 	f.expect(t, "result:L1")
@@ -210,7 +248,7 @@ func TestCancelKillsSteps(t *testing.T) {
 	if res.Status != api.StatusCancelled || len(res.Events) != 2 || res.Events[0].StepStatus != api.StepCancelled || res.Events[1].StepStatus != api.StepSkipped {
 		t.Errorf("result %+v, want cancelled with step 1 cancelled and step 2 skipped", res)
 	}
-	neverAppears(t, filepath.Join(dir, "finished"), 3500*time.Millisecond)
+	stepKilled(t, dir)
 }
 
 // TestFencedWriteKillsSteps: a write refused with 409 lease-fenced stops the
@@ -220,10 +258,11 @@ func TestFencedWriteKillsSteps(t *testing.T) {
 	dir := t.TempDir()
 	_, _, log := startAgent(t, f, func(o *Options) { o.Dir = dir })
 	f.expect(t, "poll")
-	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", "touch one", "touch started; sleep 3; touch finished")})
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", "touch one", longStep)})
 	waitFile(t, filepath.Join(dir, "one"))
 	f.fence("L1") // step 2's start is now stale; the heartbeat also says stop
-	neverAppears(t, filepath.Join(dir, "finished"), 4*time.Second)
+	waitLog(t, log, "lease L1 (run run_a, member m): stopped:")
+	stepKilled(t, dir, log)
 	f.mu.Lock()
 	n := len(f.results["L1"])
 	f.mu.Unlock()
@@ -245,10 +284,10 @@ func TestLostServerKillsSteps(t *testing.T) {
 	dir := t.TempDir()
 	_, _, log := startAgent(t, f, func(o *Options) { o.Dir = dir })
 	f.expect(t, "poll")
-	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", "touch started; sleep 3; touch finished")})
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", longStep)})
 	waitFile(t, filepath.Join(dir, "started"))
 	f.silent.Store(true)
-	neverAppears(t, filepath.Join(dir, "finished"), 4*time.Second, log)
+	stepKilled(t, dir, log)
 	if !strings.Contains(log.String(), "longer than the lease ttl") {
 		t.Errorf("log:\n%s", log)
 	}
@@ -315,7 +354,7 @@ func TestDrainGraceKills(t *testing.T) {
 	dir := t.TempDir()
 	cancel, done, log := startAgent(t, f, func(o *Options) { o.Dir = dir; o.DrainGrace = 200 * time.Millisecond })
 	f.expect(t, "poll")
-	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", "touch started; sleep 3; touch finished")})
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", longStep)})
 	waitFile(t, filepath.Join(dir, "started"))
 	cancel()
 	select {
@@ -326,7 +365,7 @@ func TestDrainGraceKills(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the agent did not exit within 20s")
 	}
-	neverAppears(t, filepath.Join(dir, "finished"), 3500*time.Millisecond)
+	stepKilled(t, dir)
 	if !strings.Contains(log.String(), "the drain grace of 200ms ran out") {
 		t.Errorf("log:\n%s", log)
 	}
