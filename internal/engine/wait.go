@@ -62,5 +62,8 @@ func (e *Engine) WaitReason(tenant, id string) *api.WaitReason {
 		return &api.WaitReason{Kind: WaitTenantLimit, Since: created.UTC(), Message: fmt.Sprintf(
 			"tenant %s at %d of %d running (%s)", tenant, e.running[tenant], limit, named)}
 	}
-	return &api.WaitReason{Kind: WaitQueue, Since: created.UTC(), Message: fmt.Sprintf("queued behind earlier runs of tenant %s", tenant)}
+	// No limit holds it: the scheduler has not taken it yet (its next pass,
+	// or with several replicas the leader's, starts it). Runs that can start
+	// start in the same pass whatever their order, so it is not behind them.
+	return &api.WaitReason{Kind: WaitQueue, Since: created.UTC(), Message: fmt.Sprintf("about to start: no limit of tenant %s holds it", tenant)}
 }

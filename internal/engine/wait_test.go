@@ -7,6 +7,7 @@ import (
 
 	"github.com/zof-ai/zof-ci/api"
 	"github.com/zof-ai/zof-ci/internal/engine"
+	"github.com/zof-ai/zof-ci/internal/engine/memstore"
 	"github.com/zof-ai/zof-ci/internal/step"
 )
 
@@ -54,5 +55,24 @@ func TestWaitReason(t *testing.T) {
 	h.wait(tenant, d.ID)
 	if w := h.e.WaitReason(tenant, d.ID); w != nil {
 		t.Errorf("a finished run waits: %+v", w)
+	}
+}
+
+// A run no limit holds, which the scheduler has not taken yet, says so: it
+// is behind no other run (runs that may start start in the same pass).
+func TestWaitReasonBeforeTheScheduler(t *testing.T) {
+	e, err := engine.New(engine.Config{Store: memstore.New(), Steps: newFakeSteps(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run is never called: nothing schedules the run.
+	r, _, err := e.Create(context.Background(), tenant, runReq("a", tcase("a", "s")), engine.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := e.WaitReason(tenant, r.ID)
+	want := fmt.Sprintf("about to start: no limit of tenant %s holds it", tenant)
+	if w == nil || w.Kind != engine.WaitQueue || w.Message != want || w.Since.IsZero() {
+		t.Fatalf("wait = %+v, want kind queue with %q", w, want)
 	}
 }
