@@ -14,6 +14,9 @@ const (
 	MediaEventStream = "text/event-stream"
 	// EventEnd is the SSE event sent after a run's terminal event, before the server closes.
 	EventEnd = "end"
+	// EventWait is the SSE overlay with a run's wait reason (a WaitReason, `{}` once it no
+	// longer waits), sent only to a stream opened with ?wait=1; it has no id.
+	EventWait = "wait"
 )
 
 // Problem is an RFC 9457 problem details body. Detail tells a person what to do.

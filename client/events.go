@@ -10,6 +10,7 @@ import (
 	"iter"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -37,12 +38,31 @@ var (
 // body as an error instead of dispatching a half-received event (see Stream).
 var errBodyEOF = errors.New("end of the event stream body")
 
+// EventsOption changes what Events asks for.
+type EventsOption func(*eventsConfig)
+
+type eventsConfig struct {
+	onWait func(api.WaitReason)
+}
+
+// WithWait asks the server for the run's wait reasons as they change (`?wait=1`,
+// docs/agents.md "Why a run waits"): Stream.Next calls f with each one before it returns the
+// next event, and with a zero WaitReason once the run no longer waits. The reasons are not
+// events of the run's log and never move Last. A server that does not know `wait=1` sends none.
+func WithWait(f func(api.WaitReason)) EventsOption {
+	return func(c *eventsConfig) { c.onWait = f }
+}
+
 // Events opens the run's live stream after seq after (0: from the first event). It makes one
 // attempt and does not retry: the caller reconnects with Stream.Last. The stream ends with
 // io.EOF after the server's `end` event. When the run had ended and after was its last event,
 // the server answers 204 No Content: the Stream then ends with io.EOF at once, and End has the
 // run's id and LastSeq but no Status (get the run for it).
-func (c *Client) Events(ctx context.Context, id string, after int64) (*Stream, error) {
+func (c *Client) Events(ctx context.Context, id string, after int64, opts ...EventsOption) (*Stream, error) {
+	var cfg eventsConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	op := "stream the events of run " + sanitize.Line(id)
 	connCtx, cancel := context.WithCancelCause(ctx)
 	silence := c.opts.StreamSilence
@@ -54,7 +74,11 @@ func (c *Client) Events(ctx context.Context, id string, after int64) (*Stream, e
 		cancel(nil)
 		return nil, err
 	}
-	req, err := c.request(connCtx, http.MethodGet, runPath(id)+"/events", nil, nil)
+	var q url.Values
+	if cfg.onWait != nil {
+		q = url.Values{"wait": {"1"}}
+	}
+	req, err := c.request(connCtx, http.MethodGet, runPath(id)+"/events", q, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -91,6 +115,7 @@ func (c *Client) Events(ctx context.Context, id string, after int64) (*Stream, e
 			Msg: fmt.Sprintf("%s: the server answered with %s instead of an event stream", op, describeBody(resp.Header.Get("Content-Type"), body))})
 	}
 	s := newStream(resp.Body, id, after, func() { timer.Reset(silence) })
+	s.onWait = cfg.onWait
 	s.ctx, s.parent, s.cancel, s.timer, s.silence = connCtx, ctx, cancel, timer, silence
 	return s, nil
 }
@@ -107,6 +132,8 @@ type Stream struct {
 	end   *api.EndData
 	err   error
 	once  sync.Once
+	// onWait gets the `wait` overlays (WithWait); nil: none were asked for.
+	onWait func(api.WaitReason)
 
 	ctx     context.Context // the connection's; its cause tells silence from the caller's cancel
 	parent  context.Context
@@ -169,6 +196,15 @@ func (s *Stream) Next() (api.Event, error) {
 		}
 		if raw.Data == "" {
 			continue // a bare id or retry field carries nothing for us
+		}
+		if raw.Type == api.EventWait && s.onWait != nil {
+			var w api.WaitReason
+			if err := json.Unmarshal([]byte(raw.Data), &w); err != nil {
+				s.finish(fmt.Errorf("%w: after seq %d came a wait reason that is not valid (%v)", ErrBadEvent, s.last, err))
+				break
+			}
+			s.onWait(w)
+			continue
 		}
 		var e api.Event
 		if err := json.Unmarshal([]byte(raw.Data), &e); err != nil {

@@ -153,6 +153,65 @@ func TestEventsOverHTTP(t *testing.T) {
 	}
 }
 
+// TestEventsWithWait: WithWait asks for the `wait` overlays (?wait=1) and hands each to its
+// function, `{}` as a zero WaitReason; they are not events and do not move Last. Without it
+// nothing is asked for, and a wait that is not valid JSON ends the stream as a bad event.
+func TestEventsWithWait(t *testing.T) {
+	const held = `{"kind":"tenant_limit","since":"2030-01-01T00:00:00Z","message":"tenant acme at 2 of 2 running (r_a, r_b)"}`
+	tests := []struct {
+		name     string
+		withWait bool
+		waitData string
+		want     []api.WaitReason
+		wantErr  error
+	}{
+		{name: "asked", withWait: true, waitData: held, want: []api.WaitReason{
+			{Kind: "tenant_limit", Since: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Message: "tenant acme at 2 of 2 running (r_a, r_b)"}, {}}, wantErr: io.EOF},
+		{name: "not asked", waitData: held, wantErr: io.EOF},
+		{name: "not JSON", withWait: true, waitData: "held", wantErr: ErrBadEvent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var asked string
+			srv := streamServer(t, func(w http.ResponseWriter, r *http.Request, flush func()) {
+				asked = r.URL.RawQuery
+				sseHeaders(w)
+				io.WriteString(w, frame(1, api.EventLog, "run_1"))
+				if r.URL.Query().Get("wait") == "1" { // as zof serve: only when asked
+					io.WriteString(w, "event: wait\ndata: "+tt.waitData+"\n\n")
+					io.WriteString(w, "event: wait\ndata: {}\n\n")
+				}
+				io.WriteString(w, frame(2, api.EventLog, "run_1"))
+				io.WriteString(w, endFrame(2))
+			})
+			defer srv.Close()
+			c, _ := newClient(t, srv, Options{})
+			var got []api.WaitReason
+			var opts []EventsOption
+			if tt.withWait {
+				opts = append(opts, WithWait(func(w api.WaitReason) { got = append(got, w) }))
+			}
+			s, err := c.Events(context.Background(), "run_1", 0, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seqs, err := readAll(s)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr == io.EOF && (!cmp.Equal(seqs, []int64{1, 2}) || s.Last() != 2) {
+				t.Errorf("seqs %v, Last %d; want [1 2], 2", seqs, s.Last())
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("wait reasons (-want +got):\n%s", diff)
+			}
+			if wantQuery := map[bool]string{true: "wait=1", false: ""}[tt.withWait]; asked != wantQuery {
+				t.Errorf("query %q, want %q", asked, wantQuery)
+			}
+		})
+	}
+}
+
 // TestEventsNoContentAfterTheEnd: a server answers a reconnection after a finished run's last
 // event with 204 No Content; that is the end of the stream, not a failure.
 func TestEventsNoContentAfterTheEnd(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zof-ai/zof-ci/api"
+	"github.com/zof-ai/zof-ci/internal/engine"
 	"github.com/zof-ai/zof-ci/internal/gate"
 	"github.com/zof-ai/zof-ci/internal/reporters/console"
 )
@@ -24,6 +25,9 @@ const (
 	remoteStopWait = 5 * time.Second
 	// resyncTimeout bounds reading a snapshot after an event that does not fit.
 	resyncTimeout = 10 * time.Second
+	// waitRepeat: a wait reason of the same kind whose message changed (a count moved) is
+	// said again at most this often; a new kind of wait is said at once.
+	waitRepeat = 30 * time.Second
 )
 
 // source is where a followed run's changes come from: the embedded engine or a server.
@@ -41,11 +45,12 @@ type source interface {
 
 // change is one thing a source reports. Exactly one field is set.
 type change struct {
-	event  *api.Event // the next event of the log
-	snap   *api.Run   // a polled snapshot: it replaces the fold
-	notice string     // something the person should know now
-	fault  error      // a transient failure: the service is not reachable right now
-	ok     bool       // the service answered again
+	event  *api.Event      // the next event of the log
+	snap   *api.Run        // a polled snapshot: it replaces the fold
+	notice string          // something the person should know now
+	wait   *api.WaitReason // what holds the run now (zero: nothing), from the server
+	fault  error           // a transient failure: the service is not reachable right now
+	ok     bool            // the service answered again
 }
 
 // followOptions say how to follow.
@@ -131,6 +136,7 @@ func follow(ctx context.Context, src source, con *console.Reporter, o followOpti
 		}()
 	}
 	terminal := func() bool { return out.Run.LastSeq > 0 && out.Run.Status.Terminal() }
+	var waits waitNotes
 
 	for !terminal() {
 		select {
@@ -164,6 +170,10 @@ func follow(ctx context.Context, src source, con *console.Reporter, o followOpti
 				replaceSnapshot(con, &out, c.snap, now())
 			case c.notice != "":
 				con.Notice(now(), c.notice)
+			case c.wait != nil:
+				if msg := waits.say(*c.wait, now()); msg != "" {
+					con.Notice(now(), fmt.Sprintf("run %s is waiting: %s", o.RunID, msg))
+				}
 			case c.fault != nil:
 				fault = c.fault
 			case c.ok:
@@ -188,7 +198,7 @@ func follow(ctx context.Context, src source, con *console.Reporter, o followOpti
 			if fault != nil {
 				con.Notice(now(), fmt.Sprintf("no verdict within --timeout %s, and the execution service is still unreachable: %v", o.Timeout, fault))
 			}
-			if w := waitReason(src); w != "" {
+			if w := waitReason(src); w != "" && w != waits.msg {
 				// What holds it, from the server (docs/agents.md, Why a run waits).
 				con.Notice(now(), fmt.Sprintf("run %s is waiting: %s", o.RunID, w))
 			}
@@ -210,6 +220,27 @@ func follow(ctx context.Context, src source, con *console.Reporter, o followOpti
 		}
 	}
 	return out
+}
+
+// waitNotes decides which of a run's wait reasons the person is told while it waits
+// (docs/cli.md "Following a run"): a new kind at once, the same kind with a new message (a
+// count that moved) at most every waitRepeat, nothing twice. The "queue" kind is the moment
+// before the scheduler takes the run, which every run passes through: never said.
+type waitNotes struct {
+	kind, msg string
+	at        time.Time
+}
+
+func (n *waitNotes) say(w api.WaitReason, now time.Time) string {
+	switch {
+	case w.Kind == "" || w.Kind == engine.WaitQueue:
+		n.kind, n.msg = "", "" // no longer waits: the next wait is news
+		return ""
+	case w.Kind == n.kind && (w.Message == n.msg || now.Sub(n.at) < waitRepeat):
+		return ""
+	}
+	n.kind, n.msg, n.at = w.Kind, w.Message, now
+	return w.Message
 }
 
 // waitReason is the server's reason the run still waits (Run.Wait), "" when

@@ -425,6 +425,11 @@ func (s *remoteSource) watch(ctx context.Context, after int64, ch chan<- change)
 			continue
 		}
 		pollFails = 0
+		w := api.WaitReason{}
+		if run.Wait != nil {
+			w = *run.Wait
+		}
+		send(change{wait: &w})
 		if run.LastSeq > last {
 			last = max(last, run.LastSeq)
 			if !send(change{snap: run}) {
@@ -454,7 +459,7 @@ func (s *remoteSource) watch(ctx context.Context, after int64, ch chan<- change)
 // streamOnce reads one connection of the stream, sending each new event. It returns nil
 // after the end event, else why the connection ended; progressed tells whether any event came.
 func (s *remoteSource) streamOnce(ctx context.Context, last *int64, send func(change) bool) (progressed bool, err error) {
-	st, err := s.c.Events(ctx, s.id, *last)
+	st, err := s.c.Events(ctx, s.id, *last, client.WithWait(func(w api.WaitReason) { send(change{wait: &w}) }))
 	if err != nil {
 		return false, err
 	}

@@ -47,6 +47,10 @@ type recording struct {
 	getHook    func(n int, w http.ResponseWriter, r *http.Request) bool
 	streams    int
 	gets       int
+	// waits are `wait` overlays (their data) sent after the event of each seq, to a
+	// stream that asked for them (?wait=1) only, as zof serve does.
+	waits    map[int64][]string
+	waitAsks []bool // whether each stream request asked for them
 }
 
 func newRecording(t *testing.T, log []api.Event, shown int) *recording {
@@ -91,6 +95,7 @@ func (rec *recording) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.streams++
 		n := rec.streams
 		rec.lastIDs = append(rec.lastIDs, r.Header.Get(api.HeaderLastEventID))
+		rec.waitAsks = append(rec.waitAsks, r.URL.Query().Get("wait") == "1")
 		rec.mu.Unlock()
 		if rec.streamHook != nil && rec.streamHook(n, w, r) {
 			return
@@ -135,6 +140,11 @@ func (rec *recording) stream(w http.ResponseWriter, r *http.Request) {
 			}
 			io.WriteString(w, sseFrame(e))
 			after = e.Seq
+			if r.URL.Query().Get("wait") == "1" {
+				for _, data := range rec.waits[e.Seq] {
+					fmt.Fprintf(w, "event: %s\ndata: %s\n\n", api.EventWait, data)
+				}
+			}
 			if e.Type == api.EventRunStatus && e.Status.Terminal() {
 				fmt.Fprintf(w, "event: end\ndata: {\"run_id\":%q,\"status\":%q,\"last_seq\":%d}\n\n", e.RunID, e.Status, e.Seq)
 				w.(http.Flusher).Flush()
@@ -299,6 +309,67 @@ func TestFollowStream(t *testing.T) {
 	}
 	if strings.Contains(h.output(), "polling") || rec.gets != 0 {
 		t.Errorf("polled %d times with a working stream:\n%s", rec.gets, h.output())
+	}
+}
+
+// TestFollowSaysWhatHoldsTheRun: the stream's wait overlays (asked for with ?wait=1) are
+// printed as the wait changes: a new kind at once, a new count of the same kind not within
+// waitRepeat, the moment before the scheduler (kind queue) never, the same wait again only
+// after the run stopped waiting.
+func TestFollowSaysWhatHoldsTheRun(t *testing.T) {
+	b := passingLog(t)
+	rec := newRecording(t, b.Events, len(b.Events))
+	limit := func(runs string) string {
+		return fmt.Sprintf(`{"kind":"tenant_limit","since":"2026-12-06T15:00:00Z","message":"tenant acme at 2 of 2 running (%s)"}`, runs)
+	}
+	agent := `{"kind":"agent","since":"2026-12-06T15:00:01Z","message":"waiting for an agent of pool private: 0 online (never seen)"}`
+	rec.waits = map[int64][]string{
+		1: {`{"kind":"queue","since":"2026-12-06T15:00:00Z","message":"about to start: no limit of tenant acme holds it"}`},
+		2: {limit("r_a, r_b")},
+		3: {limit("r_a, r_c"), "{}"},
+		4: {agent, agent},
+		5: {"{}"},
+		6: {agent},
+	}
+	h := newHarness(t, rec, time.Second)
+	h.follow(context.Background())
+	got := h.output()
+	for want, n := range map[string]int{
+		"run r-0001 is waiting: tenant acme at 2 of 2 running (r_a, r_b)": 1,
+		"(r_a, r_c)":     0, // the same kind, a new count, within waitRepeat
+		"about to start": 0,
+		"run r-0001 is waiting: waiting for an agent of pool private: 0 online (never seen)": 2,
+	} {
+		if c := strings.Count(got, want); c != n {
+			t.Errorf("console says %q %d times, want %d:\n%s", want, c, n, got)
+		}
+	}
+	if len(rec.waitAsks) == 0 || !rec.waitAsks[0] {
+		t.Errorf("the stream did not ask for wait reasons (?wait=1): %v", rec.waitAsks)
+	}
+}
+
+// TestFollowPollingSaysWhatHoldsTheRun: polling reads the wait from the run (Run.Wait) and
+// says it once, however many polls see it.
+func TestFollowPollingSaysWhatHoldsTheRun(t *testing.T) {
+	b := failingLog(t)
+	rec := newRecording(t, b.Events, 1)
+	rec.getHook = func(n int, w http.ResponseWriter, _ *http.Request) bool {
+		snap := rec.snapshot()
+		if n <= 5 {
+			snap.Wait = &api.WaitReason{Kind: "pool_limit", Message: "pool private at 20 of 20 members"}
+		}
+		writeTestJSON(w, http.StatusOK, snap)
+		if n == 5 {
+			rec.publish(len(b.Events))
+		}
+		return true
+	}
+	h := newHarness(t, rec, time.Second)
+	h.src.noStream = true
+	h.follow(context.Background())
+	if c := strings.Count(h.output(), "run r-0001 is waiting: pool private at 20 of 20 members"); c != 1 {
+		t.Errorf("the wait is said %d times, want once:\n%s", c, h.output())
 	}
 }
 

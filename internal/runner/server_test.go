@@ -385,3 +385,35 @@ func TestWatchAttaches(t *testing.T) {
 		t.Error(diff)
 	}
 }
+
+// TestRemoteSaysWhatHoldsTheRun: a run held by its tenant's limit says so while it waits,
+// live from the real server's stream, once.
+func TestRemoteSaysWhatHoldsTheRun(t *testing.T) {
+	srv := clienttest.Start(t, clienttest.Options{MaxConcurrentRuns: 1})
+	suitePath := writeSuite(t, "total")
+	c := testClient(t, srv.URL)
+	o, out := remoteOptions(t, suitePath)
+	if code, err := RunRemote(context.Background(), o, RemoteOptions{Client: c, CI: ci.Context{Provider: ci.Local}, Detach: true}); err != nil || code.Kind != gate.Passed {
+		t.Fatalf("detach: %s %v\n%s", code.Kind, err, out)
+	}
+	first := strings.TrimSpace(lastLine(out.String()))
+	waitFor(t, "the first run's login step", srv.Gates.Started("login"))
+
+	o2, out2 := remoteOptions(t, suitePath)
+	go func() {
+		// The gate opens only once the second run said what holds it: without the line,
+		// the run times out and the test fails.
+		for end := time.Now().Add(waitLimit); time.Now().Before(end) && !strings.Contains(out2.String(), " is waiting: "); time.Sleep(10 * time.Millisecond) {
+		}
+		srv.Gates.Open("login")
+	}()
+	code, err := RunRemote(context.Background(), o2, RemoteOptions{Client: c, CI: ci.Context{Provider: ci.Local}})
+	if err != nil || code.Kind != gate.Passed {
+		t.Fatalf("second run: %s %v\n%s", code.Kind, err, out2)
+	}
+	second := runIDOf(t, out2.String())
+	want := "run " + second + " is waiting: tenant " + clienttest.Tenant + " at 1 of 1 running (" + first + ")"
+	if n := strings.Count(out2.String(), want); n != 1 {
+		t.Errorf("output says %q %d times, want once:\n%s", want, n, out2)
+	}
+}

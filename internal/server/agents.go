@@ -390,7 +390,7 @@ func (st *stream) wait(tenant string, status api.Status) error {
 	}
 	st.lastWait = string(data)
 	st.buf.Reset()
-	st.buf.WriteString("event: wait\ndata: ")
+	st.buf.WriteString("event: " + api.EventWait + "\ndata: ")
 	st.buf.Write(data)
 	st.buf.WriteString("\n\n")
 	return st.write()
