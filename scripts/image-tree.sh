@@ -26,18 +26,23 @@ for cmd in apt-get dpkg-deb; do
   fi
 done
 
+# The packages the Dockerfile's rootfs stage installs (internal/ci/github's TestActionYAML
+# checks the two lists agree).
+packages="busybox-static ca-certificates"
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/debs" "$work/src"
 
 # apt-get download needs the package lists; a fresh machine may have none yet.
 download() {
-  (cd "$work/debs" && apt-get download -q -o APT::Sandbox::User=root busybox-static ca-certificates) >"$work/apt.log" 2>&1
+  # shellcheck disable=SC2086 # one word per package
+  (cd "$work/debs" && apt-get download -q -o APT::Sandbox::User=root $packages) >"$work/apt.log" 2>&1
 }
 if ! download; then
   if ! apt-get update -qq >"$work/apt.log" 2>&1 || ! download; then
     cat "$work/apt.log" >&2
-    echo "image-tree.sh: apt-get download busybox-static ca-certificates failed (above): a Debian mirror must be reachable" >&2
+    echo "image-tree.sh: apt-get download $packages failed (above): a Debian mirror must be reachable" >&2
     exit 1
   fi
 fi
