@@ -45,10 +45,10 @@ func newCmdAction(f *Factory, runF func(context.Context, *actionOptions) error) 
 		short: "the GitHub Action's entrypoint: reads the action's inputs and the event, then does run",
 		long: "The container action's entrypoint (action.yml). The inputs come from the INPUT_* variables\n" +
 			"the runner sets (with: in the workflow), the change from the workflow's event\n" +
-			"(GITHUB_EVENT_PATH: the pull request's files from the API, or a git range), and the reports\n" +
-			"go to a check run with annotations (or workflow-command annotations without checks: write),\n" +
-			"the step summary and the step outputs. The job fails with the gate's exit code. Outside\n" +
-			"GitHub Actions it refuses (exit 64): use zof run there. See docs/ci.md.",
+			"(GITHUB_EVENT_PATH: a pull request's files or a push's comparison, from GitHub's API), and\n" +
+			"the reports go to a check run with annotations (or workflow-command annotations without\n" +
+			"checks: write), the step summary and the step outputs. The job fails with the gate's exit\n" +
+			"code. Outside GitHub Actions it refuses (exit 64): use zof run there. See docs/ci.md.",
 		example: "uses: zof-ai/zof-ci@v1   # a workflow step, with: {suite: zof.yaml, environment: staging}",
 	}
 	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
