@@ -290,17 +290,17 @@ func (x *action) event() (string, diff.Source) {
 // nothing can, the change is unknown, with a warning, and on_unknown_diff applies. nil
 // (with a notice) when the event has no range at all: scope all then.
 func (x *action) pushChange(ev *cigithub.Event) diff.Source {
+	// A validated push or merge group always has a git range except a deleted branch, which
+	// has no comparison either.
 	gbase, ghead, gitOK := ev.GitRange()
-	cbase, chead, cerr := ev.CompareRange()
-	if !gitOK && cerr != nil {
+	if !gitOK {
 		x.notice(fmt.Sprintf("the %s event changes nothing to run against (a deleted branch?): running scope all", ev.Kind))
 		return nil
 	}
+	cbase, chead, cerr := ev.CompareRange()
 	what := fmt.Sprintf("could not compute the %s change", ev.Kind)
-	var git diff.Source
-	if gitOK {
-		git = &diff.Git{Base: gbase, Head: ghead, Env: x.env.List(), Deepen: true}
-	}
+	git := &diff.Git{Base: gbase, Head: ghead, Env: x.env.List(), Deepen: true}
+	gitWhat := fmt.Sprintf("git (%s..%s)", short(gbase), short(ghead))
 	if x.in.GitHubToken == "" || x.gh == nil || cerr != nil {
 		why := "no github-token"
 		switch {
@@ -309,18 +309,15 @@ func (x *action) pushChange(ev *cigithub.Event) diff.Source {
 		case x.in.GitHubToken != "":
 			why = x.ghErr.Error()
 		}
-		f := &fallbackDiff{primary: git, primaryWhat: fmt.Sprintf("git (%s..%s)", short(gbase), short(ghead)), noFallback: "the compare API was not asked: " + why}
+		f := &fallbackDiff{primary: git, primaryWhat: gitWhat, noFallback: "the compare API was not asked: " + why}
 		return &unknownDiff{src: f, source: diff.SourceGit, base: gbase, head: ghead, what: what, warn: x.warn}
 	}
 	f := &fallbackDiff{
-		primary:     &cigithub.Compare{Client: x.gh, Owner: ev.Owner, Repo: ev.Repo, Base: cbase, Head: chead},
-		primaryWhat: "the compare API", // its answers name the range
-		say:         x.notice,
-	}
-	if git != nil {
-		f.fallback, f.fallbackWhat = git, fmt.Sprintf("git (%s..%s)", short(gbase), short(ghead))
-	} else {
-		f.noFallback = "git has no range to compute"
+		primary:      &cigithub.Compare{Client: x.gh, Owner: ev.Owner, Repo: ev.Repo, Base: cbase, Head: chead},
+		primaryWhat:  "the compare API", // its answers name the range
+		fallback:     git,
+		fallbackWhat: gitWhat,
+		say:          x.notice,
 	}
 	return &unknownDiff{src: f, source: diff.SourceAPI, base: cbase, head: chead, what: what, warn: x.warn}
 }
