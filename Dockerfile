@@ -13,11 +13,23 @@ COPY . .
 ARG VERSION=dev
 RUN VERSION="${VERSION}" GOFLAGS=-buildvcs=false scripts/build.sh /out/zof
 
-# Final stage: the static binary, CA certificates (HTTPS to GitHub, GitLab and
-# zof serve) and git, which push and merge-group events need: their change is
-# computed by git from the checkout (pull requests read theirs from the API).
-# Nothing else: no shell tools, no Go toolchain.
-FROM alpine:3.22
-RUN apk add --no-cache git ca-certificates
+# Root filesystem stage: busybox (a shell and its tools) and the CA bundle, from Debian
+# bookworm's packages, assembled by scripts/image-rootfs.sh, the script scripts/image-tree.sh
+# runs on the same packages to measure and test the image without Docker (.ci/run).
+FROM debian:bookworm-slim AS rootfs
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends busybox-static ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY scripts/image-rootfs.sh /usr/local/bin/image-rootfs.sh
+RUN image-rootfs.sh / /rootfs
+
+# Final stage, from scratch (docs/ci.md "The container"): the static zof; busybox as /bin/sh
+# and its applets, because run steps and serve commands are /bin/sh -c and GitLab's docker
+# executor needs sh in the job image; the CA bundle for HTTPS to GitHub, GitLab, zof serve and
+# the suite's URLs; /tmp. No git: the action reads every change from GitHub's API. No Go
+# toolchain, no package manager.
+FROM scratch
+COPY --from=rootfs /rootfs/ /
 COPY --from=build /out/zof /usr/local/bin/zof
+ENV PATH=/usr/local/bin:/bin
 ENTRYPOINT ["/usr/local/bin/zof", "action"]

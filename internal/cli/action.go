@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,10 +45,10 @@ func newCmdAction(f *Factory, runF func(context.Context, *actionOptions) error) 
 		short: "the GitHub Action's entrypoint: reads the action's inputs and the event, then does run",
 		long: "The container action's entrypoint (action.yml). The inputs come from the INPUT_* variables\n" +
 			"the runner sets (with: in the workflow), the change from the workflow's event\n" +
-			"(GITHUB_EVENT_PATH: the pull request's files from the API, or a git range), and the reports\n" +
-			"go to a check run with annotations (or workflow-command annotations without checks: write),\n" +
-			"the step summary and the step outputs. The job fails with the gate's exit code. Outside\n" +
-			"GitHub Actions it refuses (exit 64): use zof run there. See docs/ci.md.",
+			"(GITHUB_EVENT_PATH: a pull request's files or a push's comparison, from GitHub's API), and\n" +
+			"the reports go to a check run with annotations (or workflow-command annotations without\n" +
+			"checks: write), the step summary and the step outputs. The job fails with the gate's exit\n" +
+			"code. Outside GitHub Actions it refuses (exit 64): use zof run there. See docs/ci.md.",
 		example: "uses: zof-ai/zof-ci@v1   # a workflow step, with: {suite: zof.yaml, environment: staging}",
 	}
 	c.run = func(ctx context.Context, fs *flag.FlagSet, pos []string) error {
@@ -125,9 +126,10 @@ func runAction(ctx context.Context, o *actionOptions) error {
 		return x.fail(exitcode.Usage, fmt.Errorf("input working-directory %q: %w (a directory relative to the repository root)", in.WorkingDirectory, err))
 	}
 	// Inside the container the checkout belongs to the runner's user: git refuses it until
-	// it is marked safe, and every git call below needs it.
+	// it is marked safe, and every git call below needs it. zof's own image has no git
+	// (nothing here needs it there): that is no reason to warn.
 	if getenv("GITHUB_WORKSPACE") != "" {
-		if err := cigithub.MarkSafeDirectory(ctx, "", x.workspace, o.Env.List()); err != nil {
+		if err := cigithub.MarkSafeDirectory(ctx, "", x.workspace, o.Env.List()); err != nil && !errors.Is(err, exec.ErrNotFound) {
 			x.warn(fmt.Sprintf("%v: git may refuse the checkout, so a change computed by git may be unknown", err))
 		}
 	}
@@ -274,13 +276,50 @@ func (x *action) event() (string, diff.Source) {
 		}
 		return scope, &unknownDiff{src: prf, source: diff.SourceAPI, base: ev.BaseSHA, head: ev.HeadSHA, what: what, warn: x.warn}
 	}
-	base, head, ok := ev.GitRange()
-	if !ok {
-		x.notice(fmt.Sprintf("the %s event changes nothing to run against (a deleted branch?): running scope all", ev.Kind))
+	src := x.pushChange(ev)
+	if src == nil {
 		return "all", nil
 	}
-	g := &diff.Git{Base: base, Head: head, Env: x.env.List(), Deepen: true}
-	return scope, &unknownDiff{src: g, source: diff.SourceGit, base: base, head: head, what: fmt.Sprintf("could not compute the %s change by git (%s..%s)", ev.Kind, short(base), short(head)), warn: x.warn}
+	return scope, src
+}
+
+// pushChange is the change of a push or a merge group (docs/ci.md "How the change is
+// found"): the compare API first, like a pull request's files API, since zof's image has no
+// git; git in the checkout when the API fails or lists its 300-file maximum, if git is
+// installed and can compute the range. Without a github-token it is git alone. When
+// nothing can, the change is unknown, with a warning, and on_unknown_diff applies. nil
+// (with a notice) when the event has no range at all: scope all then.
+func (x *action) pushChange(ev *cigithub.Event) diff.Source {
+	// A validated push or merge group always has a git range except a deleted branch, which
+	// has no comparison either.
+	gbase, ghead, gitOK := ev.GitRange()
+	if !gitOK {
+		x.notice(fmt.Sprintf("the %s event changes nothing to run against (a deleted branch?): running scope all", ev.Kind))
+		return nil
+	}
+	cbase, chead, cerr := ev.CompareRange()
+	what := fmt.Sprintf("could not compute the %s change", ev.Kind)
+	git := &diff.Git{Base: gbase, Head: ghead, Env: x.env.List(), Deepen: true}
+	gitWhat := fmt.Sprintf("git (%s..%s)", short(gbase), short(ghead))
+	if x.in.GitHubToken == "" || x.gh == nil || cerr != nil {
+		why := "no github-token"
+		switch {
+		case cerr != nil:
+			why = cerr.Error()
+		case x.in.GitHubToken != "":
+			why = x.ghErr.Error()
+		}
+		f := &fallbackDiff{primary: git, primaryWhat: gitWhat, noFallback: "the compare API was not asked: " + why}
+		return &unknownDiff{src: f, source: diff.SourceGit, base: gbase, head: ghead, what: what, warn: x.warn}
+	}
+	f := &fallbackDiff{
+		primary:      &cigithub.Compare{Client: x.gh, Owner: ev.Owner, Repo: ev.Repo, Base: cbase, Head: chead},
+		primaryWhat:  "the compare API", // its answers name the range
+		fallback:     git,
+		fallbackWhat: gitWhat,
+		say:          x.notice,
+	}
+	return &unknownDiff{src: f, source: diff.SourceAPI, base: cbase, head: chead, what: what, warn: x.warn}
 }
 
 // reporters are the action's reports, built once the plan is known (runner.RunOptions.Reporters).

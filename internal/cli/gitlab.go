@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 
 	gl "gitlab.com/gitlab-org/api/client-go"
 
@@ -23,10 +25,11 @@ const GitLabTokenVar = "ZOF_GITLAB_TOKEN"
 
 // gitlabJob is what `zof run` adds in a GitLab CI job (docs/ci.md "GitLab CI").
 type gitlabJob struct {
-	pipeline *cigitlab.Pipeline
-	token    string
-	client   *gl.Client // nil without a token (or when it cannot be made)
-	log      io.Writer
+	pipeline  *cigitlab.Pipeline
+	token     string
+	client    *gl.Client // nil without a token (or when it cannot be made: clientErr)
+	clientErr error
+	log       io.Writer
 }
 
 // detectGitLab returns the GitLab CI job zof runs in, or nil outside GitLab CI (or when
@@ -42,7 +45,7 @@ func detectGitLab(env Env, log io.Writer) *gitlabJob {
 	}
 	j := &gitlabJob{pipeline: p, token: env.Get(GitLabTokenVar), log: log}
 	if j.token != "" {
-		if j.client, err = cigitlab.NewClient(j.token, p.APIURL, nil, cigitlab.Retry{}); err != nil {
+		if j.client, j.clientErr = cigitlab.NewClient(j.token, p.APIURL, nil, cigitlab.Retry{}); j.clientErr != nil {
 			j.client = nil
 		}
 	}
@@ -52,21 +55,34 @@ func detectGitLab(env Env, log io.Writer) *gitlabJob {
 // diffSource is the change of the pipeline for scope changed: git on the pipeline's range
 // first, the merge request diffs API when git cannot compute it (ci.md "Diff
 // acquisition" 4). nil when the pipeline has no range (tags, schedules): zof run's own
-// git default then applies.
+// git default then applies. zof's image has no git: there merge request pipelines read
+// their change from the API, which needs ZOF_GITLAB_TOKEN.
 func (j *gitlabJob) diffSource(dir string, environ []string) diff.Source {
 	base, head, ok := j.pipeline.GitRange()
 	if !ok {
 		return nil
 	}
 	f := &fallbackDiff{
-		primary: &diff.Git{Dir: dir, Base: base, Head: head, Env: environ, Deepen: true},
-		log:     j.log,
+		primary:     &diff.Git{Dir: dir, Base: base, Head: head, Env: environ, Deepen: true},
+		primaryWhat: "git",
+		say:         func(msg string) { fmt.Fprintf(j.log, "zof: %s\n", msg) },
 	}
-	if j.pipeline.MRIID > 0 && j.client != nil {
-		if mr, err := cigitlab.NewMRDiffs(j.client, j.pipeline); err == nil {
-			f.fallback = mr
-			f.what = fmt.Sprintf("merge request !%d's diffs from the API", j.pipeline.MRIID)
+	iid := j.pipeline.MRIID
+	switch {
+	case iid == 0:
+		f.noFallback = "a branch pipeline has no merge request whose diffs the API could list instead"
+	case j.token == "":
+		f.noFallback = fmt.Sprintf("without %s merge request !%d's diffs cannot be read from the API instead: set it (docs/ci.md, GitLab CI)", GitLabTokenVar, iid)
+	case j.client == nil:
+		f.noFallback = fmt.Sprintf("merge request !%d's diffs cannot be read from the API: %v", iid, j.clientErr)
+	default:
+		mr, err := cigitlab.NewMRDiffs(j.client, j.pipeline)
+		if err != nil {
+			f.noFallback = fmt.Sprintf("merge request !%d's diffs cannot be read from the API: %v", iid, err)
+			break
 		}
+		f.fallback = mr
+		f.fallbackWhat = fmt.Sprintf("merge request !%d's diffs from the API", iid)
 	}
 	return f
 }
@@ -85,36 +101,75 @@ func (j *gitlabJob) reporters(p *gate.Plan, mask *secret.Masker) []reporters.Rep
 	return out
 }
 
-// fallbackDiff asks primary (git) first and fallback (an API) when git fails or leaves
-// the change incomplete; when both fail, git's answer stands (the change is unknown and
-// on_unknown_diff applies).
+// fallbackDiff asks primary first and fallback when primary fails or leaves the change
+// incomplete: in GitLab CI git, then the merge request's diffs from the API; in the GitHub
+// Action the compare API, then git. When neither can, the change is unknown (the suite's
+// on_unknown_diff applies) and the reason names both: primary's incomplete answer with that
+// reason (the files it did list are kept), or an error when it had no answer.
 type fallbackDiff struct {
-	primary, fallback diff.Source
-	what              string
-	log               io.Writer
+	primary  diff.Source
+	fallback diff.Source // nil: there is none, and noFallback says why
+	// primaryWhat and fallbackWhat name the sources in messages ("git", "the compare API").
+	primaryWhat, fallbackWhat string
+	// noFallback is why there is no fallback; "" leaves primary's failure as it is.
+	noFallback string
+	// say tells the log that fallback answered instead of primary, and why.
+	say func(string)
 }
 
 var _ diff.Source = (*fallbackDiff)(nil)
 
 func (f *fallbackDiff) Changes(ctx context.Context) (*diff.Result, error) {
 	r, err := f.primary.Changes(ctx)
-	if err == nil && r.Complete {
-		return r, nil
-	}
-	if f.fallback == nil {
+	if err == nil && r.Complete || ctx.Err() != nil {
 		return r, err
 	}
-	why := ""
-	if err != nil {
-		why = err.Error()
-	} else {
-		why = r.Reason
+	why := failure(r, err)
+	if f.fallback == nil {
+		if f.noFallback == "" {
+			return r, err
+		}
+		return unknownChange(r, err, fmt.Sprintf("%s: %s; %s", f.primaryWhat, why, f.noFallback))
 	}
 	fr, ferr := f.fallback.Changes(ctx)
-	if ferr != nil {
-		fmt.Fprintf(f.log, "zof: git could not compute the change (%s), and neither could %s: %v\n", why, f.what, ferr)
-		return r, err
+	if ferr == nil && fr.Complete {
+		f.say(fmt.Sprintf("%s could not compute the change (%s): using %s", f.primaryWhat, why, f.fallbackWhat))
+		return fr, nil
 	}
-	fmt.Fprintf(f.log, "zof: git could not compute the change (%s): using %s\n", why, f.what)
-	return fr, nil
+	return unknownChange(r, err, fmt.Sprintf("%s: %s; %s: %s", f.primaryWhat, why, f.fallbackWhat, failure(fr, ferr)))
 }
+
+// failure says why a source did not give the whole change. Git that is not installed (as in
+// zof's image) is said in those words rather than as the exec error.
+func failure(r *diff.Result, err error) string {
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return "git is not installed"
+	case err != nil:
+		return err.Error()
+	case r != nil && r.Reason != "":
+		return r.Reason
+	}
+	return "the change is incomplete"
+}
+
+// unknownChange is a failed answer (r, err) given reason instead of its own: a copy of the
+// incomplete result r, else an error wrapping err.
+func unknownChange(r *diff.Result, err error, reason string) (*diff.Result, error) {
+	if err != nil || r == nil {
+		return nil, &changeError{reason: reason, err: err}
+	}
+	out := *r
+	out.Complete = false
+	out.Reason = reason
+	return &out, nil
+}
+
+// changeError is an unknown change whose reason names every source tried.
+type changeError struct {
+	reason string
+	err    error // the first source's error (nil when it answered incompletely)
+}
+
+func (e *changeError) Error() string { return e.reason }
+func (e *changeError) Unwrap() error { return e.err }

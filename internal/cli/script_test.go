@@ -217,7 +217,7 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("%s: %d events, want %d (ids %v)", args[0], len(ids), n, ids)
 				}
 			},
-			// ghfake start|files|file|fail|calls|bodies|checkruns|content|waitcheckruns ...: a fake of GitHub's REST
+			// ghfake start|files|file|fail|calls|bodies|checkruns|content|compare|waitcheckruns ...: a fake of GitHub's REST
 			// API (ci/github/githubtest) in this test process; start sets GITHUB_API_URL.
 			"ghfake": ghfake,
 			// ghdeliver, waitget, waitmatch: see triggers_script_test.go.
@@ -433,11 +433,12 @@ func writeScriptJSON(ts *testscript.TestScript, name string, v any) {
 //	ghfake bodies METHOD PATHRE FILE           the matching requests' bodies, one per line
 //	ghfake checkruns FILE                      every check run (with its annotations) as JSON
 //	ghfake content REPO REF PATH FILE          the contents API serves FILE as REPO's PATH at REF
+//	ghfake compare BASE HEAD N|PATH...         BASE...HEAD lists N files dir/file-0001.go … or these (modified)
 //	ghfake waitcheckruns N STATUS [SECS]       wait until N check runs have STATUS
 func ghfake(ts *testscript.TestScript, neg bool, args []string) {
 	h := ts.Value(fakesKey{}).(*scriptFakes)
 	if neg || len(args) == 0 {
-		ts.Fatalf("usage: ghfake start|files|file|fail|calls|bodies|checkruns|content|waitcheckruns ...")
+		ts.Fatalf("usage: ghfake start|files|file|fail|calls|bodies|checkruns|content|compare|waitcheckruns ...")
 	}
 	if args[0] != "start" && h.gh == nil {
 		ts.Fatalf("ghfake %s: no fake; ghfake start first", args[0])
@@ -507,6 +508,19 @@ func ghfake(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("usage: ghfake content REPO REF PATH FILE")
 		}
 		f.SetContent(a[0], a[1], a[2], []byte(ts.ReadFile(a[3])))
+	case "compare":
+		if len(a) < 3 {
+			ts.Fatalf("usage: ghfake compare BASE HEAD N|PATH...")
+		}
+		var files []githubtest.File
+		if n, err := strconv.Atoi(a[2]); err == nil && len(a) == 3 {
+			files = githubtest.Files(n)
+		} else {
+			for _, p := range a[2:] {
+				files = append(files, githubtest.File{Filename: p, Status: "modified"})
+			}
+		}
+		f.SetCompare(a[0], a[1], githubtest.Comparison{Files: files})
 	case "waitcheckruns":
 		ghfakeWaitCheckRuns(ts, f, a)
 	default:

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,10 +86,30 @@ func TestActionYAML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`scripts/build.sh /out/zof`, `ENTRYPOINT ["/usr/local/bin/zof", "action"]`, "apk add --no-cache git ca-certificates"} {
+	for _, want := range []string{`scripts/build.sh /out/zof`, `ENTRYPOINT ["/usr/local/bin/zof", "action"]`,
+		"RUN image-rootfs.sh / /rootfs", "COPY --from=rootfs /rootfs/ /", "COPY --from=build /out/zof /usr/local/bin/zof", "ENV PATH=/usr/local/bin:/bin"} {
 		if !strings.Contains(string(df), want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
+	}
+	// The final stage is FROM scratch (docs/ci.md "The container"), and the packages the
+	// rootfs stage installs are those scripts/image-tree.sh downloads to measure and test
+	// the image without Docker: no git among them.
+	froms := regexp.MustCompile(`(?m)^FROM (\S+)`).FindAllStringSubmatch(string(df), -1)
+	if len(froms) == 0 || froms[len(froms)-1][1] != "scratch" {
+		t.Errorf("the Dockerfile's final stage is %v, want FROM scratch", froms)
+	}
+	installed := regexp.MustCompile(`apt-get install -y --no-install-recommends ([a-z0-9 .+-]+)`).FindStringSubmatch(string(df))
+	tree, err := os.ReadFile(filepath.Join(root, "scripts", "image-tree.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	downloaded := regexp.MustCompile(`(?m)^packages="([a-z0-9 .+-]+)"$`).FindStringSubmatch(string(tree))
+	if installed == nil || downloaded == nil || strings.Join(strings.Fields(installed[1]), " ") != strings.Join(strings.Fields(downloaded[1]), " ") {
+		t.Errorf("the Dockerfile installs %q, scripts/image-tree.sh downloads %q: they must be the same packages", installed, downloaded)
+	}
+	if installed != nil && slices.Contains(strings.Fields(installed[1]), "git") {
+		t.Error("the image installs git: it has none by design")
 	}
 	sh, err := os.ReadFile(filepath.Join(root, "scripts", "build.sh"))
 	if err != nil {

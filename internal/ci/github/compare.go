@@ -83,9 +83,11 @@ func (c *Compare) explain(err error) error {
 	case IsRateLimited(err):
 		return fmt.Errorf("%s: GitHub's API rate limit was hit and does not reset soon: %w", what, err)
 	case StatusCode(err) == 404:
-		return fmt.Errorf("%s: GitHub does not know one of the commits (a force-push can drop the old one) or the token may not read the repository: %w", what, err)
+		return fmt.Errorf("%s: GitHub does not know one of the commits (a force-push can drop the old one) or the token may not read the repository (give the workflow `permissions: contents: read`): %w", what, err)
 	case IsPermissionDenied(err):
-		return fmt.Errorf("%s: the token may not read the repository's contents: %w", what, err)
+		return fmt.Errorf("%s: the token may not read the repository's contents (give the workflow `permissions: contents: read`): %w", what, err)
+	case StatusCode(err) >= 500:
+		return fmt.Errorf("%s: GitHub's API kept failing for as long as zof retries: re-run the job: %w", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -155,10 +155,10 @@ func TestCompareFailures(t *testing.T) {
 		wantErr   string
 		wantCalls int
 	}{
-		{"unknown commit (404)", nil, false, "cccccccccccccccccccccccccccccccccccccccc", "does not know one of the commits", 1},
+		{"unknown commit (404)", nil, false, "cccccccccccccccccccccccccccccccccccccccc", "does not know one of the commits (a force-push can drop the old one) or the token may not read the repository (give the workflow `permissions: contents: read`)", 1},
 		{"one 502: retried", &githubtest.ServerError, false, shaA, "", 2},
-		{"persistent 502: retried until the budget", &githubtest.ServerError, true, shaA, "502", untilBudget},
-		{"403", &githubtest.Forbidden, false, shaA, "may not read the repository", 1},
+		{"persistent 502: retried until the budget", &githubtest.ServerError, true, shaA, "GitHub's API kept failing for as long as zof retries: re-run the job: GET", untilBudget},
+		{"403", &githubtest.Forbidden, false, shaA, "may not read the repository's contents (give the workflow `permissions: contents: read`)", 1},
 		{"no base", nil, false, "", "both sides are needed", 0},
 	}
 	for _, tt := range tests {

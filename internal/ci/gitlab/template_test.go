@@ -37,7 +37,8 @@ func TestComponentTemplate(t *testing.T) {
 			Name       string   `yaml:"name"`
 			Entrypoint []string `yaml:"entrypoint"`
 		} `yaml:"image"`
-		Script    []string `yaml:"script"`
+		Variables map[string]string `yaml:"variables"`
+		Script    []string          `yaml:"script"`
 		Artifacts struct {
 			When    string `yaml:"when"`
 			Reports struct {
@@ -74,6 +75,14 @@ func TestComponentTemplate(t *testing.T) {
 	}
 	if len(job.Image.Entrypoint) != 1 || job.Image.Entrypoint[0] != "" {
 		t.Errorf("the image's entrypoint (zof action) must be reset: %v", job.Image.Entrypoint)
+	}
+	// The default image has no git (docs/ci.md "The container"): a full clone would only
+	// cost time, and the image's description must not promise git.
+	if v, ok := job.Variables["GIT_DEPTH"]; ok {
+		t.Errorf("GIT_DEPTH is %q: the default image has no git to use the history", v)
+	}
+	if d := header.Spec.Inputs["image"].Description; !regexp.MustCompile(`no git`).MatchString(d) {
+		t.Errorf("the image input's description %q must say the image has no git", d)
 	}
 	if len(job.Script) == 0 || !regexp.MustCompile(`exec zof "\$@"`).MatchString(job.Script[0]) {
 		t.Errorf("script %q", job.Script)
