@@ -159,8 +159,7 @@ func RunEmbedded(ctx context.Context, o RunOptions) (gate.Verdict, error) {
 		out.Run.IdempotencyKey = key
 	}
 	v := gate.Judge(out.Outcome, failOn)
-	notices := append(selectionNotices(plan), v.Notices...)
-	res := &report.Result{Run: out.Run, Events: out.events, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: v.Line, Notices: notices, Shadow: gate.ShadowOf(out.Run, failOn)}
+	res := &report.Result{Run: out.Run, Events: out.events, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: v.Line, Notices: v.Notices, Shadow: gate.ShadowOf(out.Run, failOn)}
 	res.Artifacts = collectArtifacts(ctx, o, engineArtifacts{eng}, out.Run, mask)
 	// Reports are written after an interrupt too: that is what the person needs then.
 	writeReports(context.WithoutCancel(ctx), res, con, o, mask, extra)
@@ -369,7 +368,10 @@ func planHeadline(p *gate.Plan) string {
 	return line
 }
 
-// selectionNotices tell the person when the selection was widened or warned.
+// selectionNotices say the selection's widening and warnings as notices, for the reports of
+// an empty selection, which have no run whose selection shows them. A run's reports show its
+// selection with them (console, step summary, merge request note, JSON), so they are not
+// notices there too: each fact once per report.
 func selectionNotices(p *gate.Plan) []string {
 	var n []string
 	if w := p.Selection.Widened; w != nil {

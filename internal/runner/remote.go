@@ -196,7 +196,7 @@ func RunRemote(ctx context.Context, o RunOptions, r RemoteOptions) (gate.Verdict
 		run.IdempotencyKey = key
 	}
 	startReporters(ctx, o, run, extra)
-	return followRemote(ctx, o, r.Client, run, failOn, mask, selectionNotices(plan), deadline, extra)
+	return followRemote(ctx, o, r.Client, run, failOn, mask, deadline, extra)
 }
 
 // interruptedSubmit handles Ctrl-C while the create was in flight: the run may exist. Sending
@@ -255,11 +255,11 @@ func Watch(ctx context.Context, o RunOptions, w WatchOptions) (gate.Verdict, err
 		url = w.Client.RunURL(run.ID)
 	}
 	fmt.Fprintf(o.Stdout, "following run %s (%s on %s, %s) on %s: %s\n", run.ID, run.Project, run.Environment, run.Status.Display(), w.Client.Server(), url)
-	return followRemote(ctx, o, w.Client, run, failOn, secret.NewMasker(nil), nil, start.Add(o.Timeout), nil)
+	return followRemote(ctx, o, w.Client, run, failOn, secret.NewMasker(nil), start.Add(o.Timeout), nil)
 }
 
 // followRemote follows a server's run to its verdict and writes the reports.
-func followRemote(ctx context.Context, o RunOptions, c *client.Client, run *api.Run, failOn []string, mask *secret.Masker, notices []string, deadline time.Time, extra []report.Reporter) (gate.Verdict, error) {
+func followRemote(ctx context.Context, o RunOptions, c *client.Client, run *api.Run, failOn []string, mask *secret.Masker, deadline time.Time, extra []report.Reporter) (gate.Verdict, error) {
 	con, err := console.NewConsole(report.Options{Out: o.Stdout, TTY: o.TTY, Color: o.Color, GitHubActions: o.GitHubActions, Mask: mask, Now: o.Now})
 	if err != nil {
 		return gate.Verdict{}, err
@@ -297,7 +297,7 @@ func followRemote(ctx context.Context, o RunOptions, c *client.Client, run *api.
 		out.Run.IdempotencyKey = run.IdempotencyKey
 	}
 	v := gate.Judge(out.Outcome, failOn)
-	res := &report.Result{Run: out.Run, Events: out.events, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: v.Line, Notices: append(notices, v.Notices...), Shadow: gate.ShadowOf(out.Run, failOn)}
+	res := &report.Result{Run: out.Run, Events: out.events, Gate: v.Kind, Exit: o.ExitOf(v), Verdict: v.Line, Notices: v.Notices, Shadow: gate.ShadowOf(out.Run, failOn)}
 	res.Artifacts = collectArtifacts(ctx, o, serverArtifacts{c}, out.Run, mask)
 	writeReports(context.WithoutCancel(ctx), res, con, o, mask, extra)
 	return v, nil

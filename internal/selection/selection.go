@@ -290,15 +290,18 @@ func (s *Selector) changed(out api.Selection, d *diff.Result) (api.Selection, er
 		why := "the diff could not be computed"
 		if d != nil {
 			why = "the diff is incomplete"
-			if d.Reason != "" {
-				why += ": " + d.Reason
-			}
+		}
+		// The widening's detail says why in full; the warning says what runs instead,
+		// without repeating the reason (each fact once per report, docs/cli.md).
+		detail := why
+		if d != nil && d.Reason != "" {
+			detail += ": " + d.Reason
 		}
 		mode := s.rules.OnUnknownDiff
 		if mode == ModeFail {
-			return api.Selection{}, &UnknownDiffError{Reason: why}
+			return api.Selection{}, &UnknownDiffError{Reason: detail}
 		}
-		r := api.Reason{Kind: api.ReasonUnknownDiff, Detail: why + " (selection.on_unknown_diff: " + mode + ")"}
+		r := api.Reason{Kind: api.ReasonUnknownDiff, Detail: detail + " (selection.on_unknown_diff: " + mode + ")"}
 		out.Widened = &r
 		out.Effective = mode
 		if mode == ModeAll {

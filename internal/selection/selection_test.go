@@ -252,7 +252,7 @@ func TestSelectChanged(t *testing.T) {
 				return api.Selection{Scope: "changed", Effective: "smoke", Widened: &w,
 					Diff:     &api.DiffSummary{Source: "api", Files: 1, Reason: "3000 files: the API's cap"},
 					Cases:    []api.SelectedCase{sc("login", w), sc("health", w), sc("audit", always)},
-					Warnings: []string{"the diff is incomplete: 3000 files: the API's cap; running the smoke cases and always cases (selection.on_unknown_diff: smoke)"}}
+					Warnings: []string{"the diff is incomplete; running the smoke cases and always cases (selection.on_unknown_diff: smoke)"}}
 			}(),
 		},
 		{

@@ -205,7 +205,7 @@ func hang(t string) string {
 func (r *Reporter) selection(s *summaryWriter, sel *api.Selection) {
 	line := func(t string) string { return report.Line(r.mask, t) }
 	s.text("Selection: " + report.ScopeLine(r.mask, sel))
-	if why, same := sameReasons(r.mask, sel.Cases); same && len(sel.Cases) > 1 {
+	if why, same := sameReasons(r.mask, sel); same && len(sel.Cases) > 1 {
 		// An explicit scope or a widening gives every case the same reason:
 		// one line says it, instead of one line per case.
 		s.text(fmt.Sprintf("  all %d cases: %s", len(sel.Cases), why))
@@ -221,13 +221,14 @@ func (r *Reporter) selection(s *summaryWriter, sel *api.Selection) {
 }
 
 // sameReasons reports whether every case was selected for the same reasons.
-func sameReasons(mask *secret.Masker, cases []api.SelectedCase) (string, bool) {
+func sameReasons(mask *secret.Masker, sel *api.Selection) (string, bool) {
+	cases := sel.Cases
 	if len(cases) == 0 {
 		return "", false
 	}
-	first := report.CaseReasons(mask, &cases[0])
+	first := report.CaseReasonsUnder(mask, sel, &cases[0])
 	for i := range cases[1:] {
-		if report.CaseReasons(mask, &cases[i+1]) != first {
+		if report.CaseReasonsUnder(mask, sel, &cases[i+1]) != first {
 			return "", false
 		}
 	}
@@ -243,7 +244,7 @@ func (r *Reporter) caseReasons(s *summaryWriter, sel *api.Selection) {
 			break
 		}
 		c := &sel.Cases[i]
-		s.text(fmt.Sprintf("  %s: %s", line(c.ID), report.CaseReasons(r.mask, c)))
+		s.text(fmt.Sprintf("  %s: %s", line(c.ID), report.CaseReasonsUnder(r.mask, sel, c)))
 	}
 }
 

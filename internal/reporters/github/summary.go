@@ -255,7 +255,7 @@ func writeSelection(b *strings.Builder, m *secret.Masker, sel *api.Selection) {
 		}
 		if !d.Complete {
 			line += ", incomplete"
-			if d.Reason != "" {
+			if d.Reason != "" && !wideningSaysWhy(sel) {
 				line += ": " + report.Line(m, d.Reason)
 			}
 		}
@@ -264,7 +264,7 @@ func writeSelection(b *strings.Builder, m *secret.Masker, sel *api.Selection) {
 	if len(sel.Cases) > 0 {
 		fmt.Fprintf(b, "\n<details><summary>Why each case runs (%d)</summary>\n\n| case | why |\n|---|---|\n", len(sel.Cases))
 		for i := range sel.Cases {
-			fmt.Fprintf(b, "| %s | %s |\n", cell(report.Line(m, sel.Cases[i].ID)), cell(report.CaseReasons(m, &sel.Cases[i])))
+			fmt.Fprintf(b, "| %s | %s |\n", cell(report.Line(m, sel.Cases[i].ID)), cell(report.CaseReasonsUnder(m, sel, &sel.Cases[i])))
 		}
 		b.WriteString("\n</details>\n")
 	}
@@ -293,6 +293,12 @@ func writeSelection(b *strings.Builder, m *secret.Masker, sel *api.Selection) {
 		fmt.Fprintf(b, "\n> ⚠ %s\n", cell(report.Line(m, w)))
 	}
 	b.WriteString("\n")
+}
+
+// wideningSaysWhy reports whether the scope line's widening already gives the incomplete
+// change's reason (on_unknown_diff widened the scope because of it).
+func wideningSaysWhy(sel *api.Selection) bool {
+	return sel.Widened != nil && sel.Widened.Kind == api.ReasonUnknownDiff
 }
 
 func writeNotices(b *strings.Builder, m *secret.Masker, res *report.Result, extra []string) {

@@ -231,8 +231,11 @@ func noteBody(res *report.Result, m *secret.Masker, now func() time.Time, blobBa
 	writeShadow(&b, m, res.Shadow)
 	writeEvidence(&b, m, res)
 	fmt.Fprintf(&b, "%s\n", cell(report.ScopeLine(m, &run.Selection)))
-	if d := run.Selection.Diff; d != nil && !d.Complete {
+	if d := run.Selection.Diff; d != nil && !d.Complete && (run.Selection.Widened == nil || run.Selection.Widened.Kind != api.ReasonUnknownDiff) {
 		fmt.Fprintf(&b, "\nThe change is incomplete: %s\n", cell(report.Line(m, d.Reason)))
+	}
+	for _, w := range run.Selection.Warnings {
+		fmt.Fprintf(&b, "\n> ⚠ %s\n", cell(report.Line(m, w)))
 	}
 	for _, n := range res.Notices {
 		fmt.Fprintf(&b, "\n> %s\n", cell(report.Line(m, n)))

@@ -174,8 +174,26 @@ func ScopeLine(mask *secret.Masker, sel *api.Selection) string {
 
 // CaseReasons is why a case was selected, its reasons joined by "; ".
 func CaseReasons(mask *secret.Masker, c *api.SelectedCase) string {
+	return caseReasons(mask, c, nil)
+}
+
+// WideningAbove stands for the selection's widening in a case's reasons under a ScopeLine,
+// which says it in full: a report says each fact once.
+const WideningAbove = "widened (above)"
+
+// CaseReasonsUnder is CaseReasons for a report that printed ScopeLine(sel) above: a reason
+// that is sel's widening reads WideningAbove.
+func CaseReasonsUnder(mask *secret.Masker, sel *api.Selection, c *api.SelectedCase) string {
+	return caseReasons(mask, c, sel.Widened)
+}
+
+func caseReasons(mask *secret.Masker, c *api.SelectedCase, widened *api.Reason) string {
 	parts := make([]string, 0, len(c.Reasons))
 	for _, r := range c.Reasons {
+		if widened != nil && r == *widened {
+			parts = append(parts, WideningAbove)
+			continue
+		}
 		parts = append(parts, Line(mask, r.String()))
 	}
 	return strings.Join(parts, "; ")
