@@ -329,15 +329,18 @@ func TestEventsSilentBeforeHeaders(t *testing.T) {
 func TestKeepaliveResetsSilence(t *testing.T) {
 	srv := streamServer(t, func(w http.ResponseWriter, r *http.Request, flush func()) {
 		sseHeaders(w)
-		for range 8 { // 8 × 40 ms of keepalives: longer than the 100 ms silence allowed
+		// 15 × 100 ms of keepalives: 1.5 s, longer than the 1 s of silence allowed. Each gap
+		// is a tenth of the silence, so a loaded machine that delays a keepalive by up to
+		// 900 ms does not fail the test (with 40 ms against 100 ms, 60 ms of delay did).
+		for range 15 {
 			io.WriteString(w, ": keepalive\n\n")
 			flush()
-			time.Sleep(40 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 		}
 		io.WriteString(w, frame(1, api.EventLog, "run_1")+endFrame(1))
 	})
 	defer srv.Close()
-	c, _ := newClient(t, srv, Options{StreamSilence: 100 * time.Millisecond})
+	c, _ := newClient(t, srv, Options{StreamSilence: time.Second})
 	s, err := c.Events(context.Background(), "run_1", 0)
 	if err != nil {
 		t.Fatal(err)
