@@ -300,10 +300,16 @@ func (a *agent) loop(ctx context.Context) error {
 			retryC = nil
 		case <-a.forgot:
 			// A server that answers forgot the session (a restart, a new
-			// fleet home): connect again now, whatever the backoff.
-			if retryC != nil {
+			// fleet home): connect again now, whatever the backoff, and end
+			// a poll still held under the forgotten session (it can only
+			// wait out poll_wait).
+			switch {
+			case retryC != nil:
 				a.printf("the server no longer knows this agent (it restarted, or took the agent for lost); connecting again")
 				retryC, failures = nil, 0
+			case polling:
+				a.printf("the server no longer knows this agent (it restarted, or took the agent for lost); connecting again")
+				pollCancel() // its result (cancelled) polls again at once, under a new session
 			}
 		case <-drainC:
 			drainC = nil

@@ -431,7 +431,7 @@ func TestReconnectAtOnceAfterAnOutage(t *testing.T) {
 func TestReconnectAtOnceWhenAHeartbeatFindsTheSessionGone(t *testing.T) {
 	f := newFakeServer(t)
 	f.session.LeaseTTL = api.Duration(time.Minute) // the lease outlives the outage
-	_, _, log := startAgent(t, f, nil)
+	_, _, log := startAgent(t, f, func(o *Options) { o.DrainGrace = 100 * time.Millisecond })
 	f.expect(t, "hello")
 	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", "sleep 30")})
 	f.expect(t, "heartbeat")
@@ -448,6 +448,26 @@ func TestReconnectAtOnceWhenAHeartbeatFindsTheSessionGone(t *testing.T) {
 	f.expect(t, "hello")
 	if d := time.Since(back); d > time.Second {
 		t.Fatalf("connected again %s after the server came back forgetting the session; want at once:\n%s", d, log)
+	}
+}
+
+// TestForgottenSessionEndsTheHeldPoll: a heartbeat that finds the session
+// gone while a poll is held under it ends that poll and connects again at
+// once, instead of leaving the agent without a session until poll_wait.
+func TestForgottenSessionEndsTheHeldPoll(t *testing.T) {
+	f := newFakeServer(t)
+	f.session.PollWait = api.Duration(20 * time.Second) // far beyond the check below
+	f.session.LeaseTTL = api.Duration(time.Minute)
+	_, _, log := startAgent(t, f, func(o *Options) { o.DrainGrace = 100 * time.Millisecond })
+	f.expect(t, "hello")
+	f.grant(api.Lease{ID: "L1", RunID: "run_a", Member: "m", Attempt: 1, Case: runCase("m", "sleep 30")})
+	f.expect(t, "poll") // held, with the member running
+	f.expect(t, "heartbeat")
+	forgot := time.Now()
+	f.forgetBeats.Store(true)
+	f.expect(t, "hello")
+	if d := time.Since(forgot); d > 2*time.Second {
+		t.Fatalf("connected again %s after a heartbeat found the session gone; want at once:\n%s", d, log)
 	}
 }
 

@@ -42,9 +42,14 @@ type fakeServer struct {
 	work   chan api.AgentWork // given to the next poll
 	down   atomic.Bool        // 503 to everything
 	silent atomic.Bool        // no answer until the request ends
-	forget atomic.Bool        // the next poll or heartbeat: 404 (the server forgot the agent)
-	quit   chan struct{}      // closed when the test ends
-	seen   chan string        // "hello", "poll", "heartbeat", "events:ID", "result:ID", "delete", "fenced:ID"
+	// forget: the server forgot the agent's session (a restart): every poll and heartbeat
+	// is 404, as zof serve answers an unknown session, until the agent says hello again.
+	forget atomic.Bool
+	// forgetBeats: only heartbeats are 404 until the next hello, as when the held poll is
+	// on a replica that still takes it and the heartbeat reaches the new fleet home.
+	forgetBeats atomic.Bool
+	quit        chan struct{} // closed when the test ends
+	seen        chan string   // "hello", "poll", "heartbeat", "events:ID", "result:ID", "delete", "fenced:ID"
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
@@ -174,6 +179,8 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.hellos++
 		f.mu.Unlock()
+		f.forget.Store(false)
+		f.forgetBeats.Store(false)
 		f.note("hello")
 		reply(f.session)
 	case r.Method == http.MethodPost && p == "/v1/agent/poll":
@@ -181,7 +188,7 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		if !decode(&pl) {
 			return
 		}
-		if f.forget.CompareAndSwap(true, false) {
+		if f.forget.Load() {
 			f.problem(w, http.StatusNotFound, "not-found", "no agent "+pl.AgentID)
 			return
 		}
@@ -202,7 +209,7 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		if !decode(&hb) {
 			return
 		}
-		if f.forget.CompareAndSwap(true, false) {
+		if f.forget.Load() || f.forgetBeats.Load() {
 			f.problem(w, http.StatusNotFound, "not-found", "no agent "+hb.AgentID)
 			return
 		}
