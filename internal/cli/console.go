@@ -77,7 +77,7 @@ var (
 )
 
 func (v fleetView) Agents(_ context.Context, tenant string) ([]api.Agent, error) {
-	return v.f.List(tenant, ""), nil
+	return v.f.Agents(tenant, "")
 }
 
 func (v fleetView) Pools(_ context.Context, tenant string) ([]string, error) {
@@ -91,7 +91,7 @@ func (v fleetView) Pools(_ context.Context, tenant string) ([]string, error) {
 // agentLister is the fleet's view of agents: the replica's own fleet, or the
 // fleet home's (package fleet/home).
 type agentLister interface {
-	List(tenant, pool string) []api.Agent
+	Agents(tenant, pool string) ([]api.Agent, error)
 }
 
 var (

@@ -23,6 +23,10 @@ func (a *agent) state() api.AgentState {
 	return api.AgentIdle
 }
 
+// Agents is List for the server (GET /v1/agents): a process's own fleet always knows its
+// agents, so it never fails (fleet/home's can, on a replica that cannot read the home's view).
+func (f *Fleet) Agents(tenant, pool string) ([]api.Agent, error) { return f.List(tenant, pool), nil }
+
 // List is the fleet view of a tenant's agents (GET /v1/agents), of one pool
 // when pool is not "", by pool then name then id.
 func (f *Fleet) List(tenant, pool string) []api.Agent {

@@ -51,7 +51,9 @@ type Fleet interface {
 	Heartbeat(p config.Principal, hb api.AgentHeartbeat) (api.AgentWork, error)
 	Report(p config.Principal, leaseID string, rep api.LeaseReport) error
 	Result(p config.Principal, leaseID string, res api.LeaseResult) error
-	List(tenant, pool string) []api.Agent
+	// Agents lists a tenant's agents; an error means they are not known right now
+	// (fleet/home: the home's view cannot be read), answered 503.
+	Agents(tenant, pool string) ([]api.Agent, error)
 	MemberWaits(tenant, runID string) map[string]api.WaitReason
 	Stats() []fleet.PoolStats
 	SetAudit(fleet.Audit)
@@ -249,7 +251,14 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, p config.Pri
 	}
 	out := api.AgentList{Agents: []api.Agent{}}
 	if s.fleet != nil {
-		out.Agents = s.fleet.List(p.Tenant, pool)
+		agents, err := s.fleet.Agents(p.Tenant, pool)
+		if err != nil {
+			// Not "no agents": unknown for a moment (a new fleet home being chosen).
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfterFleet))
+			writeProblem(w, http.StatusServiceUnavailable, probUnavailable, "Agents unknown", err.Error())
+			return
+		}
+		out.Agents = agents
 	}
 	writeJSON(w, http.StatusOK, out)
 }

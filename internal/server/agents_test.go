@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -351,4 +352,34 @@ func TestMemberWaitsForTheRunsSlots(t *testing.T) {
 		t.Errorf("a running local member waits: %+v", got.Members[0].Wait)
 	}
 	h.steps.open("slots")
+}
+
+// unknownFleet is a fleet whose agents are not known right now, as a replica
+// that cannot read the fleet home's view (fleet/home.ErrViewUnknown).
+type unknownFleet struct{ *fleet.Fleet }
+
+func (unknownFleet) Agents(string, string) ([]api.Agent, error) {
+	return nil, errors.New("the fleet's agents are not known on this replica right now: the fleet's home replica (none yet) does not answer; try again")
+}
+
+// TestListAgentsUnknown: agents that are not known are a 503 to retry, with
+// why, never an empty list (which would say no agent is connected).
+func TestListAgentsUnknown(t *testing.T) {
+	yaml := withEUPool(agentConfig)
+	cfg, err := config.Parse([]byte(yaml), "server.yaml", lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl, err := fleet.New(fleet.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOpts{config: yaml,
+		engineConfig: func(c *engine.Config) { c.Remote = fl },
+		configure:    func(o *server.Options) { o.Fleet = unknownFleet{fl} },
+	})
+	r := h.do("GET", "/v1/agents", tokBetaRunner, nil)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "1" || !strings.Contains(string(r.body), "the fleet's home replica (none yet) does not answer; try again") {
+		t.Fatalf("GET /v1/agents = %d, Retry-After %q: %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
 }

@@ -88,6 +88,9 @@ const (
 	// retryAfterStore is the Retry-After of a 503 while the store is
 	// unreachable (a database restart takes seconds).
 	retryAfterStore = 2
+	// retryAfterFleet is the Retry-After of a 503 while a replica cannot read the
+	// fleet's view (a new home is being chosen: renewals are a second apart).
+	retryAfterFleet = 1
 )
 
 // Options configure a Server. Config and Engine are required.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httputil"
@@ -165,26 +166,33 @@ func (h *Home) serveFleet(w http.ResponseWriter, r *http.Request) {
 }
 
 // snapshot is the home's view, read at most once per ViewTTL; the last
-// one read for up to viewStale when the home does not answer, else empty.
-func (h *Home) snapshot() *fleet.Snapshot {
+// one read for up to viewStale when the home does not answer, else an empty
+// view and why it is unknown (a list of agents says so rather than show
+// none; wait reasons and figures make do with the empty view).
+func (h *Home) snapshot() (*fleet.Snapshot, error) {
 	h.viewMu.Lock()
 	defer h.viewMu.Unlock()
 	cur, _ := h.state()
 	now := time.Now()
 	if h.view != nil && h.viewFrom == cur.replica && now.Sub(h.viewAt) < ViewTTL {
-		return h.view
+		return h.view, nil
 	}
 	s, err := h.fetchView(cur)
 	if err == nil {
 		h.view, h.viewAt, h.viewFrom = s, now, cur.replica
-		return s
+		return s, nil
 	}
 	h.unreachable(cur, "reading the fleet's view from its home replica", "err", err)
 	if h.view != nil && now.Sub(h.viewAt) < viewStale {
-		return h.view
+		return h.view, nil
 	}
-	return &fleet.Snapshot{}
+	return &fleet.Snapshot{}, fmt.Errorf("%w: the fleet's home replica (%s) does not answer (%v); a new home is chosen within %s, try again",
+		ErrViewUnknown, orNone(cur.replica), err, h.o.TTL+DefaultRenewEvery)
 }
+
+// ErrViewUnknown: this replica cannot read the fleet's view from its home
+// (none is chosen yet, or it does not answer) and has none recent enough.
+var ErrViewUnknown = errors.New("the fleet's agents are not known on this replica right now")
 
 func (h *Home) fetchView(cur holder) (*fleet.Snapshot, error) {
 	if cur.address == "" {

@@ -458,12 +458,17 @@ func (h *Home) Result(p config.Principal, leaseID string, res api.LeaseResult) e
 // the home records its agents.
 func (h *Home) SetAudit(a fleet.Audit) { h.o.Fleet.SetAudit(a) }
 
-// List implements server.Fleet: the home's view of the tenant's agents.
-func (h *Home) List(tenant, pool string) []api.Agent {
+// Agents implements server.Fleet: the home's view of the tenant's agents,
+// or ErrViewUnknown while this replica cannot read it.
+func (h *Home) Agents(tenant, pool string) ([]api.Agent, error) {
 	if h.IsHome() {
-		return h.o.Fleet.List(tenant, pool)
+		return h.o.Fleet.List(tenant, pool), nil
 	}
-	return h.snapshot().List(tenant, pool)
+	s, err := h.snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return s.List(tenant, pool), nil
 }
 
 // MemberWaits implements server.Fleet: the home's reasons, and the
@@ -473,7 +478,8 @@ func (h *Home) MemberWaits(tenant, runID string) map[string]api.WaitReason {
 	if h.IsHome() {
 		out = h.o.Fleet.MemberWaits(tenant, runID)
 	} else {
-		out = h.snapshot().MemberWaits(tenant, runID)
+		s, _ := h.snapshot() // unknown: only this replica's own waits below
+		out = s.MemberWaits(tenant, runID)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -497,5 +503,6 @@ func (h *Home) Stats() []fleet.PoolStats {
 	if h.IsHome() {
 		return h.o.Fleet.Stats()
 	}
-	return h.snapshot().Stats
+	s, _ := h.snapshot() // unknown: no figures rather than old ones
+	return s.Stats
 }

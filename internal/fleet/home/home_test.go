@@ -523,9 +523,9 @@ func TestViewIsTheHomes(t *testing.T) {
 	b.home.viewMu.Lock()
 	b.home.view = nil
 	b.home.viewMu.Unlock()
-	agents := b.home.List("pay", "")
-	if len(agents) != 1 || agents[0].Name != "ag" || agents[0].State != api.AgentBusy {
-		t.Fatalf("B lists %+v", agents)
+	agents, err := b.home.Agents("pay", "")
+	if err != nil || len(agents) != 1 || agents[0].Name != "ag" || agents[0].State != api.AgentBusy {
+		t.Fatalf("B lists %+v, %v", agents, err)
 	}
 	if w := b.home.MemberWaits("pay", "run_1"); !strings.Contains(w["m2"].Message, "waiting for a free agent of pool eu: 1 online") {
 		t.Fatalf("B's waits %+v", w)
@@ -533,8 +533,24 @@ func TestViewIsTheHomes(t *testing.T) {
 	if s := b.home.Stats(); len(s) != 1 || s[0].Live != 1 || s[0].Queued != 1 || s[0].Agents[api.AgentBusy] != 1 {
 		t.Fatalf("B's stats %+v", s)
 	}
-	if got := b.home.List("other", ""); len(got) != 0 {
-		t.Fatalf("another tenant sees %+v", got)
+	if got, err := b.home.Agents("other", ""); err != nil || len(got) != 0 {
+		t.Fatalf("another tenant sees %+v, %v", got, err)
+	}
+
+	// The home stops answering and B's view is older than viewStale: B's list of
+	// agents is unknown, not empty; its waits and figures make do without. (A's
+	// listener closes, not A: Close would wait for the attempt's stream to end.)
+	a.srv.Listener.Close()
+	a.srv.CloseClientConnections()
+	b.home.viewMu.Lock()
+	b.home.viewAt = time.Now().Add(-viewStale)
+	b.home.viewMu.Unlock()
+	if got, err := b.home.Agents("pay", ""); !errors.Is(err, ErrViewUnknown) || got != nil ||
+		!strings.Contains(err.Error(), "the fleet's home replica (a) does not answer") || !strings.Contains(err.Error(), "try again") {
+		t.Fatalf("B lists %+v, %v; want ErrViewUnknown saying the home does not answer", got, err)
+	}
+	if s := b.home.Stats(); len(s) != 0 {
+		t.Fatalf("B's stats without the home %+v", s)
 	}
 }
 
