@@ -75,11 +75,13 @@ const (
 	maxGitFileBytes = 1 << 20
 )
 
-// errIndex wraps every way the index cannot be listed exactly.
-var errIndex = errors.New("zof cannot list the git index exactly")
+// ErrIndexUnreadable is returned by TrackedFiles, when git is not installed,
+// for every index it cannot list exactly (a split or sparse index, an unknown
+// version, a truncated or corrupt file): it refuses rather than list wrongly.
+var ErrIndexUnreadable = errors.New("zof cannot list the git index exactly")
 
 // noGitHint ends the errors of the index reader: what makes coverage work.
-const noGitHint = "install git where zof runs, or set the coverage input (--coverage) to false"
+const noGitHint = "install git where zof runs"
 
 // indexFiles lists what git ls-files -z --full-name lists, without git: it
 // finds the checkout that contains dir, reads its index and returns each path
@@ -90,7 +92,7 @@ const noGitHint = "install git where zof runs, or set the coverage input (--cove
 func indexFiles(dir string, env []string) ([]string, error) {
 	for _, k := range []string{"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR"} {
 		if v, ok := lookupEnv(env, k); ok && v != "" {
-			return nil, fmt.Errorf("%w: %s is set and only git itself follows it: %s", errIndex, k, noGitHint)
+			return nil, fmt.Errorf("%w: %s is set and only git itself follows it: %s", ErrIndexUnreadable, k, noGitHint)
 		}
 	}
 	ceil, _ := lookupEnv(env, "GIT_CEILING_DIRECTORIES")
@@ -111,7 +113,7 @@ func indexFiles(dir string, env []string) ([]string, error) {
 	}
 	files, err := parseIndex(data, hashSize)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s %w, or %s", errIndex, filepath.Join(gitDir, "index"), err, noGitHint)
+		return nil, fmt.Errorf("%w: %s %w, or %s", ErrIndexUnreadable, filepath.Join(gitDir, "index"), err, noGitHint)
 	}
 	return files, nil
 }
@@ -157,13 +159,13 @@ func findGitDir(dir string, ceilings []string) (string, error) {
 			p, ok := strings.CutPrefix(string(b), "gitdir: ")
 			p = strings.TrimRight(p, "\r\n")
 			if !ok || p == "" || strings.ContainsAny(p, "\n\x00") {
-				return "", fmt.Errorf("%w: %s is not a gitdir file (gitdir: PATH): %s", errIndex, dotGit, noGitHint)
+				return "", fmt.Errorf("%w: %s is not a gitdir file (gitdir: PATH): %s", ErrIndexUnreadable, dotGit, noGitHint)
 			}
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(d, p)
 			}
 			if !isGitDir(p) {
-				return "", fmt.Errorf("%w: %s points to %s, which is not a git directory: %s", errIndex, dotGit, p, noGitHint)
+				return "", fmt.Errorf("%w: %s points to %s, which is not a git directory: %s", ErrIndexUnreadable, dotGit, p, noGitHint)
 			}
 			return p, nil
 		}
@@ -205,7 +207,7 @@ func commonDir(gitDir string) (string, error) {
 	}
 	p := strings.TrimRight(string(b), "\r\n")
 	if p == "" {
-		return "", fmt.Errorf("%w: %s is empty: %s", errIndex, filepath.Join(gitDir, "commondir"), noGitHint)
+		return "", fmt.Errorf("%w: %s is empty: %s", ErrIndexUnreadable, filepath.Join(gitDir, "commondir"), noGitHint)
 	}
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(gitDir, p)
@@ -234,7 +236,7 @@ func objectFormat(gitDir string) (int, error) {
 	case "sha256":
 		return hashBytesSHA256, nil
 	default:
-		return 0, fmt.Errorf("%w: extensions.objectFormat %q is not sha1 or sha256: %s", errIndex, v, noGitHint)
+		return 0, fmt.Errorf("%w: extensions.objectFormat %q is not sha1 or sha256: %s", ErrIndexUnreadable, v, noGitHint)
 	}
 }
 
@@ -284,7 +286,7 @@ func readBounded(path string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%w: %s is larger than %d MiB: %s", errIndex, path, max>>20, noGitHint)
+		return nil, fmt.Errorf("%w: %s is larger than %d MiB: %s", ErrIndexUnreadable, path, max>>20, noGitHint)
 	}
 	return b, nil
 }

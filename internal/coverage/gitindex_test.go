@@ -319,8 +319,8 @@ func TestIndexRefused(t *testing.T) {
 			if err == nil {
 				t.Fatalf("listed %q, want an error", files)
 			}
-			if !errors.Is(err, errIndex) || !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), noGitHint) {
-				t.Errorf("err = %v\nwant errIndex saying %q and ending with the hint", err, tc.want)
+			if !errors.Is(err, ErrIndexUnreadable) || !strings.Contains(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), noGitHint) {
+				t.Errorf("err = %v\nwant ErrIndexUnreadable saying %q and ending with the hint", err, tc.want)
 			}
 		})
 	}
