@@ -281,10 +281,14 @@ func readBounded(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
+	var buf bytes.Buffer
+	if fi, err := f.Stat(); err == nil && fi.Size() < max {
+		buf.Grow(int(fi.Size()) + bytes.MinRead) // one allocation, not doublings
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(f, max+1)); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
+	b := buf.Bytes()
 	if int64(len(b)) > max {
 		return nil, fmt.Errorf("%w: %s is larger than %d MiB: %s", ErrIndexUnreadable, path, max>>20, noGitHint)
 	}
@@ -328,9 +332,13 @@ func parseIndexBounded(data []byte, hashSize, maxNames int) ([]string, error) {
 	if uint64(count) > uint64(len(body))/uint64(fixed) {
 		return nil, corrupt("%d entries cannot fit in %d bytes", count, len(body))
 	}
-	entries := make([]entry, 0, count)
-	var prev []byte // the previous entry's name (v4 compresses against it)
-	names := 0      // bytes of v4's expanded names
+	files := make([]string, 0, count)
+	var prev, buf []byte // the previous entry's name (v4 compresses against it), v4's next
+	prevStage := 0
+	names := 0 // bytes of v4's expanded names
+	// The first entry that makes the list wrong; reported after the
+	// extensions, since a split index's entries may have empty names.
+	var bad error
 	off := indexHeaderBytes
 	for i := uint32(0); i < count; i++ {
 		start := off
@@ -373,8 +381,8 @@ func parseIndexBounded(data []byte, hashSize, maxNames int) ([]string, error) {
 			if names += keep + end; names > maxNames {
 				return nil, fmt.Errorf("expands to more than %d bytes of paths: install git where zof runs to list it", maxNames)
 			}
-			name = make([]byte, 0, keep+end)
-			name = append(append(name, prev[:keep]...), body[off:off+end]...)
+			name = append(append(buf[:0], prev[:keep]...), body[off:off+end]...)
+			buf = prev // name and prev never share an array
 			off += end + 1
 		} else {
 			end := bytes.IndexByte(body[off:], 0)
@@ -392,40 +400,27 @@ func parseIndexBounded(data []byte, hashSize, maxNames int) ([]string, error) {
 		if nameLen < indexNameMask && len(name) != nameLen || nameLen == indexNameMask && len(name) < indexNameMask {
 			return nil, corrupt("entry %d's name is %d bytes, its flags say %d", i, len(name), nameLen)
 		}
-		entries = append(entries, entry{name, stage})
-		prev = name
+		c := bytes.Compare(prev, name)
+		switch {
+		case bad != nil:
+		case len(name) == 0:
+			bad = corrupt("entry %d has an empty name", i)
+		case name[len(name)-1] == '/':
+			bad = sparseErr()
+		case i > 0 && (c > 0 || c == 0 && (prevStage == 0 || stage <= prevStage)):
+			bad = corrupt("entry %d (%q) is out of order", i, name)
+		case i == 0 || c < 0: // a conflict's later stages are the same path
+			files = append(files, string(name))
+		}
+		prev, prevStage = name, stage
 	}
-	// The extensions first: a split index's entries may have empty names.
 	if err := checkExtensions(body[off:]); err != nil {
 		return nil, err
 	}
-	var files []string
-	for i, e := range entries {
-		if len(e.name) == 0 {
-			return nil, corrupt("entry %d has an empty name", i)
-		}
-		if e.name[len(e.name)-1] == '/' {
-			return nil, sparseErr()
-		}
-		if i == 0 {
-			files = append(files, string(e.name))
-			continue
-		}
-		p := entries[i-1]
-		switch c := bytes.Compare(p.name, e.name); {
-		case c > 0, c == 0 && (p.stage == 0 || e.stage <= p.stage):
-			return nil, corrupt("entry %d (%q) is out of order", i, e.name)
-		case c < 0:
-			files = append(files, string(e.name))
-		}
+	if bad != nil {
+		return nil, bad
 	}
 	return files, nil
-}
-
-// entry is what parseIndex keeps of an index entry.
-type entry struct {
-	name  []byte
-	stage int
 }
 
 // checkExtensions walks the extensions after the entries: a split or sparse

@@ -5,13 +5,17 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/zof-ai/zof-ci/internal/coverage/coveragetest"
 )
 
 // gitEnv is the environment of the tests' git: no user or system config.
@@ -440,4 +444,37 @@ func FuzzGitIndex(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkIndexFiles compares reading the index (the git-less image's way)
+// with git rev-parse + ls-files (TrackedFiles with git) on this repository
+// and on generated indexes of N files (docs/benchmarks.md, "zof coverage").
+func BenchmarkIndexFiles(b *testing.B) {
+	_, file, _, _ := runtime.Caller(0)
+	repos := []struct{ name, dir string }{{"this-repository", filepath.Dir(file)}}
+	for _, n := range []int{10_000, 100_000} {
+		dir := b.TempDir()
+		coveragetest.FakeRepo(b, dir, n)
+		repos = append(repos, struct{ name, dir string }{fmt.Sprintf("files=%d", n), dir})
+	}
+	for _, r := range repos {
+		want := lsFiles(b, r.dir)
+		for _, way := range []struct {
+			name string
+			list func() ([]string, error)
+		}{
+			{"index", func() ([]string, error) { return indexFiles(r.dir, nil) }},
+			{"git", func() ([]string, error) { return TrackedFiles(context.Background(), r.dir, nil) }},
+		} {
+			b.Run(r.name+"/"+way.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					files, err := way.list()
+					if err != nil || len(files) != len(want) {
+						b.Fatalf("%d files, %v; want %d", len(files), err, len(want))
+					}
+				}
+			})
+		}
+	}
 }
