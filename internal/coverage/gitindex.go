@@ -131,9 +131,14 @@ func lookupEnv(env []string, key string) (string, bool) {
 // findGitDir walks from dir upward, as git's discovery does, to the first
 // directory holding a .git directory or a .git file ("gitdir: PATH", PATH
 // relative to that directory: linked worktrees, submodules), and returns that
-// git directory. It stops before a directory of ceilings.
+// git directory. It stops before a directory of ceilings, and at a git
+// directory itself (a bare repository: no work tree, nothing to list).
 func findGitDir(dir string, ceilings []string) (string, error) {
+	// Git walks up the physical path (getcwd), not a symbolic link's parents.
 	d, err := filepath.Abs(dir)
+	if err == nil {
+		d, err = filepath.EvalSymlinks(d)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w (%v): run zof coverage inside the repository the suite belongs to", ErrNotCheckout, err)
 	}
@@ -168,6 +173,9 @@ func findGitDir(dir string, ceilings []string) (string, error) {
 				return "", fmt.Errorf("%w: %s points to %s, which is not a git directory: %s", ErrIndexUnreadable, dotGit, p, noGitHint)
 			}
 			return p, nil
+		}
+		if isGitDir(d) { // a bare repository, or inside .git: git has no work tree here
+			return "", fmt.Errorf("%w (%s is a git directory, which has no work tree): run zof coverage inside the repository the suite belongs to", ErrNotCheckout, d)
 		}
 		parent := filepath.Dir(d)
 		if parent == d || stop[parent] {
@@ -419,6 +427,9 @@ func parseIndexBounded(data []byte, hashSize, maxNames int) ([]string, error) {
 	}
 	if bad != nil {
 		return nil, bad
+	}
+	if len(files) == 0 {
+		return nil, nil // as TrackedFiles with git: no files is nil
 	}
 	return files, nil
 }

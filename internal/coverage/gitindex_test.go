@@ -162,6 +162,19 @@ var indexRepos = []struct {
 		gitOut(t, main, "", "worktree", "add", "-q", "../wt")
 		return filepath.Join(root, "wt")
 	}},
+	{"through a symbolic link", func(t testing.TB, root string) string {
+		repo := filepath.Join(root, "repo")
+		gitOut(t, root, "", "init", "-q", "repo")
+		commitFiles(t, repo, "a/b.go", "c.go")
+		link := filepath.Join(root, "elsewhere", "link")
+		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(repo, "a"), link); err != nil {
+			t.Fatal(err)
+		}
+		return link
+	}},
 	{"inside a submodule", func(t testing.TB, root string) string {
 		sub := filepath.Join(root, "sub")
 		gitOut(t, root, "", "init", "-q", "sub")
@@ -235,6 +248,24 @@ func TestTrackedFilesWithoutGit(t *testing.T) {
 	_, err = TrackedFiles(context.Background(), root, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "git is not installed and zof cannot list the git index exactly: ") || !strings.HasSuffix(err.Error(), noGitHint) {
 		t.Fatalf("a truncated index: err = %v", err)
+	}
+}
+
+// TestIndexFilesNoWorkTree: in a bare repository, or inside .git, git has no
+// work tree and lists nothing; neither does the index reader, nor does it
+// list an enclosing checkout.
+func TestIndexFilesNoWorkTree(t *testing.T) {
+	outer := t.TempDir()
+	gitOut(t, outer, "", "init", "-q")
+	commitFiles(t, outer, "a.go")
+	gitOut(t, outer, "", "init", "-q", "--bare", "inner.git")
+	for _, dir := range []string{filepath.Join(outer, "inner.git"), filepath.Join(outer, ".git"), filepath.Join(outer, ".git", "refs")} {
+		if _, err := TrackedFiles(context.Background(), dir, gitEnv); !errors.Is(err, ErrNotCheckout) {
+			t.Errorf("%s: with git: err = %v, want ErrNotCheckout", dir, err)
+		}
+		if files, err := indexFiles(dir, nil); !errors.Is(err, ErrNotCheckout) {
+			t.Errorf("%s: without git: %q, %v; want ErrNotCheckout", dir, files, err)
+		}
 	}
 }
 
