@@ -251,6 +251,35 @@ func TestTrackedFilesWithoutGit(t *testing.T) {
 	}
 }
 
+// TestIndexSkipHash: an index whose checksum is all zero (index.skipHash,
+// git 2.40 and later, on with feature.manyFiles) is read like any other; git
+// reads it too.
+func TestIndexSkipHash(t *testing.T) {
+	dir := t.TempDir()
+	gitOut(t, dir, "", "init", "-q")
+	commitFiles(t, dir, "a.go", "b/c.go")
+	want := lsFiles(t, dir)
+	path := filepath.Join(dir, ".git", "index")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(b[len(b)-hashBytesSHA1:], make([]byte, hashBytesSHA1))
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, lsFiles(t, dir)); d != "" {
+		t.Fatalf("git lists the zero-checksum index differently (-before +after):\n%s", d)
+	}
+	got, err := indexFiles(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("indexFiles (-git +zof):\n%s", d)
+	}
+}
+
 // TestIndexFilesNoWorkTree: in a bare repository, or inside .git, git has no
 // work tree and lists nothing; neither does the index reader, nor does it
 // list an enclosing checkout.
