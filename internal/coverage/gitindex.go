@@ -387,7 +387,7 @@ func parseIndexBounded(data []byte, hashSize, maxNames int) ([]string, error) {
 			}
 			keep := len(prev) - int(strip)
 			if names += keep + end; names > maxNames {
-				return nil, fmt.Errorf("expands to more than %d bytes of paths: install git where zof runs to list it", maxNames)
+				return nil, fmt.Errorf("expands to more than %d bytes of paths (the most zof holds without git)", maxNames)
 			}
 			name = append(append(buf[:0], prev[:keep]...), body[off:off+end]...)
 			buf = prev // name and prev never share an array
