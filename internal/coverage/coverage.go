@@ -169,8 +169,11 @@ var ErrNotCheckout = errors.New("not inside a git checkout")
 
 // TrackedFiles lists the files git tracks in the checkout that contains dir
 // ("" is the current directory), relative to its top level, /-separated, byte
-// for byte (-z: no quoting). A submodule is one path, as git lists it. env is
-// the environment of the git processes (nil inherits this process's).
+// for byte (-z: no quoting), each once (a merge conflict's stages are one
+// file), in index order. A submodule is one path, as git lists it. env is the
+// environment of the git processes (nil inherits this process's). Without
+// git installed it reads the checkout's index file itself (gitindex.go) and
+// lists the same paths, or refuses what it cannot list exactly.
 func TrackedFiles(ctx context.Context, dir string, env []string) ([]string, error) {
 	git := func(args ...string) ([]byte, error) {
 		if dir != "" {
@@ -189,7 +192,12 @@ func TrackedFiles(ctx context.Context, dir string, env []string) ([]string, erro
 	top, err := git("rev-parse", "--show-toplevel")
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			return nil, fmt.Errorf("git is not installed: zof coverage reads the file list from git: %w", err)
+			// No git (zof's Action image): the checkout still has its index.
+			files, err := indexFiles(dir, env)
+			if err != nil && !errors.Is(err, ErrNotCheckout) {
+				return nil, fmt.Errorf("git is not installed and %w", err)
+			}
+			return files, err
 		}
 		return nil, fmt.Errorf("%w (%v): run zof coverage inside the repository the suite belongs to", ErrNotCheckout, err)
 	}
@@ -200,7 +208,8 @@ func TrackedFiles(ctx context.Context, dir string, env []string) ([]string, erro
 	}
 	var files []string
 	for _, f := range bytes.Split(out, []byte{0}) {
-		if len(f) > 0 {
+		// A conflict lists its path once a stage; it is one file.
+		if len(f) > 0 && (len(files) == 0 || files[len(files)-1] != string(f)) {
 			files = append(files, string(f))
 		}
 	}

@@ -41,6 +41,9 @@ func coverageSummary(ctx context.Context, o RunOptions, plan *gate.Plan, mask *s
 	case errors.Is(err, coverage.ErrNotCheckout):
 		fmt.Fprintf(info, "coverage: not sent: the suite is not inside a git checkout (%s skips this)\n", off)
 		return nil
+	case errors.Is(err, coverage.ErrIndexUnreadable):
+		fmt.Fprintf(info, "coverage: not sent: %s (%s skips this)\n", sanitize.Line(mask.String(err.Error())), off)
+		return nil
 	case err != nil:
 		fmt.Fprintf(info, "coverage: not sent: %s\n", sanitize.Line(mask.String(err.Error())))
 		return nil
