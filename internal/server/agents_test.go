@@ -50,6 +50,13 @@ func withEUPool(cfg string) string {
 
 func newAgentHarness(t *testing.T) (*harness, *fleet.Fleet) {
 	t.Helper()
+	return newAgentHarnessWith(t, nil)
+}
+
+// newAgentHarnessWith is newAgentHarness with the server's Fleet built from the
+// engine's by wrap (nil: the fleet itself).
+func newAgentHarnessWith(t *testing.T, wrap func(*fleet.Fleet) server.Fleet) (*harness, *fleet.Fleet) {
+	t.Helper()
 	yaml := withEUPool(agentConfig)
 	cfg, err := config.Parse([]byte(yaml), "server.yaml", lookup)
 	if err != nil {
@@ -59,9 +66,13 @@ func newAgentHarness(t *testing.T) (*harness, *fleet.Fleet) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var sf server.Fleet = fl
+	if wrap != nil {
+		sf = wrap(fl)
+	}
 	h := newHarness(t, harnessOpts{config: yaml,
 		engineConfig: func(c *engine.Config) { c.Remote = fl },
-		configure:    func(o *server.Options) { o.Fleet = fl },
+		configure:    func(o *server.Options) { o.Fleet = sf },
 	})
 	return h, fl
 }
@@ -365,19 +376,7 @@ func (unknownFleet) Agents(string, string) ([]api.Agent, error) {
 // TestListAgentsUnknown: agents that are not known are a 503 to retry, with
 // why, never an empty list (which would say no agent is connected).
 func TestListAgentsUnknown(t *testing.T) {
-	yaml := withEUPool(agentConfig)
-	cfg, err := config.Parse([]byte(yaml), "server.yaml", lookup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fl, err := fleet.New(fleet.Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newHarness(t, harnessOpts{config: yaml,
-		engineConfig: func(c *engine.Config) { c.Remote = fl },
-		configure:    func(o *server.Options) { o.Fleet = unknownFleet{fl} },
-	})
+	h, _ := newAgentHarnessWith(t, func(fl *fleet.Fleet) server.Fleet { return unknownFleet{fl} })
 	r := h.do("GET", "/v1/agents", tokBetaRunner, nil)
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") != "1" || !strings.Contains(string(r.body), "the fleet's home replica (none yet) does not answer; try again") {
 		t.Fatalf("GET /v1/agents = %d, Retry-After %q: %s", r.status, r.header.Get("Retry-After"), r.body)
