@@ -145,15 +145,25 @@ func (st *stream) run(r *http.Request, tenant string, status api.Status) {
 	defer st.s.frames.release(st.runID)
 	var waitC <-chan time.Time
 	if st.wantWait {
-		t := time.NewTicker(WaitRefresh)
+		t := time.NewTicker(st.s.opts.WaitRefresh)
 		defer t.Stop()
 		waitC = t.C
 	}
+	// The first overlay goes out at once, not a refresh later: after the
+	// events already in the log (so a follower reads "created" before why the
+	// run waits), or now when there are none to send.
+	firstWait := st.wantWait
 	for {
 		sub, err := st.s.eng.Subscribe(ctx, tenant, st.runID, st.last)
 		if err != nil {
 			st.s.log.Warn("event stream: subscribing", "run", st.runID, "err", err)
 			return
+		}
+		if firstWait && len(sub.C) == 0 {
+			firstWait = false
+			if st.wait(tenant, status) != nil {
+				return
+			}
 		}
 	events:
 		for {
@@ -182,6 +192,12 @@ func (st *stream) run(r *http.Request, tenant string, status api.Status) {
 					return
 				}
 				st.last = last
+				if firstWait {
+					firstWait = false
+					if st.wait(tenant, status) != nil {
+						return
+					}
+				}
 			case <-waitC:
 				if st.wait(tenant, status) != nil {
 					return

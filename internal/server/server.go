@@ -142,8 +142,10 @@ type Options struct {
 	StreamWriteTimeout time.Duration
 	IdleTimeout        time.Duration
 	Keepalive          time.Duration
-	ShutdownTimeout    time.Duration
-	StuckInterval      time.Duration
+	// WaitRefresh: how often a ?wait=1 stream checks its run's wait reason (default WaitRefresh).
+	WaitRefresh     time.Duration
+	ShutdownTimeout time.Duration
+	StuckInterval   time.Duration
 	// HistoryPruneInterval: default DefaultHistoryPruneInterval.
 	HistoryPruneInterval time.Duration
 }
@@ -203,6 +205,7 @@ func New(opts Options) (*Server, error) {
 	def(&opts.StreamWriteTimeout, DefaultStreamWriteTimeout)
 	def(&opts.IdleTimeout, DefaultIdleTimeout)
 	def(&opts.Keepalive, DefaultKeepalive)
+	def(&opts.WaitRefresh, WaitRefresh)
 	def(&opts.ShutdownTimeout, DefaultShutdownTimeout)
 	def(&opts.StuckInterval, DefaultStuckInterval)
 	def(&opts.HistoryPruneInterval, DefaultHistoryPruneInterval)
