@@ -118,7 +118,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, p config.P
 	if st.flush() != nil {
 		return
 	}
-	st.run(r, p.Tenant, run.Status)
+	st.run(r, p.Tenant, run.Status, run.LastSeq)
 }
 
 // stream writes one client's events.
@@ -137,7 +137,7 @@ type stream struct {
 	lastWait string
 }
 
-func (st *stream) run(r *http.Request, tenant string, status api.Status) {
+func (st *stream) run(r *http.Request, tenant string, status api.Status, logged int64) {
 	ctx := r.Context()
 	keep := time.NewTicker(st.s.opts.Keepalive)
 	defer keep.Stop()
@@ -150,8 +150,8 @@ func (st *stream) run(r *http.Request, tenant string, status api.Status) {
 		waitC = t.C
 	}
 	// The first overlay goes out at once, not a refresh later: after the
-	// events already in the log (so a follower reads "created" before why the
-	// run waits), or now when there are none to send.
+	// events the log held when the stream opened (logged), so a follower
+	// reads "created" before why the run waits, or now when it has them all.
 	firstWait := st.wantWait
 	for {
 		sub, err := st.s.eng.Subscribe(ctx, tenant, st.runID, st.last)
@@ -159,7 +159,7 @@ func (st *stream) run(r *http.Request, tenant string, status api.Status) {
 			st.s.log.Warn("event stream: subscribing", "run", st.runID, "err", err)
 			return
 		}
-		if firstWait && len(sub.C) == 0 {
+		if firstWait && st.last >= logged {
 			firstWait = false
 			if st.wait(tenant, status) != nil {
 				return
@@ -192,7 +192,7 @@ func (st *stream) run(r *http.Request, tenant string, status api.Status) {
 					return
 				}
 				st.last = last
-				if firstWait {
+				if firstWait && st.last >= logged {
 					firstWait = false
 					if st.wait(tenant, status) != nil {
 						return
