@@ -303,12 +303,13 @@ func (a *agent) loop(ctx context.Context) error {
 			// fleet home): connect again now, whatever the backoff, and end
 			// a poll still held under the forgotten session (it can only
 			// wait out poll_wait).
-			switch {
-			case retryC != nil:
-				a.printf("the server no longer knows this agent (it restarted, or took the agent for lost); connecting again")
+			if retryC == nil && !polling {
+				break // a poll's own 404 handled it
+			}
+			a.printf("the server no longer knows this agent (it restarted, or took the agent for lost); connecting again")
+			if retryC != nil {
 				retryC, failures = nil, 0
-			case polling:
-				a.printf("the server no longer knows this agent (it restarted, or took the agent for lost); connecting again")
+			} else {
 				pollCancel() // its result (cancelled) polls again at once, under a new session
 			}
 		case <-drainC:

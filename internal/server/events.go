@@ -153,17 +153,23 @@ func (st *stream) run(r *http.Request, tenant string, status api.Status, logged 
 	// events the log held when the stream opened (logged), so a follower
 	// reads "created" before why the run waits, or now when it has them all.
 	firstWait := st.wantWait
+	// firstWaitDue sends the first overlay once the log's events up to logged
+	// are written; false means the client is gone.
+	firstWaitDue := func() bool {
+		if !firstWait || st.last < logged {
+			return true
+		}
+		firstWait = false
+		return st.wait(tenant, status) == nil
+	}
 	for {
 		sub, err := st.s.eng.Subscribe(ctx, tenant, st.runID, st.last)
 		if err != nil {
 			st.s.log.Warn("event stream: subscribing", "run", st.runID, "err", err)
 			return
 		}
-		if firstWait && st.last >= logged {
-			firstWait = false
-			if st.wait(tenant, status) != nil {
-				return
-			}
+		if !firstWaitDue() {
+			return
 		}
 	events:
 		for {
@@ -192,11 +198,8 @@ func (st *stream) run(r *http.Request, tenant string, status api.Status, logged 
 					return
 				}
 				st.last = last
-				if firstWait && st.last >= logged {
-					firstWait = false
-					if st.wait(tenant, status) != nil {
-						return
-					}
+				if !firstWaitDue() {
+					return
 				}
 			case <-waitC:
 				if st.wait(tenant, status) != nil {
