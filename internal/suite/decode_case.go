@@ -27,12 +27,18 @@ func (d *decoder) cases(n *yaml.Node) ([]Case, map[string]int, []*yaml.Node, []*
 	retries := make([]*yaml.Node, 0, len(items))
 	byID := make(map[string]int, len(items)) // index in out
 	idLines := make([]int, 0, len(items))
-	for i, it := range items {
+	for i := range items {
 		if !d.size.walkItem(n, i) {
 			break // the file is refused as too big or deep; see parseBytes
 		}
+		it := items[i] // a streamed item is there once walkItem returns
 		path := rootAt("cases").item(i)
 		c, t, r, idNode, ok := d.oneCase(it, path)
+		if d.size.stream != nil {
+			// Nothing reads a streamed item again: let the collector have
+			// its nodes rather than mark the whole file's tree (stream.go).
+			items[i] = nil
+		}
 		if !ok {
 			continue
 		}

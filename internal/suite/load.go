@@ -77,23 +77,44 @@ func parse(name string, r io.Reader, size int64, opts Options) (*Suite, error) {
 	return parseBytes(name, src, opts)
 }
 
+// streamCases turns on parsing the cases one at a time (stream.go); the
+// tests turn it off to compare with the whole-file parse.
+var streamCases = true
+
 func parseBytes(name string, src []byte, opts Options) (*Suite, error) {
-	sum := sha256.Sum256(src)
-	d := &decoder{file: name, src: src, lookup: opts.Lookup}
+	s, err, ok := parseOnce(name, src, opts, streamCases)
+	if !ok {
+		// The stream met something it does not read exactly as the whole
+		// parse does (or a problem the whole parse words): parse it whole.
+		s, err, _ = parseOnce(name, src, opts, false)
+	}
+	return s, err
+}
+
+// parseOnce loads src, streaming its cases if stream is set and the file's
+// layout allows; ok is false when the stream gave up and the file must be
+// parsed whole.
+func parseOnce(name string, src []byte, opts Options, stream bool) (_ *Suite, _ error, ok bool) {
+	d := &decoder{file: name, src: src, lookup: opts.Lookup, streaming: stream}
 	root := d.parseYAML(src)
 	if root == nil {
-		return nil, &Error{Problems: sortProblems(d.probs)}
+		return nil, &Error{Problems: sortProblems(d.probs)}, true
 	}
 	s := d.decodeSuite(root, opts)
-	if !d.size.finish() {
+	within := d.size.finish()
+	if st := d.size.stream; st != nil && !(within && st.end()) {
+		return nil, nil, false
+	}
+	if !within {
 		// Decoding stopped at the item that broke a limit; what it found
 		// before does not matter: the file is refused as a whole, exactly
 		// as the walk over the whole tree reports it.
 		d.probs, d.seen, d.dropped = nil, nil, 0
 		d.checkSize(root)
-		return nil, &Error{Problems: d.probs}
+		return nil, &Error{Problems: d.probs}, true
 	}
 	s.File = name
+	sum := sha256.Sum256(src)
 	s.Digest = hex.EncodeToString(sum[:])
 	probs := sortProblems(d.probs)
 	if d.dropped > 0 {
@@ -101,10 +122,10 @@ func parseBytes(name string, src []byte, opts Options) (*Suite, error) {
 			Hint: "fix the ones above and run again"})
 	}
 	if hasErrors(probs) {
-		return nil, &Error{Problems: probs}
+		return nil, &Error{Problems: probs}, true
 	}
 	s.Warnings = probs
-	return s, nil
+	return s, nil, true
 }
 
 // parseYAML checks the bytes and parses them into the top-level mapping
@@ -140,6 +161,14 @@ func (d *decoder) parseTree(src []byte) *yaml.Node {
 		d.add(SeverityError, 0, 0, fmt.Sprintf("suite file has more than %d YAML values", MaxNodes/2),
 			"a suite is a small YAML file; is --suite pointing at the right file?")
 		return nil
+	}
+	if d.streaming {
+		if l, ok := layoutCases(body); ok {
+			if root, s := d.streamRoot(body, &l); root != nil {
+				d.size.stream = s
+				return root
+			}
+		}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(body))
 	var doc yaml.Node
@@ -328,6 +357,8 @@ type sizeGuard struct {
 	// (nil: none, everything was counted by start); walked of them so far.
 	cases  *yaml.Node
 	walked int
+	// stream, when not nil, parses the items of cases as they are walked.
+	stream *caseStream
 }
 
 // start counts the top-level mapping root and everything under it except the
@@ -368,6 +399,16 @@ func (g *sizeGuard) walkItem(n *yaml.Node, i int) bool {
 		return !g.failed
 	}
 	for !g.failed && g.walked <= i && g.walked < len(n.Content) {
+		if n.Content[g.walked] == nil {
+			// A streamed item (stream.go), parsed now: nil stops decoding
+			// and the file is parsed whole.
+			it := g.stream.item()
+			if it == nil {
+				g.failed = true
+				break
+			}
+			n.Content[g.walked] = it
+		}
 		g.failed = !g.w.walk(n.Content[g.walked], 2)
 		g.walked++
 	}

@@ -37,6 +37,8 @@ type decoder struct {
 
 	// size bounds the nodes decoded (MaxNodes, MaxDepth, alias cycles).
 	size sizeGuard
+	// streaming: parse the cases one at a time where the layout allows.
+	streaming bool
 
 	// trail is the path below the value writeJSON started at.
 	trail []at
