@@ -64,8 +64,15 @@ func layoutCases(b []byte) (l caseLayout, ok bool) {
 		}
 		s := b[pos:end]
 		line++
-		if len(s) > 0 && (s[0] == '%' || bytes.HasPrefix(s, []byte("---")) || bytes.HasPrefix(s, []byte("..."))) {
-			return l, false // a directive or a document marker: parse it whole
+		if len(s) > 0 {
+			switch c := s[0]; c {
+			case '%':
+				return l, false // a directive: parse it whole
+			case '-', '.':
+				if len(s) >= 3 && s[1] == c && s[2] == c {
+					return l, false // a document marker
+				}
+			}
 		}
 		switch state {
 		case head:
@@ -73,6 +80,9 @@ func layoutCases(b []byte) (l caseLayout, ok bool) {
 				l.headEnd, l.headLines, state = next, line, first
 			}
 		case first, items:
+			if state == items && deeper(s, l.indent) {
+				break // most lines: inside the item above
+			}
 			indent := 0
 			for indent < len(s) && s[indent] == ' ' {
 				indent++
@@ -106,6 +116,19 @@ func layoutCases(b []byte) (l caseLayout, ok bool) {
 		l.tail, l.tailLine = len(b), line+1
 	}
 	return l, true
+}
+
+// deeper reports whether line s starts with more than n spaces.
+func deeper(s []byte, n int) bool {
+	if len(s) <= n {
+		return false
+	}
+	for _, c := range s[:n+1] {
+		if c != ' ' {
+			return false
+		}
+	}
+	return true
 }
 
 // casesLine reports whether s is `cases:` with nothing after it but spaces
