@@ -186,24 +186,32 @@ type caseStream struct {
 
 var docStart = []byte("---\n")
 
+// Read fills p from as many parts as it holds.
 func (s *caseStream) Read(p []byte) (int, error) {
-	for len(s.buf) == 0 {
-		k := (s.part - 1) / 2 // the item of parts 2k+1 (its "---") and 2k+2
-		switch {
-		case s.part == 0:
-			s.buf = s.b[:s.l.headEnd]
-		case k >= len(s.l.items):
-			return 0, io.EOF
-		case s.part%2 == 1:
-			s.buf = docStart
-		default:
-			start, end := s.l.item(k)
-			s.buf = s.b[start:end]
+	n := 0
+	for n < len(p) {
+		if len(s.buf) == 0 {
+			k := (s.part - 1) / 2 // the item of parts 2k+1 (its "---") and 2k+2
+			switch {
+			case s.part == 0:
+				s.buf = s.b[:s.l.headEnd]
+			case k >= len(s.l.items):
+				if n == 0 {
+					return 0, io.EOF
+				}
+				return n, nil
+			case s.part%2 == 1:
+				s.buf = docStart
+			default:
+				start, end := s.l.item(k)
+				s.buf = s.b[start:end]
+			}
+			s.part++
 		}
-		s.part++
+		c := copy(p[n:], s.buf)
+		s.buf = s.buf[c:]
+		n += c
 	}
-	n := copy(p, s.buf)
-	s.buf = s.buf[n:]
 	return n, nil
 }
 
