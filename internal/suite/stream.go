@@ -41,11 +41,12 @@ func (l *caseLayout) item(k int) (start, end int) {
 }
 
 // layoutCases finds the cases list of body. It refuses (false) anything it
-// cannot be sure of: a line break other than "\n" (YAML also breaks lines at
-// \r, U+0085, U+2028 and U+2029), a directive or document marker, a `cases:`
-// line with a value, an item list at a column other than its first item's.
+// cannot be sure of: a line break other than "\n" or "\r\n" (YAML also
+// breaks lines at a lone \r, U+0085, U+2028 and U+2029), a directive or
+// document marker, a `cases:` line with a value, an item list at a column
+// other than its first item's.
 func layoutCases(b []byte) (l caseLayout, ok bool) {
-	if bytes.IndexByte(b, '\r') >= 0 || otherBreak(b) {
+	if loneCR(b) || otherBreak(b) {
 		return l, false
 	}
 	const (
@@ -62,7 +63,7 @@ func layoutCases(b []byte) (l caseLayout, ok bool) {
 		if i := bytes.IndexByte(b[pos:], '\n'); i >= 0 {
 			end, next = pos+i, pos+i+1
 		}
-		s := b[pos:end]
+		s := bytes.TrimSuffix(b[pos:end], []byte{'\r'}) // a file saved on Windows
 		line++
 		if len(s) > 0 {
 			switch c := s[0]; c {
@@ -101,7 +102,10 @@ func layoutCases(b []byte) (l caseLayout, ok bool) {
 			case indent == l.indent && item:
 				l.items = append(l.items, pos)
 			case indent > l.indent:
-			case indent == 0 && rest[0] != '-':
+			case indent == 0 && plainStart(rest[0]):
+				// The file goes on with a key of the top-level mapping. Not
+				// with a tag or an anchor: parsed on its own, the tail's first
+				// line would give it to the tail's mapping.
 				l.tail, l.tailLine, state = pos, line, tail
 			default:
 				return l, false
@@ -116,6 +120,12 @@ func layoutCases(b []byte) (l caseLayout, ok bool) {
 		l.tail, l.tailLine = len(b), line+1
 	}
 	return l, true
+}
+
+// plainStart reports whether c starts a plain key a suite uses (version,
+// x-anything); a tag, an anchor, a quote or any other indicator does not.
+func plainStart(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_'
 }
 
 // deeper reports whether line s starts with more than n spaces.
@@ -140,6 +150,21 @@ func casesLine(s []byte) bool {
 	}
 	t := bytes.TrimLeft(rest, " ")
 	return len(t) == 0 || (t[0] == '#' && len(t) < len(rest))
+}
+
+// loneCR reports whether b holds a \r that does not start a "\r\n".
+func loneCR(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		j := bytes.IndexByte(b[i:], '\r')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i+1 >= len(b) || b[i+1] != '\n' {
+			return true
+		}
+	}
+	return false
 }
 
 // otherBreak reports whether b holds U+0085, U+2028 or U+2029, which YAML

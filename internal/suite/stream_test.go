@@ -34,12 +34,16 @@ var streamSeeds = []struct {
 	{"a plain scalar back at column 1", "version: 1\ncases:\n  - id: a\n    steps: [{run: x\n}]\n", false},
 	{"two cases keys", "version: 1\ncases:\n  - id: a\n    steps: [{run: x}]\ncases:\n  - id: b\n    steps: [{run: y}]\n", false},
 	{"a flow list", "version: 1\ncases: [{id: a, steps: [{run: x}]}]\n", false},
-	{"CRLF", "version: 1\r\ncases:\r\n  - id: a\r\n    steps: [{run: x}]\r\n", false},
+	{"CRLF", "version: 1\r\ncases:\r\n  - id: a\r\n    steps: [{run: x}]\r\n\r\n  - id: b # x\r\n    steps:\r\n      - run: |\r\n          y\r\n\r\nsets:\r\n  s: {cases: [a]}\r\n", true},
+	{"a lone CR", "version: 1\ncases:\n  - id: a\r    steps: [{run: x}]\n", false},
+	{"CR before the end", "version: 1\ncases:\n  - id: a\n    steps: [{run: x}]\r", false},
 	{"U+2028", "version: 1\ncases:\n  - id: a\n    name: \"a\u2028b\"\n    steps: [{run: x}]\n", false},
 	{"a document marker", "---\nversion: 1\ncases:\n  - id: a\n    steps: [{run: x}]\n", false},
 	{"a tab", "version: 1\ncases:\n  - id: a\n\tsteps: [{run: x}]\n", false},
 	{"invalid YAML in an item", "version: 1\ncases:\n  - id: a\n    steps: [{run: x}]\n  - id: b: c\n", false},
 	{"an indented root", "  version: 1\ncases:\n  - id: a\n    steps: [{run: x}]\n", false},
+	{"a tag before the tail", "cases:\n- 0\n\n!\nA:", false},
+	{"an anchor before the tail", "version: 1\ncases:\n  - id: a\n    steps: [{run: x}]\n&t\nsets: {}\n", false},
 	{"a merge key in the head", "x: &x {project: p}\n<<: *x\nversion: 1\ncases:\n  - id: a\n    steps: [{run: x}]\n", false},
 }
 
