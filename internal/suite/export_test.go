@@ -14,11 +14,6 @@ func SetStream(on bool) func() {
 // Streamed reports whether Parse reads the cases of src one at a time,
 // without falling back to the whole-file parse.
 func Streamed(src []byte, opts Options) bool {
-	d := &decoder{file: "f.yaml", src: src, lookup: opts.Lookup, streaming: true}
-	root := d.parseYAML(src)
-	if root == nil || d.size.stream == nil {
-		return false
-	}
-	d.decodeSuite(root, opts)
-	return d.size.finish() && d.size.stream.end()
+	_, how, _ := parseOnce("f.yaml", src, opts, true)
+	return how == streamed
 }

@@ -82,28 +82,40 @@ func parse(name string, r io.Reader, size int64, opts Options) (*Suite, error) {
 var streamCases = true
 
 func parseBytes(name string, src []byte, opts Options) (*Suite, error) {
-	s, err, ok := parseOnce(name, src, opts, streamCases)
-	if !ok {
+	s, how, err := parseOnce(name, src, opts, streamCases)
+	if how == gaveUp {
 		// The stream met something it does not read exactly as the whole
 		// parse does (or a problem the whole parse words): parse it whole.
-		s, err, _ = parseOnce(name, src, opts, false)
+		s, _, err = parseOnce(name, src, opts, false)
 	}
 	return s, err
 }
 
+// How parseOnce read a file.
+type parsed int
+
+const (
+	whole    parsed = iota // the file was parsed whole
+	streamed               // its cases were parsed one at a time (stream.go)
+	gaveUp                 // the stream gave up: parse it whole
+)
+
 // parseOnce loads src, streaming its cases if stream is set and the file's
-// layout allows; ok is false when the stream gave up and the file must be
-// parsed whole.
-func parseOnce(name string, src []byte, opts Options, stream bool) (_ *Suite, _ error, ok bool) {
+// layout allows.
+func parseOnce(name string, src []byte, opts Options, stream bool) (*Suite, parsed, error) {
 	d := &decoder{file: name, src: src, lookup: opts.Lookup, streaming: stream}
 	root := d.parseYAML(src)
 	if root == nil {
-		return nil, &Error{Problems: sortProblems(d.probs)}, true
+		return nil, whole, &Error{Problems: sortProblems(d.probs)}
 	}
 	s := d.decodeSuite(root, opts)
 	within := d.size.finish()
-	if st := d.size.stream; st != nil && !(within && st.end()) {
-		return nil, nil, false
+	how := whole
+	if st := d.size.stream; st != nil {
+		if !within || !st.end() {
+			return nil, gaveUp, nil
+		}
+		how = streamed
 	}
 	if !within {
 		// Decoding stopped at the item that broke a limit; what it found
@@ -111,7 +123,7 @@ func parseOnce(name string, src []byte, opts Options, stream bool) (_ *Suite, _ 
 		// as the walk over the whole tree reports it.
 		d.probs, d.seen, d.dropped = nil, nil, 0
 		d.checkSize(root)
-		return nil, &Error{Problems: d.probs}, true
+		return nil, how, &Error{Problems: d.probs}
 	}
 	s.File = name
 	sum := sha256.Sum256(src)
@@ -122,10 +134,10 @@ func parseOnce(name string, src []byte, opts Options, stream bool) (_ *Suite, _ 
 			Hint: "fix the ones above and run again"})
 	}
 	if hasErrors(probs) {
-		return nil, &Error{Problems: probs}, true
+		return nil, how, &Error{Problems: probs}
 	}
 	s.Warnings = probs
-	return s, nil, true
+	return s, how, nil
 }
 
 // parseYAML checks the bytes and parses them into the top-level mapping
