@@ -24,7 +24,7 @@ type caseLayout struct {
 	items     []int // offset of each item's first line
 	indent    int   // spaces before each item's "-"
 	tail      int   // offset of the first line after the list, or len(body)
-	tailLine  int   // the 1-based line of tail
+	tailLine  int   // the 1-based line of tail, when there is one
 }
 
 // item is the span of item k: its lines, and the blank and comment lines
@@ -82,7 +82,7 @@ func layoutCases(b []byte) (l caseLayout, ok bool) {
 			}
 		case first, items:
 			if state == items && deeper(s, l.indent) {
-				break // most lines: inside the item above
+				break // most lines: inside the item above (the only deeper ones)
 			}
 			indent := 0
 			for indent < len(s) && s[indent] == ' ' {
@@ -101,7 +101,6 @@ func layoutCases(b []byte) (l caseLayout, ok bool) {
 				return l, false // cases: is not followed by a block list
 			case indent == l.indent && item:
 				l.items = append(l.items, pos)
-			case indent > l.indent:
 			case indent == 0 && plainStart(rest[0]):
 				// The file goes on with a key of the top-level mapping. Not
 				// with a tag or an anchor: parsed on its own, the tail's first
@@ -117,7 +116,7 @@ func layoutCases(b []byte) (l caseLayout, ok bool) {
 		return l, false
 	}
 	if state != tail {
-		l.tail, l.tailLine = len(b), line+1
+		l.tail = len(b)
 	}
 	return l, true
 }
